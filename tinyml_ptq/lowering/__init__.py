@@ -1,0 +1,94 @@
+"""Lowering: each IR operator becomes one `Step`, a call into the C runtime.
+
+A lowering function computes everything that can be known ahead of time
+(multipliers, shifts, clamp ranges, padding, lookup tables) and returns it as
+const data plus a C call. Calls and struct initializers refer to buffers with
+`string.Template` placeholders, filled in by the code generator after memory
+planning:
+
+    $tN       pointer to tensor N (in the arena, or its const weight array)
+    $scratch  this step's scratch buffer (`scratch_bytes` long)
+    ${p}      this step's unique prefix for its own arrays and structs
+              (write `${p}params`: braces keep the name apart)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..errors import UserError
+from ..ir import Graph, Operator
+
+
+@dataclass
+class CArray:
+    """A const array emitted for one step; referenced as `$p<name>`."""
+
+    name: str
+    ctype: str  # int8_t, int16_t, int32_t, uint8_t
+    values: np.ndarray
+
+
+@dataclass
+class CStruct:
+    """A const struct emitted for one step; referenced as `$p<name>`."""
+
+    ctype: str
+    name: str
+    initializer: str  # C initializer text, may contain placeholders
+
+
+@dataclass
+class Step:
+    op: Operator
+    header: str = ""  # runtime header declaring the kernel
+    sources: tuple[str, ...] = ()  # runtime kernel sources this step links
+    arrays: list[CArray] = field(default_factory=list)
+    structs: list[CStruct] = field(default_factory=list)
+    call: str = ""  # C statement(s); empty for a pure alias
+    scratch_bytes: int = 0
+    alias_of: int | None = None  # output shares this input tensor's buffer (no data movement)
+
+
+class UnsupportedOperator(UserError):
+    pass
+
+
+LowerFn = Callable[[Graph, Operator], Step]
+_LOWERINGS: dict[str, LowerFn] = {}
+
+
+def lowers(*opcodes: str) -> Callable[[LowerFn], LowerFn]:
+    """Register a lowering function for one or more builtin operators."""
+
+    def register(fn: LowerFn) -> LowerFn:
+        for opcode in opcodes:
+            _LOWERINGS[opcode] = fn
+        return fn
+
+    return register
+
+
+def supported_operators() -> list[str]:
+    _load_all()
+    return sorted(_LOWERINGS)
+
+
+def lower_graph(graph: Graph) -> list[Step]:
+    """Lower every operator, or fail before anything is written."""
+    _load_all()
+    for op in graph.operators:
+        if op.opcode not in _LOWERINGS:
+            raise UnsupportedOperator(
+                f"unsupported operator {op.opcode} (node {op.index}); "
+                f"supported: {', '.join(supported_operators())}"
+            )
+    return [_LOWERINGS[op.opcode](graph, op) for op in graph.operators]
+
+
+def _load_all() -> None:
+    # Importing the modules registers their lowerings.
+    from . import fully_connected, reshape  # noqa: F401

@@ -1,0 +1,52 @@
+"""Helpers shared by the lowering functions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import quant_math
+from ..ir import Graph, Operator, Tensor
+from . import UnsupportedOperator
+
+
+def require_int8(graph: Graph, op: Operator, *tensors: Tensor | None) -> None:
+    """Refuse float or hybrid operators with the same message the user sees everywhere."""
+    for tensor in tensors:
+        if tensor is None:
+            continue
+        if tensor.dtype != "int8" or tensor.quantization is None:
+            raise UnsupportedOperator(
+                f"operator {op.opcode} (node {op.index}) has {tensor.dtype} tensor {tensor.name!r}: "
+                "only full-integer int8 models are supported; quantize with "
+                "'tinyml-ptq quantize --mode int8'"
+            )
+
+
+def fused_activation(op: Operator, output: Tensor) -> tuple[int, int]:
+    fused = op.options.get("fused_activation_function", 0)
+    if fused not in (0, 1, 2, 3):
+        raise UnsupportedOperator(
+            f"operator {op.opcode} (node {op.index}) has fused activation "
+            f"{quant_math.FUSED_ACTIVATIONS.get(fused, fused)}; supported: NONE, RELU, RELU6, RELU_N1_TO_1"
+        )
+    return quant_math.activation_range(fused, output.scale, output.zero_point)
+
+
+def per_channel_requant(input_scale: float, filter_scales: np.ndarray, output_scale: float,
+                        channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """PopulateConvolutionQuantizationParams: one (multiplier, shift) per channel, in double."""
+    multipliers = np.zeros(channels, dtype=np.int32)
+    shifts = np.zeros(channels, dtype=np.int32)
+    for c in range(channels):
+        filter_scale = float(filter_scales[c if filter_scales.size > 1 else 0])
+        real = float(np.float32(input_scale)) * filter_scale / float(np.float32(output_scale))
+        multipliers[c], shifts[c] = quant_math.quantize_multiplier(real)
+    return multipliers, shifts
+
+
+def dims_initializer(shape: tuple[int, ...]) -> str:
+    """NHWC tp_dims initializer from a shape of rank 1..4 (missing leading dims are 1)."""
+    padded = (1,) * (4 - len(shape)) + tuple(shape)
+    if len(padded) != 4:
+        raise ValueError(f"shape {shape} has rank above 4")
+    return "{%d, %d, %d, %d}" % padded

@@ -1,0 +1,49 @@
+"""FULLY_CONNECTED, int8 x int8 -> int8 with int32 bias, per-tensor or per-channel."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import quant_math
+from ..ir import Graph, Operator
+from . import CArray, CStruct, Step, UnsupportedOperator, lowers
+from .common import fused_activation, per_channel_requant, require_int8
+
+
+@lowers("FULLY_CONNECTED")
+def lower_fully_connected(graph: Graph, op: Operator) -> Step:
+    inp, weights, bias = (graph.input_tensors(op) + [None])[:3]
+    output = graph.tensors[op.outputs[0]]
+    require_int8(graph, op, inp, weights, output)
+    if weights is None or not weights.is_constant:
+        raise UnsupportedOperator(f"FULLY_CONNECTED (node {op.index}) with non-constant weights is not supported")
+    if op.options.get("weights_format", 0) != 0:
+        raise UnsupportedOperator(f"FULLY_CONNECTED (node {op.index}) uses shuffled weights; not supported")
+    output_depth, accum_depth = weights.shape
+    batches = inp.num_elements // accum_depth
+
+    w_quant = weights.quantization
+    if w_quant.per_channel:
+        multipliers, shifts = per_channel_requant(inp.scale, w_quant.scale, output.scale, output_depth)
+    else:
+        # GetQuantizedConvolutionMultipler forms input_scale * filter_scale in float.
+        real = quant_math.f32(inp.scale * float(w_quant.scale[0])) / float(np.float32(output.scale))
+        m, s = quant_math.quantize_multiplier(real)
+        multipliers, shifts = np.array([m], np.int32), np.array([s], np.int32)
+    act_min, act_max = fused_activation(op, output)
+
+    bias_arg = f"$t{bias.index}" if bias is not None else "NULL"
+    return Step(
+        op=op,
+        header="tp_fully_connected.h",
+        sources=("tp_fully_connected_s8.c",),
+        arrays=[CArray("multiplier", "int32_t", multipliers), CArray("shift", "int32_t", shifts)],
+        structs=[
+            CStruct("tp_fc_params", "params",
+                    f"{{{-inp.zero_point}, {-weights.zero_point}, {output.zero_point}, "
+                    f"{int(w_quant.per_channel)}, {{{act_min}, {act_max}}}}}"),
+            CStruct("tp_per_channel_requant", "quant", "{${p}multiplier, ${p}shift}"),
+        ],
+        call=(f"tp_fully_connected_s8(&${{p}}params, &${{p}}quant, {batches}, {accum_depth}, {output_depth}, "
+              f"$t{inp.index}, $t{weights.index}, {bias_arg}, $t{output.index});"),
+    )
