@@ -90,5 +90,9 @@ def lower_graph(graph: Graph) -> list[Step]:
 
 
 def _load_all() -> None:
-    # Importing the modules registers their lowerings.
-    from . import fully_connected, reshape  # noqa: F401
+    """Import every module of this package; importing one registers its lowerings."""
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")

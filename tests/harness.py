@@ -1,0 +1,83 @@
+"""Test helpers: build int8 models with the real TFLite converter, and check that
+our generated C gives byte-identical outputs to the TFLite Micro reference."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def convert_int8(build_fn, input_shapes, calib=None, per_tensor=False, seed=0, calib_count=32,
+                 calib_range=(-1.0, 1.0)):
+    """Convert a function of float32 inputs to a full-int8 .tflite (batch 1).
+
+    build_fn: a callable taking tf tensors (one per input) and returning the output,
+    typically a Keras model or a lambda using tf ops. input_shapes: list of shapes
+    without the batch dimension.
+    """
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    specs = [tf.TensorSpec([1, *s], tf.float32) for s in input_shapes]
+    fn = tf.function(lambda *xs: build_fn(*xs), input_signature=specs)
+    concrete = fn.get_concrete_function()
+    if calib is None:
+        lo, hi = calib_range
+        calib = [[rng.uniform(lo, hi, size=(1, *s)).astype(np.float32) for s in input_shapes]
+                 for _ in range(calib_count)]
+
+    def representative():
+        for sample in calib:
+            yield sample
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], fn)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    if per_tensor:
+        converter._experimental_disable_per_channel = True
+    return converter.convert()
+
+
+def run_both(tflite_bytes: bytes, samples: int = 8, seed: int = 0, inputs=None):
+    """Outputs of our generated C (host build) and of the TFLM reference, for random inputs."""
+    from tinyml_ptq.codegen import generate_model_sources
+    from tinyml_ptq.hostrun import build_host_runner, run_host
+    from tinyml_ptq.reference import ReferenceInterpreter
+    from tinyml_ptq.tflite_reader import parse_tflite
+
+    graph = parse_tflite(tflite_bytes)
+    sources = generate_model_sources(graph, tflite_bytes)
+    ref = ReferenceInterpreter(tflite_bytes)
+    in_size = int(np.prod(ref.input.shape))
+    out_size = int(np.prod(ref.output.shape))
+    if inputs is None:
+        rng = np.random.default_rng(seed)
+        inputs = rng.integers(-128, 128, size=(samples, in_size), dtype=np.int8)
+    with tempfile.TemporaryDirectory(prefix="tp-test-") as tmp:
+        binary = build_host_runner(sources, Path(tmp), in_size, out_size)
+        ours = run_host(binary, inputs)
+    theirs = ref.invoke_many(inputs.reshape(len(inputs), *ref.input.shape[1:])).reshape(len(inputs), -1)
+    return ours, theirs, sources
+
+
+def assert_bit_exact(tflite_bytes: bytes, samples: int = 8, seed: int = 0, inputs=None, expect_ops=None):
+    ours, theirs, sources = run_both(tflite_bytes, samples, seed, inputs)
+    if expect_ops is not None:
+        missing = set(expect_ops) - set(sources.op_names)
+        assert not missing, f"converter did not produce {missing}; graph has {sources.op_names}"
+    diff = np.abs(ours.astype(np.int32) - theirs.astype(np.int32))
+    bad = np.argwhere(diff > 0)
+    assert bad.size == 0, (
+        f"{len(np.unique(bad[:, 0]))}/{len(ours)} samples differ, max |diff| {diff.max()}, "
+        f"first at sample {bad[0][0]} byte {bad[0][1]}: ours {ours[tuple(bad[0])]} ref {theirs[tuple(bad[0])]}; "
+        f"ops {sources.op_names}"
+    )
+    return sources
