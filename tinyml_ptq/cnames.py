@@ -32,7 +32,8 @@ def c_identifier(name: str, fallback: str = "model") -> str:
 def c_comment(text: str, limit: int = 80) -> str:
     """Text safe inside a /* */ comment on one line: printable ASCII, no comment delimiters."""
     flat = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in str(text))
-    flat = flat.replace("*/", "* /").replace("/*", "/ *").replace("\\", "/")
+    # Break comment delimiters, and "??" so no trigraph (e.g. "??/" = backslash) survives.
+    flat = flat.replace("*/", "* /").replace("/*", "/ *").replace("\\", "/").replace("??", "?_?")
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 

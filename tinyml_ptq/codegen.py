@@ -83,10 +83,10 @@ def generate_model_sources(graph: Graph, tflite_bytes: bytes, prefix: str = "mod
 
     rendered_steps = []
     for i, step in enumerate(steps):
-        mapping = {f"t{t}": tensor_expr(t) for t in step.op.inputs + step.op.outputs if t >= 0}
-        mapping["p"] = f"{prefix}_op{i}_"
-        mapping["scratch"] = (
-            f"((void *)({prefix}_arena + {plan.scratch_offsets[i]}))" if step.scratch_bytes else "NULL"
+        mapping = _Placeholders(
+            tensor_expr,
+            {"p": f"{prefix}_op{i}_",
+             "scratch": f"((void *)({prefix}_arena + {plan.scratch_offsets[i]}))" if step.scratch_bytes else "NULL"},
         )
 
         def fill(text: str) -> str:
@@ -147,6 +147,19 @@ def generate_model_sources(graph: Graph, tflite_bytes: bytes, prefix: str = "mod
         steps=steps,
         plan=plan,
     )
+
+
+class _Placeholders(dict):
+    """Template mapping that resolves `$tN` on use, so only referenced weights are emitted."""
+
+    def __init__(self, tensor_expr, fixed: dict[str, str]):
+        super().__init__(fixed)
+        self._tensor_expr = tensor_expr
+
+    def __missing__(self, key: str) -> str:
+        if key.startswith("t") and key[1:].isdigit():
+            return self._tensor_expr(int(key[1:]))
+        raise KeyError(key)
 
 
 def _step_comment(graph: Graph, step: Step) -> str:
