@@ -1,0 +1,36 @@
+/* Reference AVERAGE_POOL_2D, int8. */
+#include "tp_pooling.h"
+
+#include "tp_fixedpoint.h"
+
+void tp_avg_pool_s8(const tp_pool_params *params, const tp_dims *input_dims, const int8_t *input,
+                    const tp_dims *output_dims, int8_t *output)
+{
+    const int32_t depth = input_dims->c;
+    for (int32_t b = 0; b < output_dims->n; ++b) {
+        const int8_t *in_batch = input + b * input_dims->h * input_dims->w * depth;
+        for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
+            const int32_t in_y0 = out_y * params->stride.h - params->padding.h;
+            const int32_t y_start = TP_MAX(in_y0, 0);
+            const int32_t y_end = TP_MIN(in_y0 + params->filter.h, input_dims->h);
+            for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {
+                const int32_t in_x0 = out_x * params->stride.w - params->padding.w;
+                const int32_t x_start = TP_MAX(in_x0, 0);
+                const int32_t x_end = TP_MIN(in_x0 + params->filter.w, input_dims->w);
+                /* SAME and VALID padding never leave a window without input elements. */
+                const int32_t count = (y_end - y_start) * (x_end - x_start);
+                for (int32_t c = 0; c < depth; ++c) {
+                    int32_t acc = 0;
+                    for (int32_t y = y_start; y < y_end; ++y) {
+                        for (int32_t x = x_start; x < x_end; ++x) {
+                            acc += in_batch[(y * input_dims->w + x) * depth + c];
+                        }
+                    }
+                    /* C division truncates, so adding half the count rounds ties away from zero. */
+                    acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+                    *output++ = (int8_t)tp_clamp(acc, params->activation.min, params->activation.max);
+                }
+            }
+        }
+    }
+}
