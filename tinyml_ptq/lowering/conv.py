@@ -1,0 +1,135 @@
+"""CONV_2D (regular and grouped) and DEPTHWISE_CONV_2D, int8 with int32 bias.
+
+Both always requantize per output channel: a per-tensor filter scale is repeated
+for every channel, as TFLM's PopulateConvolutionQuantizationParams does (so the
+multiplier comes from the double product, never the float one FULLY_CONNECTED uses).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Graph, Operator, Tensor
+from . import CArray, CStruct, Step, UnsupportedOperator, lowers
+from .common import dims_initializer, fused_activation, per_channel_requant, require_int8
+
+PADDING_NAMES = {0: "SAME", 1: "VALID"}
+
+
+def output_size_and_padding(padding: int, in_size: int, filter_size: int, stride: int,
+                            dilation: int) -> tuple[int, int]:
+    """ComputeOutSize and ComputePaddingWithOffset: (output size, leading padding).
+
+    Odd total padding puts the extra row/column at the end, which the kernel gets
+    for free by stopping at the input edge, so only the leading amount is kept.
+    """
+    effective_filter = (filter_size - 1) * dilation + 1
+    if padding == 0:
+        out_size = (in_size + stride - 1) // stride
+    else:
+        out_size = (in_size + stride - effective_filter) // stride
+    total = max((out_size - 1) * stride + effective_filter - in_size, 0)
+    return out_size, total // 2
+
+
+def _geometry(op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> tuple[str, str, str]:
+    """Stride, dilation and padding initializers, after checking the output shape they imply."""
+    options = op.options
+    padding = options.get("padding", 0)
+    if padding not in PADDING_NAMES:
+        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has unknown padding {padding}; supported: SAME, VALID")
+    stride = (options.get("stride_h", 1), options.get("stride_w", 1))
+    dilation = (options.get("dilation_h_factor", 1), options.get("dilation_w_factor", 1))
+    if min(stride + dilation) < 1:
+        raise UnsupportedOperator(
+            f"{op.opcode} (node {op.index}) has stride {stride} and dilation {dilation}; both must be >= 1")
+    out_h, pad_h = output_size_and_padding(padding, inp.shape[1], filt.shape[1], stride[0], dilation[0])
+    out_w, pad_w = output_size_and_padding(padding, inp.shape[2], filt.shape[2], stride[1], dilation[1])
+    if (out_h, out_w) != tuple(output.shape[1:3]):
+        raise UnsupportedOperator(
+            f"{op.opcode} (node {op.index}): {PADDING_NAMES[padding]} padding gives a {out_h}x{out_w} output "
+            f"but the model's output is {output.shape[1]}x{output.shape[2]}; the model is inconsistent")
+    return "{%d, %d}" % stride, "{%d, %d}" % dilation, "{%d, %d}" % (pad_h, pad_w)
+
+
+def _check_tensors(graph: Graph, op: Operator, channel_axis: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
+    inp, filt, bias = (graph.input_tensors(op) + [None])[:3]
+    output = graph.tensors[op.outputs[0]]
+    require_int8(graph, op, inp, filt, output)
+    for tensor in (inp, filt, output):
+        if len(tensor.shape) != 4:
+            raise UnsupportedOperator(
+                f"{op.opcode} (node {op.index}): tensor {tensor.name!r} has shape {list(tensor.shape)}; expected 4-D")
+    if bias is not None and bias.dtype != "int32":
+        raise UnsupportedOperator(
+            f"{op.opcode} (node {op.index}) has a {bias.dtype} bias; only int32 bias (int8 activations) is supported")
+    quant = filt.quantization
+    if np.any(quant.zero_point != 0):
+        # TFLM's int8 kernels ignore the filter zero point; honouring or ignoring it would both be wrong.
+        raise UnsupportedOperator(
+            f"{op.opcode} (node {op.index}): filter {filt.name!r} has nonzero zero points; "
+            "int8 filters must be symmetric")
+    channels = filt.shape[channel_axis]
+    if quant.per_channel and (quant.axis != channel_axis or quant.scale.size != channels):
+        raise UnsupportedOperator(
+            f"{op.opcode} (node {op.index}): filter {filt.name!r} has {quant.scale.size} scales along axis "
+            f"{quant.axis}; expected {channels} along axis {channel_axis}")
+    return inp, filt, bias, output
+
+
+def _conv_params(op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> str:
+    """tp_conv_params initializer: offsets, geometry, clamp range."""
+    act_min, act_max = fused_activation(op, output)
+    stride, dilation, padding = _geometry(op, inp, filt, output)
+    return (f"{{{-inp.zero_point}, {output.zero_point}, {stride}, {dilation}, {padding}, "
+            f"{{{act_min}, {act_max}}}}}")
+
+
+def _conv_step(op: Operator, kernel: str, params: CStruct, inp: Tensor, filt: Tensor, bias: Tensor | None,
+               output: Tensor) -> Step:
+    """The step both convolutions share: one requant entry per output channel, dims, the call."""
+    channels = output.shape[3]
+    multipliers, shifts = per_channel_requant(inp.scale, filt.quantization.scale, output.scale, channels)
+    bias_arg = f"$t{bias.index}" if bias is not None else "NULL"
+    return Step(
+        op=op,
+        header="tp_conv.h",
+        sources=(f"{kernel}.c",),
+        arrays=[CArray("multiplier", "int32_t", multipliers), CArray("shift", "int32_t", shifts)],
+        structs=[
+            params,
+            CStruct("tp_per_channel_requant", "quant", "{${p}multiplier, ${p}shift}"),
+            CStruct("tp_dims", "input_dims", dims_initializer(inp.shape)),
+            CStruct("tp_dims", "filter_dims", dims_initializer(filt.shape)),
+            CStruct("tp_dims", "output_dims", dims_initializer(output.shape)),
+        ],
+        call=(f"{kernel}(&${{p}}params, &${{p}}quant, &${{p}}input_dims, $t{inp.index}, "
+              f"&${{p}}filter_dims, $t{filt.index}, {bias_arg}, &${{p}}output_dims, $t{output.index});"),
+    )
+
+
+@lowers("CONV_2D")
+def lower_conv2d(graph: Graph, op: Operator) -> Step:
+    inp, filt, bias, output = _check_tensors(graph, op, channel_axis=0)
+    out_channels, in_channels = filt.shape[0], inp.shape[3]
+    group_depth = filt.shape[3]
+    if in_channels % group_depth or out_channels % (in_channels // group_depth) or output.shape[3] != out_channels:
+        raise UnsupportedOperator(
+            f"CONV_2D (node {op.index}): {in_channels} input channels, filter depth {group_depth} and "
+            f"{out_channels} filters do not form whole groups")
+    params = CStruct("tp_conv_params", "params", _conv_params(op, inp, filt, output))
+    return _conv_step(op, "tp_conv2d_s8", params, inp, filt, bias, output)
+
+
+@lowers("DEPTHWISE_CONV_2D")
+def lower_depthwise_conv2d(graph: Graph, op: Operator) -> Step:
+    inp, filt, bias, output = _check_tensors(graph, op, channel_axis=3)
+    in_channels, out_channels = inp.shape[3], filt.shape[3]
+    multiplier = op.options.get("depth_multiplier", 1)
+    if filt.shape[0] != 1 or out_channels != in_channels * multiplier or output.shape[3] != out_channels:
+        raise UnsupportedOperator(
+            f"DEPTHWISE_CONV_2D (node {op.index}): filter {list(filt.shape)} with depth multiplier {multiplier} "
+            f"does not map {in_channels} input channels to {output.shape[3]} outputs")
+    params = CStruct("tp_depthwise_conv_params", "params",
+                     f"{{{_conv_params(op, inp, filt, output)}, {multiplier}}}")
+    return _conv_step(op, "tp_depthwise_conv2d_s8", params, inp, filt, bias, output)
