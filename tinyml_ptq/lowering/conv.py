@@ -65,7 +65,8 @@ def _check_tensors(graph: Graph, op: Operator, channel_axis: int) -> tuple[Tenso
             f"{op.opcode} (node {op.index}) has a {bias.dtype} bias; only int32 bias (int8 activations) is supported")
     quant = filt.quantization
     if np.any(quant.zero_point != 0):
-        # TFLM's int8 kernels ignore the filter zero point; honouring or ignoring it would both be wrong.
+        # TFLM's int8 kernels silently drop a filter zero point: such a model does not compute what
+        # its quantization says, so refuse it rather than reproduce that.
         raise UnsupportedOperator(
             f"{op.opcode} (node {op.index}): filter {filt.name!r} has nonzero zero points; "
             "int8 filters must be symmetric")
