@@ -1,0 +1,38 @@
+/* Reference SOFTMAX, int8 -> int8. */
+#include "tp_softmax.h"
+
+#include "tp_fixedpoint.h"
+#include "tp_gemmlowp.h"
+
+/* Accumulation format of the sum of exponentials: Q12.19. */
+#define TP_SOFTMAX_ACCUM_INTEGER_BITS 12
+
+void tp_softmax_s8(const int32_t *exp_table, int32_t rows, int32_t depth, const int8_t *input,
+                   int8_t *output)
+{
+    for (int32_t r = 0; r < rows; ++r) {
+        const int8_t *in = input + r * depth;
+        int8_t *out = output + r * depth;
+        int32_t row_max = INT8_MIN;
+        for (int32_t c = 0; c < depth; ++c) {
+            row_max = TP_MAX(row_max, in[c]);
+        }
+        int32_t sum_of_exps = 0;
+        for (int32_t c = 0; c < depth; ++c) {
+            sum_of_exps += tp_rounding_divide_by_pot(exp_table[row_max - in[c]], TP_SOFTMAX_ACCUM_INTEGER_BITS);
+        }
+        /* The row maximum alone contributes 2^19, so the sum is never 0. */
+        const int32_t headroom = tp_count_leading_zeros((uint32_t)sum_of_exps);
+        const int32_t reciprocal =
+            tp_one_over_one_plus_x((int32_t)(((uint32_t)sum_of_exps << headroom) - 0x80000000u));
+        /* Q0.31 probability scaled by 2^(bits over unit), down to 8 output bits. */
+        const int32_t exponent = TP_SOFTMAX_ACCUM_INTEGER_BITS - headroom + 31 - 8;
+        for (int32_t c = 0; c < depth; ++c) {
+            const int64_t scaled = tp_sat_rounding_doubling_high_mul(reciprocal, exp_table[row_max - in[c]]);
+            /* scaled >= 0, so TFLite's rounding shift is round-half-up; in 64 bits it stays
+             * defined for rows whose sum reaches 2^28, where TFLM stops on a CHECK. */
+            const int32_t probability = (int32_t)((scaled + ((int64_t)1 << (exponent - 1))) >> exponent);
+            out[c] = (int8_t)tp_clamp(probability + INT8_MIN, INT8_MIN, INT8_MAX);
+        }
+    }
+}
