@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import flatbuffers
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -42,11 +43,13 @@ def test_softmax_random(case):
         dense = tf.keras.layers.Dense(shape[-1], kernel_initializer=tf.keras.initializers.RandomNormal(
             stddev=half_range, seed=case))
         dense.build((1, *shape))
-        build = lambda x: tf.nn.softmax(dense(x))  # noqa: E731  logits from a layer
+
+        def build(x):
+            return tf.nn.softmax(dense(x))  # logits from a layer
     else:
         build = tf.nn.softmax
     model = convert_int8(build, [shape], calib_range=(offset - half_range, offset + half_range), seed=case)
-    graph, op = _only_op(model, "SOFTMAX")
+    _only_op(model, "SOFTMAX")
     size = int(np.prod(shape))
     assert_bit_exact(model, inputs=_every_byte(size, 400, rng), expect_ops={"SOFTMAX"})
 
@@ -61,6 +64,28 @@ def test_softmax_input_scales_really_vary():
         graph, op = _only_op(model, "SOFTMAX")
         scales.append(graph.tensors[op.inputs[0]].scale)
     assert max(scales) / min(scales) > 100
+
+
+def _with_softmax_beta(model: bytes, beta: float) -> bytes:
+    """The converter folds any beta into the logits; set the operator's own beta directly."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
+    for op in m.subgraphs[0].operators:
+        if m.operatorCodes[op.opcodeIndex].builtinCode == schema.BuiltinOperator.SOFTMAX:
+            op.builtinOptions.beta = beta
+    builder = flatbuffers.Builder(0)
+    builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+@pytest.mark.parametrize("beta", [0.37, 2.5, 1e4])
+def test_softmax_beta(beta):
+    rng = np.random.default_rng(int(beta * 100))
+    model = _with_softmax_beta(convert_int8(tf.nn.softmax, [(2, 19)], calib_range=(-4, 2)), beta)
+    _, op = _only_op(model, "SOFTMAX")
+    assert op.options["beta"] == pytest.approx(beta)
+    assert_bit_exact(model, inputs=_every_byte(38, 300, rng), expect_ops={"SOFTMAX"})
 
 
 def test_softmax_4d_and_many_classes():
