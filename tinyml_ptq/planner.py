@@ -2,9 +2,9 @@
 
 Buffers (activation tensors, with aliases merged, and per-step scratch) live
 from the step that writes them to the last step that reads them. Buffers whose
-lifetimes overlap must not overlap in memory; placement is greedy by size, as
-TFLite Micro's greedy planner does, which is optimal or close on the chain-like
-graphs of MCU models.
+lifetimes overlap must not overlap in memory. Two placements are tried and the smaller kept: greedy by
+size (TFLite Micro's planner) and a two-ended placement in execution order that
+reaches the live-size lower bound on chain-like graphs where greedy does not.
 """
 
 from __future__ import annotations
@@ -34,18 +34,86 @@ class MemoryPlan:
     buffers: list[Buffer]
 
     def live_lower_bound(self) -> int:
-        """Largest total size of buffers live at one step: no plan can do better."""
-        if not self.buffers:
-            return 0
-        last_step = max(b.last for b in self.buffers)
-        return max(
-            sum(_aligned(b.size) for b in self.buffers if b.first <= step <= b.last)
-            for step in range(last_step + 1)
-        )
+        return live_lower_bound(self.buffers)
+
+
+def live_lower_bound(buffers: list[Buffer]) -> int:
+    """Largest total (aligned) size of buffers live at one step: no placement does better."""
+    return max(
+        (sum(_aligned(b.size) for b in buffers if b.first <= step <= b.last) for step in {b.first for b in buffers}),
+        default=0,
+    )
 
 
 def _aligned(n: int) -> int:
     return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
+
+
+def _conflicts(buf: Buffer, placed: list[Buffer]) -> list[Buffer]:
+    return sorted((p for p in placed if p.first <= buf.last and buf.first <= p.last), key=lambda p: p.offset)
+
+
+def _lowest_fit(buf: Buffer, conflicts: list[Buffer]) -> int:
+    offset = 0
+    for other in conflicts:
+        if offset + buf.size <= other.offset:
+            break
+        offset = max(offset, _aligned(other.offset + other.size))
+    return offset
+
+
+def _highest_fit(buf: Buffer, conflicts: list[Buffer], limit: int) -> int | None:
+    """Highest aligned offset with the buffer ending at or below `limit`, or None."""
+    ceiling = limit
+    for other in sorted(conflicts, key=lambda p: -p.offset):
+        candidate = (ceiling - buf.size) // ALIGNMENT * ALIGNMENT
+        if candidate >= other.offset + other.size:
+            return candidate if candidate >= 0 else None
+        ceiling = min(ceiling, other.offset)
+    candidate = (ceiling - buf.size) // ALIGNMENT * ALIGNMENT
+    return candidate if candidate >= 0 else None
+
+
+def _greedy_by_size(buffers: list[Buffer]) -> None:
+    """TFLite Micro's greedy planner: largest first, each at its lowest free offset."""
+    placed: list[Buffer] = []
+    for buf in sorted(buffers, key=lambda b: (-b.size, b.first, b.key)):
+        buf.offset = _lowest_fit(buf, _conflicts(buf, placed))
+        placed.append(buf)
+
+
+def _two_ended(buffers: list[Buffer], limit: int) -> None:
+    """In order of first use, put each buffer at the end of the arena away from the
+    largest buffer it coexists with: a chain's input and output then sit at opposite
+    ends, which reaches the live-size bound where lowest-offset placement does not."""
+    placed: list[Buffer] = []
+    for buf in sorted(buffers, key=lambda b: (b.first, -b.size, b.key)):
+        conflicts = _conflicts(buf, placed)
+        low = _lowest_fit(buf, conflicts)
+        high = _highest_fit(buf, conflicts, limit)
+        if high is None or high < low:
+            buf.offset = low
+        elif not conflicts:
+            buf.offset = low
+        else:
+            biggest = max(conflicts, key=lambda p: p.size)
+            in_lower_half = biggest.offset + biggest.size / 2 < limit / 2
+            buf.offset = high if in_lower_half else low
+        placed.append(buf)
+
+
+def _place_best(buffers: list[Buffer]) -> None:
+    """Try each strategy and keep the smallest arena."""
+    bound = live_lower_bound(buffers)
+    best: dict[str, int] | None = None
+    best_size = None
+    for strategy in (_greedy_by_size, lambda bs: _two_ended(bs, bound)):
+        strategy(buffers)
+        size = max((b.offset + b.size for b in buffers), default=0)
+        if best_size is None or size < best_size:
+            best_size, best = size, {b.key: b.offset for b in buffers}
+    for b in buffers:
+        b.offset = best[b.key]
 
 
 def plan_memory(graph: Graph, steps: list[Step]) -> MemoryPlan:
@@ -88,18 +156,7 @@ def plan_memory(graph: Graph, steps: list[Step]) -> MemoryPlan:
     buffers = [Buffer(f"t{t}", sizes[t], span[0], span[1]) for t, span in lifetimes.items()]
     buffers += [Buffer(f"s{i}", s.scratch_bytes, i, i) for i, s in enumerate(steps) if s.scratch_bytes > 0]
 
-    placed: list[Buffer] = []
-    for buf in sorted(buffers, key=lambda b: (-b.size, b.first, b.key)):
-        conflicts = sorted(
-            (p for p in placed if p.first <= buf.last and buf.first <= p.last), key=lambda p: p.offset
-        )
-        offset = 0
-        for other in conflicts:
-            if offset + buf.size <= other.offset:
-                break
-            offset = max(offset, _aligned(other.offset + other.size))
-        buf.offset = offset
-        placed.append(buf)
+    _place_best(buffers)
 
     arena = _aligned(max((b.offset + b.size for b in buffers), default=0))
     tensor_offsets = {}
