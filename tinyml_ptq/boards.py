@@ -1,0 +1,114 @@
+"""Board registry: every target the firmware can be generated for.
+
+Each board names its CPU, compiler flags, memory capacity (from the board's
+real memory map: the numbers here are the LENGTHs in its linker script),
+how it runs (a QEMU machine, the host, or real hardware) and, in `verified`,
+honestly how far it has been tested.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .errors import UserError
+
+KiB = 1024
+MiB = 1024 * KiB
+
+_CORTEX_M_COMMON = ("cortex-m",)
+_QEMU_VERIFIED = ("boots in QEMU {machine} (-icount shift=0); INFO, INVOKE (bit-exact with the TFLM reference "
+                  "on AD01), PROFILE, OP_NAMES, protocol errors and the FAULT frame tested by "
+                  "tests/test_firmware_build.py")
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    description: str
+    cpu: str  # human-readable core, e.g. "Cortex-M4F"
+    cpu_flags: tuple[str, ...]  # -mcpu/-mfpu/-mfloat-abi (empty for the host)
+    flash_bytes: int | None  # code + read-only data capacity; None: no limit (host)
+    ram_bytes: int | None  # data + bss + stack capacity; None: no limit (host)
+    clock_hz: int  # nominal core clock reported by INFO
+    tick_unit: str  # "instructions", "cycles" or "nanoseconds"
+    qemu_machine: str | None  # qemu-system-arm -machine NAME, or None
+    verified: str  # how this board is verified
+    source_dirs: tuple[str, ...]  # folders under firmware/boards copied into the project
+    stack_bytes: int = 16 * KiB
+
+    @property
+    def is_host(self) -> bool:
+        return self.name == "host"
+
+    @property
+    def toolchain(self) -> str:
+        return "native" if self.is_host else "arm-none-eabi"
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["cpu_flags"] = list(self.cpu_flags)
+        data["source_dirs"] = list(self.source_dirs)
+        data["toolchain"] = self.toolchain
+        return data
+
+
+def _mps2(name: str, description: str, cpu: str, flags: tuple[str, ...], clock_hz: int) -> Board:
+    machine = name
+    return Board(
+        name=name, description=description, cpu=cpu, cpu_flags=flags,
+        flash_bytes=4 * MiB, ram_bytes=4 * MiB, clock_hz=clock_hz, tick_unit="instructions",
+        qemu_machine=machine, verified=_QEMU_VERIFIED.format(machine=machine),
+        source_dirs=(*_CORTEX_M_COMMON, "mps2", name),
+    )
+
+
+BOARDS: dict[str, Board] = {b.name: b for b in [
+    _mps2("mps2-an386", "Arm MPS2 FPGA board, AN386 image (default)", "Cortex-M4F",
+          ("-mthumb", "-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"), 25_000_000),
+    _mps2("mps2-an500", "Arm MPS2 FPGA board, AN500 image", "Cortex-M7 (double-precision FPU)",
+          ("-mthumb", "-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard"), 25_000_000),
+    _mps2("mps2-an385", "Arm MPS2 FPGA board, AN385 image", "Cortex-M3 (no FPU)",
+          ("-mthumb", "-mcpu=cortex-m3", "-mfloat-abi=soft"), 25_000_000),
+    _mps2("mps2-an505", "Arm MPS2 FPGA board, AN505 image (IoT Kit, TrustZone; runs Secure)",
+          "Cortex-M33F (DSP, single-precision FPU)",
+          ("-mthumb", "-mcpu=cortex-m33", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard"), 20_000_000),
+    Board(
+        name="nucleo-l4r5zi", description="ST NUCLEO-L4R5ZI (STM32L4R5ZI), LPUART1 on the ST-LINK virtual COM port",
+        cpu="Cortex-M4F", cpu_flags=("-mthumb", "-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"),
+        flash_bytes=2 * MiB, ram_bytes=640 * KiB, clock_hz=120_000_000, tick_unit="cycles", qemu_machine=None,
+        verified="cross-built only (tests/test_firmware_build.py), not yet tried on hardware",
+        source_dirs=(*_CORTEX_M_COMMON, "nucleo-l4r5zi"),
+    ),
+    Board(
+        name="host", description="this computer: native build, protocol on stdin/stdout",
+        cpu="host CPU (native gcc)", cpu_flags=(), flash_bytes=None, ram_bytes=None,
+        clock_hz=1_000_000_000, tick_unit="nanoseconds", qemu_machine=None,
+        verified="built and run natively; INFO, INVOKE (bit-exact with the TFLM reference), protocol errors "
+                 "and the FAULT frame tested by tests/test_firmware_build.py",
+        source_dirs=("host",), stack_bytes=0,
+    ),
+]}
+
+DEFAULT_BOARD = "mps2-an386"
+
+
+def get_board(name: str) -> Board:
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise UserError(f"unknown board '{name}'; choose one of: {', '.join(BOARDS)} "
+                        "(see 'tinyml-ptq boards')") from None
+
+
+def list_boards() -> list[Board]:
+    return list(BOARDS.values())
+
+
+def format_size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    if n % MiB == 0:
+        return f"{n // MiB} MB"
+    if n % KiB == 0:
+        return f"{n // KiB} KB"
+    return f"{n} B"

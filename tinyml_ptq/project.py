@@ -1,0 +1,175 @@
+"""The generate stage: an int8 `.tflite` becomes a self-contained firmware project.
+
+The project folder holds everything the build needs and nothing that points
+back into the toolkit: the generated model sources, the runtime headers and
+the kernels the model uses, the protocol server app, the board's start-up
+code, drivers and linker script, and a Makefile. `make -C DIR` alone builds
+DIR/build/firmware.elf (+ .bin and .hex for Arm boards).
+
+    DIR/Makefile        DIR/project.json (what was generated, read by `build`)
+    DIR/app/            main.c, protocol.c/.h, board.h, app_config.h
+    DIR/board/          start-up, drivers, linker script of the board
+    DIR/model/          model.c/.h, model_data.c/.h
+    DIR/runtime/        include/*.h, kernels/*.c
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from . import __version__
+from .boards import DEFAULT_BOARD, Board, get_board
+from .cnames import c_string
+from .codegen import ModelSources, generate_model_sources, runtime_files
+from .errors import UserError
+from .fileio import atomic_dir
+from .ir import Graph
+from .resources import FIRMWARE_DIR, TEMPLATES_DIR
+from .tflite_reader import read_tflite
+
+APP_FILES = ("main.c", "protocol.c", "protocol.h", "board.h")
+PROJECT_MARKER = "project.json"
+MIN_MAX_PAYLOAD = 1024
+
+
+@dataclass
+class GenerateResult:
+    project_dir: str
+    board: str
+    model: str  # the .tflite it came from
+    model_name: str  # as reported by INFO
+    arena_bytes: int
+    weights_bytes: int
+    op_names: list[str]
+    input_size: int
+    output_size: int
+    max_payload: int
+    files: list[str] = field(default_factory=list)  # relative to project_dir
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board: str = DEFAULT_BOARD,
+             name: str | None = None) -> GenerateResult:
+    """Write a firmware project for `model_tflite` on `board` into `out_dir` (atomically)."""
+    board_info = get_board(board)
+    model_path = Path(model_tflite)
+    out = Path(out_dir)
+    _check_destination(out)
+    graph = read_tflite(model_path)
+    _check_io(graph)
+    sources = generate_model_sources(graph, model_path.read_bytes(), prefix="model")
+    model_name = c_string(name if name is not None else graph.name, limit=64).strip() or "model"
+
+    inputs = [graph.tensors[i] for i in graph.inputs]
+    outputs = [graph.tensors[i] for i in graph.outputs]
+    max_payload = _max_payload(sources, model_name, board_info, inputs[0].shape, outputs[0].shape,
+                               outputs[0].nbytes)
+    files = _project_files(sources, board_info, model_name, max_payload)
+    metadata = {
+        "generator": f"tinyml-ptq {__version__}",
+        "board": board_info.name,
+        "model": str(model_path),
+        "model_name": model_name,
+        "arena_bytes": sources.arena_bytes,
+        "weights_bytes": sources.weights_bytes,
+        "op_names": sources.op_names,
+        "input": _tensor_meta(inputs[0]),
+        "output": _tensor_meta(outputs[0]),
+        "max_payload": max_payload,
+        "board_info": board_info.to_dict(),
+    }
+    files[PROJECT_MARKER] = json.dumps(metadata, indent=2) + "\n"
+
+    with atomic_dir(out) as tmp:
+        for rel, content in sorted(files.items()):
+            dest = tmp / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, Path):
+                dest.write_bytes(content.read_bytes())
+            else:
+                dest.write_text(content)
+    return GenerateResult(
+        project_dir=str(out), board=board_info.name, model=str(model_path), model_name=model_name,
+        arena_bytes=sources.arena_bytes, weights_bytes=sources.weights_bytes, op_names=sources.op_names,
+        input_size=inputs[0].nbytes, output_size=outputs[0].nbytes, max_payload=max_payload,
+        files=sorted(files),
+    )
+
+
+def _check_destination(out: Path) -> None:
+    """Only ever replace an empty folder or an earlier generated project."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} exists and is not a folder; choose another output folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / PROJECT_MARKER).is_file():
+        raise UserError(f"{out} is not empty and is not a tinyml-ptq firmware project; "
+                        "choose a new or empty output folder")
+
+
+def _check_io(graph: Graph) -> None:
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise UserError(f"model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
+                        "the firmware serves models with exactly one input and one output")
+    for role, index in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
+        tensor = graph.tensors[index]
+        if tensor.dtype != "int8" or tensor.quantization is None:
+            raise UserError(
+                f"model {role} '{tensor.name}' is {tensor.dtype}, not quantized int8; only full-integer "
+                "int8 models are supported; quantize with 'tinyml-ptq quantize --mode int8'"
+            )
+
+
+def _tensor_meta(tensor) -> dict:
+    return {"shape": [int(d) for d in tensor.shape], "size": tensor.nbytes, "scale": float(tensor.scale),
+            "zero_point": int(tensor.zero_point)}
+
+
+def _max_payload(sources: ModelSources, model_name: str, board: Board, in_shape, out_shape,
+                 output_bytes: int) -> int:
+    """Receive buffer size: at least 1 KB, and no reply is ever longer than it."""
+    info = 5 * 4 + 1 + 1 + len(model_name) + 1 + len(board.name) + sum(
+        1 + 4 * max(len(s), 1) + 12 for s in (in_shape, out_shape))
+    names = sum(1 + min(len(n), 255) for n in sources.op_names)
+    need = max(MIN_MAX_PAYLOAD, info, 4 + output_bytes, 4 + 4 * len(sources.op_names), names)
+    return (need + 3) // 4 * 4
+
+
+def _project_files(sources: ModelSources, board: Board, model_name: str, max_payload: int) -> dict[str, str | Path]:
+    files: dict[str, str | Path] = {}
+    for name, text in sources.files.items():
+        files[f"model/{name}"] = text
+    for path in runtime_files(sources):
+        sub = "include" if path.suffix == ".h" else "kernels"
+        files[f"runtime/{sub}/{path.name}"] = path
+    for name in APP_FILES:
+        files[f"app/{name}"] = FIRMWARE_DIR / "app" / name
+    files["app/app_config.h"] = _app_config(model_name, max_payload)
+    for folder in board.source_dirs:
+        for path in sorted((FIRMWARE_DIR / "boards" / folder).iterdir()):
+            if path.is_file():
+                rel = f"board/{path.name}"
+                if rel in files:
+                    raise RuntimeError(f"board file {path.name} of {board.name} is defined twice")
+                files[rel] = path
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    files["Makefile"] = env.get_template("firmware.mk.j2").render(
+        board=board, host=board.is_host, model_name=model_name, version=__version__)
+    return files
+
+
+def _app_config(model_name: str, max_payload: int) -> str:
+    return (
+        "/* Generated by tinyml-ptq: settings of the protocol server app. */\n"
+        "#ifndef TP_APP_CONFIG_H\n#define TP_APP_CONFIG_H\n\n"
+        f'#define TP_MODEL_NAME "{model_name}"\n'
+        "/* Largest request payload accepted (and no reply is longer). */\n"
+        f"#define TP_MAX_PAYLOAD {max_payload}u\n\n"
+        "#endif /* TP_APP_CONFIG_H */\n"
+    )
