@@ -1,0 +1,87 @@
+/* Elementwise int8 kernels: binary arithmetic with broadcast (ADD, SUB, MUL)
+ * and the unary activations RELU, RELU6, LEAKY_RELU and HARD_SWISH.
+ */
+#ifndef TP_ELEMENTWISE_H
+#define TP_ELEMENTWISE_H
+
+#include "tp_types.h"
+
+/* How a binary operator walks its operands: the NHWC output dims, and for each
+ * input the element step along every output dim (0 where that input is
+ * broadcast). Same-shape operands have plain contiguous strides. */
+typedef struct {
+    tp_dims output;
+    tp_dims input1_stride;
+    tp_dims input2_stride;
+} tp_broadcast;
+
+/* ADD and SUB: both inputs are brought to a common scale with 2^left_shift
+ * headroom, added (or subtracted), then rescaled to the output. */
+typedef struct {
+    int32_t input1_offset; /* minus the input zero points */
+    int32_t input2_offset;
+    int32_t output_offset; /* the output zero point */
+    int32_t left_shift;
+    tp_requant input1;     /* multipliers < 1, shift <= 0 */
+    tp_requant input2;
+    tp_requant output;
+    tp_activation activation;
+} tp_add_params;
+
+void tp_add_s8(const tp_add_params *params, const tp_broadcast *shape,
+               const int8_t *input1, const int8_t *input2, int8_t *output);
+
+void tp_sub_s8(const tp_add_params *params, const tp_broadcast *shape,
+               const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* MUL: the product of the offset inputs, rescaled once. */
+typedef struct {
+    int32_t input1_offset;
+    int32_t input2_offset;
+    int32_t output_offset;
+    tp_requant output;
+    tp_activation activation;
+} tp_mul_params;
+
+void tp_mul_s8(const tp_mul_params *params, const tp_broadcast *shape,
+               const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* RELU: rescale to the output, then clamp at the output's zero. */
+typedef struct {
+    int32_t input_zero_point;
+    int32_t output_offset;
+    tp_requant requant;
+    tp_activation activation;
+} tp_relu_params;
+
+void tp_relu_s8(const tp_relu_params *params, int32_t size, const int8_t *input, int8_t *output);
+
+/* RELU6: a clamp in the input's quantized domain; the values are not rescaled. */
+void tp_relu6_s8(int32_t lower, int32_t upper, int32_t size, const int8_t *input, int8_t *output);
+
+/* LEAKY_RELU: one rescale for inputs at or above the zero point, one with alpha
+ * folded in for those below. */
+typedef struct {
+    int32_t input_zero_point;
+    int32_t output_offset;
+    tp_requant identity;
+    tp_requant alpha;
+} tp_leaky_relu_params;
+
+void tp_leaky_relu_s8(const tp_leaky_relu_params *params, int32_t size, const int8_t *input,
+                      int8_t *output);
+
+/* HARD_SWISH: x * relu6(x + 3) / 6 in 16-bit fixed point. */
+typedef struct {
+    int32_t input_zero_point;
+    int32_t output_zero_point;
+    int16_t output_multiplier; /* Q15 */
+    int32_t output_exponent;   /* <= 0 */
+    int16_t reluish_multiplier;
+    int32_t reluish_exponent;
+} tp_hard_swish_params;
+
+void tp_hard_swish_s8(const tp_hard_swish_params *params, int32_t size, const int8_t *input,
+                      int8_t *output);
+
+#endif /* TP_ELEMENTWISE_H */

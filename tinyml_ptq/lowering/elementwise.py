@@ -1,0 +1,206 @@
+"""ADD, SUB, MUL (with broadcast), RELU, RELU6, LEAKY_RELU and HARD_SWISH, int8.
+
+Each lowering mirrors TFLite Micro's Prepare for the operator, including which
+intermediate products it forms in float and which in double.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import quant_math
+from ..ir import Graph, Operator, Tensor
+from . import CStruct, Step, UnsupportedOperator, lowers
+from .common import dims_initializer, fused_activation, require_int8
+
+f32 = np.float32
+ADD_LEFT_SHIFT = 20  # headroom TFLite gives int8 ADD/SUB before rescaling
+
+
+def _nhwc(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (1,) * (4 - len(shape)) + tuple(shape)
+
+
+def broadcast_initializer(op: Operator, input1: Tensor, input2: Tensor, output: Tensor) -> str:
+    """tp_broadcast: output dims and per-input strides, 0 along broadcast dimensions."""
+    rank = max(len(input1.shape), len(input2.shape), len(output.shape))
+    if rank > 4:
+        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has rank-{rank} operands; at most 4 are supported")
+    out_dims = _nhwc(output.shape)
+
+    def strides(tensor: Tensor) -> tuple[int, ...]:
+        dims = _nhwc(tensor.shape)
+        result = []
+        for axis in range(4):
+            if dims[axis] not in (1, out_dims[axis]):
+                raise ValueError(f"node {op.index}: {op.opcode} cannot broadcast {tensor.shape} to {output.shape}")
+            contiguous = int(np.prod(dims[axis + 1:], dtype=np.int64))
+            result.append(0 if dims[axis] == 1 else contiguous)
+        return tuple(result)
+
+    return "{%s, %s, %s}" % (dims_initializer(output.shape), dims_initializer(strides(input1)),
+                             dims_initializer(strides(input2)))
+
+
+def _multiplier_below_one(op: Operator, what: str, real: float) -> tuple[int, int]:
+    """QuantizeMultiplierSmallerThanOneExp, which TFLite Micro aborts on for real >= 1."""
+    if not 0.0 < real < 1.0:
+        raise UnsupportedOperator(
+            f"{op.opcode} (node {op.index}): {what} rescale factor {real:g} is outside (0, 1); "
+            "TFLite Micro cannot run this quantization")
+    return quant_math.quantize_multiplier(real)
+
+
+def _binary_operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor, Tensor]:
+    input1, input2 = graph.input_tensors(op)[:2]
+    output = graph.tensors[op.outputs[0]]
+    require_int8(graph, op, input1, input2, output)
+    for tensor in (input1, input2, output):
+        if tensor.quantization.per_channel:
+            raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has per-channel quantized tensor "
+                                      f"{tensor.name!r}; only per-tensor is supported")
+    return input1, input2, output
+
+
+@lowers("ADD", "SUB")
+def lower_add_sub(graph: Graph, op: Operator) -> Step:
+    input1, input2, output = _binary_operands(graph, op)
+    s1, s2, s_out = f32(input1.scale), f32(input2.scale), f32(output.scale)
+    if op.opcode == "ADD":
+        # CalculateOpDataAdd works in double throughout.
+        twice_max = 2.0 * float(max(s1, s2))
+        real1, real2 = float(s1) / twice_max, float(s2) / twice_max
+        real_out = twice_max / ((1 << ADD_LEFT_SHIFT) * float(s_out))
+    else:
+        # CalculateOpDataSub forms every ratio in float before widening to double.
+        twice_max = f32(2) * max(s1, s2)
+        real1, real2 = float(s1 / twice_max), float(s2 / twice_max)
+        real_out = float(twice_max / (f32(1 << ADD_LEFT_SHIFT) * s_out))
+    m1, e1 = _multiplier_below_one(op, "input 1", real1)
+    m2, e2 = _multiplier_below_one(op, "input 2", real2)
+    m_out, e_out = _multiplier_below_one(op, "output", real_out)
+    act_min, act_max = fused_activation(op, output)
+    kernel = "tp_add_s8" if op.opcode == "ADD" else "tp_sub_s8"
+    return Step(
+        op=op,
+        header="tp_elementwise.h",
+        sources=(f"{kernel}.c",),
+        structs=[
+            CStruct("tp_add_params", "params",
+                    f"{{{-input1.zero_point}, {-input2.zero_point}, {output.zero_point}, {ADD_LEFT_SHIFT}, "
+                    f"{{{m1}, {e1}}}, {{{m2}, {e2}}}, {{{m_out}, {e_out}}}, {{{act_min}, {act_max}}}}}"),
+            CStruct("tp_broadcast", "shape", broadcast_initializer(op, input1, input2, output)),
+        ],
+        call=f"{kernel}(&${{p}}params, &${{p}}shape, $t{input1.index}, $t{input2.index}, $t{output.index});",
+    )
+
+
+@lowers("MUL")
+def lower_mul(graph: Graph, op: Operator) -> Step:
+    input1, input2, output = _binary_operands(graph, op)
+    real = float(f32(input1.scale)) * float(f32(input2.scale)) / float(f32(output.scale))
+    multiplier, shift = quant_math.quantize_multiplier(real)
+    act_min, act_max = fused_activation(op, output)
+    return Step(
+        op=op,
+        header="tp_elementwise.h",
+        sources=("tp_mul_s8.c",),
+        structs=[
+            CStruct("tp_mul_params", "params",
+                    f"{{{-input1.zero_point}, {-input2.zero_point}, {output.zero_point}, "
+                    f"{{{multiplier}, {shift}}}, {{{act_min}, {act_max}}}}}"),
+            CStruct("tp_broadcast", "shape", broadcast_initializer(op, input1, input2, output)),
+        ],
+        call=f"tp_mul_s8(&${{p}}params, &${{p}}shape, $t{input1.index}, $t{input2.index}, $t{output.index});",
+    )
+
+
+def _unary_operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor]:
+    inp = graph.tensors[op.inputs[0]]
+    output = graph.tensors[op.outputs[0]]
+    require_int8(graph, op, inp, output)
+    if inp.num_elements != output.num_elements:
+        raise ValueError(f"node {op.index}: {op.opcode} input {inp.shape} and output {output.shape} differ in size")
+    return inp, output
+
+
+@lowers("RELU")
+def lower_relu(graph: Graph, op: Operator) -> Step:
+    inp, output = _unary_operands(graph, op)
+    multiplier, shift = quant_math.quantize_multiplier(float(f32(inp.scale)) / float(f32(output.scale)))
+    # CalculateReluOpData: the lower clamp is the output's quantized 0.0.
+    act_min = max(quant_math.INT8_MIN, output.zero_point)
+    return Step(
+        op=op,
+        header="tp_elementwise.h",
+        sources=("tp_relu_s8.c",),
+        structs=[CStruct("tp_relu_params", "params",
+                         f"{{{inp.zero_point}, {output.zero_point}, {{{multiplier}, {shift}}}, "
+                         f"{{{act_min}, {quant_math.INT8_MAX}}}}}")],
+        call=f"tp_relu_s8(&${{p}}params, {inp.num_elements}, $t{inp.index}, $t{output.index});",
+    )
+
+
+@lowers("RELU6")
+def lower_relu6(graph: Graph, op: Operator) -> Step:
+    inp, output = _unary_operands(graph, op)
+    # Relu6Prepare quantizes 6.0 with the INPUT's parameters (FloatToQuantizedType)
+    # and the kernel never looks at the output's scale.
+    six = quant_math.round_half_away(float(f32(6.0) / f32(inp.scale))) + inp.zero_point
+    six = min(max(six, quant_math.INT8_MIN), quant_math.INT8_MAX)
+    return Step(
+        op=op,
+        header="tp_elementwise.h",
+        sources=("tp_relu6_s8.c",),
+        call=f"tp_relu6_s8({inp.zero_point}, {six}, {inp.num_elements}, $t{inp.index}, $t{output.index});",
+    )
+
+
+@lowers("LEAKY_RELU")
+def lower_leaky_relu(graph: Graph, op: Operator) -> Step:
+    inp, output = _unary_operands(graph, op)
+    alpha = f32(op.options.get("alpha", 0.2))
+    s_in, s_out = f32(inp.scale), f32(output.scale)
+    # CalculateOpDataLeakyRelu: both ratios in float, then widened.
+    alpha_m, alpha_e = quant_math.quantize_multiplier(float(s_in * alpha / s_out))
+    identity_m, identity_e = quant_math.quantize_multiplier(float(s_in / s_out))
+    return Step(
+        op=op,
+        header="tp_elementwise.h",
+        sources=("tp_leaky_relu_s8.c",),
+        structs=[CStruct("tp_leaky_relu_params", "params",
+                         f"{{{inp.zero_point}, {output.zero_point}, {{{identity_m}, {identity_e}}}, "
+                         f"{{{alpha_m}, {alpha_e}}}}}")],
+        call=f"tp_leaky_relu_s8(&${{p}}params, {inp.num_elements}, $t{inp.index}, $t{output.index});",
+    )
+
+
+def downscale_multiplier_to_int16(multiplier: int) -> int:
+    """DownScaleInt32ToInt16Multiplier: the Q31 multiplier rounded to Q15, saturating."""
+    rounding = 1 << 15
+    if multiplier >= (1 << 31) - 1 - rounding:
+        return (1 << 15) - 1
+    return (multiplier + rounding) >> 16
+
+
+@lowers("HARD_SWISH")
+def lower_hard_swish(graph: Graph, op: Operator) -> Step:
+    inp, output = _unary_operands(graph, op)
+    # HardSwishPrepare: every scale ratio is a float computation.
+    hires_input_scale = f32(1.0 / 128.0) * f32(inp.scale)
+    reluish_scale = f32(3.0) / f32(32768.0)
+    out_m, out_e = quant_math.quantize_multiplier(float(hires_input_scale / f32(output.scale)))
+    reluish_m, reluish_e = quant_math.quantize_multiplier(float(hires_input_scale / reluish_scale))
+    if out_e > 0:
+        raise UnsupportedOperator(
+            f"HARD_SWISH (node {op.index}): output scale {output.scale:g} is below input scale / 128 "
+            f"({float(hires_input_scale):g}); TFLite Micro refuses this quantization")
+    return Step(
+        op=op,
+        header="tp_elementwise.h",
+        sources=("tp_hard_swish_s8.c",),
+        structs=[CStruct("tp_hard_swish_params", "params",
+                         f"{{{inp.zero_point}, {output.zero_point}, {downscale_multiplier_to_int16(out_m)}, "
+                         f"{out_e}, {downscale_multiplier_to_int16(reluish_m)}, {reluish_e}}}")],
+        call=f"tp_hard_swish_s8(&${{p}}params, {inp.num_elements}, $t{inp.index}, $t{output.index});",
+    )
