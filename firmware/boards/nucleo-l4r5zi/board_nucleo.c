@@ -1,0 +1,226 @@
+/* ST NUCLEO-L4R5ZI (STM32L4R5ZI, Cortex-M4F): register-level bring-up, no vendor HAL.
+ *
+ * Clock: HSI16 -> PLL (M=4, N=60, R=2) = 120 MHz SYSCLK = HCLK = PCLK1 = PCLK2,
+ *        in voltage Range 1 boost mode with 5 flash wait states (RM0432 6.2, 3.3.3).
+ * Link:  LPUART1 on PG7 (TX) / PG8 (RX), AF8, wired to the ST-LINK virtual COM
+ *        port; 115200 8N1 from PCLK1. Port G pins 2..15 are supplied by VDDIO2,
+ *        which must be declared valid (PWR_CR2.IOSV) before use.
+ * Ticks: DWT CYCCNT, core clock cycles.
+ *
+ * Status: cross-built only, not yet tried on hardware.
+ */
+#include <stdint.h>
+
+#include "board.h"
+#include "cortex_m.h"
+
+#define SYSCLK_HZ 120000000u
+#define BAUD 115200u
+
+/* RCC */
+#define RCC_BASE 0x40021000u
+#define RCC_CR TP_REG32(RCC_BASE + 0x00u)
+#define RCC_CFGR TP_REG32(RCC_BASE + 0x08u)
+#define RCC_PLLCFGR TP_REG32(RCC_BASE + 0x0Cu)
+#define RCC_AHB2ENR TP_REG32(RCC_BASE + 0x4Cu)
+#define RCC_APB1ENR1 TP_REG32(RCC_BASE + 0x58u)
+#define RCC_APB1ENR2 TP_REG32(RCC_BASE + 0x5Cu)
+#define RCC_CCIPR TP_REG32(RCC_BASE + 0x88u)
+#define RCC_CR_HSION (1u << 8)
+#define RCC_CR_HSIRDY (1u << 10)
+#define RCC_CR_PLLON (1u << 24)
+#define RCC_CR_PLLRDY (1u << 25)
+#define RCC_CFGR_SW_MASK (3u << 0)
+#define RCC_CFGR_SW_PLL (3u << 0)
+#define RCC_CFGR_SWS_MASK (3u << 2)
+#define RCC_CFGR_SWS_PLL (3u << 2)
+#define RCC_CFGR_HPRE_MASK (0xFu << 4)
+#define RCC_CFGR_HPRE_DIV2 (0x8u << 4)
+#define RCC_CFGR_PPRE_MASK (0x3Fu << 8) /* PPRE1 and PPRE2: /1 */
+#define RCC_PLLCFGR_SRC_HSI16 (2u << 0)
+#define RCC_PLLCFGR_M(m) (((m) - 1u) << 4)
+#define RCC_PLLCFGR_N(n) ((n) << 8)
+#define RCC_PLLCFGR_REN (1u << 24)
+#define RCC_PLLCFGR_R_DIV2 (0u << 25)
+#define RCC_AHB2ENR_GPIOGEN (1u << 6)
+#define RCC_APB1ENR1_PWREN (1u << 28)
+#define RCC_APB1ENR2_LPUART1EN (1u << 0)
+#define RCC_CCIPR_LPUART1SEL_MASK (3u << 10) /* 00: PCLK1 */
+
+/* PWR */
+#define PWR_BASE 0x40007000u
+#define PWR_CR1 TP_REG32(PWR_BASE + 0x00u)
+#define PWR_CR2 TP_REG32(PWR_BASE + 0x04u)
+#define PWR_SR2 TP_REG32(PWR_BASE + 0x14u)
+#define PWR_CR5 TP_REG32(PWR_BASE + 0x80u)
+#define PWR_CR1_VOS_MASK (3u << 9)
+#define PWR_CR1_VOS_RANGE1 (1u << 9)
+#define PWR_CR2_IOSV (1u << 9)
+#define PWR_SR2_VOSF (1u << 10)
+#define PWR_CR5_R1MODE (1u << 8) /* 0: Range 1 boost mode (up to 120 MHz) */
+
+/* Flash */
+#define FLASH_ACR TP_REG32(0x40022000u)
+#define FLASH_ACR_LATENCY_MASK 0xFu
+#define FLASH_ACR_LATENCY_5WS 5u
+#define FLASH_ACR_PRFTEN (1u << 8)
+#define FLASH_ACR_ICEN (1u << 9)
+#define FLASH_ACR_DCEN (1u << 10)
+
+/* GPIOG */
+#define GPIOG_BASE 0x48001800u
+#define GPIOG_MODER TP_REG32(GPIOG_BASE + 0x00u)
+#define GPIOG_OSPEEDR TP_REG32(GPIOG_BASE + 0x08u)
+#define GPIOG_PUPDR TP_REG32(GPIOG_BASE + 0x0Cu)
+#define GPIOG_AFRL TP_REG32(GPIOG_BASE + 0x20u)
+#define GPIOG_AFRH TP_REG32(GPIOG_BASE + 0x24u)
+#define PIN_TX 7u
+#define PIN_RX 8u
+#define AF_LPUART1 8u
+
+/* LPUART1 */
+#define LPUART1_BASE 0x40008000u
+#define LPUART1_CR1 TP_REG32(LPUART1_BASE + 0x00u)
+#define LPUART1_CR3 TP_REG32(LPUART1_BASE + 0x08u)
+#define LPUART1_BRR TP_REG32(LPUART1_BASE + 0x0Cu)
+#define LPUART1_ISR TP_REG32(LPUART1_BASE + 0x1Cu)
+#define LPUART1_ICR TP_REG32(LPUART1_BASE + 0x20u)
+#define LPUART1_RDR TP_REG32(LPUART1_BASE + 0x24u)
+#define LPUART1_TDR TP_REG32(LPUART1_BASE + 0x28u)
+#define LPUART_CR1_UE (1u << 0)
+#define LPUART_CR1_RE (1u << 2)
+#define LPUART_CR1_TE (1u << 3)
+#define LPUART_CR3_OVRDIS (1u << 12)
+#define LPUART_ISR_ORE (1u << 3)
+#define LPUART_ISR_RXNE (1u << 5)
+#define LPUART_ISR_TC (1u << 6)
+#define LPUART_ISR_TXE (1u << 7)
+#define LPUART_ICR_ALL 0x0012025Fu /* PE FE NE ORE IDLE TC CTS CM WU */
+
+static void delay_cycles(uint32_t n)
+{
+    for (volatile uint32_t i = 0; i < n; ++i) {
+    }
+}
+
+static void clock_init(void)
+{
+    RCC_APB1ENR1 |= RCC_APB1ENR1_PWREN;
+    (void)RCC_APB1ENR1; /* read back: the enable takes effect before PWR is touched */
+
+    /* Range 1 boost: VOS = Range 1, R1MODE = 0; wait for the regulator. */
+    PWR_CR1 = (PWR_CR1 & ~PWR_CR1_VOS_MASK) | PWR_CR1_VOS_RANGE1;
+    PWR_CR5 &= ~PWR_CR5_R1MODE;
+    while (PWR_SR2 & PWR_SR2_VOSF) {
+    }
+
+    /* Flash wait states before raising the clock. */
+    FLASH_ACR = (FLASH_ACR & ~FLASH_ACR_LATENCY_MASK) | FLASH_ACR_LATENCY_5WS | FLASH_ACR_PRFTEN |
+                FLASH_ACR_ICEN | FLASH_ACR_DCEN;
+    while ((FLASH_ACR & FLASH_ACR_LATENCY_MASK) != FLASH_ACR_LATENCY_5WS) {
+    }
+
+    RCC_CR |= RCC_CR_HSION;
+    while (!(RCC_CR & RCC_CR_HSIRDY)) {
+    }
+
+    /* PLL: HSI16 / 4 = 4 MHz input, x60 = 240 MHz VCO, /2 = 120 MHz on PLLCLK (R). */
+    RCC_CR &= ~RCC_CR_PLLON;
+    while (RCC_CR & RCC_CR_PLLRDY) {
+    }
+    RCC_PLLCFGR = RCC_PLLCFGR_SRC_HSI16 | RCC_PLLCFGR_M(4u) | RCC_PLLCFGR_N(60u) | RCC_PLLCFGR_R_DIV2 |
+                  RCC_PLLCFGR_REN;
+    RCC_CR |= RCC_CR_PLLON;
+    while (!(RCC_CR & RCC_CR_PLLRDY)) {
+    }
+
+    /* Above 80 MHz: switch with AHB at /2, wait 1 us, then AHB /1 (RM0432 6.2.x). */
+    RCC_CFGR = (RCC_CFGR & ~(RCC_CFGR_HPRE_MASK | RCC_CFGR_PPRE_MASK)) | RCC_CFGR_HPRE_DIV2;
+    RCC_CFGR = (RCC_CFGR & ~RCC_CFGR_SW_MASK) | RCC_CFGR_SW_PLL;
+    while ((RCC_CFGR & RCC_CFGR_SWS_MASK) != RCC_CFGR_SWS_PLL) {
+    }
+    delay_cycles(200u); /* > 1 us at 60 MHz */
+    RCC_CFGR &= ~RCC_CFGR_HPRE_MASK;
+}
+
+static void uart_init(void)
+{
+    RCC_AHB2ENR |= RCC_AHB2ENR_GPIOGEN;
+    RCC_APB1ENR2 |= RCC_APB1ENR2_LPUART1EN;
+    RCC_CCIPR &= ~RCC_CCIPR_LPUART1SEL_MASK; /* LPUART1 clock = PCLK1 */
+    (void)RCC_APB1ENR2;
+    PWR_CR2 |= PWR_CR2_IOSV; /* VDDIO2 valid: PG2..PG15 usable */
+
+    GPIOG_MODER = (GPIOG_MODER & ~((3u << (2u * PIN_TX)) | (3u << (2u * PIN_RX)))) |
+                  (2u << (2u * PIN_TX)) | (2u << (2u * PIN_RX)); /* alternate function */
+    GPIOG_OSPEEDR |= (2u << (2u * PIN_TX)) | (2u << (2u * PIN_RX));
+    GPIOG_PUPDR = (GPIOG_PUPDR & ~(3u << (2u * PIN_RX))) | (1u << (2u * PIN_RX)); /* RX pull-up */
+    GPIOG_AFRL = (GPIOG_AFRL & ~(0xFu << (4u * PIN_TX))) | (AF_LPUART1 << (4u * PIN_TX));
+    GPIOG_AFRH = (GPIOG_AFRH & ~(0xFu << (4u * (PIN_RX - 8u)))) | (AF_LPUART1 << (4u * (PIN_RX - 8u)));
+
+    LPUART1_CR1 = 0;
+    /* LPUART: baud = 256 * fck / BRR (BRR must be >= 0x300). 120 MHz, 115200: 266667. */
+    LPUART1_BRR = (uint32_t)(((uint64_t)SYSCLK_HZ * 256u + BAUD / 2u) / BAUD);
+    LPUART1_CR3 = LPUART_CR3_OVRDIS; /* an overrun loses a byte; the protocol retries */
+    LPUART1_ICR = LPUART_ICR_ALL;
+    LPUART1_CR1 = LPUART_CR1_TE | LPUART_CR1_RE | LPUART_CR1_UE;
+}
+
+void board_init(void)
+{
+    clock_init();
+    uart_init();
+    DEMCR |= DEMCR_TRCENA;
+    DWT_CYCCNT = 0;
+    DWT_CTRL |= DWT_CTRL_CYCCNTENA;
+}
+
+uint32_t board_ticks(void)
+{
+    return DWT_CYCCNT;
+}
+
+int board_uart_getc(uint32_t timeout_ms)
+{
+    const uint32_t start = DWT_CYCCNT;
+    const uint32_t limit = timeout_ms * (SYSCLK_HZ / 1000u);
+    while (!(LPUART1_ISR & LPUART_ISR_RXNE)) {
+        if (timeout_ms != 0u && DWT_CYCCNT - start >= limit) {
+            return -1;
+        }
+    }
+    return (int)(LPUART1_RDR & 0xFFu);
+}
+
+void board_uart_putc(uint8_t byte)
+{
+    while (!(LPUART1_ISR & LPUART_ISR_TXE)) {
+    }
+    LPUART1_TDR = byte;
+}
+
+void board_uart_flush(void)
+{
+    while (!(LPUART1_ISR & LPUART_ISR_TC)) {
+    }
+}
+
+uint32_t board_clock_hz(void)
+{
+    return SYSCLK_HZ;
+}
+
+uint8_t board_tick_unit(void)
+{
+    return (uint8_t)TP_TICK_CYCLES;
+}
+
+const char *board_name(void)
+{
+    return "nucleo-l4r5zi";
+}
+
+uintptr_t board_fault_address(void)
+{
+    return 0xF0000000u; /* unmapped: precise BusFault */
+}

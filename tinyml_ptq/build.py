@@ -1,0 +1,258 @@
+"""The build stage: `make` a generated project and measure what the firmware needs.
+
+Flash and RAM are read from the ELF section headers (parsed here, no
+binutils needed): flash = code + read-only data + the initial values of
+.data, RAM = .data + .bss (the model arena lives there) + the stack. They are
+checked against the board's capacity; a model that does not fit is a
+UserError saying by how much.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .boards import Board, format_size, get_board
+from .errors import UserError
+from .fileio import write_text_atomic
+from .project import PROJECT_MARKER
+
+SHT_SYMTAB = 2
+SHT_NOBITS = 8
+SHF_WRITE = 0x1
+SHF_ALLOC = 0x2
+SHF_EXECINSTR = 0x4
+ARENA_SYMBOL = "model_arena"
+STACK_SECTION = ".stack"
+
+
+@dataclass
+class Section:
+    name: str
+    address: int
+    size: int
+    kind: str  # text, rodata, data, bss, stack
+
+
+@dataclass
+class BuildResult:
+    project_dir: str
+    board: str
+    elf: str
+    bin: str | None
+    hex: str | None
+    flash_bytes: int  # text + rodata + data (initial values)
+    ram_bytes: int  # data + bss + stack
+    arena_bytes: int
+    stack_bytes: int
+    text_bytes: int
+    rodata_bytes: int
+    data_bytes: int
+    bss_bytes: int
+    flash_capacity: int | None
+    ram_capacity: int | None
+    sections: list[Section] = field(default_factory=list)
+
+    @property
+    def flash_percent(self) -> float | None:
+        return None if not self.flash_capacity else 100.0 * self.flash_bytes / self.flash_capacity
+
+    @property
+    def ram_percent(self) -> float | None:
+        return None if not self.ram_capacity else 100.0 * self.ram_bytes / self.ram_capacity
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["flash_percent"] = None if self.flash_percent is None else round(self.flash_percent, 2)
+        data["ram_percent"] = None if self.ram_percent is None else round(self.ram_percent, 2)
+        return data
+
+    def summary(self) -> str:
+        def usage(used: int, cap: int | None, pct: float | None) -> str:
+            if cap is None:
+                return f"{used} bytes"
+            return f"{used} bytes of {format_size(cap)} ({pct:.1f}%)"
+
+        lines = [
+            f"built {self.elf}" + (f" (+ .bin, .hex)" if self.bin else ""),
+            f"board  {self.board}",
+            f"flash  {usage(self.flash_bytes, self.flash_capacity, self.flash_percent)}: "
+            f"text {self.text_bytes}, rodata {self.rodata_bytes}, data {self.data_bytes}",
+            f"RAM    {usage(self.ram_bytes, self.ram_capacity, self.ram_percent)}: "
+            f"data {self.data_bytes}, bss {self.bss_bytes} (arena {self.arena_bytes}), stack {self.stack_bytes}",
+        ]
+        return "\n".join(lines)
+
+
+def build(project_dir: str | os.PathLike, json_out: str | os.PathLike | None = None,
+          jobs: int | None = None, make_args: list[str] | None = None) -> BuildResult:
+    """Run `make` in a generated project; measure and check the firmware it produced."""
+    project = Path(project_dir)
+    meta = _read_project(project)
+    board = get_board(meta["board"])
+    _check_tools(board)
+    cmd = ["make", "-C", str(project), f"-j{jobs or min(os.cpu_count() or 1, 8)}", *(make_args or [])]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    output = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        _raise_overflow(output, board, meta)
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        raise UserError(f"build of {project} failed (make exit status {proc.returncode}):\n{tail}")
+
+    build_dir = project / _build_subdir(make_args)
+    elf = build_dir / "firmware.elf"
+    result = measure(elf, board, project)
+    _check_capacity(result, board, meta)
+    if json_out is not None:
+        write_text_atomic(json_out, json.dumps(result.to_dict(), indent=2) + "\n")
+    return result
+
+
+def _build_subdir(make_args: list[str] | None) -> str:
+    for arg in make_args or []:
+        if arg.startswith("BUILD="):
+            return arg.split("=", 1)[1]
+    return "build"
+
+
+def _read_project(project: Path) -> dict:
+    marker = project / PROJECT_MARKER
+    if not project.is_dir():
+        raise UserError(f"{project}: no such folder; give a folder made by 'tinyml-ptq generate'")
+    if not marker.is_file():
+        raise UserError(f"{project} is not a tinyml-ptq firmware project (no {PROJECT_MARKER}); "
+                        "make one with 'tinyml-ptq generate MODEL.tflite -o DIR'")
+    try:
+        return json.loads(marker.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"{marker} is corrupt; generate the project again") from None
+
+
+def _check_tools(board: Board) -> None:
+    if shutil.which("make") is None:
+        raise UserError("make not found; install it (apt-get install make)")
+    compiler = "cc" if board.is_host else "arm-none-eabi-gcc"
+    if shutil.which(compiler) is None:
+        package = "gcc" if board.is_host else "gcc-arm-none-eabi libnewlib-arm-none-eabi"
+        raise UserError(f"{compiler} not found; install it (apt-get install {package})")
+
+
+_OVERFLOW = re.compile(r"region `?'?(\w+)'? overflowed by (\d+) bytes")
+
+
+def _raise_overflow(output: str, board: Board, meta: dict) -> None:
+    overflows = {region: int(n) for region, n in _OVERFLOW.findall(output)}
+    if not overflows:
+        return
+    parts = []
+    if "RAM" in overflows:
+        parts.append(f"RAM by {overflows['RAM']} bytes (capacity {format_size(board.ram_bytes)}; "
+                     f"the model's arena alone is {meta.get('arena_bytes', '?')} bytes)")
+    if "FLASH" in overflows:
+        parts.append(f"flash by {overflows['FLASH']} bytes (capacity {format_size(board.flash_bytes)}; "
+                     f"the model's weights alone are {meta.get('weights_bytes', '?')} bytes)")
+    raise UserError(f"model does not fit on {board.name}: it exceeds {' and '.join(parts)}; "
+                    "use a smaller model or a board with more memory (see 'tinyml-ptq boards')")
+
+
+def _check_capacity(result: BuildResult, board: Board, meta: dict) -> None:
+    over = []
+    if board.flash_bytes is not None and result.flash_bytes > board.flash_bytes:
+        over.append(f"flash by {result.flash_bytes - board.flash_bytes} bytes")
+    if board.ram_bytes is not None and result.ram_bytes > board.ram_bytes:
+        over.append(f"RAM by {result.ram_bytes - board.ram_bytes} bytes")
+    if over:
+        raise UserError(f"model does not fit on {board.name}: it exceeds {' and '.join(over)}; "
+                        "use a smaller model or a board with more memory (see 'tinyml-ptq boards')")
+
+
+def measure(elf: str | os.PathLike, board: Board, project: Path | None = None) -> BuildResult:
+    """Flash/RAM/arena of a linked firmware image, from its ELF headers and symbol table."""
+    elf = Path(elf)
+    sections, symbols = read_elf(elf)
+    kept: list[Section] = []
+    for name, sh_type, flags, addr, size in sections:
+        if not flags & SHF_ALLOC or size == 0:
+            continue
+        if name == STACK_SECTION:
+            kind = "stack"
+        elif sh_type == SHT_NOBITS:
+            kind = "bss"
+        elif flags & SHF_EXECINSTR:
+            kind = "text"
+        elif flags & SHF_WRITE:
+            kind = "data"
+        else:
+            kind = "rodata"
+        kept.append(Section(name, addr, size, kind))
+    total = {k: sum(s.size for s in kept if s.kind == k) for k in ("text", "rodata", "data", "bss", "stack")}
+    arena = symbols.get(ARENA_SYMBOL, 0)
+    out_dir = elf.parent
+    return BuildResult(
+        project_dir=str(project if project is not None else elf.parent.parent),
+        board=board.name,
+        elf=str(elf),
+        bin=str(out_dir / "firmware.bin") if (out_dir / "firmware.bin").exists() else None,
+        hex=str(out_dir / "firmware.hex") if (out_dir / "firmware.hex").exists() else None,
+        flash_bytes=total["text"] + total["rodata"] + total["data"],
+        ram_bytes=total["data"] + total["bss"] + total["stack"],
+        arena_bytes=arena,
+        stack_bytes=total["stack"],
+        text_bytes=total["text"],
+        rodata_bytes=total["rodata"],
+        data_bytes=total["data"],
+        bss_bytes=total["bss"],
+        flash_capacity=board.flash_bytes,
+        ram_capacity=board.ram_bytes,
+        sections=kept,
+    )
+
+
+def read_elf(path: Path) -> tuple[list[tuple[str, int, int, int, int]], dict[str, int]]:
+    """Section headers (name, type, flags, address, size) and object symbol sizes of an ELF file.
+
+    Handles 32- and 64-bit little-endian ELF (Arm firmware and the host build).
+    """
+    data = path.read_bytes()
+    if data[:4] != b"\x7fELF":
+        raise UserError(f"{path} is not an ELF file")
+    if data[5] != 1:
+        raise UserError(f"{path}: big-endian ELF is not supported")
+    is64 = data[4] == 2
+    if is64:
+        shoff, = struct.unpack_from("<Q", data, 0x28)
+        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+        sh_fmt = "<IIQQQQIIQQ"
+    else:
+        shoff, = struct.unpack_from("<I", data, 0x20)
+        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x2E)
+        sh_fmt = "<IIIIIIIIII"
+    headers = [struct.unpack_from(sh_fmt, data, shoff + i * shentsize) for i in range(shnum)]
+    # (name, type, flags, addr, offset, size, link, info, addralign, entsize)
+    strtab_off = headers[shstrndx][4]
+
+    def name_at(table_offset: int, index: int) -> str:
+        end = data.index(b"\0", table_offset + index)
+        return data[table_offset + index: end].decode(errors="replace")
+
+    sections = [(name_at(strtab_off, h[0]), h[1], h[2], h[3], h[5]) for h in headers]
+    symbols: dict[str, int] = {}
+    for h in headers:
+        if h[1] != SHT_SYMTAB:
+            continue
+        sym_strtab = headers[h[6]][4]
+        entsize = h[9] or (24 if is64 else 16)
+        for off in range(h[4], h[4] + h[5], entsize):
+            if is64:
+                st_name, st_info, _, _, _, st_size = struct.unpack_from("<IBBHQQ", data, off)
+            else:
+                st_name, _, st_size, st_info, _, _ = struct.unpack_from("<IIIBBH", data, off)
+            if st_info & 0xF == 1 and st_name:  # STT_OBJECT
+                symbols[name_at(sym_strtab, st_name)] = st_size
+    return sections, symbols
