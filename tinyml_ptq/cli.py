@@ -19,6 +19,53 @@ def cli() -> None:
     """Keras model to verified int8 firmware for Arm Cortex-M."""
 
 
+@cli.command("generate")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Project folder to write (created, or replaced if it holds an earlier project).")
+@click.option("--board", default="mps2-an386", show_default=True, help="Target board (see 'tinyml-ptq boards').")
+@click.option("--name", default=None, help="Model name reported by the device (default: the file name).")
+def generate_cmd(model: str, out_dir: str, board: str, name: str | None) -> None:
+    """Write a self-contained firmware project for an int8 MODEL.tflite."""
+    from .project import generate
+
+    result = generate(model, out_dir, board=board, name=name)
+    click.echo(f"wrote {result.project_dir}: model '{result.model_name}' for {result.board}, "
+               f"{len(result.op_names)} ops, arena {result.arena_bytes} bytes, weights {result.weights_bytes} bytes")
+    click.echo(f"build it with: tinyml-ptq build {result.project_dir}   (or: make -C {result.project_dir})")
+
+
+@cli.command("build")
+@click.argument("project_dir", type=click.Path(file_okay=False))
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
+              help="Also write the flash/RAM report as JSON to this file.")
+def build_cmd(project_dir: str, json_out: str | None) -> None:
+    """Build a generated project with make; report flash and RAM against the board."""
+    from .build import build
+
+    result = build(project_dir, json_out=json_out)
+    click.echo(result.summary())
+
+
+@cli.command("boards")
+@click.option("--json", "as_json", is_flag=True, help="Print the board list as JSON.")
+def boards_cmd(as_json: bool) -> None:
+    """List the boards firmware can be generated for, and how each is verified."""
+    import json
+
+    from .boards import format_size, list_boards
+
+    boards = list_boards()
+    if as_json:
+        click.echo(json.dumps([b.to_dict() for b in boards], indent=2))
+        return
+    for b in boards:
+        run = f"QEMU -machine {b.qemu_machine}" if b.qemu_machine else ("native" if b.is_host else "hardware")
+        click.echo(f"{b.name:<15} {b.cpu:<40} flash {format_size(b.flash_bytes):>6}  RAM {format_size(b.ram_bytes):>6}  "
+                   f"{run}")
+        click.echo(f"{'':<15} verified: {b.verified}")
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         result = cli.main(args=argv, prog_name="tinyml-ptq", standalone_mode=False)
