@@ -13,12 +13,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def convert_int8(build_fn, input_shapes, calib=None, per_tensor=False, seed=0, calib_count=32,
-                 calib_range=(-1.0, 1.0)):
+                 calib_range=(-1.0, 1.0), input_type="int8", output_type="int8"):
     """Convert a function of float32 inputs to a full-int8 .tflite (batch 1).
 
     build_fn: a callable taking tf tensors (one per input) and returning the output,
     typically a Keras model or a lambda using tf ops. input_shapes: list of shapes
-    without the batch dimension.
+    without the batch dimension. input_type / output_type "float32" keep a float
+    model boundary, which the converter bridges with QUANTIZE / DEQUANTIZE.
     """
     import tensorflow as tf
 
@@ -39,15 +40,18 @@ def convert_int8(build_fn, input_shapes, calib=None, per_tensor=False, seed=0, c
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    converter.inference_input_type = tf.as_dtype(input_type)
+    converter.inference_output_type = tf.as_dtype(output_type)
     if per_tensor:
         converter._experimental_disable_per_channel = True
     return converter.convert()
 
 
 def run_both(tflite_bytes: bytes, samples: int = 8, seed: int = 0, inputs=None):
-    """Outputs of our generated C (host build) and of the TFLM reference, for random inputs."""
+    """Outputs of our generated C (host build) and of the TFLM reference, for random inputs.
+
+    Both come back as raw bytes (int8 rows), so float32 outputs compare bit for bit.
+    """
     from tinyml_ptq.codegen import generate_model_sources
     from tinyml_ptq.hostrun import build_host_runner, run_host
     from tinyml_ptq.reference import ReferenceInterpreter
@@ -56,15 +60,21 @@ def run_both(tflite_bytes: bytes, samples: int = 8, seed: int = 0, inputs=None):
     graph = parse_tflite(tflite_bytes)
     sources = generate_model_sources(graph, tflite_bytes)
     ref = ReferenceInterpreter(tflite_bytes)
-    in_size = int(np.prod(ref.input.shape))
-    out_size = int(np.prod(ref.output.shape))
+    in_count = int(np.prod(ref.input.shape))
+    in_size = in_count * ref.input.dtype.itemsize
+    out_size = int(np.prod(ref.output.shape)) * ref.output.dtype.itemsize
     if inputs is None:
         rng = np.random.default_rng(seed)
-        inputs = rng.integers(-128, 128, size=(samples, in_size), dtype=np.int8)
+        if ref.input.dtype == np.int8:
+            inputs = rng.integers(-128, 128, size=(samples, in_count), dtype=np.int8)
+        else:
+            inputs = rng.normal(0.0, 2.0, size=(samples, in_count)).astype(ref.input.dtype)
+    inputs = np.ascontiguousarray(inputs, dtype=ref.input.dtype).reshape(len(inputs), in_count)
     with tempfile.TemporaryDirectory(prefix="tp-test-") as tmp:
         binary = build_host_runner(sources, Path(tmp), in_size, out_size)
-        ours = run_host(binary, inputs)
-    theirs = ref.invoke_many(inputs.reshape(len(inputs), *ref.input.shape[1:])).reshape(len(inputs), -1)
+        ours = run_host(binary, inputs.view(np.int8))
+    theirs = ref.invoke_many(inputs.reshape(len(inputs), *ref.input.shape[1:]))
+    theirs = np.ascontiguousarray(theirs).view(np.int8).reshape(len(inputs), -1)
     return ours, theirs, sources
 
 

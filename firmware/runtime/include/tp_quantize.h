@@ -1,0 +1,25 @@
+/* QUANTIZE and DEQUANTIZE: int8 -> int8 rescaling, and the float32 boundaries. */
+#ifndef TP_QUANTIZE_H
+#define TP_QUANTIZE_H
+
+#include "tp_types.h"
+
+/* int8 -> int8 with a new scale and zero point. */
+typedef struct {
+    int32_t input_zero_point;
+    int32_t output_zero_point;
+    tp_requant requant; /* input_scale / output_scale */
+} tp_requantize_params;
+
+void tp_requantize_s8(const tp_requantize_params *params, int32_t size, const int8_t *input,
+                      int8_t *output);
+
+/* float32 -> int8: round(x / scale) + zero_point, ties away from zero, saturated. */
+void tp_quantize_f32_s8(float scale, int32_t zero_point, int32_t size, const float *input,
+                        int8_t *output);
+
+/* int8 -> float32: scale * (q - zero_point), one float multiply. */
+void tp_dequantize_s8_f32(float scale, int32_t zero_point, int32_t size, const int8_t *input,
+                          float *output);
+
+#endif /* TP_QUANTIZE_H */

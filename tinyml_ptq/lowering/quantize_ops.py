@@ -1,0 +1,74 @@
+"""QUANTIZE (int8 -> int8, float32 -> int8) and DEQUANTIZE (int8 -> float32)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import quant_math
+from ..ir import Graph, Operator, Tensor
+from . import CStruct, Step, UnsupportedOperator, lowers
+from .common import require_int8
+
+
+def float_literal(value: float) -> str:
+    """A C float literal that is exactly the float32 value (hexadecimal, C99)."""
+    return float(np.float32(value)).hex() + "f"
+
+
+def _per_tensor(op: Operator, tensor: Tensor) -> None:
+    if tensor.quantization is None or tensor.quantization.per_channel:
+        raise UnsupportedOperator(f"{op.opcode} (node {op.index}): tensor {tensor.name!r} must be per-tensor "
+                                  "quantized; per-channel and unquantized are not supported")
+
+
+def _arena_float(op: Operator, tensor: Tensor) -> None:
+    if tensor.dtype != "float32" or tensor.is_constant:
+        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has {tensor.dtype} tensor {tensor.name!r}; "
+                                  "supported: int8 <-> int8 and int8 <-> float32 activations")
+
+
+@lowers("QUANTIZE")
+def lower_quantize(graph: Graph, op: Operator) -> Step:
+    inp = graph.tensors[op.inputs[0]]
+    output = graph.tensors[op.outputs[0]]
+    require_int8(graph, op, output)
+    _per_tensor(op, output)
+    size = output.num_elements
+    if inp.dtype == "float32":
+        _arena_float(op, inp)
+        return Step(
+            op=op,
+            header="tp_quantize.h",
+            sources=("tp_quantize_f32_s8.c",),
+            call=(f"tp_quantize_f32_s8({float_literal(output.scale)}, {output.zero_point}, {size}, "
+                  f"(const float *)(const void *)$t{inp.index}, $t{output.index});"),
+        )
+    if inp.dtype != "int8":
+        raise UnsupportedOperator(f"QUANTIZE (node {op.index}) from {inp.dtype} is not supported; "
+                                  "supported: int8 -> int8 and float32 -> int8")
+    _per_tensor(op, inp)
+    multiplier, shift = quant_math.quantize_multiplier(float(np.float32(inp.scale)) / float(np.float32(output.scale)))
+    return Step(
+        op=op,
+        header="tp_quantize.h",
+        sources=("tp_requantize_s8.c",),
+        structs=[CStruct("tp_requantize_params", "params",
+                         f"{{{inp.zero_point}, {output.zero_point}, {{{multiplier}, {shift}}}}}")],
+        call=f"tp_requantize_s8(&${{p}}params, {size}, $t{inp.index}, $t{output.index});",
+    )
+
+
+@lowers("DEQUANTIZE")
+def lower_dequantize(graph: Graph, op: Operator) -> Step:
+    inp = graph.tensors[op.inputs[0]]
+    output = graph.tensors[op.outputs[0]]
+    require_int8(graph, op, inp)
+    _per_tensor(op, inp)
+    _arena_float(op, output)
+    return Step(
+        op=op,
+        header="tp_quantize.h",
+        sources=("tp_dequantize_s8_f32.c",),
+        call=(f"tp_dequantize_s8_f32({float_literal(inp.scale)}, {inp.zero_point}, {inp.num_elements}, "
+              f"$t{inp.index}, (float *)(void *)$t{output.index});"),
+    )
