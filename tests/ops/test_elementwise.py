@@ -200,3 +200,22 @@ def test_rank5_add_is_refused():
     model = convert_int8(lambda x: x + np.ones((2, 2, 2, 3), np.float32), [(2, 2, 2, 3)])
     with pytest.raises(UnsupportedOperator, match="rank-5"):
         lower_graph(parse_tflite(model))
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("opcode", ["ADD", "SUB", "MUL"])
+def test_binary_exhaustive_code_pairs(opcode, seed):
+    """Every (input code, constant code) pair once: a [256, 1] input against a
+    [1, 256] constant whose codes span all of int8. Low-bit differences in the
+    multipliers (float vs double ratios) show up here if anywhere."""
+    rng = np.random.default_rng(7700 + seed)
+    tf_op = {"ADD": tf.add, "SUB": tf.subtract, "MUL": tf.multiply}[opcode]
+    const_scale = float(rng.choice(MAGNITUDES)) * float(rng.uniform(0.5, 2.0))
+    const = np.linspace(-const_scale, const_scale * float(rng.uniform(0.3, 1.0)), 256, dtype=np.float32)
+    model = convert_int8(lambda x: tf_op(x, const.reshape(1, 256)), [(256, 1)], calib_range=_random_range(rng),
+                         seed=seed)
+    graph, op = _last_op(model, opcode)
+    const_tensor = next(graph.tensors[i] for i in op.inputs if graph.tensors[i].is_constant)
+    assert len(np.unique(const_tensor.data)) == 256
+    codes = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
+    assert_bit_exact(model, inputs=codes, expect_ops={opcode})
