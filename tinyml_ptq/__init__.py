@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 # Stage functions are imported on first use, so `import tinyml_ptq` stays fast
 # and does not pull in TensorFlow.
 _LAZY = {
+    "quantize": ("tinyml_ptq.quantize", "quantize"),
     "generate": ("tinyml_ptq.project", "generate"),
     "build": ("tinyml_ptq.build", "build"),
 }

@@ -19,6 +19,39 @@ def cli() -> None:
     """Keras model to verified int8 firmware for Arm Cortex-M."""
 
 
+@cli.command("quantize")
+@click.argument("model", type=click.Path())
+@click.option("--data", "data", required=True, metavar="CALIB",
+              help="Calibration samples: .npz (x, optional y), .npy, .csv, an image folder, or file.py:function.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The .tflite file to write.")
+@click.option("--samples", default=200, show_default=True, type=click.IntRange(min=1),
+              help="Calibration samples to draw (fixed-seed random subset).")
+@click.option("--mode", default="int8", show_default=True, type=click.Choice(["int8", "int16x8", "dynamic", "float16"]),
+              help="int8 feeds later stages; the others are for comparison.")
+@click.option("--per-tensor", is_flag=True, help="Per-tensor instead of per-channel weight scales.")
+@click.option("--eval", "eval_data", default=None, metavar="EVAL",
+              help="Evaluation samples (same formats; labels y give top-1 accuracy).")
+@click.option("--eval-samples", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Evaluation samples to draw at most.")
+@click.option("--report", "report_path", default=None, type=click.Path(dir_okay=False),
+              help="Write the report as JSON to this file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
+def quantize_cmd(model: str, data: str, output: str, samples: int, mode: str, per_tensor: bool,
+                 eval_data: str | None, eval_samples: int, report_path: str | None, as_json: bool) -> None:
+    """Post-training quantization of a Keras MODEL (.keras, .h5 or SavedModel folder) to OUT.tflite."""
+    import json
+
+    from . import progress
+    from .quant_report import format_report
+    from .quantize import quantize
+
+    if as_json:
+        progress.set_enabled(False)
+    result = quantize(model, data, output, samples=samples, mode=mode, per_tensor=per_tensor,
+                      eval_data=eval_data, report_path=report_path, eval_samples=eval_samples)
+    click.echo(json.dumps(result.report, indent=2) if as_json else format_report(result.report))
+
+
 @cli.command("generate")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),

@@ -1,0 +1,185 @@
+"""The quantize stage: float model + calibration data -> verified full-integer .tflite.
+
+`int8` (the default) is full-integer static post-training quantization; it is the
+only mode later stages take (they call `require_full_int8`). `int16x8`, `dynamic`
+and `float16` exist to compare against in the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import progress
+from .errors import UserError
+from .fileio import write_bytes_atomic, write_text_atomic
+
+MODES = ("int8", "int16x8", "dynamic", "float16")
+
+
+@dataclass
+class QuantizeResult:
+    output: Path
+    mode: str
+    size_bytes: int
+    loader: str
+    ops: list[str]
+    report: dict
+    report_path: Path | None
+    seconds: float
+
+
+def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, samples: int = 200,
+             mode: str = "int8", per_tensor: bool = False, eval_data: str | None = None,
+             report_path: str | os.PathLike | None = None, eval_samples: int = 1000) -> QuantizeResult:
+    """Quantize MODEL with calibration DATA, write OUTPUT (and the JSON report), return the result.
+
+    Every input is checked before conversion starts; OUTPUT is replaced only
+    once the converted model exists and (for int8) passed `require_full_int8`.
+    """
+    from .datasets import load_dataset
+    from .model_loader import load_model
+    from .quant_report import build_report
+
+    start = time.monotonic()
+    if mode not in MODES:
+        raise UserError(f"unsupported mode {mode!r}; choose one of {', '.join(MODES)}")
+    output = Path(output)
+    _check_output(output, [Path(model), Path(str(data))] + ([Path(str(eval_data))] if eval_data else []))
+    if report_path is not None:
+        _check_output(Path(report_path), [Path(model), output])
+
+    progress.log(f"loading {model}")
+    loaded = load_model(model)
+    progress.log(f"loaded with {loaded.loader}: input {list(loaded.input_shape)}, output {list(loaded.output_shape)}")
+    calib = load_dataset(data, loaded.input_shape, samples, what="--data")
+    evaluation = load_dataset(eval_data, loaded.input_shape, eval_samples, what="--eval") if eval_data else None
+
+    tflite = convert(loaded, mode, calib.x, per_tensor=per_tensor)
+    if mode == "int8":
+        require_full_int8(tflite, origin=f"the converted {Path(model).name}")
+    else:
+        progress.log(f"note: --mode {mode} is for comparison only; later stages take int8 models")
+    write_bytes_atomic(output, tflite)
+    progress.log(f"wrote {output} ({len(tflite)} bytes)")
+
+    float_tflite = convert(loaded, "float32", None)
+    report = build_report(loaded, mode, per_tensor, float_tflite, tflite, calib, evaluation)
+    if report_path is not None:
+        write_text_atomic(report_path, json.dumps(report, indent=2) + "\n")
+    return QuantizeResult(output, mode, len(tflite), loaded.loader, report["ops"], report,
+                          Path(report_path) if report_path is not None else None, time.monotonic() - start)
+
+
+def _check_output(output: Path, inputs: list[Path]) -> None:
+    if output.is_dir():
+        raise UserError(f"output {output} is a folder; give a file path")
+    for source in inputs:
+        if source.exists() and output.exists() and output.resolve() == source.resolve():
+            raise UserError(f"output {output} is also an input; write the result to another path")
+
+
+def convert(loaded, mode: str, calib_x: np.ndarray | None, per_tensor: bool = False) -> bytes:
+    """Convert with a static batch of 1. mode: one of MODES, or "float32" (no quantization)."""
+    from .model_loader import import_tensorflow, native_stderr_captured
+
+    tf = import_tensorflow()
+    converter = loaded.converter()
+    if mode in ("int8", "int16x8"):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+
+        def representative():
+            for x in progress.track(calib_x, "calibrating"):
+                yield [x[None]]
+
+        converter.representative_dataset = representative
+        if mode == "int8":
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+        else:
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+            converter.inference_input_type = tf.int16
+            converter.inference_output_type = tf.int16
+        if per_tensor:
+            converter._experimental_disable_per_channel = True
+    elif mode == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif mode == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    progress.log(f"converting ({mode})")
+    try:
+        with native_stderr_captured():
+            return converter.convert()
+    except Exception as exc:  # ConverterError and friends: the model uses something TFLite cannot do
+        text = " ".join(str(exc).split())
+        raise UserError(f"{loaded.path}: TFLite conversion ({mode}) failed: {text[:300]}") from None
+
+
+# --- full-int8 check (no TensorFlow: the flatbuffer schema bundled with tflite_micro) ---
+
+def _parse(tflite_bytes: bytes, origin: str):
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema_fb
+
+    data = bytes(tflite_bytes)
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise UserError(f"{origin} is not a TFLite flatbuffer (no 'TFL3' identifier); give a .tflite file")
+    try:
+        return schema_fb, schema_fb.ModelT.InitFromObj(schema_fb.Model.GetRootAsModel(data, 0))
+    except Exception as exc:  # flatbuffers raises assorted errors on truncated data
+        raise UserError(f"{origin} is corrupt or truncated ({type(exc).__name__}); re-run quantize") from None
+
+
+def _names(enum_cls) -> dict[int, str]:
+    return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_")}
+
+
+def _opcode(schema_fb, model, op) -> str:
+    code = model.operatorCodes[op.opcodeIndex]
+    return _names(schema_fb.BuiltinOperator).get(max(code.builtinCode, code.deprecatedBuiltinCode), "UNKNOWN")
+
+
+def tflite_ops(tflite_bytes: bytes, origin: str = "model") -> list[str]:
+    """Operator names of every subgraph, in execution order."""
+    schema_fb, model = _parse(tflite_bytes, origin)
+    return [_opcode(schema_fb, model, op) for sub in model.subgraphs or [] for op in sub.operators or []]
+
+
+def require_full_int8(tflite_bytes: bytes, origin: str = "model") -> None:
+    """Raise UserError naming the first operator that does not run on int8 tensors.
+
+    int8 everywhere, except int32 constants (biases, shapes, axes) in operand
+    positions other than the first: anything else means a hybrid or float model.
+    """
+    schema_fb, model = _parse(tflite_bytes, origin)
+    types = _names(schema_fb.TensorType)
+    buffers = model.buffers or []
+    for sub in model.subgraphs or []:
+        tensors = sub.tensors or []
+
+        def constant(index: int) -> bool:
+            buf = tensors[index].buffer
+            return 0 < buf < len(buffers) and buffers[buf].data is not None and len(buffers[buf].data) > 0
+
+        for n, op in enumerate(sub.operators or []):
+            inputs = [i for i in (op.inputs if op.inputs is not None else []) if i >= 0]
+            outputs = [i for i in (op.outputs if op.outputs is not None else []) if i >= 0]
+            ok = all(tensors[i].type == schema_fb.TensorType.INT8 for i in outputs) and all(
+                tensors[i].type == schema_fb.TensorType.INT8
+                or (tensors[i].type == schema_fb.TensorType.INT32 and pos > 0 and constant(i))
+                for pos, i in enumerate(inputs))
+            if not ok:
+                def describe(indices):
+                    return ", ".join(types.get(tensors[i].type, "?").lower() for i in indices) or "none"
+
+                raise UserError(
+                    f"{origin} is not fully int8: operator {n} {_opcode(schema_fb, model, op)} has inputs "
+                    f"({describe(inputs)}) and outputs ({describe(outputs)}); later stages need a model "
+                    "from 'tinyml-ptq quantize --mode int8'")
