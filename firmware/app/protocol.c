@@ -62,7 +62,11 @@ uint8_t tp_receive(tp_header *hdr, uint8_t *buf, uint32_t capacity)
         hdr->status = head[2];
         hdr->length = get_u32(head + 3);
         if (hdr->length > capacity) {
-            return TP_STATUS_BAD_LENGTH; /* the payload that follows is skipped as garbage */
+            /* Skip whatever of the frame follows (until the line is quiet), then reply: a
+             * SYNC byte inside the skipped payload cannot start a bogus frame. */
+            while (board_uart_getc(TP_DRAIN_QUIET_MS) >= 0) {
+            }
+            return TP_STATUS_BAD_LENGTH;
         }
         uint8_t tail[4];
         if (!read_bytes(buf, hdr->length) || !read_bytes(tail, sizeof tail)) {

@@ -30,6 +30,9 @@
 
 /* A byte gap longer than this inside a frame abandons the frame (resynchronise). */
 #define TP_BYTE_TIMEOUT_MS 200u
+/* After an oversized header the rest of the frame is skipped until the line has been
+ * quiet this long; then BAD_LENGTH is sent. */
+#define TP_DRAIN_QUIET_MS 50u
 
 typedef struct {
     uint8_t kind;

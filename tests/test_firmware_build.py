@@ -1,0 +1,385 @@
+"""Firmware projects: generate, cross-build for every board, boot in QEMU, serve the protocol.
+
+Builds are made once per (model, board) for the whole session. QEMU boards are
+booted with -icount shift=0 and driven over their UART on stdio by the small
+protocol client in device_helper.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from device_helper import (BAD_CRC, BAD_LENGTH, BAD_OFFSET, BAD_SYNC, FAULT, INFO, INVOKE, LOAD_INPUT, OK,
+                           STATUS_FAULT, UNKNOWN_COMMAND, Device, frame, qemu_command)
+from tinyml_ptq.boards import BOARDS, get_board
+from tinyml_ptq.build import build
+from tinyml_ptq.errors import UserError
+from tinyml_ptq.project import generate
+from tinyml_ptq.resources import FIRMWARE_DIR, ROOT
+
+AD01 = Path("/work/shared/models/mlperf_tiny/ad01_int8.tflite")
+QEMU_BOARDS = [b.name for b in BOARDS.values() if b.qemu_machine]
+ARM_BOARDS = [b.name for b in BOARDS.values() if not b.is_host]
+FAULT_ADDRESS = 0xF0000000
+
+needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed")
+needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory) -> dict[str, Path]:
+    import tensorflow as tf
+
+    from harness import convert_int8
+
+    folder = tmp_path_factory.mktemp("models")
+    hidden = tf.keras.layers.Dense(16, activation="relu")
+    out = tf.keras.layers.Dense(5)
+    hidden.build((1, 12))
+    out.build((1, 16))
+    dense = folder / "dense_small.tflite"
+    dense.write_bytes(convert_int8(lambda x: out(hidden(x)), [(12,)]))
+    found = {"dense": dense}
+    if AD01.exists():
+        found["ad01"] = AD01
+    return found
+
+
+class Builds:
+    """(model, board, variant) -> (project dir, BuildResult), built on first use."""
+
+    def __init__(self, root: Path, models: dict[str, Path]):
+        self.root = root
+        self.models = models
+        self.cache: dict[tuple[str, str, str], tuple[Path, object]] = {}
+
+    def get(self, model: str, board: str, fault_test: bool = False):
+        key = (model, board, "fault" if fault_test else "normal")
+        if key not in self.cache:
+            if model not in self.models:
+                pytest.skip(f"model {model} not available")
+            project = self.root / f"{model}-{board}"
+            if not (project / "project.json").exists():
+                generate(self.models[model], project, board=board)
+            args = ["FAULT_TEST=1", "BUILD=build-fault"] if fault_test else None
+            self.cache[key] = (project, build(project, make_args=args))
+        return self.cache[key]
+
+
+@pytest.fixture(scope="session")
+def builds(tmp_path_factory, models) -> Builds:
+    return Builds(tmp_path_factory.mktemp("fw"), models)
+
+
+def device_command(board: str, elf: str | Path) -> list[str]:
+    info = get_board(board)
+    return qemu_command(info.qemu_machine, elf) if info.qemu_machine else [str(elf)]
+
+
+def _reference(model: Path):
+    from tinyml_ptq.reference import ReferenceInterpreter
+
+    return ReferenceInterpreter(model.read_bytes())
+
+
+# --- registry and project layout -------------------------------------------------------------
+
+
+def test_board_registry_matches_linker_scripts():
+    for board in BOARDS.values():
+        if board.is_host:
+            continue
+        script = (FIRMWARE_DIR / "boards" / board.name / "linker.ld").read_text()
+        lengths = {}
+        for region, length in re.findall(r"(FLASH|RAM)\s*\([rwx]+\)\s*:\s*ORIGIN\s*=\s*\w+,\s*LENGTH\s*=\s*(\w+)", script):
+            number = int(re.match(r"\d+", length).group())
+            lengths[region] = number * {"K": 1024, "M": 1024 * 1024}.get(length[-1], 1)
+        assert lengths == {"FLASH": board.flash_bytes, "RAM": board.ram_bytes}, board.name
+        stack = re.search(r"__stack_size__\s*=\s*(\d+)K", script)
+        assert int(stack.group(1)) * 1024 == board.stack_bytes, board.name
+
+
+def test_unknown_board_and_non_project_folder_are_user_errors(models, tmp_path):
+    with pytest.raises(UserError, match="unknown board 'nope'"):
+        generate(models["dense"], tmp_path / "p", board="nope")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(UserError, match="not a tinyml-ptq firmware project"):
+        generate(models["dense"], tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+    with pytest.raises(UserError, match="not a tinyml-ptq firmware project"):
+        build(tmp_path / "mine")
+
+
+def test_float_model_is_refused(tmp_path):
+    import tensorflow as tf
+
+    dense = tf.keras.layers.Dense(3)
+    dense.build((1, 4))
+    fn = tf.function(lambda x: dense(x), input_signature=[tf.TensorSpec([1, 4], tf.float32)])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+    path = tmp_path / "float.tflite"
+    path.write_bytes(converter.convert())
+    with pytest.raises(UserError, match="int8"):
+        generate(path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+# --- cross builds ----------------------------------------------------------------------------
+
+
+def _berkeley_size(elf: str, host: bool) -> tuple[int, int, int]:
+    tool = "size" if host else "arm-none-eabi-size"
+    out = subprocess.run([tool, elf], capture_output=True, text=True, check=True).stdout
+    text, data, bss = (int(v) for v in out.splitlines()[1].split()[:3])
+    return text, data, bss
+
+
+@needs_arm
+@pytest.mark.parametrize("board", list(BOARDS))
+@pytest.mark.parametrize("model", ["dense", "ad01"])
+def test_builds_for_every_board(builds, model, board):
+    project, result = builds.get(model, board)
+    info = get_board(board)
+    makefile = (project / "Makefile").read_text()
+    assert "-Wall -Wextra -Werror" in makefile
+    for flag in info.cpu_flags:
+        assert flag in makefile
+    assert Path(result.elf).is_file()
+    if not info.is_host:
+        assert Path(result.bin).stat().st_size > 0 and Path(result.hex).stat().st_size > 0
+        assert result.flash_bytes <= info.flash_bytes and result.ram_bytes <= info.ram_bytes
+        assert result.stack_bytes == info.stack_bytes
+    # Our ELF reading agrees with binutils.
+    text, data, bss = _berkeley_size(result.elf, info.is_host)
+    assert result.flash_bytes == text + data
+    assert result.ram_bytes == data + bss
+    nm = "nm" if info.is_host else "arm-none-eabi-nm"
+    symbols = subprocess.run([nm, "-S", result.elf], capture_output=True, text=True, check=True).stdout
+    arena_line = next(line for line in symbols.splitlines() if line.endswith(" model_arena"))
+    assert int(arena_line.split()[1], 16) == result.arena_bytes
+    meta = json.loads((project / "project.json").read_text())
+    assert result.arena_bytes == max(meta["arena_bytes"], 16)
+
+
+@needs_arm
+def test_build_json_report(builds, tmp_path):
+    project, _ = builds.get("dense", "mps2-an386")
+    report = tmp_path / "build.json"
+    result = build(project, json_out=report)
+    data = json.loads(report.read_text())
+    assert data["flash_bytes"] == result.flash_bytes and data["ram_bytes"] == result.ram_bytes
+    assert data["board"] == "mps2-an386" and data["ram_capacity"] == 4 * 1024 * 1024
+
+
+@needs_arm
+def test_project_is_self_contained(builds, tmp_path):
+    project, _ = builds.get("dense", "mps2-an505")
+    copy = tmp_path / "elsewhere" / "fw"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("build", "build-*"))
+    for path in copy.rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            assert str(ROOT) not in text, f"{path} refers back into the toolkit"
+            assert "#include \"../" not in text
+    proc = subprocess.run(["make", "-C", str(copy)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "warning:" not in proc.stdout + proc.stderr
+    for suffix in ("elf", "bin", "hex"):
+        assert (copy / "build" / f"firmware.{suffix}").is_file()
+
+
+@needs_arm
+def test_model_too_big_for_the_board_says_by_how_much(tmp_path):
+    import tensorflow as tf
+
+    from harness import convert_int8
+    from tinyml_ptq.cli import main
+
+    n = 700_000  # the input alone needs more than the NUCLEO-L4R5ZI's 640 KB of RAM
+    dense = tf.keras.layers.Dense(1)
+    dense.build((1, n))
+    model = tmp_path / "wide.tflite"
+    model.write_bytes(convert_int8(lambda x: dense(x), [(n,)], calib_count=4))
+    project = tmp_path / "wide"
+    generate(model, project, board="nucleo-l4r5zi")
+    with pytest.raises(UserError, match=r"does not fit on nucleo-l4r5zi: it exceeds RAM by (\d+) bytes") as exc:
+        build(project)
+    over = int(re.search(r"RAM by (\d+) bytes", str(exc.value)).group(1))
+    arena = json.loads((project / "project.json").read_text())["arena_bytes"]
+    assert arena - 640 * 1024 < over < arena - 640 * 1024 + 32 * 1024
+    assert main(["build", str(project)]) == 2
+
+
+def test_cli_boards_lists_every_board(capsys):
+    from tinyml_ptq.cli import main
+
+    assert main(["boards", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [b["name"] for b in listed] == list(BOARDS)
+    assert all(b["verified"] for b in listed)
+    assert main(["boards"]) == 0
+    assert "not yet tried on hardware" in capsys.readouterr().out
+
+
+# --- running the firmware --------------------------------------------------------------------
+
+
+def _check_serves(builds, model_name: str, board: str, samples: int = 3):
+    project, result = builds.get(model_name, board)
+    model = builds.models[model_name]
+    ref = _reference(model)
+    meta = json.loads((project / "project.json").read_text())
+    rng = np.random.default_rng(1)
+    with Device(device_command(board, result.elf)) as dev:
+        info = dev.info()
+        assert info.version == 1
+        assert info.board_name == board and info.model_name == meta["model_name"]
+        assert info.num_ops == len(meta["op_names"]) and info.arena_bytes == result.arena_bytes
+        assert info.max_payload == meta["max_payload"]
+        board_info = get_board(board)
+        assert info.tick_unit == {"instructions": 0, "cycles": 1, "nanoseconds": 2}[board_info.tick_unit]
+        assert info.clock_hz == board_info.clock_hz
+        assert info.input.shape == list(ref.input.shape) and info.output.shape == list(ref.output.shape)
+        assert info.input.zero_point == ref.input.zero_point
+        assert np.float32(info.input.scale) == np.float32(ref.input.scale)
+        assert info.output.size == int(np.prod(ref.output.shape))
+        assert dev.op_names() == meta["op_names"]
+        for _ in range(samples):
+            x = rng.integers(-128, 128, size=info.input.size, dtype=np.int8)
+            dev.load_input(x.tobytes(), info.max_payload)
+            ticks, out = dev.invoke()
+            expected = ref.invoke(x.reshape(ref.input.shape)).reshape(-1)
+            np.testing.assert_array_equal(np.frombuffer(out, dtype=np.int8), expected)
+            per_op = dev.profile()
+            assert len(per_op) == info.num_ops
+            assert ticks > 0 and all(t > 0 for t in per_op) and sum(per_op) <= ticks
+        return ticks, per_op
+
+
+@pytest.mark.parametrize("model", ["dense", "ad01"])
+def test_host_board_serves_the_model_bit_exact(builds, model):
+    _check_serves(builds, model, "host")
+
+
+@needs_arm
+@needs_qemu
+@pytest.mark.slow
+@pytest.mark.parametrize("board", QEMU_BOARDS)
+def test_qemu_board_boots_and_runs_ad01_bit_exact(builds, board):
+    ticks, per_op = _check_serves(builds, "ad01", board, samples=2)
+    # -icount shift=0: ticks count instructions, in steps of one SysTick period.
+    step = 1_000_000_000 // get_board(board).clock_hz
+    assert ticks % step == 0 and all(t % step == 0 for t in per_op)
+
+
+def _protocol_errors(dev: Device, stalls: bool) -> None:
+    info = dev.info()
+    # Corrupted CRC: error reply echoing kind and seq, then the device keeps serving.
+    bad = bytearray(frame(INFO, 0x41))
+    bad[-1] ^= 0xFF
+    dev.write(bytes(bad))
+    r = dev.read_frame()
+    assert (r.kind, r.seq, r.status, r.payload) == (INFO, 0x41, BAD_CRC, b"")
+    # Corrupted payload byte on a LOAD_INPUT: rejected, not written.
+    bad = bytearray(frame(LOAD_INPUT, 0x42, struct.pack("<I", 0) + b"\x01\x02"))
+    bad[12] ^= 0x10
+    dev.write(bytes(bad))
+    assert dev.read_frame().status == BAD_CRC
+    # Oversized length: BAD_LENGTH right after the header; the payload is skipped as garbage.
+    dev.write(frame(LOAD_INPUT, 0x43, bytes(info.max_payload + 1)))
+    r = dev.read_frame()
+    assert (r.kind, r.seq, r.status) == (LOAD_INPUT, 0x43, BAD_LENGTH)
+    assert dev.info() == info
+    # Unknown command.
+    assert dev.request(0x33).status == UNKNOWN_COMMAND
+    # LOAD_INPUT past the end of the input, and without an offset.
+    assert dev.request(LOAD_INPUT, struct.pack("<I", info.input.size) + b"\x00").status == BAD_OFFSET
+    assert dev.request(LOAD_INPUT, struct.pack("<I", 0xFFFFFFFF) + b"\x00").status == BAD_OFFSET
+    assert dev.request(LOAD_INPUT, b"\x00\x00").status == BAD_LENGTH
+    assert dev.request(LOAD_INPUT, struct.pack("<I", info.input.size)).status == OK  # empty write at the end
+    # Garbage between frames is skipped.
+    dev.write(b"\x00\x13\x37garbage")
+    assert dev.info() == info
+    # Garbage followed by a corrupted frame: BAD_SYNC.
+    bad = bytearray(frame(INFO, 0x44))
+    bad[-2] ^= 0x01
+    dev.write(b"\x5a\x5a" + bytes(bad))
+    r = dev.read_frame()
+    assert (r.seq, r.status) == (0x44, BAD_SYNC)
+    if stalls:
+        # A sender that stops mid-frame: the device gives up after 200 ms without a byte and
+        # resynchronises. (Device time: under QEMU that is seconds of real time, so only the
+        # host board checks it.)
+        dev.write(frame(INFO, 0x45)[:6])
+        time.sleep(0.5)
+        assert dev.info() == info
+    # A stale reply never satisfies a newer request: seq is echoed.
+    r = dev.request(INFO)
+    assert r.seq == dev.seq and r.status == OK
+
+
+def test_host_board_protocol_errors(builds):
+    _, result = builds.get("dense", "host")
+    with Device(device_command("host", result.elf)) as dev:
+        _protocol_errors(dev, stalls=True)
+
+
+@needs_arm
+@needs_qemu
+@pytest.mark.slow
+def test_qemu_board_protocol_errors(builds):
+    _, result = builds.get("dense", "mps2-an386")
+    with Device(device_command("mps2-an386", result.elf)) as dev:
+        _protocol_errors(dev, stalls=False)
+
+
+def _expect_fault(board: str, elf: str) -> tuple[int, ...]:
+    with Device(device_command(board, elf)) as dev:
+        assert dev.info().board_name == board
+        dev.seq += 1
+        dev.write(frame(INVOKE, dev.seq))
+        r = dev.read_frame()
+        assert (r.kind, r.seq, r.status) == (FAULT, 0, STATUS_FAULT)
+        assert len(r.payload) == 28
+        return struct.unpack("<7I", r.payload)
+
+
+@needs_arm
+@needs_qemu
+@pytest.mark.slow
+@pytest.mark.parametrize("board", QEMU_BOARDS)
+def test_qemu_fault_handler_sends_fault_frame(builds, board):
+    _, result = builds.get("dense", board, fault_test=True)
+    pc, lr, xpsr, cfsr, hfsr, mmfar, bfar = _expect_fault(board, result.elf)
+    text = next(s for s in result.sections if s.name == ".text")
+    assert text.address <= pc < text.address + text.size
+    assert cfsr & 0x8200 == 0x8200  # BusFault: PRECISERR with BFARVALID
+    assert hfsr & 0x40000000  # escalated (FORCED) to HardFault
+    assert bfar == FAULT_ADDRESS
+    assert xpsr & 0x01000000  # Thumb state
+
+
+def test_host_fault_handler_sends_fault_frame(builds):
+    _, result = builds.get("dense", "host", fault_test=True)
+    pc, lr, xpsr, cfsr, hfsr, mmfar, bfar = _expect_fault("host", result.elf)
+    assert cfsr == 11  # SIGSEGV
+    assert bfar == 16
+
+
+def test_model_name_is_sanitized_for_info(models, tmp_path):
+    project = tmp_path / "named"
+    result = generate(models["dense"], project, board="host", name='my "model" */\n#define x')
+    assert result.model_name == "my model define x"
+    built = build(project)
+    with Device([built.elf]) as dev:
+        assert dev.info().model_name == result.model_name
