@@ -12,6 +12,8 @@ _LAZY = {
     "quantize": ("tinyml_ptq.quantize", "quantize"),
     "generate": ("tinyml_ptq.project", "generate"),
     "build": ("tinyml_ptq.build", "build"),
+    "run": ("tinyml_ptq.run", "run"),
+    "flash": ("tinyml_ptq.flash", "flash"),
 }
 
 

@@ -58,11 +58,14 @@ def quantize_cmd(model: str, data: str, output: str, samples: int, mode: str, pe
               help="Project folder to write (created, or replaced if it holds an earlier project).")
 @click.option("--board", default="mps2-an386", show_default=True, help="Target board (see 'tinyml-ptq boards').")
 @click.option("--name", default=None, help="Model name reported by the device (default: the file name).")
-def generate_cmd(model: str, out_dir: str, board: str, name: str | None) -> None:
+@click.option("--runtime", type=click.Choice(["native", "tflm"]), default="native", show_default=True,
+              help="native: C for tinyml-ptq's int8 runtime; tflm: a TensorFlow Lite Micro project "
+                   "(build with make TFLM_DIR=...).")
+def generate_cmd(model: str, out_dir: str, board: str, name: str | None, runtime: str) -> None:
     """Write a self-contained firmware project for an int8 MODEL.tflite."""
     from .project import generate
 
-    result = generate(model, out_dir, board=board, name=name)
+    result = generate(model, out_dir, board=board, name=name, runtime=runtime)
     click.echo(f"wrote {result.project_dir}: model '{result.model_name}' for {result.board}, "
                f"{len(result.op_names)} ops, arena {result.arena_bytes} bytes, weights {result.weights_bytes} bytes")
     click.echo(f"build it with: tinyml-ptq build {result.project_dir}   (or: make -C {result.project_dir})")
@@ -97,6 +100,61 @@ def boards_cmd(as_json: bool) -> None:
         click.echo(f"{b.name:<15} {b.cpu:<40} flash {format_size(b.flash_bytes):>6}  RAM {format_size(b.ram_bytes):>6}  "
                    f"{run}")
         click.echo(f"{'':<15} verified: {b.verified}")
+
+
+@cli.command("run")
+@click.argument("project_dir", type=click.Path(file_okay=False))
+@click.option("--data", required=True, type=click.Path(dir_okay=False),
+              help="Samples: .npz (x, optional labels y) or .npy; float samples are quantized with the "
+                   "device's input scale, int8 samples are sent as they are.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Run only the first N samples.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Emulator instances to split the samples over (same results as one).")
+@click.option("--port", default=None, metavar="URL",
+              help="Use a device on this serial port or pyserial URL instead of the emulator: "
+                   "/dev/ttyACM0, socket://127.0.0.1:PORT (tinyml-ptq emulate), rfc2217://HOST:PORT.")
+@click.option("--baud", type=int, default=115200, show_default=True, help="Baud rate for a serial --port.")
+@click.option("--model", "model", type=click.Path(dir_okay=False), default=None,
+              help="Reference .tflite (default: the one the project was generated from).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="Seconds to wait for a reply before retrying (INVOKE: adapts to the model).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
+              help="Write the results as JSON to this file.")
+@click.option("--save-outputs", type=click.Path(dir_okay=False), default=None,
+              help="Save the device outputs (int8) as .npy.")
+def run_cmd(project_dir: str, data: str, limit: int | None, workers: int, port: str | None, baud: int,
+            model: str | None, timeout: float, json_out: str | None, save_outputs: str | None) -> None:
+    """Run samples through the built firmware (emulator or --port) and check it against TFLM."""
+    from .run import run
+
+    result = run(project_dir, data, limit=limit, workers=workers, port=port, json_out=json_out,
+                 save_outputs=save_outputs, model=model, baud=baud, timeout=timeout)
+    click.echo(result.summary())
+
+
+@cli.command("emulate")
+@click.argument("project_dir", type=click.Path(file_okay=False))
+@click.option("--serial", "serial", default="tcp:127.0.0.1:5555", show_default=True, metavar="tcp:HOST:PORT|stdio",
+              help="Where the emulated UART goes: a TCP port to connect to, or this terminal.")
+def emulate_cmd(project_dir: str, serial: str) -> None:
+    """Boot the built firmware in QEMU with its UART on a TCP port, until interrupted (Ctrl-C)."""
+    from .emulator import emulate
+
+    emulate(project_dir, serial, announce=lambda line: click.echo(line, err=True))
+
+
+@cli.command("flash")
+@click.argument("project_dir", type=click.Path(file_okay=False))
+@click.option("--probe", type=click.Choice(["pyocd", "openocd"]), default="pyocd", show_default=True,
+              help="Debug-probe tool to program the board with.")
+@click.option("--target", default=None,
+              help="pyOCD target name, or comma-separated OpenOCD config files (default: the board's).")
+def flash_cmd(project_dir: str, probe: str, target: str | None) -> None:
+    """Program the built firmware onto a real board through its debug probe."""
+    from .flash import flash
+
+    result = flash(project_dir, probe=probe, target=target)
+    click.echo(f"flashed {result.image} to {result.board} with {result.probe} ({result.target})")
 
 
 def main(argv: list[str] | None = None) -> int:

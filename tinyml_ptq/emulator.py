@@ -212,3 +212,139 @@ class Emulator:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# ----------------------------------------------------------------------------- `tinyml-ptq emulate`
+
+
+def parse_serial(spec: str) -> tuple[str, str, int]:
+    """'stdio' or 'tcp:HOST:PORT' (also socket://HOST:PORT) -> (kind, host, port)."""
+    if spec == "stdio":
+        return "stdio", "", 0
+    from .transport import parse_tcp
+
+    tcp = parse_tcp(spec if "://" in spec or spec.startswith("tcp:") else f"tcp:{spec}")
+    if tcp is None:
+        raise UserError(f"bad --serial '{spec}'; use tcp:127.0.0.1:PORT or stdio")
+    host, port = tcp
+    if not 0 < port < 65536:
+        raise UserError(f"bad TCP port {port} in --serial '{spec}'")
+    return "tcp", host, port
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise UserError(f"cannot serve on {host}:{port}: {exc.strerror or exc}; choose another port") from None
+
+
+def _wait_listening(em: Emulator, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if em.proc is not None and em.proc.poll() is not None:
+            raise UserError(f"{em.describe()} exited with status {em.proc.returncode}")
+        try:
+            socket.create_connection((em.host, em.port), timeout=0.5).close()
+            return
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise UserError(f"{em.describe()} is not listening on {em.host}:{em.port}") from None
+            time.sleep(0.05)
+
+
+def emulate(project_dir: str | os.PathLike, serial: str = "tcp:127.0.0.1:5555", announce=print,
+            duration: float | None = None) -> int:
+    """Boot a built project's firmware and serve its UART until interrupted (or `duration` s).
+
+    QEMU boards: QEMU with the UART on a TCP port (or this terminal's stdio). The host
+    board: the native firmware, bridged to the TCP port by this process. Connect with
+    `tinyml-ptq run DIR --port socket://HOST:PORT` or any tool speaking the protocol.
+    Returns the child's exit status (0 when stopped by us).
+    """
+    from .boards import get_board
+    from .build import _read_project
+
+    project = Path(project_dir)
+    meta = _read_project(project)
+    board = get_board(meta["board"])
+    if board.qemu_machine is None and not board.is_host:
+        raise UserError(f"board {board.name} has no emulator; flash it ('tinyml-ptq flash {project}') and "
+                        "talk to it with 'tinyml-ptq run --port /dev/ttyACM0'")
+    kind, host, port = parse_serial(serial)
+    elf = project / "build" / "firmware.elf"
+    what = f"QEMU {board.qemu_machine} (-icount shift=0)" if board.qemu_machine else "the host build"
+    if kind == "stdio":
+        em = Emulator(elf, board.qemu_machine, "stdio")
+        _install_handlers()
+        announce(f"running {elf} in {what} with the UART on this terminal; Ctrl-C to stop")
+        proc = subprocess.Popen(_launcher() + em.command(), start_new_session=True)
+        em.proc = proc
+        with _live_lock:
+            _live.add(proc)
+        try:
+            return em.wait(duration) or 0
+        finally:
+            em.close()
+    _check_port_free(host, port)
+    if board.is_host:
+        return _serve_host(elf, host, port, announce, duration)
+    with Emulator(elf, board.qemu_machine, "tcp", host=host, port=port) as em:
+        _wait_listening(em)
+        announce(f"running {elf} in {what}; UART on tcp {host}:{port}")
+        announce(f"connect with: socket://{host}:{port}   e.g. tinyml-ptq run {project} --port "
+                 f"socket://{host}:{port} --data DATA")
+        announce("Ctrl-C to stop")
+        status = em.wait(duration)
+        if status is not None:
+            raise UserError(f"{em.describe()} stopped unexpectedly with status {status}")
+        return 0
+
+
+def _serve_host(elf: Path, host: str, port: int, announce, duration: float | None) -> int:
+    """The host build speaks on stdin/stdout: bridge it to one TCP client at a time."""
+    import select
+
+    with Emulator(elf, None, "stdio") as em, socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind((host, port))
+        server.listen(1)
+        announce(f"running {elf} (host build); its stdin/stdout bridged to tcp {host}:{port}")
+        announce(f"connect with: socket://{host}:{port}")
+        announce("Ctrl-C to stop")
+        out_fd, in_fd = em.proc.stdout.fileno(), em.proc.stdin.fileno()
+        client = None
+        end = None if duration is None else time.monotonic() + duration
+        try:
+            while end is None or time.monotonic() < end:
+                watch = [server, out_fd] + ([client] if client else [])
+                ready, _, _ = select.select(watch, [], [], 0.2)
+                if em.proc.poll() is not None:
+                    raise UserError(f"{em.describe()} exited with status {em.proc.returncode}")
+                for r in ready:
+                    if r is server:
+                        conn, _ = server.accept()
+                        if client:
+                            client.close()
+                        client = conn
+                    elif r is out_fd:
+                        data = os.read(out_fd, 65536)
+                        if client:
+                            try:
+                                client.sendall(data)
+                            except OSError:
+                                client.close()
+                                client = None
+                    else:
+                        data = client.recv(65536) if client else b""
+                        if not data:
+                            client.close()
+                            client = None
+                        else:
+                            os.write(in_fd, data)
+        finally:
+            if client:
+                client.close()
+    return 0

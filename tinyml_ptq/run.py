@@ -1,0 +1,398 @@
+"""The run stage: stream samples through the real firmware and check every output.
+
+The firmware of a built project runs in its board's emulator (QEMU for the MPS2
+boards, the native executable for the host board), or on a real board reached
+through `port` (a serial device or pyserial URL, e.g. socket://127.0.0.1:PORT
+from `tinyml-ptq emulate`). Each worker boots its emulator once and streams its
+share of the samples over the device protocol: LOAD_INPUT, INVOKE, PROFILE.
+
+Every output is compared byte for byte with the TFLite Micro reference
+interpreter on the host (`exact`: fraction identical). Latency is in the
+device's tick unit: guest instructions under QEMU (-icount shift=0; QEMU has no
+cycle counter), DWT cycles on hardware, nanoseconds on the host build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+from .fileio import atomic_path, write_text_atomic
+from .progress import log, track
+from .protocol import DeviceClient, DeviceError, DeviceFault, DeviceInfo
+
+UNIT_NOTES = {
+    "instructions": "guest instructions under QEMU -icount shift=0 (QEMU models no cycle counter; not cycles)",
+    "cycles": "core clock cycles (DWT CYCCNT)",
+    "ns": "nanoseconds of host CPU time per invoke (host build)",
+}
+
+
+@dataclass
+class OpLatency:
+    index: int
+    op: str
+    mean: float
+
+
+@dataclass
+class RunResult:
+    board: str
+    samples: int
+    accuracy_device: float | None
+    accuracy_reference: float | None
+    exact: float
+    latency_unit: str
+    latency_mean: float
+    latency_min: int
+    latency_max: int
+    per_op: list[OpLatency]
+    flash_bytes: int | None
+    ram_bytes: int | None
+    arena_bytes: int
+    mismatches: list[int] = field(default_factory=list)  # sample indices whose output differs
+    workers: int = 1
+    seconds: float = 0.0
+    model_name: str = ""
+    outputs: np.ndarray | None = field(default=None, repr=False)  # device outputs, int8
+    latencies: list[int] = field(default_factory=list, repr=False)  # per sample, device ticks
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.samples / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "board": self.board,
+            "samples": self.samples,
+            "accuracy": {"device": self.accuracy_device, "reference": self.accuracy_reference},
+            "exact": self.exact,
+            "latency": {
+                "unit": self.latency_unit,
+                "mean": self.latency_mean,
+                "min": self.latency_min,
+                "max": self.latency_max,
+                "per_op": [{"index": o.index, "op": o.op, "mean": o.mean} for o in self.per_op],
+            },
+            "memory": {"flash_bytes": self.flash_bytes, "ram_bytes": self.ram_bytes,
+                       "arena_bytes": self.arena_bytes},
+        }
+
+    def summary(self) -> str:
+        def num(v: float) -> str:
+            return f"{v:,.0f}"
+
+        def acc(v: float | None) -> str:
+            return "-" if v is None else f"{v:.4f}"
+
+        same = self.samples - len(self.mismatches)
+        lines = [
+            f"board     {self.board} (model {self.model_name})",
+            f"samples   {self.samples} in {self.seconds:.1f} s ({self.samples_per_second:.1f} samples/s, "
+            f"{self.workers} worker{'s' if self.workers != 1 else ''})",
+            f"exact     {self.exact:.4f} ({same}/{self.samples} outputs identical to the TFLM reference)",
+        ]
+        if self.mismatches:
+            shown = ", ".join(map(str, self.mismatches[:10])) + (" ..." if len(self.mismatches) > 10 else "")
+            lines.append(f"          differing samples: {shown}")
+        if self.accuracy_device is not None:
+            lines.append(f"accuracy  device {acc(self.accuracy_device)}, reference {acc(self.accuracy_reference)}")
+        lines.append(f"latency   mean {num(self.latency_mean)}, min {num(self.latency_min)}, "
+                     f"max {num(self.latency_max)} {self.latency_unit}")
+        lines.append(f"          ({UNIT_NOTES.get(self.latency_unit, self.latency_unit)})")
+        total = sum(o.mean for o in self.per_op) or 1.0
+        for o in self.per_op:
+            lines.append(f"  op {o.index:3d} {o.op:<24s} {num(o.mean):>14s}  {100 * o.mean / total:5.1f}%")
+        mem = "-" if self.flash_bytes is None else f"flash {self.flash_bytes:,} B, RAM {self.ram_bytes:,} B"
+        lines.append(f"memory    {mem}, arena {self.arena_bytes:,} B")
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def load_data(path: str | os.PathLike, input_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Samples [N, *input_shape] (float32, or int8 already quantized) and labels, if any, in file order.
+
+    Any format of the quantize stage's loader (datasets.py): .npz (x, optional y), .npy,
+    .csv, an image folder, file.py:function.
+    """
+    from .datasets import load_dataset
+
+    ds = load_dataset(str(path), tuple(input_shape), samples=None, what="--data", accept_int8=True)
+    y = ds.y
+    if y is not None:
+        y = np.asarray(y)
+        if y.ndim == 2:
+            y = y.argmax(axis=1)  # one-hot
+        y = y.reshape(-1)
+    return ds.x, y
+
+
+def _input_shape(meta: dict) -> tuple[int, ...]:
+    shape = [int(d) for d in meta.get("input", {}).get("shape", [])]
+    return tuple(shape[1:]) if len(shape) > 1 and shape[0] == 1 else tuple(shape)
+
+
+def prepare_inputs(x: np.ndarray, info: DeviceInfo) -> np.ndarray:
+    """Samples as int8 rows of the model input size: int8 taken as is, anything else quantized
+    with the input scale and zero point the device reports."""
+    from .reference import TensorInfo, quantize_input
+
+    elements = info.input.size
+    if x.size == elements and (x.ndim == 1 or x.shape[0] != 1 and x.size // x.shape[0] != elements):
+        x = x.reshape(1, -1)  # one sample without a sample axis
+    rows = x.reshape(len(x), -1) if x.ndim > 1 else x.reshape(len(x), 1)
+    if rows.shape[1] != elements:
+        raise UserError(f"each sample has {rows.shape[1]} values (shape {tuple(x.shape[1:])}) but the model "
+                        f"input has {elements} (shape {info.input.shape}); check the data file")
+    if rows.dtype == np.int8:
+        return np.ascontiguousarray(rows)
+    spec = TensorInfo(info.input.shape, np.dtype(np.int8), info.input.scale, info.input.zero_point)
+    return np.ascontiguousarray(quantize_input(rows.astype(np.float32), spec))
+
+
+def predictions(outputs: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    flat = outputs.reshape(len(outputs), -1)
+    if flat.shape[1] > 1:
+        return flat.argmax(axis=1)  # monotonic in the dequantized value
+    return ((flat[:, 0].astype(np.float64) - zero_point) * scale >= 0.5).astype(np.int64)
+
+
+# ----------------------------------------------------------------------------- project
+
+
+def _read_project(project: Path) -> dict:
+    from .build import _read_project as read_project
+
+    return read_project(project)
+
+
+def _memory(project: Path, meta: dict, elf: Path) -> tuple[int | None, int | None]:
+    if not elf.is_file():
+        return None, None
+    try:
+        from .boards import get_board
+        from .build import measure
+
+        result = measure(elf, get_board(meta["board"]), project)
+        return result.flash_bytes, result.ram_bytes
+    except Exception:  # memory is a report, not a reason to fail the run
+        return None, None
+
+
+def _reference_model(project: Path, meta: dict, model: str | os.PathLike | None) -> bytes:
+    candidates = [Path(model)] if model is not None else [project / "model.tflite", Path(meta.get("model", ""))]
+    for path in candidates:
+        if str(path) and path.is_file():
+            return path.read_bytes()
+    raise UserError(f"the model this project was generated from ({meta.get('model', '?')}) is not there any "
+                    "more; pass it with --model MODEL.tflite (it is the reference every output is checked against)")
+
+
+# ----------------------------------------------------------------------------- run
+
+
+@dataclass
+class _Sample:
+    output: bytes
+    ticks: int
+    op_ticks: list[int]
+
+
+class _Session:
+    """One device: an emulator it started (or a port it opened) and a protocol client."""
+
+    def __init__(self, project: Path, meta: dict, port: str | None, baud: int, client_options: dict):
+        from .boards import get_board
+        from .emulator import Emulator
+        from .transport import open_port
+
+        self.emulator = None
+        self.transport = None
+        try:
+            if port is not None:
+                self.transport = open_port(port, baud)
+            else:
+                board = get_board(meta["board"])
+                if board.qemu_machine is None and not board.is_host:
+                    raise UserError(f"board {board.name} has no emulator; flash it ('tinyml-ptq flash {project}') "
+                                    "and run with --port /dev/ttyACM0 (or another serial port)")
+                self.emulator = Emulator(project / "build" / "firmware.elf", board.qemu_machine).start()
+                self.transport = self.emulator.transport()
+            self.client = DeviceClient(self.transport, **client_options)
+            if port is not None:
+                self.client.resync()  # a port may have been in use before: clear any half frame
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        if self.emulator is not None:
+            self.emulator.close()
+
+
+def run(project_dir: str | os.PathLike, data: str | os.PathLike, limit: int | None = None, workers: int = 1,
+        port: str | None = None, json_out: str | os.PathLike | None = None,
+        save_outputs: str | os.PathLike | None = None, *, model: str | os.PathLike | None = None,
+        baud: int = 115200, timeout: float = 5.0, invoke_timeout: float = 120.0, retries: int = 10) -> RunResult:
+    """Run `data` through the firmware of a built project and compare with the TFLM reference.
+
+    workers: emulator instances the samples are split over (results identical to one).
+    port: talk to a device on this serial port / URL instead of starting an emulator.
+    model: the .tflite to check against (default: the one the project was generated from).
+    """
+    project = Path(project_dir)
+    meta = _read_project(project)
+    elf = project / "build" / "firmware.elf"
+    if port is None and not elf.is_file():
+        raise UserError(f"{elf} not found; build the project first: tinyml-ptq build {project}")
+    if workers < 1:
+        raise UserError("--workers must be at least 1")
+    if port is not None and workers != 1:
+        raise UserError("--port talks to one device; use --workers 1 with it")
+    x, y = load_data(data, _input_shape(meta))
+    if limit is not None:
+        if limit < 1:
+            raise UserError("--limit must be at least 1")
+        x, y = x[:limit], (None if y is None else y[:limit])
+    if len(x) == 0:
+        raise UserError(f"{data} holds no samples")
+    model_bytes = _reference_model(project, meta, model)
+    workers = min(workers, len(x))
+    options = dict(timeout=timeout, invoke_timeout=invoke_timeout, retries=retries)
+
+    started = time.monotonic()
+    sessions: list[_Session] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    try:
+        first = _Session(project, meta, port, baud, options)
+        sessions.append(first)
+        info = first.client.info()
+        names = first.client.op_names()
+        inputs = prepare_inputs(x, info)
+        reference = _reference_outputs(model_bytes, inputs, info)
+
+        results: list[_Sample | None] = [None] * len(inputs)
+        shards = np.array_split(np.arange(len(inputs)), workers)
+        done: queue.Queue = queue.Queue()
+        errors: list[BaseException] = []
+
+        def work(shard: np.ndarray, session: _Session | None) -> None:
+            try:
+                if session is None:
+                    session = _Session(project, meta, port, baud, options)
+                    with lock:
+                        sessions.append(session)
+                    if stop.is_set():
+                        return
+                    other = session.client.info()
+                    if other != info:
+                        raise DeviceError("two emulator instances of one firmware disagree about INFO")
+                for i in shard:
+                    if stop.is_set():
+                        return
+                    try:
+                        res = session.client.invoke(inputs[i].tobytes())
+                        op_ticks = session.client.profile()
+                    except DeviceFault as fault:
+                        raise fault.at_sample(int(i)) from None
+                    except DeviceError as exc:
+                        if stop.is_set():
+                            return
+                        raise DeviceError(f"sample {int(i)}: {exc}") from None
+                    results[i] = _Sample(res.output, res.ticks, op_ticks)
+                    done.put(1)
+            except BaseException as exc:  # reported by the main thread
+                with lock:
+                    errors.append(exc)
+                stop.set()
+                done.put(None)
+
+        threads = [threading.Thread(target=work, args=(shard, first if k == 0 else None), daemon=True,
+                                    name=f"run-worker-{k}") for k, shard in enumerate(shards)]
+        for t in threads:
+            t.start()
+
+        def progress():
+            finished = 0
+            while finished < len(inputs):
+                item = done.get()
+                if item is None:
+                    return
+                finished += 1
+                yield finished
+
+        for _ in track(progress(), "run", total=len(inputs)):
+            pass
+        stop.set()
+        if errors:
+            for s in sessions:  # unblock the other workers at once
+                s.close()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+    finally:
+        stop.set()
+        with lock:
+            for s in sessions:
+                s.close()
+    seconds = time.monotonic() - started
+
+    outputs = np.stack([np.frombuffer(r.output, dtype=np.int8) for r in results])
+    same = np.all(outputs == reference.reshape(len(reference), -1), axis=1)
+    ticks = np.array([r.ticks for r in results], dtype=np.int64)
+    op_ticks = np.array([r.op_ticks for r in results], dtype=np.float64).reshape(len(results), -1)
+    acc_dev = acc_ref = None
+    if y is not None:
+        scale, zp = info.output.scale, info.output.zero_point
+        acc_dev = float(np.mean(predictions(outputs, scale, zp) == y))
+        acc_ref = float(np.mean(predictions(reference, scale, zp) == y))
+    flash, ram = _memory(project, meta, elf)
+    result = RunResult(
+        board=info.board_name, samples=len(outputs), accuracy_device=acc_dev, accuracy_reference=acc_ref,
+        exact=float(np.mean(same)), latency_unit=info.tick_unit_name, latency_mean=float(ticks.mean()),
+        latency_min=int(ticks.min()), latency_max=int(ticks.max()),
+        per_op=[OpLatency(k, names[k] if k < len(names) else "?", float(op_ticks[:, k].mean()))
+                for k in range(op_ticks.shape[1])],
+        flash_bytes=flash, ram_bytes=ram, arena_bytes=info.arena_bytes,
+        mismatches=[int(i) for i in np.flatnonzero(~same)], workers=workers, seconds=seconds,
+        model_name=info.model_name, outputs=outputs, latencies=[int(t) for t in ticks],
+    )
+    if json_out is not None:
+        write_text_atomic(json_out, json.dumps(result.to_dict(), indent=2) + "\n")
+    if save_outputs is not None:
+        shape = info.output.shape[1:] if len(info.output.shape) > 1 and info.output.shape[0] == 1 else info.output.shape
+        with atomic_path(save_outputs, suffix=".npy") as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, outputs.reshape(len(outputs), *shape))
+    return result
+
+
+def _reference_outputs(model_bytes: bytes, inputs: np.ndarray, info: DeviceInfo) -> np.ndarray:
+    from .reference import ReferenceInterpreter
+
+    try:
+        interp = ReferenceInterpreter(model_bytes)
+    except Exception as exc:
+        raise UserError(f"the TFLM reference cannot load the model: {exc}") from None
+    in_size = int(np.prod(interp.input.shape)) * interp.input.dtype.itemsize
+    out_size = int(np.prod(interp.output.shape)) * interp.output.dtype.itemsize
+    if (in_size, out_size) != (info.input.size, info.output.size) or interp.input.dtype != np.int8:
+        raise UserError(f"the firmware ({info.model_name}: input {info.input.size} B, output {info.output.size} B) "
+                        f"was not built from the reference model (input {in_size} B, output {out_size} B); "
+                        "pass the right --model or regenerate the project")
+    log(f"reference: TFLM interpreter on {len(inputs)} samples")
+    return np.stack([np.asarray(interp.invoke(row)).reshape(-1).view(np.int8) for row in inputs])
