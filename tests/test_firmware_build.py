@@ -337,9 +337,10 @@ def test_host_board_protocol_errors(builds):
 @needs_arm
 @needs_qemu
 @pytest.mark.slow
-def test_qemu_board_protocol_errors(builds):
-    _, result = builds.get("dense", "mps2-an386")
-    with Device(device_command("mps2-an386", result.elf)) as dev:
+@pytest.mark.parametrize("board", QEMU_BOARDS)
+def test_qemu_board_protocol_errors(builds, board):
+    _, result = builds.get("dense", board)
+    with Device(device_command(board, result.elf)) as dev:
         _protocol_errors(dev, stalls=False)
 
 
