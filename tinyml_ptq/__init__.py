@@ -1,30 +1,23 @@
 """tinyml-ptq: trained Keras model to verified int8 firmware for Arm Cortex-M.
 
 The pipeline is a chain of stages, each a function returning a plain result
-object that the next stage takes.
+object that the next stage takes:
+
+    quantize -> generate -> build -> run      (verify: generated C vs TFLite Micro on the host)
+
+The stage modules import TensorFlow and other heavy packages only inside the
+functions that need them, so `import tinyml_ptq` stays fast.
 """
 
 __version__ = "0.1.0"
 
-# Stage functions are imported on first use, so `import tinyml_ptq` stays fast
-# and does not pull in TensorFlow.
-_LAZY = {
-    "quantize": ("tinyml_ptq.quantize", "quantize"),
-    "generate": ("tinyml_ptq.project", "generate"),
-    "build": ("tinyml_ptq.build", "build"),
-    "run": ("tinyml_ptq.run", "run"),
-    "flash": ("tinyml_ptq.flash", "flash"),
-}
+# Imported eagerly on purpose: each stage module shares its function's name, and a
+# lazily imported submodule would shadow the function on the package.
+from .build import build  # noqa: E402
+from .flash import flash  # noqa: E402
+from .project import generate  # noqa: E402
+from .quantize import quantize  # noqa: E402
+from .run import run  # noqa: E402
+from .verify import verify  # noqa: E402
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        module, attr = _LAZY[name]
-        return getattr(importlib.import_module(module), attr)
-    raise AttributeError(f"module 'tinyml_ptq' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__all__ = ["quantize", "generate", "build", "run", "verify", "flash", "__version__"]

@@ -174,3 +174,25 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+@cli.command("verify")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--data", required=True, metavar="EVAL",
+              help="Samples (.npz, .npy, .csv, image folder, file.py:function); float samples are "
+                   "quantized with the model's input scale, int8 .npy/.npz samples are used as they are.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Check only the first N samples.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
+              help="Write the comparison as JSON to this file.")
+def verify_cmd(model: str, data: str, limit: int | None, json_out: str | None) -> int:
+    """Build the generated C for the host and compare every output byte with TFLite Micro."""
+    from .verify import verify
+
+    result = verify(model, data, limit=limit, json_out=json_out)
+    click.echo(f"samples       {result.samples}")
+    click.echo(f"exact         {result.exact:.4f}   (byte-identical to the TFLite Micro reference)")
+    click.echo(f"max_abs_diff  {result.max_abs_diff}")
+    click.echo(f"arena_bytes   {result.arena_bytes}")
+    click.echo(f"litert        exact {result.litert.exact:.4f}, max_abs_diff {result.litert.max_abs_diff}"
+               "   (informational: LiteRT's optimized kernels may round differently)")
+    return 0 if result.ok else 1

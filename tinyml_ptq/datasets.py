@@ -45,12 +45,16 @@ class Dataset:
 
 
 def load_dataset(spec: str, input_shape: tuple[int, ...], samples: int | None = 200,
-                 what: str = "--data") -> Dataset:
-    """Read `spec`, check it against `input_shape`, and draw a fixed-seed subset of `samples`."""
+                 what: str = "--data", accept_int8: bool = False) -> Dataset:
+    """Read `spec`, check it against `input_shape`, and draw a fixed-seed subset of `samples`.
+
+    With `accept_int8`, int8 samples (already quantized model inputs) are kept as they are;
+    the stages that run an int8 model take them, the float-model stages do not.
+    """
     input_shape = tuple(int(d) for d in input_shape)
     spec = str(spec)
     x, y = _read(spec, input_shape, what)
-    x, y = _check(spec, x, y, input_shape, what)
+    x, y = _check(spec, x, y, input_shape, what, accept_int8)
     total = len(x)
     if samples is not None:
         if samples < 1:
@@ -59,7 +63,7 @@ def load_dataset(spec: str, input_shape: tuple[int, ...], samples: int | None = 
             keep = np.sort(np.random.default_rng(SEED).choice(total, size=samples, replace=False))
             x = x[keep]
             y = None if y is None else y[keep]
-    return Dataset(np.ascontiguousarray(x, dtype=np.float32), y, spec, total)
+    return Dataset(np.ascontiguousarray(x), y, spec, total)
 
 
 def _read(spec: str, input_shape: tuple[int, ...], what: str):
@@ -230,19 +234,21 @@ def _import_target(target: str, spec: str, what: str):
         raise UserError(f"{what} {spec}: importing {target} raised {type(exc).__name__}: {_one_line(exc)}") from None
 
 
-def _check(spec: str, x, y, input_shape: tuple[int, ...], what: str):
+def _check(spec: str, x, y, input_shape: tuple[int, ...], what: str, accept_int8: bool = False):
     x = np.asarray(x)
     if x.ndim == 0 or len(x) == 0:
         raise UserError(f"{what} {spec}: no samples; give at least one")
-    if not np.issubdtype(x.dtype, np.floating):
+    quantized = accept_int8 and x.dtype == np.int8
+    if not quantized and not np.issubdtype(x.dtype, np.floating):
         raise UserError(f"{what} {spec}: samples have dtype {x.dtype}, the model takes float32; "
                         "convert and scale them as in training (e.g. x.astype('float32') / 255)")
     if tuple(x.shape[1:]) != input_shape:
         raise UserError(f"{what} {spec}: samples have shape {list(x.shape[1:])} (x is {list(x.shape)}), "
                         f"the model input is {list(input_shape)}; reshape the data to [N, "
                         f"{', '.join(map(str, input_shape))}]")
-    with np.errstate(over="ignore"):  # float64 beyond float32 range becomes Inf, caught next
-        x = x.astype(np.float32)
+    if not quantized:
+        with np.errstate(over="ignore"):  # float64 beyond float32 range becomes Inf, caught next
+            x = x.astype(np.float32)
     finite = np.isfinite(x.reshape(len(x), -1)).all(axis=1)
     if not finite.all():
         bad = int(np.argmin(finite))
