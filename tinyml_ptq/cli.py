@@ -58,11 +58,14 @@ def quantize_cmd(model: str, data: str, output: str, samples: int, mode: str, pe
               help="Project folder to write (created, or replaced if it holds an earlier project).")
 @click.option("--board", default="mps2-an386", show_default=True, help="Target board (see 'tinyml-ptq boards').")
 @click.option("--name", default=None, help="Model name reported by the device (default: the file name).")
-def generate_cmd(model: str, out_dir: str, board: str, name: str | None) -> None:
+@click.option("--runtime", type=click.Choice(["native", "tflm"]), default="native", show_default=True,
+              help="native: C for tinyml-ptq's int8 runtime; tflm: a TensorFlow Lite Micro project "
+                   "(build with make TFLM_DIR=...).")
+def generate_cmd(model: str, out_dir: str, board: str, name: str | None, runtime: str) -> None:
     """Write a self-contained firmware project for an int8 MODEL.tflite."""
     from .project import generate
 
-    result = generate(model, out_dir, board=board, name=name)
+    result = generate(model, out_dir, board=board, name=name, runtime=runtime)
     click.echo(f"wrote {result.project_dir}: model '{result.model_name}' for {result.board}, "
                f"{len(result.op_names)} ops, arena {result.arena_bytes} bytes, weights {result.weights_bytes} bytes")
     click.echo(f"build it with: tinyml-ptq build {result.project_dir}   (or: make -C {result.project_dir})")

@@ -55,9 +55,28 @@ class GenerateResult:
         return asdict(self)
 
 
+RUNTIMES = ("native", "tflm")
+
+
 def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board: str = DEFAULT_BOARD,
-             name: str | None = None) -> GenerateResult:
-    """Write a firmware project for `model_tflite` on `board` into `out_dir` (atomically)."""
+             name: str | None = None, runtime: str = "native") -> GenerateResult:
+    """Write a firmware project for `model_tflite` on `board` into `out_dir` (atomically).
+
+    runtime "native" generates C for our int8 runtime; "tflm" a TensorFlow Lite
+    Micro project serving the same protocol (tinyml_ptq.tflm_export).
+    """
+    if runtime == "tflm":
+        from .tflm_export import export_tflm_project
+
+        r = export_tflm_project(model_tflite, out_dir, board=board, name=name)
+        return GenerateResult(
+            project_dir=r.project_dir, board=r.board, model=r.model, model_name=r.model_name,
+            arena_bytes=r.arena_bytes, weights_bytes=os.path.getsize(model_tflite),
+            op_names=r.op_names, input_size=r.input_size, output_size=r.output_size, max_payload=r.max_payload,
+            files=r.files,
+        )
+    if runtime != "native":
+        raise UserError(f"unknown runtime '{runtime}'; choose one of: {', '.join(RUNTIMES)}")
     board_info = get_board(board)
     model_path = Path(model_tflite)
     out = Path(out_dir)

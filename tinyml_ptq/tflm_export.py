@@ -1,0 +1,445 @@
+"""The TFLM route of `generate`: an int8 `.tflite` becomes a TensorFlow Lite Micro project.
+
+Besides our own runtime, `tinyml-ptq generate --runtime tflm` writes a project
+that runs the model with TensorFlow Lite Micro itself (the library Arduino,
+ESP-IDF, Zephyr and vendor SDKs ship). It serves the same device protocol as
+the native firmware: the protocol app (`firmware/app/`) and the board support
+are copied in unchanged, and `model/main.cc` implements the `model.h` C API the
+app calls on top of a `tflite::MicroInterpreter`.
+
+    DIR/Makefile            builds with arm-none-eabi-g++ given TFLM_DIR
+    DIR/project.json        what was generated (runtime "tflm")
+    DIR/app/, DIR/board/    the protocol server app and board support, as for native
+    DIR/model/main.cc       TFLM set-up (resolver, interpreter) + the model.h API; main()
+    DIR/model/model.h       the C API of the native generated model.h
+    DIR/model/model_data.cc/.h   the .tflite as g_<name>_model_data[] (generate_cc_arrays.py naming)
+    DIR/model/model_settings.h   shapes, scales, zero points, k<Name>TensorArenaSize
+
+TFLM's C++ sources are not part of the toolkit: the user supplies a TFLM tree
+(TFLM_DIR). What is checked here: every operator maps to exactly one
+`MicroMutableOpResolver::Add...()` (names as in TFLM's
+micro_mutable_op_resolver.h), and the arena size is derived from the model
+(see `estimate_tflm_arena`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from . import __version__
+from .boards import DEFAULT_BOARD, Board, get_board
+from .cnames import c_comment, c_identifier, c_string
+from .codegen import format_c_array
+from .errors import UserError
+from .fileio import atomic_dir
+from .ir import Graph
+from .resources import FIRMWARE_DIR, TEMPLATES_DIR
+from .tflite_reader import read_tflite
+
+# Builtin operator -> MicroMutableOpResolver method, from TFLM's
+# tensorflow/lite/micro/micro_mutable_op_resolver.h (2025). Every builtin TFLM
+# registers is listed, int8 or not: the table answers "does TFLM have it".
+TFLM_BUILTIN_OPS: dict[str, str] = {
+    "ABS": "AddAbs", "ADD": "AddAdd", "ADD_N": "AddAddN", "ARG_MAX": "AddArgMax", "ARG_MIN": "AddArgMin",
+    "ASSIGN_VARIABLE": "AddAssignVariable", "AVERAGE_POOL_2D": "AddAveragePool2D",
+    "BATCH_MATMUL": "AddBatchMatMul", "BATCH_TO_SPACE_ND": "AddBatchToSpaceNd",
+    "BROADCAST_ARGS": "AddBroadcastArgs", "BROADCAST_TO": "AddBroadcastTo", "CALL_ONCE": "AddCallOnce",
+    "CAST": "AddCast", "CEIL": "AddCeil", "CONCATENATION": "AddConcatenation", "CONV_2D": "AddConv2D",
+    "COS": "AddCos", "CUMSUM": "AddCumSum", "DEPTH_TO_SPACE": "AddDepthToSpace",
+    "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D", "DEQUANTIZE": "AddDequantize", "DIV": "AddDiv",
+    "EMBEDDING_LOOKUP": "AddEmbeddingLookup", "ELU": "AddElu", "EQUAL": "AddEqual", "EXP": "AddExp",
+    "EXPAND_DIMS": "AddExpandDims", "FILL": "AddFill", "FLOOR": "AddFloor", "FLOOR_DIV": "AddFloorDiv",
+    "FLOOR_MOD": "AddFloorMod", "FULLY_CONNECTED": "AddFullyConnected", "GATHER": "AddGather",
+    "GATHER_ND": "AddGatherNd", "GREATER": "AddGreater", "GREATER_EQUAL": "AddGreaterEqual",
+    "HARD_SWISH": "AddHardSwish", "IF": "AddIf", "L2_NORMALIZATION": "AddL2Normalization",
+    "L2_POOL_2D": "AddL2Pool2D", "LEAKY_RELU": "AddLeakyRelu", "LESS": "AddLess", "LESS_EQUAL": "AddLessEqual",
+    "LOG": "AddLog", "LOGICAL_AND": "AddLogicalAnd", "LOGICAL_NOT": "AddLogicalNot",
+    "LOGICAL_OR": "AddLogicalOr", "LOGISTIC": "AddLogistic", "LOG_SOFTMAX": "AddLogSoftmax",
+    "MAXIMUM": "AddMaximum", "MAX_POOL_2D": "AddMaxPool2D", "MIRROR_PAD": "AddMirrorPad", "MEAN": "AddMean",
+    "MINIMUM": "AddMinimum", "MUL": "AddMul", "NEG": "AddNeg", "NOT_EQUAL": "AddNotEqual", "PACK": "AddPack",
+    "PAD": "AddPad", "PADV2": "AddPadV2", "PRELU": "AddPrelu", "QUANTIZE": "AddQuantize",
+    "READ_VARIABLE": "AddReadVariable", "REDUCE_MAX": "AddReduceMax", "REDUCE_MIN": "AddReduceMin",
+    "RELU": "AddRelu", "RELU6": "AddRelu6", "RESHAPE": "AddReshape", "RESIZE_BILINEAR": "AddResizeBilinear",
+    "RESIZE_NEAREST_NEIGHBOR": "AddResizeNearestNeighbor", "REVERSE_V2": "AddReverseV2", "ROUND": "AddRound",
+    "RSQRT": "AddRsqrt", "SELECT_V2": "AddSelectV2", "SHAPE": "AddShape", "SIN": "AddSin", "SLICE": "AddSlice",
+    "SOFTMAX": "AddSoftmax", "SPACE_TO_BATCH_ND": "AddSpaceToBatchNd", "SPACE_TO_DEPTH": "AddSpaceToDepth",
+    "SPLIT": "AddSplit", "SPLIT_V": "AddSplitV", "SQUEEZE": "AddSqueeze", "SQRT": "AddSqrt",
+    "SQUARE": "AddSquare", "SQUARED_DIFFERENCE": "AddSquaredDifference", "STRIDED_SLICE": "AddStridedSlice",
+    "SUB": "AddSub", "SUM": "AddSum", "SVDF": "AddSvdf", "TANH": "AddTanh", "TRANSPOSE_CONV": "AddTransposeConv",
+    "TRANSPOSE": "AddTranspose", "UNPACK": "AddUnpack",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM", "VAR_HANDLE": "AddVarHandle",
+    "WHILE": "AddWhile", "ZEROS_LIKE": "AddZerosLike",
+}
+
+# Custom operators TFLM registers, by the custom code a model must carry.
+TFLM_CUSTOM_OPS: dict[str, str] = {
+    "TFLite_Detection_PostProcess": "AddDetectionPostprocess", "CIRCULAR_BUFFER": "AddCircularBuffer",
+    "SignalDelay": "AddDelay", "SignalEnergy": "AddEnergy", "SignalFftAutoScale": "AddFftAutoScale",
+    "SignalFilterBank": "AddFilterBank", "SignalFilterBankLog": "AddFilterBankLog",
+    "SignalFilterBankSquareRoot": "AddFilterBankSquareRoot",
+    "SignalFilterBankSpectralSubtraction": "AddFilterBankSpectralSubtraction", "SignalFramer": "AddFramer",
+    "SignalIrfft": "AddIrfft", "SignalOverlapAdd": "AddOverlapAdd", "SignalPCAN": "AddPCAN",
+    "SignalRfft": "AddRfft", "SignalStacker": "AddStacker", "SignalWindow": "AddWindow",
+}
+
+# Operators TFLM has only under another name: what to do about them.
+_RENAMED = {
+    "SELECT": "TFLM implements SELECT_V2 only (AddSelectV2); convert with tf.where so the model uses SELECT_V2",
+    "REDUCE_ANY": "TFLM has no REDUCE_ANY; REDUCE_MAX on the boolean as int8 is the usual rewrite",
+    "RELU_N1_TO_1": "TFLM has no RELU_N1_TO_1; clip with MINIMUM/MAXIMUM instead",
+    "RELU_0_TO_1": "TFLM has no RELU_0_TO_1; clip with MINIMUM/MAXIMUM instead",
+    "CUSTOM:Window": "TFLM registers it as custom op 'SignalWindow' (AddWindow)",
+    "CUSTOM:Delay": "TFLM registers it as custom op 'SignalDelay' (AddDelay)",
+    "CUSTOM:Framer": "TFLM registers it as custom op 'SignalFramer' (AddFramer)",
+    "CUSTOM:Energy": "TFLM registers it as custom op 'SignalEnergy' (AddEnergy)",
+    "CUSTOM:FilterBank": "TFLM registers it as custom op 'SignalFilterBank' (AddFilterBank)",
+    "CUSTOM:Stacker": "TFLM registers it as custom op 'SignalStacker' (AddStacker)",
+    "CUSTOM:PCAN": "TFLM registers it as custom op 'SignalPCAN' (AddPCAN)",
+}
+
+# --- arena estimate ---------------------------------------------------------
+# Sizes of TFLM's per-model bookkeeping on a 64-bit host (what the tflite_micro
+# package's RecordingMicroAllocator reports); a 32-bit Cortex-M needs less, so
+# these bound the device from above.
+ARENA_ALIGNMENT = 16  # MicroArenaBufferAlignment()
+EVAL_TENSOR_BYTES = 24  # TfLiteEvalTensor, one per tensor of the subgraph
+NODE_AND_REGISTRATION_BYTES = 64  # NodeAndRegistration, one per operator
+PERSISTENT_TENSOR_BYTES = 64 + 2 * 16  # TfLiteTensor + its quantization arrays, per model input/output
+OP_DATA_BYTES = 128  # per operator: its OpData struct and parsed builtin options (recorded: 20-100 B)
+PER_CHANNEL_OP_DATA_BYTES = 8  # per output channel: int32 multiplier + int32 shift (conv, depthwise, fc)
+ALLOCATOR_OVERHEAD_BYTES = 1024  # MicroAllocator, planner, subgraph allocations (recorded: 800-1360 B)
+MARGIN_FRACTION = 0.10  # documented margin on top of the derived total
+MARGIN_ROUND = 1024  # then rounded up to whole kilobytes
+_PER_CHANNEL_OPS = {"CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0, "TRANSPOSE_CONV": 3}
+
+
+@dataclass
+class ArenaEstimate:
+    """TFLM tensor arena size derived from the model, by component (bytes)."""
+
+    activations: int  # TFLM's greedy plan of the non-constant tensors (the arena head)
+    eval_tensors: int
+    persistent_tensors: int
+    node_registrations: int
+    op_data: int
+    allocator_overhead: int
+    derived_total: int  # sum of the above: what TFLM's recording allocator should report, or less
+    margin: int
+    arena_bytes: int  # derived_total + margin, rounded up: k<Name>TensorArenaSize
+    cmsis_nn_scratch: int  # extra for OPTIMIZED_KERNEL_DIR=cmsis_nn scratch buffers (upper bound)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _aligned(n: int) -> int:
+    return (n + ARENA_ALIGNMENT - 1) // ARENA_ALIGNMENT * ARENA_ALIGNMENT
+
+
+def plan_activations(graph: Graph) -> int:
+    """Arena head as TFLM's GreedyMemoryPlanner lays it out.
+
+    Every non-constant tensor lives from the operator that writes it (0 for
+    graph inputs) to the last operator that reads it (the end for graph
+    outputs). Buffers are placed largest first (equal sizes: higher tensor
+    index first, which reproduces TFLM's head byte for byte on the four MLPerf
+    Tiny models), each at the lowest offset that does not overlap a placed
+    buffer whose lifetime overlaps its own.
+    """
+    n_ops = len(graph.operators)
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for t in graph.inputs:
+        first[t] = 0
+        last[t] = 0
+    for i, op in enumerate(graph.operators):
+        for t in op.inputs:
+            if t >= 0 and not graph.tensors[t].is_constant:
+                first.setdefault(t, i)
+                last[t] = max(last.get(t, i), i)
+        for t in op.outputs:
+            if t >= 0 and not graph.tensors[t].is_constant:
+                first.setdefault(t, i)
+                last[t] = max(last.get(t, i), i)
+    for t in graph.outputs:
+        first.setdefault(t, 0)
+        last[t] = max(n_ops - 1, 0)
+    buffers = sorted(((_aligned(graph.tensors[t].nbytes), first[t], last[t], t) for t in first),
+                     key=lambda b: (-b[0], -b[3]))
+    placed: list[tuple[int, int, int, int]] = []  # offset, size, first, last
+    end = 0
+    for size, b_first, b_last, _ in buffers:
+        conflicts = sorted((p for p in placed if p[2] <= b_last and b_first <= p[3]), key=lambda p: p[0])
+        offset = 0
+        for p_off, p_size, _, _ in conflicts:
+            if offset + size <= p_off:
+                break
+            offset = max(offset, p_off + p_size)
+        placed.append((offset, size, b_first, b_last))
+        end = max(end, offset + size)
+    return end
+
+
+def _out_channels(graph: Graph, op) -> int:
+    axis = _PER_CHANNEL_OPS.get(op.opcode)
+    if axis is None or len(op.inputs) < 2 or op.inputs[1] < 0:
+        return 0
+    weights = graph.tensors[op.inputs[1]]
+    if not weights.shape:
+        return 0
+    if op.opcode == "FULLY_CONNECTED":
+        # Per-channel arrays only for per-channel quantized weights.
+        per_channel = weights.quantization is not None and weights.quantization.per_channel
+        return int(weights.shape[0]) if per_channel else 0
+    return int(weights.shape[axis if op.opcode == "DEPTHWISE_CONV_2D" else 0])
+
+
+def _cmsis_nn_scratch(graph: Graph) -> int:
+    """Largest CMSIS-NN im2col/scratch request of one operator (an upper bound).
+
+    CMSIS-NN's s8 convolutions ask for 2 * in_ch * kh * kw int16 values, its
+    depthwise kernels for at most that much; fully connected asks for nothing
+    beyond the kernel sums of in_ch int32s. Scratch buffers only live during
+    their operator, so the largest one bounds the extra arena.
+    """
+    need = 0
+    for op in graph.operators:
+        if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV") and len(op.inputs) >= 2:
+            x, w = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
+            if len(x.shape) == 4 and len(w.shape) == 4:
+                kh, kw = int(w.shape[1]), int(w.shape[2])
+                ch = max(int(x.shape[3]), int(w.shape[3]))
+                need = max(need, _aligned(2 * ch * kh * kw * 2))
+        elif op.opcode == "FULLY_CONNECTED" and len(op.inputs) >= 2:
+            w = graph.tensors[op.inputs[1]]
+            if w.shape:
+                need = max(need, _aligned(4 * int(w.shape[0])))
+    return need
+
+
+def estimate_tflm_arena(graph: Graph) -> ArenaEstimate:
+    """`k<Name>TensorArenaSize`: the activations TFLM plans plus its persistent data, plus 10%.
+
+    derived_total = greedy-planned activations
+                  + 24 B x tensors (TfLiteEvalTensor)
+                  + 64 B x operators (NodeAndRegistration)
+                  + 96 B x model inputs and outputs (persistent TfLiteTensor + quantization)
+                  + 128 B x operators (OpData, builtin options)
+                  + 8 B x output channels of CONV_2D / DEPTHWISE_CONV_2D / TRANSPOSE_CONV
+                    (and of FULLY_CONNECTED with per-channel weights)
+                  + 1024 B (allocator, planner and subgraph bookkeeping)
+    arena_bytes   = derived_total x 1.10, rounded up to a multiple of 1024.
+
+    Sizes are those of a 64-bit host, where the tflite_micro package's
+    RecordingMicroAllocator measures them (tests compare the two); a 32-bit
+    target needs fewer bytes. Reference kernels only: CMSIS-NN scratch is
+    `cmsis_nn_scratch`, added by model_settings.h when built with it.
+    """
+    activations = plan_activations(graph)
+    n_ops = len(graph.operators)
+    eval_tensors = EVAL_TENSOR_BYTES * len(graph.tensors)
+    persistent = PERSISTENT_TENSOR_BYTES * (len(graph.inputs) + len(graph.outputs))
+    nodes = NODE_AND_REGISTRATION_BYTES * n_ops
+    op_data = sum(OP_DATA_BYTES + PER_CHANNEL_OP_DATA_BYTES * _out_channels(graph, op) for op in graph.operators)
+    total = activations + eval_tensors + persistent + nodes + op_data + ALLOCATOR_OVERHEAD_BYTES
+    arena = -(-int(total * (1 + MARGIN_FRACTION)) // MARGIN_ROUND) * MARGIN_ROUND
+    return ArenaEstimate(
+        activations=activations, eval_tensors=eval_tensors, persistent_tensors=persistent,
+        node_registrations=nodes, op_data=op_data, allocator_overhead=ALLOCATOR_OVERHEAD_BYTES,
+        derived_total=total, margin=arena - total, arena_bytes=arena,
+        cmsis_nn_scratch=-(-_cmsis_nn_scratch(graph) // MARGIN_ROUND) * MARGIN_ROUND,
+    )
+
+
+# --- operators --------------------------------------------------------------
+
+def resolver_calls(graph: Graph) -> list[tuple[str, str]]:
+    """(operator, Add method) for each distinct operator, in order of first use.
+
+    Raises UserError naming every operator TFLM lacks or registers under another name.
+    """
+    calls: list[tuple[str, str]] = []
+    problems: list[str] = []
+    for opcode in graph.opcodes():
+        if opcode.startswith("CUSTOM:"):
+            method = TFLM_CUSTOM_OPS.get(opcode[len("CUSTOM:"):])
+        else:
+            method = TFLM_BUILTIN_OPS.get(opcode)
+        if method is not None:
+            calls.append((opcode, method))
+            continue
+        shown = c_string(opcode, limit=64) or "?"
+        hint = _RENAMED.get(opcode)
+        problems.append(f"{shown} ({hint})" if hint else f"{shown} (not in TFLM's MicroMutableOpResolver)")
+    if problems:
+        raise UserError("TensorFlow Lite Micro cannot run this model: operator(s) " + "; ".join(problems)
+                        + ". Use the native runtime (--runtime native) if it supports them, or change the model")
+    return calls
+
+
+# --- project ----------------------------------------------------------------
+
+@dataclass
+class TflmExportResult:
+    project_dir: str
+    board: str
+    model: str
+    model_name: str
+    symbol: str  # g_<symbol>_model_data
+    arena_bytes: int  # k<Name>TensorArenaSize (reference kernels)
+    arena: ArenaEstimate
+    op_names: list[str]  # every operator, in execution order
+    resolver: list[tuple[str, str]]  # (operator, Add method)
+    input_size: int
+    output_size: int
+    max_payload: int
+    files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def tflm_target_arch(board: Board) -> str:
+    """TFLM's cortex_m_generic TARGET_ARCH for the board's CPU flags ('' for the host)."""
+    if board.is_host:
+        return ""
+    cpu = next((f.split("=", 1)[1] for f in board.cpu_flags if f.startswith("-mcpu=")), "cortex-m4")
+    hard_fp = "-mfloat-abi=hard" in board.cpu_flags
+    if cpu in ("cortex-m4", "cortex-m7") and hard_fp:
+        return f"{cpu}+fp"
+    return cpu
+
+
+def _camel(ident: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in ident.split("_") if part) or "Model"
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR / "tflm")),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters["c_comment"] = c_comment
+    env.filters["c_array"] = format_c_array
+    return env
+
+
+def _float_literal(x: float) -> str:
+    text = repr(float(np.float32(x)))
+    return text + ("f" if ("." in text or "e" in text) else ".0f")
+
+
+def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board: str = DEFAULT_BOARD,
+                        name: str | None = None) -> TflmExportResult:
+    """Write a TFLM project for `model_tflite` on `board` into `out_dir` (atomically)."""
+    # The protocol app, its configuration and the destination rules are the native project's.
+    from .project import APP_FILES, PROJECT_MARKER, _app_config, _check_destination, _check_io
+
+    board_info = get_board(board)
+    model_path = Path(model_tflite)
+    out = Path(out_dir)
+    _check_destination(out)
+    graph = read_tflite(model_path)
+    _check_io(graph)
+    calls = resolver_calls(graph)
+    data = model_path.read_bytes()
+    symbol = c_identifier(name if name is not None else model_path.stem)
+    model_name = c_string(name if name is not None else graph.name, limit=64).strip() or "model"
+    arena = estimate_tflm_arena(graph)
+    op_names = [c_string(op.opcode, limit=64) or "?" for op in graph.operators]
+
+    def io(index: int) -> dict:
+        t = graph.tensors[index]
+        return {"name": c_comment(t.name), "shape": [int(d) for d in t.shape] or [1], "size": t.nbytes,
+                "scale": _float_literal(t.scale), "zero_point": t.zero_point}
+
+    inputs = [io(i) for i in graph.inputs]
+    outputs = [io(i) for i in graph.outputs]
+    max_payload = _max_payload(model_name, board_info, inputs[0]["shape"], outputs[0]["shape"],
+                               outputs[0]["size"], op_names)
+    context = {
+        "version": __version__, "model_name": c_comment(model_name), "model_file": c_comment(model_path.name),
+        "symbol": symbol, "Name": _camel(symbol), "model_bytes": data, "model_size": len(data),
+        "calls": calls, "op_names": op_names, "inputs": inputs, "outputs": outputs, "arena": arena,
+        "board": board_info, "host": board_info.is_host, "target_arch": tflm_target_arch(board_info),
+    }
+    env = _environment()
+    files: dict[str, str | Path] = {}
+    for name_ in ("main.cc", "model.h", "model_data.cc", "model_data.h", "model_settings.h"):
+        files[f"model/{name_}"] = env.get_template(f"{name_}.j2").render(context)
+    files["Makefile"] = env.get_template("Makefile.j2").render(context)
+    for name_ in APP_FILES:
+        files[f"app/{name_}"] = FIRMWARE_DIR / "app" / name_
+    files["app/app_config.h"] = _app_config(model_name, max_payload)
+    for folder in board_info.source_dirs:
+        folder_path = FIRMWARE_DIR / "boards" / folder
+        for path in sorted(folder_path.iterdir()) if folder_path.is_dir() else []:
+            if path.is_file():
+                files[f"board/{path.name}"] = path
+    graph_inputs = [graph.tensors[i] for i in graph.inputs]
+    graph_outputs = [graph.tensors[i] for i in graph.outputs]
+    metadata = {
+        "generator": f"tinyml-ptq {__version__}",
+        "runtime": "tflm",
+        "board": board_info.name,
+        "model": str(model_path),
+        "model_name": model_name,
+        "arena_bytes": arena.arena_bytes,
+        "arena_estimate": arena.to_dict(),
+        "weights_bytes": len(data),
+        "op_names": op_names,
+        "tflm_resolver": [m for _, m in calls],
+        "input": _tensor_meta(graph_inputs[0]),
+        "output": _tensor_meta(graph_outputs[0]),
+        "max_payload": max_payload,
+        "board_info": board_info.to_dict(),
+    }
+    files[PROJECT_MARKER] = json.dumps(metadata, indent=2) + "\n"
+    with atomic_dir(out) as tmp:
+        for rel, content in sorted(files.items()):
+            dest = tmp / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, Path):
+                dest.write_bytes(content.read_bytes())
+            else:
+                dest.write_text(content)
+    return TflmExportResult(
+        project_dir=str(out), board=board_info.name, model=str(model_path), model_name=model_name,
+        symbol=symbol, arena_bytes=arena.arena_bytes, arena=arena, op_names=op_names, resolver=calls,
+        input_size=inputs[0]["size"], output_size=outputs[0]["size"], max_payload=max_payload,
+        files=sorted(files),
+    )
+
+
+def _tensor_meta(tensor) -> dict:
+    return {"shape": [int(d) for d in tensor.shape], "size": tensor.nbytes, "scale": float(tensor.scale),
+            "zero_point": int(tensor.zero_point)}
+
+
+def _max_payload(model_name: str, board: Board, in_shape, out_shape, output_bytes: int,
+                 op_names: list[str]) -> int:
+    """Receive buffer size, by the native project's rule: >= 1 KB and no reply longer."""
+    from .project import MIN_MAX_PAYLOAD
+
+    info = 5 * 4 + 1 + 1 + len(model_name) + 1 + len(board.name) + sum(
+        1 + 4 * max(len(s), 1) + 12 for s in (in_shape, out_shape))
+    names = sum(1 + min(len(n), 255) for n in op_names)
+    need = max(MIN_MAX_PAYLOAD, info, 4 + output_bytes, 4 + 4 * len(op_names), names)
+    return (need + 3) // 4 * 4
+
+
+_ADD_CALL = re.compile(r"resolver\.(Add\w+)\(\)")
+
+
+def parse_resolver(main_cc: str) -> tuple[int, list[str]]:
+    """(N of MicroMutableOpResolver<N>, the Add...() calls) read back from a generated main.cc."""
+    match = re.search(r"tflite::MicroMutableOpResolver<(\d+)>", main_cc)
+    if match is None:
+        raise ValueError("no MicroMutableOpResolver<N> in main.cc")
+    return int(match.group(1)), _ADD_CALL.findall(main_cc)
