@@ -28,7 +28,8 @@ def build_report(loaded, mode: str, per_tensor: bool, float_tflite: bytes, quant
         "model": str(loaded.path),
         "loader": loaded.loader,
         "mode": mode,
-        "weights": "per-tensor" if per_tensor else "per-channel",
+        # Only static integer modes choose between per-channel and per-tensor weight scales.
+        "weights": ("per-tensor" if per_tensor else "per-channel") if mode in ("int8", "int16x8") else None,
         "ops": tflite_ops(quant_tflite),
         "size_bytes": {"float": len(float_tflite), "int8": len(quant_tflite)},
         "input": quant_io["input"],
@@ -180,7 +181,7 @@ def format_report(report: dict, max_layers: int = 12) -> str:
     rows = [
         ("model", report["model"]),
         ("loader", report["loader"]),
-        ("mode", f"{report['mode']} ({report['weights']} weights)"),
+        ("mode", report["mode"] + (f" ({report['weights']} weights)" if report["weights"] else "")),
         ("ops", f"{len(report['ops'])}: " + ", ".join(_counts(report["ops"]))),
         ("size float", f"{report['size_bytes']['float']:,} B"),
         (f"size {report['mode']}", f"{report['size_bytes']['int8']:,} B "
