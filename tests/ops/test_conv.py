@@ -199,7 +199,7 @@ def test_multiplier_uses_double_scale_product(opcode):
     ("VALID", 9, 3, 1, 4, (1, 0)),
 ])
 def test_output_size_and_padding(padding, in_size, filter_size, stride, dilation, expected):
-    from tinyml_ptq.lowering.conv import output_size_and_padding
+    from tinyml_ptq.lowering.common import output_size_and_padding
 
     assert output_size_and_padding({"SAME": 0, "VALID": 1}[padding], in_size, filter_size, stride,
                                    dilation) == expected

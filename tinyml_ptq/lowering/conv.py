@@ -11,26 +11,7 @@ import numpy as np
 
 from ..ir import Graph, Operator, Tensor
 from . import CArray, CStruct, Step, UnsupportedOperator, lowers
-from .common import dims_initializer, fused_activation, per_channel_requant, require_int8
-
-PADDING_NAMES = {0: "SAME", 1: "VALID"}
-
-
-def output_size_and_padding(padding: int, in_size: int, filter_size: int, stride: int,
-                            dilation: int) -> tuple[int, int]:
-    """ComputeOutSize and ComputePaddingWithOffset: (output size, leading padding).
-
-    Odd total padding puts the extra row/column at the end, which the kernel gets
-    for free by stopping at the input edge, so only the leading amount is kept.
-    """
-    effective_filter = (filter_size - 1) * dilation + 1
-    if padding == 0:
-        out_size = (in_size + stride - 1) // stride
-    else:
-        out_size = (in_size + stride - effective_filter) // stride
-    total = max((out_size - 1) * stride + effective_filter - in_size, 0)
-    return out_size, total // 2
-
+from .common import PADDING_NAMES, output_size_and_padding, dims_initializer, fused_activation, per_channel_requant, require_int8
 
 def _geometry(op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> tuple[str, str, str]:
     """Stride, dilation and padding initializers, after checking the output shape they imply."""

@@ -7,20 +7,7 @@ import numpy as np
 from .. import quant_math
 from ..ir import Graph, Operator, Tensor
 from . import CStruct, Step, UnsupportedOperator, lowers
-from .common import dims_initializer, fused_activation, require_int8
-
-PADDING_NAMES = {0: "SAME", 1: "VALID"}
-
-
-def _out_size_and_padding(padding: int, in_size: int, filter_size: int, stride: int) -> tuple[int, int]:
-    """ComputeOutSize and ComputePaddingWithOffset (dilation 1): (output size, leading padding)."""
-    if padding == 0:
-        out = (in_size + stride - 1) // stride
-    else:
-        out = (in_size + stride - filter_size) // stride
-    total = max((out - 1) * stride + filter_size - in_size, 0)
-    return out, total // 2
-
+from .common import PADDING_NAMES, dims_initializer, fused_activation, output_size_and_padding, require_int8
 
 def _pool_params(op: Operator, inp: Tensor, output: Tensor) -> str:
     options = op.options
@@ -33,8 +20,8 @@ def _pool_params(op: Operator, inp: Tensor, output: Tensor) -> str:
         raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has a rank-{len(inp.shape)} input; only NHWC is supported")
     if min(stride) < 1 or min(filt) < 1:
         raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has stride {stride} and filter {filt}; both must be >= 1")
-    out_h, pad_h = _out_size_and_padding(padding, inp.shape[1], filt[0], stride[0])
-    out_w, pad_w = _out_size_and_padding(padding, inp.shape[2], filt[1], stride[1])
+    out_h, pad_h = output_size_and_padding(padding, inp.shape[1], filt[0], stride[0], 1)
+    out_w, pad_w = output_size_and_padding(padding, inp.shape[2], filt[1], stride[1], 1)
     if (out_h, out_w) != tuple(output.shape[1:3]):
         raise ValueError(f"{op.opcode} (node {op.index}): {PADDING_NAMES[padding]} padding gives a {out_h}x{out_w} "
                          f"output but the model says {output.shape[1]}x{output.shape[2]}")
