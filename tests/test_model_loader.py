@@ -1,0 +1,140 @@
+"""Model loading: each loader on real files, batch-1 conversion, and unreadable files."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from conftest import DIGITS_DIR
+from tinyml_ptq.errors import UserError
+from tinyml_ptq.model_loader import load_model
+from tinyml_ptq.quantize import tflite_ops
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+DYNAMIC_BATCH_OPS = {"SHAPE", "STRIDED_SLICE", "PACK"}
+
+
+def _eval_x(n=20):
+    with np.load(DIGITS_DIR / "eval.npz") as f:
+        return f["x"][:n]
+
+
+def test_keras3_digits_predict_and_static_batch():
+    import keras
+
+    loaded = load_model(DIGITS_DIR / "digits_cnn.keras")
+    assert loaded.loader == "keras3"
+    assert loaded.input_shape == (8, 8, 1) and loaded.output_shape == (10,)
+    x = _eval_x()
+    direct = keras.saving.load_model(DIGITS_DIR / "digits_cnn.keras").predict(x, verbose=0)
+    np.testing.assert_allclose(loaded.predict(x, batch_size=7), direct, atol=1e-5)
+
+    tflite = loaded.converter().convert()
+    ops = tflite_ops(tflite)
+    assert "FULLY_CONNECTED" in ops and "CONV_2D" in ops
+    assert not DYNAMIC_BATCH_OPS & set(ops), f"dynamic-batch ops in {ops}"
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=tflite)
+    interp.allocate_tensors()
+    assert list(interp.get_input_details()[0]["shape"]) == [1, 8, 8, 1]
+    # The float .tflite computes what Keras computes.
+    interp.set_tensor(interp.get_input_details()[0]["index"], x[:1])
+    interp.invoke()
+    np.testing.assert_allclose(interp.get_tensor(interp.get_output_details()[0]["index"]), direct[:1], atol=1e-5)
+
+
+def _tf_keras_depthwise_model():
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(5)
+    return tf_keras.Sequential([
+        tf_keras.Input((6, 6, 2)),
+        tf_keras.layers.DepthwiseConv2D(3, padding="same", activation="relu"),
+        tf_keras.layers.Flatten(),
+        tf_keras.layers.Dense(3),
+    ])
+
+
+def test_tf_keras_fallback_for_legacy_h5(tmp_path):
+    """A Keras 2 DepthwiseConv2D config (with `groups`) that Keras 3 refuses, like vww_96.h5."""
+    import keras
+
+    model = _tf_keras_depthwise_model()
+    path = tmp_path / "legacy.h5"
+    model.save(path)
+    with pytest.raises(Exception):
+        keras.saving.load_model(path, compile=False)  # the premise: Keras 3 cannot read it
+    loaded = load_model(path)
+    assert loaded.loader == "tf_keras"
+    x = np.random.default_rng(0).uniform(size=(5, 6, 6, 2)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict(x), model(x).numpy(), atol=1e-5)
+    ops = tflite_ops(loaded.converter().convert())
+    assert "DEPTHWISE_CONV_2D" in ops and not DYNAMIC_BATCH_OPS & set(ops)
+
+
+def test_tf_keras_savedmodel_with_keras_metadata(tmp_path):
+    model = _tf_keras_depthwise_model()
+    model.save(tmp_path / "sm", save_format="tf")
+    assert (tmp_path / "sm" / "keras_metadata.pb").is_file()
+    assert load_model(tmp_path / "sm").loader == "tf_keras"
+
+
+def test_plain_savedmodel_signature(tmp_path):
+    import tensorflow as tf
+
+    class Affine(tf.Module):
+        def __init__(self):
+            self.w = tf.Variable(np.arange(12, dtype=np.float32).reshape(4, 3) / 10)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+        def __call__(self, x):
+            return {"y": tf.nn.relu(tf.matmul(tf.reshape(x, [-1, 4]), self.w))}
+
+    module = Affine()
+    tf.saved_model.save(module, str(tmp_path / "sm"), signatures=module.__call__)
+    loaded = load_model(tmp_path / "sm")
+    assert loaded.loader == "saved_model"
+    assert loaded.input_shape == (4,) and loaded.output_shape == (3,)
+    x = np.random.default_rng(1).normal(size=(9, 4)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict(x, batch_size=4), np.maximum(x @ module.w.numpy(), 0), atol=1e-6)
+    assert not DYNAMIC_BATCH_OPS & set(tflite_ops(loaded.converter().convert()))
+
+
+@pytest.mark.slow
+def test_vww_h5_loads_with_tf_keras(shared_models):
+    loaded = load_model(shared_models / "vww_96.h5")
+    assert loaded.loader == "tf_keras"
+    assert loaded.input_shape == (96, 96, 3) and loaded.output_shape == (2,)
+    out = loaded.predict(np.random.default_rng(0).uniform(size=(2, 96, 96, 3)).astype(np.float32))
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-5)  # softmax over 2 classes
+
+
+@pytest.mark.slow
+def test_kws_savedmodel_loads_by_signature(shared_models):
+    loaded = load_model(shared_models / "kws_ref_model")
+    assert loaded.loader == "saved_model"
+    assert loaded.input_shape == (49, 10, 1) and loaded.output_shape == (12,)
+    out = loaded.predict(np.random.default_rng(0).uniform(size=(3, 49, 10, 1)).astype(np.float32))
+    assert out.shape == (3, 12)
+
+
+def test_unreadable_models(tmp_path):
+    with pytest.raises(UserError, match="no such file or folder"):
+        load_model(tmp_path / "missing.keras")
+    (tmp_path / "empty.h5").write_bytes(b"")
+    with pytest.raises(UserError, match="empty.h5 is empty"):
+        load_model(tmp_path / "empty.h5")
+    (tmp_path / "model.onnx").write_bytes(b"\x08\x07\x12\x04onnx" * 10)
+    with pytest.raises(UserError, match="model.onnx: unknown model format"):
+        load_model(tmp_path / "model.onnx")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(UserError, match="not a SavedModel"):
+        load_model(tmp_path / "folder")
+    data = (DIGITS_DIR / "digits_cnn.keras").read_bytes()
+    (tmp_path / "cut.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(UserError, match="cut.keras: could not load the model, it may be corrupt or truncated"):
+        load_model(tmp_path / "cut.keras")
