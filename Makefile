@@ -39,10 +39,14 @@ test: setup
 test-fast: setup
 	$(VPY) -m pytest -q -m "not slow"
 
+# The digits example end to end: quantize, generate, build, run on an emulated Cortex-M4.
 demo: setup
 	$(CLI) quantize examples/digits/digits_cnn.keras --data examples/digits/calib.npz \
 	  --eval examples/digits/eval.npz -o $(DEMO_OUT)/digits_int8.tflite \
 	  --report $(DEMO_OUT)/quantize_report.json
+	$(CLI) generate $(DEMO_OUT)/digits_int8.tflite -o $(DEMO_OUT)/firmware --board mps2-an386
+	$(CLI) build $(DEMO_OUT)/firmware --json $(DEMO_OUT)/build.json
+	$(CLI) run $(DEMO_OUT)/firmware --data examples/digits/eval.npz --json $(DEMO_OUT)/run.json
 
 clean:
 	rm -rf out build .pytest_cache
