@@ -1,8 +1,7 @@
 """Whole MLPerf Tiny int8 models: generated C must match TFLite Micro byte for byte.
 
 The models live in the shared folder beside the repository; without it these
-tests skip. A model whose operators are not all supported yet skips with the
-missing operators named (see `pytest -ra`).
+tests skip.
 """
 
 from pathlib import Path
@@ -10,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from harness import assert_bit_exact
-from tinyml_ptq.lowering import supported_operators
 from tinyml_ptq.tflite_reader import read_tflite
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "shared" / "models" / "mlperf_tiny"
@@ -24,7 +22,4 @@ def test_mlperf_model_bit_exact(name):
     if not path.exists():
         pytest.skip(f"{path} not found (shared models folder absent)")
     graph = read_tflite(path)
-    missing = sorted(set(graph.opcodes()) - set(supported_operators()))
-    if missing:
-        pytest.skip(f"{name} needs operators not lowered yet: {', '.join(missing)}")
     assert_bit_exact(path.read_bytes(), samples=4, seed=11, expect_ops=set(graph.opcodes()))
