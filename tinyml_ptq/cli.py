@@ -116,7 +116,7 @@ def boards_cmd(as_json: bool) -> None:
 @click.option("--baud", type=int, default=115200, show_default=True, help="Baud rate for a serial --port.")
 @click.option("--model", "model", type=click.Path(dir_okay=False), default=None,
               help="Reference .tflite (default: the one the project was generated from).")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Seconds to wait for a reply before retrying (INVOKE: adapts to the model).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               help="Write the results as JSON to this file.")

@@ -245,7 +245,7 @@ class _Session:
 def run(project_dir: str | os.PathLike, data: str | os.PathLike, limit: int | None = None, workers: int = 1,
         port: str | None = None, json_out: str | os.PathLike | None = None,
         save_outputs: str | os.PathLike | None = None, *, model: str | os.PathLike | None = None,
-        baud: int = 115200, timeout: float = 5.0, invoke_timeout: float = 120.0, retries: int = 10) -> RunResult:
+        baud: int = 115200, timeout: float = 2.0, invoke_timeout: float = 120.0, retries: int = 10) -> RunResult:
     """Run `data` through the firmware of a built project and compare with the TFLM reference.
 
     workers: emulator instances the samples are split over (results identical to one).

@@ -1,0 +1,119 @@
+"""Session-wide fixtures shared by several test files (add new ones additively)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+AD01_MODEL = Path("/work/shared/models/mlperf_tiny/ad01_int8.tflite")
+
+
+# --- run / HIL: built firmware projects ----------------------------------------------------------
+
+
+class RunProjects:
+    """(model, board, fault) -> a generated and built project folder, made on first use."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.cache: dict[tuple[str, str, bool], Path] = {}
+        self._models: dict[str, Path] = {}
+
+    def model(self, name: str) -> Path:
+        if name not in self._models:
+            if name == "ad01":
+                if not AD01_MODEL.exists():
+                    pytest.skip(f"{AD01_MODEL} not available")
+                self._models[name] = AD01_MODEL
+            elif name == "dense":
+                self._models[name] = _dense_classifier(self.root / "dense_classifier.tflite")
+            else:
+                raise KeyError(name)
+        return self._models[name]
+
+    def get(self, model: str, board: str, fault: bool = False) -> Path:
+        """A project whose build/firmware.elf is ready (FAULT_TEST=1 image when `fault`)."""
+        key = (model, board, fault)
+        if key not in self.cache:
+            from tinyml_ptq.build import build
+            from tinyml_ptq.project import generate
+
+            if board != "host" and shutil.which("arm-none-eabi-gcc") is None:
+                pytest.skip("arm-none-eabi-gcc not installed")
+            project = self.root / f"{model}-{board}{'-fault' if fault else ''}"
+            generate(self.model(model), project, board=board)
+            build(project, make_args=["FAULT_TEST=1"] if fault else None)
+            self.cache[key] = project
+        return self.cache[key]
+
+
+def _dense_classifier(path: Path) -> Path:
+    """A small int8 Dense classifier (12 inputs, 10 classes), converted by the real TFLite converter."""
+    import tensorflow as tf
+
+    from harness import convert_int8
+
+    tf.keras.utils.set_random_seed(3)
+    hidden = tf.keras.layers.Dense(24, activation="relu")
+    out = tf.keras.layers.Dense(10)
+    hidden.build((1, 12))
+    out.build((1, 24))
+    path.write_bytes(convert_int8(lambda x: out(hidden(x)), [(12,)]))
+    return path
+
+
+@pytest.fixture(scope="session")
+def run_projects(tmp_path_factory) -> RunProjects:
+    return RunProjects(tmp_path_factory.mktemp("run-projects"))
+
+
+@pytest.fixture(scope="session")
+def ad01_data(tmp_path_factory) -> Path:
+    """Float samples for AD01 (640 values each), spread over its input range."""
+    path = tmp_path_factory.mktemp("run-data") / "ad01.npz"
+    rng = np.random.default_rng(7)
+    np.savez(path, x=rng.normal(-10.0, 8.0, size=(24, 640)).astype(np.float32))
+    return path
+
+
+@pytest.fixture(scope="session")
+def dense_data(tmp_path_factory) -> Path:
+    """Float samples with labels for the Dense classifier."""
+    path = tmp_path_factory.mktemp("run-data") / "dense.npz"
+    rng = np.random.default_rng(8)
+    np.savez(path, x=rng.uniform(-1, 1, size=(40, 12)).astype(np.float32), y=rng.integers(0, 10, size=40))
+    return path
+
+
+# --- quantize: the digits example and the MLPerf Tiny float models --------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+DIGITS_DIR = REPO / "examples" / "digits"
+
+
+@pytest.fixture(scope="session")
+def shared_models() -> Path:
+    """The MLPerf Tiny models in the `shared/` folder beside the repository checkout."""
+    path = Path(__file__).resolve().parents[2] / "shared" / "models" / "mlperf_tiny"
+    if not path.is_dir():
+        pytest.skip(f"{path} not found: the shared/ folder beside the repository holds the MLPerf Tiny models")
+    return path
+
+
+@pytest.fixture(scope="session")
+def digits_quantized(tmp_path_factory):
+    """QuantizeResult of the digits example, int8, with eval set and JSON report (built once)."""
+    from tinyml_ptq.quantize import quantize
+
+    out = tmp_path_factory.mktemp("digits-int8")
+    return quantize(DIGITS_DIR / "digits_cnn.keras", str(DIGITS_DIR / "calib.npz"), out / "digits_int8.tflite",
+                    eval_data=str(DIGITS_DIR / "eval.npz"), report_path=out / "quantize_report.json")
+
+
+@pytest.fixture(scope="session")
+def digits_int8_tflite(digits_quantized) -> Path:
+    """Path of the digits example quantized to full int8 by the real API."""
+    return digits_quantized.output

@@ -1,0 +1,205 @@
+"""The run stage on real firmware: QEMU (mps2-an386, -icount shift=0) and the host build.
+
+Every output is checked against the TFLM reference by `run` itself; these tests
+check that it reports what it measured, that workers do not change results,
+that a faulting firmware names the sample, and that no QEMU outlives a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tinyml_ptq.cli import main
+from tinyml_ptq.errors import UserError
+from tinyml_ptq.protocol import DeviceFault
+from tinyml_ptq.run import run
+
+needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")
+INSNS_PER_TICK = 40  # MPS2 SysTick at 25 MHz under -icount shift=0: one tick per 40 instructions
+
+
+def our_qemus(root) -> list[str]:
+    """QEMU processes running a firmware from this test session's folders."""
+    out = subprocess.run(["pgrep", "-af", "qemu-system-arm"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if str(root) in line]
+
+
+@pytest.fixture
+def no_qemu_left(run_projects):
+    assert our_qemus(run_projects.root) == []
+    yield
+    assert our_qemus(run_projects.root) == [], "a QEMU process survived the test"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", [pytest.param("mps2-an386", marks=needs_qemu), "host"])
+def test_run_ad01_bit_exact(run_projects, ad01_data, board, tmp_path, no_qemu_left):
+    project = run_projects.get("ad01", board)
+    result = run(project, ad01_data, json_out=tmp_path / "r.json", save_outputs=tmp_path / "out.npy")
+    assert result.exact == 1.0 and result.mismatches == []
+    assert result.samples == 24 and result.board == board
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert set(data) == {"board", "samples", "accuracy", "exact", "latency", "memory"}
+    assert set(data["accuracy"]) == {"device", "reference"} and data["accuracy"]["device"] is None
+    assert set(data["latency"]) == {"unit", "mean", "min", "max", "per_op"}
+    assert set(data["memory"]) == {"flash_bytes", "ram_bytes", "arena_bytes"}
+    assert data["exact"] == 1.0
+    per_op = data["latency"]["per_op"]
+    assert [p["index"] for p in per_op] == list(range(10))
+    assert {p["op"] for p in per_op} == {"FULLY_CONNECTED"}
+    assert 0 < data["latency"]["min"] <= data["latency"]["mean"] <= data["latency"]["max"]
+    assert data["memory"]["arena_bytes"] > 0 and data["memory"]["flash_bytes"] > 270_000  # AD01 weights
+    saved = np.load(tmp_path / "out.npy")
+    assert saved.dtype == np.int8 and saved.shape == (24, 640)
+    assert np.array_equal(saved, result.outputs)
+    if board == "host":
+        assert data["latency"]["unit"] == "ns"
+    else:
+        assert data["latency"]["unit"] == "instructions"
+        # Deterministic instruction counts: the spread is the SysTick resolution, nothing else.
+        assert data["latency"]["max"] - data["latency"]["min"] <= 2 * INSNS_PER_TICK
+        assert sum(p["mean"] for p in per_op) == pytest.approx(data["latency"]["mean"], rel=0.01)
+        assert data["memory"]["ram_bytes"] >= data["memory"]["arena_bytes"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", [pytest.param("mps2-an386", marks=needs_qemu), "host"])
+def test_run_dense_classifier_accuracy_matches_reference(run_projects, dense_data, board, no_qemu_left):
+    project = run_projects.get("dense", board)
+    result = run(project, dense_data)
+    assert result.exact == 1.0 and result.samples == 40
+    assert result.accuracy_device is not None
+    assert result.accuracy_device == result.accuracy_reference
+    labels = np.load(dense_data)["y"]
+    preds = result.outputs.reshape(40, -1).argmax(axis=1)
+    assert result.accuracy_device == pytest.approx(float(np.mean(preds == labels)))
+
+
+@pytest.mark.slow
+@needs_qemu
+def test_two_workers_give_the_same_results_as_one(run_projects, ad01_data, no_qemu_left):
+    project = run_projects.get("ad01", "mps2-an386")
+    one = run(project, ad01_data, limit=12)
+    two = run(project, ad01_data, limit=12, workers=2)
+    assert two.workers == 2
+    assert np.array_equal(one.outputs, two.outputs)
+    assert one.exact == two.exact == 1.0
+    a, b = one.to_dict(), two.to_dict()
+    assert a["memory"] == b["memory"] and a["samples"] == b["samples"] and a["accuracy"] == b["accuracy"]
+    # Instruction counts agree to the SysTick resolution (the tick phase at each INVOKE differs).
+    assert np.abs(np.array(one.latencies) - np.array(two.latencies)).max() <= INSNS_PER_TICK
+    for p, q in zip(a["latency"]["per_op"], b["latency"]["per_op"]):
+        assert (p["index"], p["op"]) == (q["index"], q["op"])
+        assert abs(p["mean"] - q["mean"]) <= INSNS_PER_TICK
+
+
+@pytest.mark.slow
+@needs_qemu
+def test_int8_samples_are_sent_as_they_are_and_cli_writes_json(run_projects, tmp_path, capsys, no_qemu_left):
+    project = run_projects.get("ad01", "mps2-an386")
+    x = np.random.default_rng(3).integers(-128, 128, size=(5, 640)).astype(np.int8)
+    np.save(tmp_path / "x.npy", x)
+    status = main(["run", str(project), "--data", str(tmp_path / "x.npy"), "--json", str(tmp_path / "r.json"),
+                   "--save-outputs", str(tmp_path / "o.npy")])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "exact     1.0000 (5/5" in out and "instructions" in out and "QEMU" in out
+    assert json.loads((tmp_path / "r.json").read_text())["samples"] == 5
+
+    from tinyml_ptq.reference import ReferenceInterpreter
+
+    ref = ReferenceInterpreter(run_projects.model("ad01").read_bytes())
+    expected = np.stack([ref.invoke(s).reshape(-1) for s in x])
+    assert np.array_equal(np.load(tmp_path / "o.npy").reshape(5, -1), expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", [pytest.param("mps2-an386", marks=needs_qemu), "host"])
+def test_faulting_firmware_names_the_sample(run_projects, ad01_data, board, capsys, no_qemu_left):
+    project = run_projects.get("ad01", board, fault=True)
+    with pytest.raises(DeviceFault) as exc:
+        run(project, ad01_data, limit=3)
+    assert exc.value.sample == 0
+    assert "device faulted on sample 0" in str(exc.value) and "pc=0x" in str(exc.value)
+    if board != "host":
+        assert exc.value.registers["bfar"] == 0xF0000000  # the FAULT_TEST image reads there
+    status = main(["run", str(project), "--data", str(ad01_data), "--limit", "2", "--workers", "2"])
+    err = capsys.readouterr().err
+    assert status == 2 and "error: device faulted on sample" in err
+
+
+@pytest.mark.slow
+@needs_qemu
+def test_interrupted_run_leaves_no_qemu(run_projects, ad01_data, no_qemu_left):
+    project = run_projects.get("ad01", "mps2-an386")
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        proc = subprocess.Popen([sys.executable, "-m", "tinyml_ptq", "run", str(project), "--data", str(ad01_data),
+                                 "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 60
+            while len(our_qemus(run_projects.root)) < 2 and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.05)
+            assert our_qemus(run_projects.root), "run did not start its emulators"
+            proc.send_signal(sig)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        err = proc.stderr.read().decode()
+        proc.stderr.close()
+        assert proc.returncode != 0, err
+        assert our_qemus(run_projects.root) == [], f"QEMU survived {sig.name}"
+
+
+@pytest.mark.slow
+def test_user_errors(run_projects, ad01_data, tmp_path):
+    project = run_projects.get("dense", "host")
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.zeros((3, 7), np.float32))
+    with pytest.raises(UserError, match="shape"):
+        run(project, bad)
+    copy = tmp_path / "unbuilt"
+    shutil.copytree(project, copy)
+    shutil.rmtree(copy / "build")
+    with pytest.raises(UserError, match="tinyml-ptq build"):
+        run(copy, ad01_data)
+    with pytest.raises(UserError, match="one device"):
+        run(project, ad01_data, port="socket://127.0.0.1:9", workers=2)
+
+
+def test_flash_refuses_emulated_boards_and_missing_tools(tmp_path):
+    from tinyml_ptq.flash import flash
+    from tinyml_ptq.project import generate
+
+    ad01 = "/work/shared/models/mlperf_tiny/ad01_int8.tflite"
+    if not os.path.exists(ad01):
+        pytest.skip("AD01 not available")
+    qemu_project = tmp_path / "qemu"
+    generate(ad01, qemu_project, board="mps2-an386")
+    with pytest.raises(UserError, match="not real hardware"):
+        flash(qemu_project)
+    hw = tmp_path / "nucleo"
+    generate(ad01, hw, board="nucleo-l4r5zi")
+    with pytest.raises(UserError, match="build the project first"):
+        flash(hw)
+    (hw / "build").mkdir()
+    (hw / "build" / "firmware.elf").write_bytes(b"\x7fELF")
+    start = time.monotonic()
+    for probe in ("pyocd", "openocd"):
+        try:
+            flash(hw, probe=probe)
+        except UserError as exc:  # not installed, or no probe attached
+            assert "not found" in str(exc) or "probe" in str(exc)
+        else:  # pragma: no cover - only with a board attached
+            pass
+    assert time.monotonic() - start < 120
