@@ -91,3 +91,16 @@ def assert_bit_exact(tflite_bytes: bytes, samples: int = 8, seed: int = 0, input
         f"ops {sources.op_names}"
     )
     return sources
+
+
+def with_output_scale(model: bytes, scale: float) -> bytes:
+    """The model with its output tensor's scale replaced (everything else unchanged)."""
+    import flatbuffers
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    tree = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
+    subgraph = tree.subgraphs[0]
+    subgraph.tensors[subgraph.outputs[0]].quantization.scale = [scale]
+    builder = flatbuffers.Builder(len(model) + 1024)
+    builder.Finish(tree.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import assert_bit_exact, convert_int8
+from harness import with_output_scale, assert_bit_exact, convert_int8
 from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
 from tinyml_ptq.tflite_reader import parse_tflite
 
@@ -148,23 +148,9 @@ def test_conv_depthwise_conv_chain(per_tensor):
     assert sources.op_names == ["CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D"]
 
 
-def with_output_scale(model: bytes, scale: float) -> bytes:
-    """The model with its output tensor's scale replaced (everything else unchanged)."""
-    import flatbuffers
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
-
-    tree = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
-    subgraph = tree.subgraphs[0]
-    subgraph.tensors[subgraph.outputs[0]].quantization.scale = [scale]
-    builder = flatbuffers.Builder(len(model) + 1024)
-    builder.Finish(tree.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
-
-
 @pytest.mark.parametrize("opcode", ["CONV_2D", "DEPTHWISE_CONV_2D"])
 def test_multiplier_uses_double_scale_product(opcode):
-    """TFLM forms input_scale * filter_scale in double for convolutions (FULLY_CONNECTED per-tensor
-    uses float). With the output scale set to f32(input_scale * filter_scale) * 2^7, the float
+    """TFLM forms input_scale * filter_scale in double for convolutions (and FULLY_CONNECTED). With the output scale set to f32(input_scale * filter_scale) * 2^7, the float
     product gives exactly 2^-7 and exact ties at every accumulator = 64 mod 128; the double
     product is a few LSB off and breaks those ties one way, so only the double path matches."""
     from tinyml_ptq import quant_math

@@ -33,3 +33,27 @@ def test_fully_connected_relu_n1_to_1_and_batch_rows():
     dense.build((1, 3, 6))
     model = convert_int8(lambda x: tf.clip_by_value(dense(x), -1.0, 1.0), [(3, 6)])
     assert_bit_exact(model, samples=8)
+
+
+def test_per_tensor_multiplier_uses_double_scale_product():
+    """FULLY_CONNECTED with per-tensor weights forms input_scale * filter_scale in double, as
+    convolutions do. With the output scale set to f32(product) * 2^7 a float32 product would
+    give exactly 2^-7 and exact rounding ties; only the double product matches TFLM."""
+    from harness import with_output_scale
+    from tinyml_ptq import quant_math
+    from tinyml_ptq.tflite_reader import parse_tflite
+
+    rng = np.random.default_rng(8)
+    weights = rng.normal(size=(1, 3)).astype(np.float32)
+    model = convert_int8(lambda x: tf.matmul(x, weights), [(1,)], per_tensor=True, calib_range=(-3.0, 5.0))
+    graph = parse_tflite(model)
+    op = next(o for o in graph.operators if o.opcode == "FULLY_CONNECTED")
+    input_scale = graph.tensors[op.inputs[0]].scale
+    filter_q = graph.tensors[op.inputs[1]].quantization
+    assert not filter_q.per_channel, "converter produced per-channel weights"
+    float_product = quant_math.f32(input_scale * float(filter_q.scale[0]))
+    output_scale = float_product * 2 ** 7
+    assert quant_math.quantize_multiplier(float_product / output_scale) != quant_math.quantize_multiplier(
+        input_scale * float(filter_q.scale[0]) / output_scale), "scales drawn do not separate float from double"
+    inputs = (np.arange(256) - 128).astype(np.int8).reshape(256, 1)
+    assert_bit_exact(with_output_scale(model, output_scale), inputs=inputs, expect_ops={"FULLY_CONNECTED"})

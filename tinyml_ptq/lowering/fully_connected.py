@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from .. import quant_math
 from ..ir import Graph, Operator
 from . import CArray, CStruct, Step, UnsupportedOperator, lowers
 from .common import fused_activation, per_channel_requant, require_int8
@@ -23,13 +20,10 @@ def lower_fully_connected(graph: Graph, op: Operator) -> Step:
     batches = inp.num_elements // accum_depth
 
     w_quant = weights.quantization
-    if w_quant.per_channel:
-        multipliers, shifts = per_channel_requant(inp.scale, w_quant.scale, output.scale, output_depth)
-    else:
-        # GetQuantizedConvolutionMultipler forms input_scale * filter_scale in float.
-        real = quant_math.f32(inp.scale * float(w_quant.scale[0])) / float(np.float32(output.scale))
-        m, s = quant_math.quantize_multiplier(real)
-        multipliers, shifts = np.array([m], np.int32), np.array([s], np.int32)
+    # TFLM forms input_scale * filter_scale in double here as for convolutions
+    # (tests/ops/test_fully_connected.py pins this with exact rounding ties).
+    channels = output_depth if w_quant.per_channel else 1
+    multipliers, shifts = per_channel_requant(inp.scale, w_quant.scale, output.scale, channels)
     act_min, act_max = fused_activation(op, output)
 
     bias_arg = f"$t{bias.index}" if bias is not None else "NULL"
