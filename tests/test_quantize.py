@@ -232,3 +232,12 @@ def test_mlperf_float_model_quantizes_to_full_int8(shared_models, tmp_path, name
     graph = parse_tflite(tflite)
     assert graph.tensors[graph.inputs[0]].shape == (1, *shape)
     assert result.report["layers"], "per-layer table is empty"
+
+
+def test_cli_refuses_to_overwrite_an_input(tmp_path, capfd):
+    calib = tmp_path / "calib.npz"
+    calib.write_bytes((DIGITS_DIR / "calib.npz").read_bytes())
+    before = calib.read_bytes()
+    assert main(["quantize", str(MODEL), "--data", str(calib), "-o", str(calib)]) == 2
+    assert "is also an input" in capfd.readouterr().err
+    assert calib.read_bytes() == before

@@ -65,23 +65,32 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
         require_full_int8(tflite, origin=f"the converted {Path(model).name}")
     else:
         progress.log(f"note: --mode {mode} is for comparison only; later stages take int8 models")
-    write_bytes_atomic(output, tflite)
+    _write(output, lambda: write_bytes_atomic(output, tflite))
     progress.log(f"wrote {output} ({len(tflite)} bytes)")
 
     float_tflite = convert(loaded, "float32", None)
     report = build_report(loaded, mode, per_tensor, float_tflite, tflite, calib, evaluation)
     if report_path is not None:
-        write_text_atomic(report_path, json.dumps(report, indent=2) + "\n")
+        _write(report_path, lambda: write_text_atomic(report_path, json.dumps(report, indent=2) + "\n"))
     return QuantizeResult(output, mode, len(tflite), loaded.loader, report["ops"], report,
                           Path(report_path) if report_path is not None else None, time.monotonic() - start)
 
 
 def _check_output(output: Path, inputs: list[Path]) -> None:
+    """Refuse outputs that cannot work before spending minutes on conversion."""
     if output.is_dir():
         raise UserError(f"output {output} is a folder; give a file path")
     for source in inputs:
         if source.exists() and output.exists() and output.resolve() == source.resolve():
             raise UserError(f"output {output} is also an input; write the result to another path")
+    _write(output, lambda: output.parent.mkdir(parents=True, exist_ok=True))
+
+
+def _write(path, action) -> None:
+    try:
+        action()
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}; choose a writable location") from None
 
 
 def convert(loaded, mode: str, calib_x: np.ndarray | None, per_tensor: bool = False) -> bytes:
