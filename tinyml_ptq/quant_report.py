@@ -138,11 +138,10 @@ def layer_errors(float_tflite: bytes, quant_tflite: bytes, x: np.ndarray) -> lis
     f_ops, q_ops = _op_outputs(f_interp), _op_outputs(q_interp)
     f_details = {d["index"]: d for d in f_interp.get_tensor_details()}
     q_details = {d["index"]: d for d in q_interp.get_tensor_details()}
-    if [op for op, _ in f_ops] == [op for op, _ in q_ops]:
-        pairs = [(f, q) for (_, f), (_, q) in zip(f_ops, q_ops)]
-    else:  # the graphs differ in structure: fall back to tensors of equal name
-        by_name = {f_details[f]["name"]: f for _, f in f_ops}
-        pairs = [(by_name[q_details[q]["name"]], q) for _, q in q_ops if q_details[q]["name"] in by_name]
+    if [op for op, _ in f_ops] != [op for op, _ in q_ops]:
+        progress.log("note: the float and quantized graphs differ in their operators; no per-layer table")
+        return []
+    pairs = [(f, q) for (_, f), (_, q) in zip(f_ops, q_ops)]
     opcode = dict((q, op) for op, q in q_ops)
     f_in, q_in = f_interp.get_input_details()[0], q_interp.get_input_details()[0]
     q_in_info = _info(q_in)
@@ -156,14 +155,10 @@ def layer_errors(float_tflite: bytes, quant_tflite: bytes, x: np.ndarray) -> lis
         for k, (f, q) in enumerate(pairs):
             ref = f_interp.get_tensor(f).astype(np.float64)
             got = dequantize(q_interp.get_tensor(q), _info(q_details[q])).astype(np.float64)
-            if ref.shape != got.shape:
-                continue
             sq[k] += float(np.sum((got - ref) ** 2))
             count[k] += ref.size
     layers = []
     for k, (f, q) in enumerate(pairs):
-        if not count[k]:
-            continue
         rmse = float(np.sqrt(sq[k] / count[k]))
         scale = _info(q_details[q]).scale
         layers.append({"name": f_details[f]["name"], "op": opcode[q], "rmse": rmse,
