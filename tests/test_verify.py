@@ -14,19 +14,9 @@ MODELS_DIR = REPO.parent / "shared" / "models" / "mlperf_tiny"
 MLPERF = ["kws_ref_model_int8", "vww_96_int8", "resnet8_cifar10_int8", "ad01_int8"]
 
 
-@pytest.fixture(scope="module")
-def digits_int8(tmp_path_factory):
-    """The digits example quantized by the real quantize stage."""
-    from tinyml_ptq import quantize
-
-    out = tmp_path_factory.mktemp("digits") / "digits_int8.tflite"
-    quantize(REPO / "examples/digits/digits_cnn.keras", str(REPO / "examples/digits/calib.npz"), out, samples=100)
-    return out
-
-
-def test_verify_digits_example_is_exact(digits_int8, tmp_path, capsys):
+def test_verify_digits_example_is_exact(digits_int8_tflite, tmp_path, capsys):
     report = tmp_path / "verify.json"
-    status = main(["verify", str(digits_int8), "--data", str(REPO / "examples/digits/eval.npz"),
+    status = main(["verify", str(digits_int8_tflite), "--data", str(REPO / "examples/digits/eval.npz"),
                    "--json", str(report)])
     result = json.loads(report.read_text())
     assert status == 0, capsys.readouterr().out
@@ -65,7 +55,7 @@ def test_verify_refuses_a_missing_model(tmp_path, capsys):
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_verify_refuses_data_of_the_wrong_shape(digits_int8, tmp_path, capsys):
+def test_verify_refuses_data_of_the_wrong_shape(digits_int8_tflite, tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.zeros((3, 5, 5, 1), np.float32))
-    assert main(["verify", str(digits_int8), "--data", str(tmp_path / "x.npy")]) == 2
+    assert main(["verify", str(digits_int8_tflite), "--data", str(tmp_path / "x.npy")]) == 2
     assert "shape" in capsys.readouterr().err
