@@ -172,6 +172,12 @@ class Emulator:
         with _live_lock:
             _live.add(proc)
         self.proc = proc
+        if self.serial == "tcp":
+            try:
+                _wait_listening(self)
+            except BaseException:
+                self.close()
+                raise
         return self
 
     def transport(self, connect_timeout: float = 10.0) -> Transport:
@@ -292,7 +298,6 @@ def emulate(project_dir: str | os.PathLike, serial: str = "tcp:127.0.0.1:5555", 
     if board.is_host:
         return _serve_host(elf, host, port, announce, duration)
     with Emulator(elf, board.qemu_machine, "tcp", host=host, port=port) as em:
-        _wait_listening(em)
         announce(f"running {elf} in {what}; UART on tcp {host}:{port}")
         announce(f"connect with: socket://{host}:{port}   e.g. tinyml-ptq run {project} --port "
                  f"socket://{host}:{port} --data DATA")

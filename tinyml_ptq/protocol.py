@@ -300,19 +300,19 @@ class ClientStats:
 class DeviceClient:
     """Talks the device protocol over a byte-stream transport (see transport.py).
 
-    timeout: seconds to wait for the reply to INFO, LOAD_INPUT, PROFILE, OP_NAMES.
-    invoke_timeout: seconds for the first INVOKE; later ones wait 5x the slowest
-    INVOKE seen so far (at least `timeout`), so a lost reply is retried promptly.
-    retries: how many times one request is sent again before giving up;
-    silent_retries: of those, how many may be plain silence (a hung or absent
-    device) before the client reports a timeout.
-    quiet: once a damaged frame has been seen, this many seconds without a byte
-    means the reply is lost and the request is retried without waiting for
-    the full timeout.
+    timeout: seconds to wait for a reply to INFO, LOAD_INPUT, PROFILE, OP_NAMES;
+    invoke_timeout: for INVOKE. Both are upper bounds: once a command has been
+    answered, an attempt is given up after 4x its typical (median of the recent)
+    answer time plus 0.2 s, so a lost request or reply is retried promptly.
+    retries: how many times a request is sent again after a damaged, stale or
+    error reply; a device that stays silent is instead given
+    (silent_retries + 1) x timeout seconds in all before DeviceTimeout.
+    quiet: once damage has been seen on the line, this many seconds without a
+    byte means the reply is lost; the request is retried at once.
     """
 
-    def __init__(self, transport, timeout: float = 3.0, invoke_timeout: float = 60.0, retries: int = 10,
-                 silent_retries: int = 2, quiet: float = 0.5):
+    def __init__(self, transport, timeout: float = 2.0, invoke_timeout: float = 60.0, retries: int = 10,
+                 silent_retries: int = 2, quiet: float = 0.25):
         self.transport = transport
         self.timeout = timeout
         self.invoke_timeout = invoke_timeout
@@ -323,14 +323,13 @@ class DeviceClient:
         self.stats = ClientStats()
         self.device_info: DeviceInfo | None = None
         self._seq = 0
-        self._slowest_invoke = 0.0
+        self._answer_times: dict[int, list[float]] = {}  # command -> recent accepted reply times, s
         self._resync_bytes = 1024 + HEADER_SIZE + CRC_SIZE
 
     # -- commands
 
     def info(self) -> DeviceInfo:
-        frame = self._request(Cmd.INFO, b"", max_reply=DEFAULT_MAX_REPLY, parse=parse_info)
-        info = frame
+        info = self._request(Cmd.INFO, b"", max_reply=DEFAULT_MAX_REPLY, parse=parse_info)
         if info.protocol_version != PROTOCOL_VERSION:
             raise DeviceError(f"device speaks protocol version {info.protocol_version}; this tinyml-ptq "
                               f"speaks version {PROTOCOL_VERSION}; regenerate and rebuild the firmware")
@@ -361,12 +360,8 @@ class DeviceClient:
         def parse(payload: bytes) -> InvokeResult:
             return InvokeResult(struct.unpack_from("<I", payload)[0], payload[4:])
 
-        before = input_bytes is not None and (lambda: self.load_input(input_bytes))
-        start = time.monotonic()
-        result = self._request(Cmd.INVOKE, b"", expect=expect, parse=parse, timeout=self._invoke_timeout(),
-                               before_each=before or None)
-        self._slowest_invoke = max(self._slowest_invoke, time.monotonic() - start)
-        return result
+        before = (lambda: self.load_input(input_bytes)) if input_bytes is not None else None
+        return self._request(Cmd.INVOKE, b"", expect=expect, parse=parse, before_each=before)
 
     def profile(self) -> list[int]:
         info = self._need_info()
@@ -398,10 +393,13 @@ class DeviceClient:
     def _need_info(self) -> DeviceInfo:
         return self.device_info if self.device_info is not None else self.info()
 
-    def _invoke_timeout(self) -> float:
-        if self._slowest_invoke <= 0:
-            return self.invoke_timeout
-        return min(self.invoke_timeout, max(self.timeout, 5 * self._slowest_invoke + 0.5))
+    def _attempt_timeout(self, kind: int) -> float:
+        limit = self.invoke_timeout if kind == Cmd.INVOKE else self.timeout
+        times = self._answer_times.get(kind)
+        if not times:
+            return limit
+        typical = sorted(times)[len(times) // 2]
+        return min(limit, 4 * typical + 0.2)
 
     def _next_seq(self) -> int:
         self._seq = (self._seq + 1) & 0xFF
@@ -417,21 +415,26 @@ class DeviceClient:
             pass
 
     def _request(self, kind: Cmd, payload: bytes, expect: int | None = None, max_reply: int | None = None,
-                 parse=None, timeout: float | None = None, before_each=None):
+                 parse=None, before_each=None):
         limit = expect if expect is not None else (max_reply or DEFAULT_MAX_REPLY)
         limit = max(limit, 4 * len(FAULT_REGISTERS))
-        timeout = self.timeout if timeout is None else timeout
+        full_timeout = self.invoke_timeout if kind == Cmd.INVOKE else self.timeout
         problems: list[str] = []
-        silent = 0
+        failures = 0
+        silent_since: float | None = None
         self.stats.requests += 1
-        for attempt in range(self.retries + 1):
-            if attempt:
+        first = True
+        while True:
+            if not first:
                 self.stats.retries += 1
                 self.resync()
+            first = False
             try:
                 if before_each is not None:
                     before_each()
                 seq = self._next_seq()
+                timeout = self._attempt_timeout(kind)
+                sent = time.monotonic()
                 self.transport.write(encode_frame(kind, seq, payload))
                 frame = self._await(kind, seq, limit, timeout)
                 if frame.status != Status.OK:
@@ -442,24 +445,34 @@ class DeviceClient:
                 if expect is not None and len(frame.payload) != expect:
                     raise _Retry(f"{kind.name} reply has {len(frame.payload)} bytes, expected {expect}")
                 try:
-                    return parse(frame.payload) if parse else frame.payload
+                    result = parse(frame.payload) if parse else frame.payload
                 except (_BadReply, struct.error) as exc:
                     raise _Retry(str(exc)) from None
+                elapsed = time.monotonic() - sent
+                self._answer_times[kind] = (self._answer_times.get(kind, []) + [elapsed])[-15:]
+                return result
             except _Retry as exc:
                 problems.append(str(exc))
                 self.stats.problems = (self.stats.problems + [f"{kind.name}: {exc}"])[-20:]
-                silent = silent + 1 if exc.silent else 0
-                if silent > self.silent_retries:
-                    raise DeviceTimeout(
-                        f"no reply to {kind.name} within {timeout:.1f} s ({silent} attempts): the device is "
-                        "not running a tinyml-ptq firmware, is hung, or the line is down") from None
-        raise DeviceError(f"no valid reply to {kind.name} after {self.retries + 1} attempts "
-                          f"(line too noisy?); last problems: {'; '.join(problems[-3:])}")
+                now = time.monotonic()
+                if exc.silent:
+                    silent_since = sent if silent_since is None else silent_since
+                    if now - silent_since >= (self.silent_retries + 1) * full_timeout:
+                        raise DeviceTimeout(
+                            f"no reply to {kind.name} for {now - silent_since:.1f} s: the device is not running "
+                            "a tinyml-ptq firmware, is hung, or the line is down") from None
+                    continue
+                silent_since = None
+                failures += 1
+                if failures > self.retries:
+                    raise DeviceError(f"no valid reply to {kind.name} after {failures} attempts "
+                                      f"(line too noisy?); last problems: {'; '.join(problems[-3:])}") from None
 
     def _await(self, kind: int, seq: int, limit: int, timeout: float) -> Frame:
         deadline = time.monotonic() + timeout
         corrupt_at_start = self.decoder.corrupt
         got_bytes = False
+        suspicious = False  # an error reply under another seq: perhaps ours, its seq damaged
         last_byte = time.monotonic()
         while True:
             frame = self.decoder.next_frame(limit)
@@ -469,14 +482,15 @@ class DeviceClient:
                 if frame.seq == seq and frame.kind == kind:
                     return frame
                 self.stats.stale_frames += 1
+                suspicious = suspicious or frame.status in _TRANSIENT
                 continue
             now = time.monotonic()
-            damaged = self.decoder.corrupt > corrupt_at_start or self.decoder.pending > 0
+            damaged = suspicious or self.decoder.corrupt > corrupt_at_start or self.decoder.pending > 0
             if damaged and now - last_byte >= self.quiet:
                 self.stats.corrupt_frames += self.decoder.corrupt - corrupt_at_start
-                raise _Retry("reply damaged or incomplete")
+                raise _Retry("reply damaged, incomplete or lost")
             if now >= deadline:
-                raise _Retry(f"no reply within {timeout:.1f} s", silent=not got_bytes)
+                raise _Retry(f"no reply within {timeout:.2f} s", silent=not got_bytes)
             wait = deadline - now
             if damaged:
                 wait = min(wait, self.quiet - (now - last_byte))
