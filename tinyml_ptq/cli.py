@@ -140,7 +140,10 @@ def emulate_cmd(project_dir: str, serial: str) -> None:
     """Boot the built firmware in QEMU with its UART on a TCP port, until interrupted (Ctrl-C)."""
     from .emulator import emulate
 
-    emulate(project_dir, serial, announce=lambda line: click.echo(line, err=True))
+    try:
+        emulate(project_dir, serial, announce=lambda line: click.echo(line, err=True))
+    except KeyboardInterrupt:  # the normal way to stop it; the emulator is already gone
+        click.echo("stopped", err=True)
 
 
 @cli.command("flash")

@@ -3,7 +3,8 @@ the native executable for the host board; and make sure it stops.
 
     qemu-system-arm -machine M -nographic -monitor none -icount shift=0 -kernel ELF
         -serial stdio                              (UART on our pipes), or
-        -serial tcp:HOST:PORT,server=on,wait=off   (UART on a TCP port)
+        -serial tcp:HOST:PORT,server=on,wait=off,nodelay=on   (UART on a TCP port;
+                                                   nodelay: the UART sends byte by byte)
 
 `-icount shift=0` makes the virtual clock advance 1 ns per guest instruction, so
 the firmware's SysTick counts instructions, deterministically.
@@ -158,7 +159,7 @@ class Emulator:
         if self.serial == "tcp":
             if not self.port:
                 self.port = free_port(self.host)
-            serial = f"tcp:{self.host}:{self.port},server=on,wait=off"
+            serial = f"tcp:{self.host}:{self.port},server=on,wait=off,nodelay=on"
         else:
             serial = "stdio"
         return qemu_command(self.elf, self.machine, serial)
