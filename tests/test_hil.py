@@ -260,7 +260,7 @@ def test_hung_firmware_times_out_clearly(run_projects, ad01_data, tmp_path, no_q
     project = tmp_path / "hung"
     shutil.copytree(run_projects.get("ad01", "mps2-an386"), project)
     (tmp_path / "hang.c").write_text(HANG_C)
-    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-nostdlib", "-nostartfiles",
+    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-nostdlib", "-nostartfiles", "-e", "reset",
                     "-Wl,--section-start=.vectors=0x0", "-Wl,-Ttext=0x400", "-o",
                     str(project / "build" / "firmware.elf"), str(tmp_path / "hang.c")], check=True)
     start = time.monotonic()
