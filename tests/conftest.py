@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-AD01_MODEL = Path("/work/shared/models/mlperf_tiny/ad01_int8.tflite")
+# The MLPerf Tiny models live in the shared/ folder beside the repository checkout.
+SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models" / "mlperf_tiny"
+AD01_MODEL = SHARED_MODELS / "ad01_int8.tflite"
 
 
 # --- run / HIL: built firmware projects ----------------------------------------------------------
@@ -97,7 +99,7 @@ DIGITS_DIR = REPO / "examples" / "digits"
 @pytest.fixture(scope="session")
 def shared_models() -> Path:
     """The MLPerf Tiny models in the `shared/` folder beside the repository checkout."""
-    path = Path(__file__).resolve().parents[2] / "shared" / "models" / "mlperf_tiny"
+    path = SHARED_MODELS
     if not path.is_dir():
         pytest.skip(f"{path} not found: the shared/ folder beside the repository holds the MLPerf Tiny models")
     return path

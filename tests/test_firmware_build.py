@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import AD01_MODEL
+
 from device_helper import (BAD_CRC, BAD_LENGTH, BAD_OFFSET, BAD_SYNC, FAULT, INFO, INVOKE, LOAD_INPUT, OK,
                            STATUS_FAULT, UNKNOWN_COMMAND, Device, frame, qemu_command)
 from tinyml_ptq.boards import BOARDS, get_board
@@ -26,7 +28,7 @@ from tinyml_ptq.errors import UserError
 from tinyml_ptq.project import generate
 from tinyml_ptq.resources import FIRMWARE_DIR, ROOT
 
-AD01 = Path("/work/shared/models/mlperf_tiny/ad01_int8.tflite")
+AD01 = AD01_MODEL
 QEMU_BOARDS = [b.name for b in BOARDS.values() if b.qemu_machine]
 ARM_BOARDS = [b.name for b in BOARDS.values() if not b.is_host]
 FAULT_ADDRESS = 0xF0000000

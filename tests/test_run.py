@@ -8,7 +8,6 @@ that a faulting firmware names the sample, and that no QEMU outlives a run.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -17,6 +16,8 @@ import time
 
 import numpy as np
 import pytest
+
+from conftest import AD01_MODEL
 
 from tinyml_ptq.cli import main
 from tinyml_ptq.errors import UserError
@@ -181,8 +182,8 @@ def test_flash_refuses_emulated_boards_and_missing_tools(tmp_path):
     from tinyml_ptq.flash import flash
     from tinyml_ptq.project import generate
 
-    ad01 = "/work/shared/models/mlperf_tiny/ad01_int8.tflite"
-    if not os.path.exists(ad01):
+    ad01 = AD01_MODEL
+    if not ad01.exists():
         pytest.skip("AD01 not available")
     qemu_project = tmp_path / "qemu"
     generate(ad01, qemu_project, board="mps2-an386")
