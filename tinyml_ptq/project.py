@@ -80,17 +80,17 @@ def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board:
     board_info = get_board(board)
     model_path = Path(model_tflite)
     out = Path(out_dir)
-    _check_destination(out)
+    check_destination(out)
     graph = read_tflite(model_path)
-    _check_io(graph)
+    check_io(graph)
     sources = generate_model_sources(graph, model_path.read_bytes(), prefix="model")
     model_name = c_string(name if name is not None else graph.name, limit=64).strip() or "model"
 
     inputs = [graph.tensors[i] for i in graph.inputs]
     outputs = [graph.tensors[i] for i in graph.outputs]
-    max_payload = _max_payload(sources, model_name, board_info, inputs[0].shape, outputs[0].shape,
-                               outputs[0].nbytes)
-    files = _project_files(sources, board_info, model_name, max_payload)
+    payload = max_payload(model_name, board_info, inputs[0].shape, outputs[0].shape, outputs[0].nbytes,
+                          sources.op_names)
+    files = _project_files(sources, board_info, model_name, payload)
     metadata = {
         "generator": f"tinyml-ptq {__version__}",
         "board": board_info.name,
@@ -99,13 +99,23 @@ def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board:
         "arena_bytes": sources.arena_bytes,
         "weights_bytes": sources.weights_bytes,
         "op_names": sources.op_names,
-        "input": _tensor_meta(inputs[0]),
-        "output": _tensor_meta(outputs[0]),
-        "max_payload": max_payload,
+        "input": tensor_meta(inputs[0]),
+        "output": tensor_meta(outputs[0]),
+        "max_payload": payload,
         "board_info": board_info.to_dict(),
     }
     files[PROJECT_MARKER] = json.dumps(metadata, indent=2) + "\n"
+    write_project(out, files)
+    return GenerateResult(
+        project_dir=str(out), board=board_info.name, model=str(model_path), model_name=model_name,
+        arena_bytes=sources.arena_bytes, weights_bytes=sources.weights_bytes, op_names=sources.op_names,
+        input_size=inputs[0].nbytes, output_size=outputs[0].nbytes, max_payload=payload,
+        files=sorted(files),
+    )
 
+
+def write_project(out: Path, files: dict[str, str | Path]) -> None:
+    """Write `files` (relative path -> text, or a file to copy) as the folder `out`, atomically."""
     with atomic_dir(out) as tmp:
         for rel, content in sorted(files.items()):
             dest = tmp / rel
@@ -114,15 +124,9 @@ def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board:
                 dest.write_bytes(content.read_bytes())
             else:
                 dest.write_text(content)
-    return GenerateResult(
-        project_dir=str(out), board=board_info.name, model=str(model_path), model_name=model_name,
-        arena_bytes=sources.arena_bytes, weights_bytes=sources.weights_bytes, op_names=sources.op_names,
-        input_size=inputs[0].nbytes, output_size=outputs[0].nbytes, max_payload=max_payload,
-        files=sorted(files),
-    )
 
 
-def _check_destination(out: Path) -> None:
+def check_destination(out: Path) -> None:
     """Only ever replace an empty folder or an earlier generated project."""
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a folder; choose another output folder")
@@ -131,7 +135,7 @@ def _check_destination(out: Path) -> None:
                         "choose a new or empty output folder")
 
 
-def _check_io(graph: Graph) -> None:
+def check_io(graph: Graph) -> None:
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise UserError(f"model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
                         "the firmware serves models with exactly one input and one output")
@@ -144,18 +148,18 @@ def _check_io(graph: Graph) -> None:
             )
 
 
-def _tensor_meta(tensor) -> dict:
+def tensor_meta(tensor) -> dict:
     return {"shape": [int(d) for d in tensor.shape], "size": tensor.nbytes, "scale": float(tensor.scale),
             "zero_point": int(tensor.zero_point)}
 
 
-def _max_payload(sources: ModelSources, model_name: str, board: Board, in_shape, out_shape,
-                 output_bytes: int) -> int:
+def max_payload(model_name: str, board: Board, in_shape, out_shape, output_bytes: int,
+                op_names: list[str]) -> int:
     """Receive buffer size: at least 1 KB, and no reply is ever longer than it."""
     info = 5 * 4 + 1 + 1 + len(model_name) + 1 + len(board.name) + sum(
         1 + 4 * max(len(s), 1) + 12 for s in (in_shape, out_shape))
-    names = sum(1 + min(len(n), 255) for n in sources.op_names)
-    need = max(MIN_MAX_PAYLOAD, info, 4 + output_bytes, 4 + 4 * len(sources.op_names), names)
+    names = sum(1 + min(len(n), 255) for n in op_names)
+    need = max(MIN_MAX_PAYLOAD, info, 4 + output_bytes, 4 + 4 * len(op_names), names)
     return (need + 3) // 4 * 4
 
 
@@ -166,16 +170,7 @@ def _project_files(sources: ModelSources, board: Board, model_name: str, max_pay
     for path in runtime_files(sources):
         sub = "include" if path.suffix == ".h" else "kernels"
         files[f"runtime/{sub}/{path.name}"] = path
-    for name in APP_FILES:
-        files[f"app/{name}"] = FIRMWARE_DIR / "app" / name
-    files["app/app_config.h"] = _app_config(model_name, max_payload)
-    for folder in board.source_dirs:
-        for path in sorted((FIRMWARE_DIR / "boards" / folder).iterdir()):
-            if path.is_file():
-                rel = f"board/{path.name}"
-                if rel in files:
-                    raise RuntimeError(f"board file {path.name} of {board.name} is defined twice")
-                files[rel] = path
+    files.update(app_and_board_files(board, model_name, max_payload))
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     files["Makefile"] = env.get_template("firmware.mk.j2").render(
@@ -183,7 +178,22 @@ def _project_files(sources: ModelSources, board: Board, model_name: str, max_pay
     return files
 
 
-def _app_config(model_name: str, max_payload: int) -> str:
+def app_and_board_files(board: Board, model_name: str, max_payload: int) -> dict[str, str | Path]:
+    """The protocol server app, its configuration and the board support: the same for every runtime."""
+    files: dict[str, str | Path] = {f"app/{name}": FIRMWARE_DIR / "app" / name for name in APP_FILES}
+    files["app/app_config.h"] = app_config(model_name, max_payload)
+    for folder in board.source_dirs:
+        folder_path = FIRMWARE_DIR / "boards" / folder
+        for path in sorted(folder_path.iterdir()) if folder_path.is_dir() else []:
+            if path.is_file():
+                rel = f"board/{path.name}"
+                if rel in files:
+                    raise RuntimeError(f"board file {path.name} of {board.name} is defined twice")
+                files[rel] = path
+    return files
+
+
+def app_config(model_name: str, max_payload: int) -> str:
     return (
         "/* Generated by tinyml-ptq: settings of the protocol server app. */\n"
         "#ifndef TP_APP_CONFIG_H\n#define TP_APP_CONFIG_H\n\n"

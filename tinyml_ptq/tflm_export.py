@@ -38,9 +38,8 @@ from .boards import DEFAULT_BOARD, Board, get_board
 from .cnames import c_comment, c_identifier, c_string
 from .codegen import format_c_array
 from .errors import UserError
-from .fileio import atomic_dir
 from .ir import Graph
-from .resources import FIRMWARE_DIR, TEMPLATES_DIR
+from .resources import TEMPLATES_DIR
 from .tflite_reader import read_tflite
 
 # Builtin operator -> MicroMutableOpResolver method, from TFLM's
@@ -339,14 +338,15 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
                         name: str | None = None) -> TflmExportResult:
     """Write a TFLM project for `model_tflite` on `board` into `out_dir` (atomically)."""
     # The protocol app, its configuration and the destination rules are the native project's.
-    from .project import APP_FILES, PROJECT_MARKER, _app_config, _check_destination, _check_io
+    from .project import (PROJECT_MARKER, app_and_board_files, check_destination, check_io, max_payload,
+                          tensor_meta, write_project)
 
     board_info = get_board(board)
     model_path = Path(model_tflite)
     out = Path(out_dir)
-    _check_destination(out)
+    check_destination(out)
     graph = read_tflite(model_path)
-    _check_io(graph)
+    check_io(graph)
     calls = resolver_calls(graph)
     data = model_path.read_bytes()
     symbol = c_identifier(name if name is not None else model_path.stem)
@@ -361,8 +361,8 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
 
     inputs = [io(i) for i in graph.inputs]
     outputs = [io(i) for i in graph.outputs]
-    max_payload = _max_payload(model_name, board_info, inputs[0]["shape"], outputs[0]["shape"],
-                               outputs[0]["size"], op_names)
+    payload = max_payload(model_name, board_info, inputs[0]["shape"], outputs[0]["shape"],
+                          outputs[0]["size"], op_names)
     context = {
         "version": __version__, "model_name": c_comment(model_name), "model_file": c_comment(model_path.name),
         "symbol": symbol, "Name": _camel(symbol), "model_bytes": data, "model_size": len(data),
@@ -374,14 +374,7 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
     for name_ in ("main.cc", "model.h", "model_data.cc", "model_data.h", "model_settings.h"):
         files[f"model/{name_}"] = env.get_template(f"{name_}.j2").render(context)
     files["Makefile"] = env.get_template("Makefile.j2").render(context)
-    for name_ in APP_FILES:
-        files[f"app/{name_}"] = FIRMWARE_DIR / "app" / name_
-    files["app/app_config.h"] = _app_config(model_name, max_payload)
-    for folder in board_info.source_dirs:
-        folder_path = FIRMWARE_DIR / "boards" / folder
-        for path in sorted(folder_path.iterdir()) if folder_path.is_dir() else []:
-            if path.is_file():
-                files[f"board/{path.name}"] = path
+    files.update(app_and_board_files(board_info, model_name, payload))
     graph_inputs = [graph.tensors[i] for i in graph.inputs]
     graph_outputs = [graph.tensors[i] for i in graph.outputs]
     metadata = {
@@ -395,43 +388,19 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
         "weights_bytes": len(data),
         "op_names": op_names,
         "tflm_resolver": [m for _, m in calls],
-        "input": _tensor_meta(graph_inputs[0]),
-        "output": _tensor_meta(graph_outputs[0]),
-        "max_payload": max_payload,
+        "input": tensor_meta(graph_inputs[0]),
+        "output": tensor_meta(graph_outputs[0]),
+        "max_payload": payload,
         "board_info": board_info.to_dict(),
     }
     files[PROJECT_MARKER] = json.dumps(metadata, indent=2) + "\n"
-    with atomic_dir(out) as tmp:
-        for rel, content in sorted(files.items()):
-            dest = tmp / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, Path):
-                dest.write_bytes(content.read_bytes())
-            else:
-                dest.write_text(content)
+    write_project(out, files)
     return TflmExportResult(
         project_dir=str(out), board=board_info.name, model=str(model_path), model_name=model_name,
         symbol=symbol, arena_bytes=arena.arena_bytes, arena=arena, op_names=op_names, resolver=calls,
-        input_size=inputs[0]["size"], output_size=outputs[0]["size"], max_payload=max_payload,
+        input_size=inputs[0]["size"], output_size=outputs[0]["size"], max_payload=payload,
         files=sorted(files),
     )
-
-
-def _tensor_meta(tensor) -> dict:
-    return {"shape": [int(d) for d in tensor.shape], "size": tensor.nbytes, "scale": float(tensor.scale),
-            "zero_point": int(tensor.zero_point)}
-
-
-def _max_payload(model_name: str, board: Board, in_shape, out_shape, output_bytes: int,
-                 op_names: list[str]) -> int:
-    """Receive buffer size, by the native project's rule: >= 1 KB and no reply longer."""
-    from .project import MIN_MAX_PAYLOAD
-
-    info = 5 * 4 + 1 + 1 + len(model_name) + 1 + len(board.name) + sum(
-        1 + 4 * max(len(s), 1) + 12 for s in (in_shape, out_shape))
-    names = sum(1 + min(len(n), 255) for n in op_names)
-    need = max(MIN_MAX_PAYLOAD, info, 4 + output_bytes, 4 + 4 * len(op_names), names)
-    return (need + 3) // 4 * 4
 
 
 _ADD_CALL = re.compile(r"resolver\.(Add\w+)\(\)")
