@@ -242,3 +242,19 @@ def test_arm_objects_of_the_app_and_board_build_with_the_tflm_model_header(reque
                     "-std=c++17", "-Wall", "-Wextra", "-Werror", "-c", "model/model_data.cc", "-o",
                     str(tmp_path / "model_data.o")], cwd=p, check=True)
     assert np.frombuffer(model.read_bytes()[4:8], dtype=np.uint8).tobytes() == b"TFL3"
+
+
+def test_build_of_a_tflm_project_asks_for_the_tflm_tree(tmp_path, capsys, monkeypatch):
+    from conftest import AD01_MODEL
+    from tinyml_ptq.cli import main
+
+    if not AD01_MODEL.exists():
+        pytest.skip("shared models folder absent")
+    monkeypatch.delenv("TFLM_DIR", raising=False)
+    project = tmp_path / "tflm"
+    assert main(["generate", str(AD01_MODEL), "-o", str(project), "--runtime", "tflm"]) == 0
+    assert "--tflm-dir" in capsys.readouterr().out
+    assert main(["build", str(project)]) == 2
+    assert "TensorFlow Lite Micro project; give --tflm-dir" in capsys.readouterr().err
+    assert main(["build", str(project), "--tflm-dir", str(tmp_path)]) == 2
+    assert "not a TFLM source tree" in capsys.readouterr().err

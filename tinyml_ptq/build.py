@@ -91,13 +91,27 @@ class BuildResult:
 
 
 def build(project_dir: str | os.PathLike, json_out: str | os.PathLike | None = None,
-          jobs: int | None = None, make_args: list[str] | None = None) -> BuildResult:
-    """Run `make` in a generated project; measure and check the firmware it produced."""
+          jobs: int | None = None, make_args: list[str] | None = None,
+          tflm_dir: str | os.PathLike | None = None) -> BuildResult:
+    """Run `make` in a generated project; measure and check the firmware it produced.
+
+    A TensorFlow Lite Micro project (`generate --runtime tflm`) needs the user's TFLM
+    source tree: `tflm_dir`, or the TFLM_DIR environment variable.
+    """
     project = Path(project_dir)
     meta = _read_project(project)
     board = get_board(meta["board"])
     _check_tools(board)
-    cmd = ["make", "-C", str(project), f"-j{jobs or min(os.cpu_count() or 1, 8)}", *(make_args or [])]
+    make_args = list(make_args or [])
+    if meta.get("runtime") == "tflm":
+        tflm_dir = tflm_dir or os.environ.get("TFLM_DIR")
+        if not tflm_dir:
+            raise UserError(f"{project} is a TensorFlow Lite Micro project; give --tflm-dir DIR (a TFLM "
+                            "source tree with its third-party downloads) or set TFLM_DIR")
+        if not Path(tflm_dir, "tensorflow", "lite", "micro").is_dir():
+            raise UserError(f"{tflm_dir} is not a TFLM source tree (no tensorflow/lite/micro inside)")
+        make_args.append(f"TFLM_DIR={Path(tflm_dir).resolve()}")
+    cmd = ["make", "-C", str(project), f"-j{jobs or min(os.cpu_count() or 1, 8)}", *make_args]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     output = proc.stdout + proc.stderr
     if proc.returncode != 0:

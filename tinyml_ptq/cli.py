@@ -68,18 +68,23 @@ def generate_cmd(model: str, out_dir: str, board: str, name: str | None, runtime
     result = generate(model, out_dir, board=board, name=name, runtime=runtime)
     click.echo(f"wrote {result.project_dir}: model '{result.model_name}' for {result.board}, "
                f"{len(result.op_names)} ops, arena {result.arena_bytes} bytes, weights {result.weights_bytes} bytes")
-    click.echo(f"build it with: tinyml-ptq build {result.project_dir}   (or: make -C {result.project_dir})")
+    if runtime == "tflm":
+        click.echo(f"build it with: tinyml-ptq build {result.project_dir} --tflm-dir TFLM_SOURCE_TREE")
+    else:
+        click.echo(f"build it with: tinyml-ptq build {result.project_dir}   (or: make -C {result.project_dir})")
 
 
 @cli.command("build")
 @click.argument("project_dir", type=click.Path(file_okay=False))
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               help="Also write the flash/RAM report as JSON to this file.")
-def build_cmd(project_dir: str, json_out: str | None) -> None:
+@click.option("--tflm-dir", type=click.Path(file_okay=False), default=None,
+              help="TFLM source tree, for projects made with --runtime tflm (default: $TFLM_DIR).")
+def build_cmd(project_dir: str, json_out: str | None, tflm_dir: str | None) -> None:
     """Build a generated project with make; report flash and RAM against the board."""
     from .build import build
 
-    result = build(project_dir, json_out=json_out)
+    result = build(project_dir, json_out=json_out, tflm_dir=tflm_dir)
     click.echo(result.summary())
 
 
