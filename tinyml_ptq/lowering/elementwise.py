@@ -84,7 +84,7 @@ def lower_add_sub(graph: Graph, op: Operator) -> Step:
     return Step(
         op=op,
         header="tp_elementwise.h",
-        sources=(f"{kernel}.c",),
+        sources=("tp_add_sub_s8.c",),
         structs=[
             CStruct("tp_add_params", "params",
                     f"{{{-input1.zero_point}, {-input2.zero_point}, {output.zero_point}, {ADD_LEFT_SHIFT}, "
