@@ -90,8 +90,11 @@ def verify(model: str | Path, data: str | np.ndarray, limit: int | None = None,
 def _litert_outputs(tflite_bytes: bytes, inputs: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_content=tflite_bytes)
-    interpreter.allocate_tensors()
+    from .model_loader import native_stderr_captured
+
+    with native_stderr_captured():  # LiteRT announces its XNNPACK delegate on fd 2
+        interpreter = Interpreter(model_content=tflite_bytes)
+        interpreter.allocate_tensors()
     in_index = interpreter.get_input_details()[0]["index"]
     out_index = interpreter.get_output_details()[0]["index"]
     outputs = []
