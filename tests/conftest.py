@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,19 @@ def _dense_classifier(path: Path) -> Path:
 @pytest.fixture(scope="session")
 def run_projects(tmp_path_factory) -> RunProjects:
     return RunProjects(tmp_path_factory.mktemp("run-projects"))
+
+
+def our_qemus(root) -> list[str]:
+    """QEMU processes running a firmware from below `root` (this test session's folders)."""
+    out = subprocess.run(["pgrep", "-af", "qemu-system-arm"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if str(root) in line]
+
+
+@pytest.fixture
+def no_qemu_left(run_projects):
+    assert our_qemus(run_projects.root) == []
+    yield
+    assert our_qemus(run_projects.root) == [], "a QEMU process survived the test"
 
 
 @pytest.fixture(scope="session")

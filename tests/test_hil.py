@@ -22,24 +22,14 @@ import time
 import numpy as np
 import pytest
 
+from conftest import our_qemus
+
 from tinyml_ptq.emulator import Emulator, free_port
 from tinyml_ptq.protocol import DeviceClient, DeviceError, DeviceFault, DeviceTimeout
 from tinyml_ptq.run import run
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")]
-
-
-def our_qemus(root) -> list[str]:
-    out = subprocess.run(["pgrep", "-af", "qemu-system-arm"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if str(root) in line]
-
-
-@pytest.fixture
-def no_qemu_left(run_projects):
-    assert our_qemus(run_projects.root) == []
-    yield
-    assert our_qemus(run_projects.root) == [], "a QEMU process survived the test"
 
 
 @pytest.fixture(scope="module")

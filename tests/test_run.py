@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import AD01_MODEL
+from conftest import AD01_MODEL, our_qemus
 
 from tinyml_ptq.cli import main
 from tinyml_ptq.errors import UserError
@@ -26,19 +26,6 @@ from tinyml_ptq.run import run
 
 needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")
 INSNS_PER_TICK = 40  # MPS2 SysTick at 25 MHz under -icount shift=0: one tick per 40 instructions
-
-
-def our_qemus(root) -> list[str]:
-    """QEMU processes running a firmware from this test session's folders."""
-    out = subprocess.run(["pgrep", "-af", "qemu-system-arm"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if str(root) in line]
-
-
-@pytest.fixture
-def no_qemu_left(run_projects):
-    assert our_qemus(run_projects.root) == []
-    yield
-    assert our_qemus(run_projects.root) == [], "a QEMU process survived the test"
 
 
 @pytest.mark.slow
