@@ -1,8 +1,9 @@
 """Firmware projects: generate, cross-build for every board, boot in QEMU, serve the protocol.
 
 Builds are made once per (model, board) for the whole session. QEMU boards are
-booted with -icount shift=0 and driven over their UART on stdio by the small
-protocol client in device_helper.py.
+booted with -icount shift=0 by the package's emulator and driven over their UART
+on stdio: by its DeviceClient, and by `RawLine` (below) for the malformed frames
+the client never sends.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shutil
 import struct
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +22,13 @@ import pytest
 
 from conftest import AD01_MODEL
 
-from device_helper import (BAD_CRC, BAD_LENGTH, BAD_OFFSET, BAD_SYNC, FAULT, INFO, INVOKE, LOAD_INPUT, OK,
-                           STATUS_FAULT, UNKNOWN_COMMAND, Device, frame, qemu_command)
 from tinyml_ptq.boards import BOARDS, get_board
 from tinyml_ptq.build import build
+from tinyml_ptq.emulator import Emulator
 from tinyml_ptq.errors import UserError
 from tinyml_ptq.project import generate
+from tinyml_ptq.protocol import (Cmd, DeviceClient, DeviceInfo, Frame, FrameDecoder, Status, encode_frame,
+                                 parse_fault, parse_info)
 from tinyml_ptq.resources import FIRMWARE_DIR, ROOT
 
 AD01 = AD01_MODEL
@@ -82,9 +85,54 @@ def builds(tmp_path_factory, models) -> Builds:
     return Builds(tmp_path_factory.mktemp("fw"), models)
 
 
-def device_command(board: str, elf: str | Path) -> list[str]:
-    info = get_board(board)
-    return qemu_command(info.qemu_machine, elf) if info.qemu_machine else [str(elf)]
+class RawLine:
+    """Frames to and from a running firmware, byte for byte: for the malformed requests
+    `DeviceClient` never sends, and for replies it would retry or turn into exceptions."""
+
+    def __init__(self, transport):
+        self.transport = transport
+        self.decoder = FrameDecoder()
+        self.seq = 0
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def read_frame(self, timeout: float = 30.0) -> Frame:
+        """The next frame; the emulated line is clean, so none may fail its CRC."""
+        deadline = time.monotonic() + timeout
+        while (reply := self.decoder.next_frame()) is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no complete frame within {timeout} s")
+            self.decoder.feed(self.transport.read(left))
+        assert self.decoder.corrupt == 0, "the device sent a frame with a bad length or CRC"
+        return reply
+
+    def request(self, kind: int, payload: bytes = b"") -> Frame:
+        self.seq = (self.seq + 1) & 0xFF
+        self.write(encode_frame(kind, self.seq, payload))
+        reply = self.read_frame()
+        assert (reply.kind, reply.seq) == (kind, self.seq), f"stale or mismatched reply {reply}"
+        return reply
+
+    def info(self) -> DeviceInfo:
+        reply = self.request(Cmd.INFO)
+        assert reply.status == Status.OK, reply
+        return parse_info(reply.payload)
+
+
+@contextmanager
+def running(board: str, elf: str | Path):
+    """The firmware started the way `run` starts it (QEMU, or the host executable), stopped on exit."""
+    with Emulator(elf, get_board(board).qemu_machine) as emulator:
+        yield emulator.transport()
+
+
+def strict_client(transport) -> DeviceClient:
+    """A DeviceClient that fails on the first damaged or refused reply instead of retrying: the
+    emulated line is clean, so any such reply is the firmware's fault. A slow reply may still be
+    asked for again within the same 30 s (60 s for INVOKE) a device gets to answer."""
+    return DeviceClient(transport, timeout=30.0, invoke_timeout=60.0, retries=0, silent_retries=0, quiet=5.0)
 
 
 def _reference(model: Path):
@@ -242,29 +290,32 @@ def _check_serves(builds, model_name: str, board: str, samples: int = 3):
     ref = _reference(model)
     meta = json.loads((project / "project.json").read_text())
     rng = np.random.default_rng(1)
-    with Device(device_command(board, result.elf)) as dev:
+    with running(board, result.elf) as transport:
+        dev = strict_client(transport)
         info = dev.info()
-        assert info.version == 1
+        assert info.protocol_version == 1
         assert info.board_name == board and info.model_name == meta["model_name"]
         assert info.num_ops == len(meta["op_names"]) and info.arena_bytes == result.arena_bytes
         assert info.max_payload == meta["max_payload"]
         board_info = get_board(board)
         assert info.tick_unit == {"instructions": 0, "cycles": 1, "nanoseconds": 2}[board_info.tick_unit]
         assert info.clock_hz == board_info.clock_hz
-        assert info.input.shape == list(ref.input.shape) and info.output.shape == list(ref.output.shape)
+        assert info.input.shape == tuple(ref.input.shape) and info.output.shape == tuple(ref.output.shape)
         assert info.input.zero_point == ref.input.zero_point
         assert np.float32(info.input.scale) == np.float32(ref.input.scale)
         assert info.output.size == int(np.prod(ref.output.shape))
         assert dev.op_names() == meta["op_names"]
         for _ in range(samples):
             x = rng.integers(-128, 128, size=info.input.size, dtype=np.int8)
-            dev.load_input(x.tobytes(), info.max_payload)
-            ticks, out = dev.invoke()
+            dev.load_input(x.tobytes())
+            answer = dev.invoke()
+            ticks = answer.ticks
             expected = ref.invoke(x.reshape(ref.input.shape)).reshape(-1)
-            np.testing.assert_array_equal(np.frombuffer(out, dtype=np.int8), expected)
+            np.testing.assert_array_equal(np.frombuffer(answer.output, dtype=np.int8), expected)
             per_op = dev.profile()
             assert len(per_op) == info.num_ops
             assert ticks > 0 and all(t > 0 for t in per_op) and sum(per_op) <= ticks
+        assert dev.decoder.corrupt == 0
         return ticks, per_op
 
 
@@ -284,56 +335,56 @@ def test_qemu_board_boots_and_runs_ad01_bit_exact(builds, board):
     assert ticks % step == 0 and all(t % step == 0 for t in per_op)
 
 
-def _protocol_errors(dev: Device, stalls: bool) -> None:
+def _protocol_errors(dev: RawLine, stalls: bool) -> None:
     info = dev.info()
     # Corrupted CRC: error reply echoing kind and seq, then the device keeps serving.
-    bad = bytearray(frame(INFO, 0x41))
+    bad = bytearray(encode_frame(Cmd.INFO, 0x41))
     bad[-1] ^= 0xFF
     dev.write(bytes(bad))
     r = dev.read_frame()
-    assert (r.kind, r.seq, r.status, r.payload) == (INFO, 0x41, BAD_CRC, b"")
+    assert (r.kind, r.seq, r.status, r.payload) == (Cmd.INFO, 0x41, Status.BAD_CRC, b"")
     # Corrupted payload byte on a LOAD_INPUT: rejected, not written.
-    bad = bytearray(frame(LOAD_INPUT, 0x42, struct.pack("<I", 0) + b"\x01\x02"))
+    bad = bytearray(encode_frame(Cmd.LOAD_INPUT, 0x42, struct.pack("<I", 0) + b"\x01\x02"))
     bad[12] ^= 0x10
     dev.write(bytes(bad))
-    assert dev.read_frame().status == BAD_CRC
+    assert dev.read_frame().status == Status.BAD_CRC
     # Oversized length: BAD_LENGTH right after the header; the payload is skipped as garbage.
-    dev.write(frame(LOAD_INPUT, 0x43, bytes(info.max_payload + 1)))
+    dev.write(encode_frame(Cmd.LOAD_INPUT, 0x43, bytes(info.max_payload + 1)))
     r = dev.read_frame()
-    assert (r.kind, r.seq, r.status) == (LOAD_INPUT, 0x43, BAD_LENGTH)
+    assert (r.kind, r.seq, r.status) == (Cmd.LOAD_INPUT, 0x43, Status.BAD_LENGTH)
     assert dev.info() == info
     # Unknown command.
-    assert dev.request(0x33).status == UNKNOWN_COMMAND
+    assert dev.request(0x33).status == Status.UNKNOWN_COMMAND
     # LOAD_INPUT past the end of the input, and without an offset.
-    assert dev.request(LOAD_INPUT, struct.pack("<I", info.input.size) + b"\x00").status == BAD_OFFSET
-    assert dev.request(LOAD_INPUT, struct.pack("<I", 0xFFFFFFFF) + b"\x00").status == BAD_OFFSET
-    assert dev.request(LOAD_INPUT, b"\x00\x00").status == BAD_LENGTH
-    assert dev.request(LOAD_INPUT, struct.pack("<I", info.input.size)).status == OK  # empty write at the end
+    assert dev.request(Cmd.LOAD_INPUT, struct.pack("<I", info.input.size) + b"\x00").status == Status.BAD_OFFSET
+    assert dev.request(Cmd.LOAD_INPUT, struct.pack("<I", 0xFFFFFFFF) + b"\x00").status == Status.BAD_OFFSET
+    assert dev.request(Cmd.LOAD_INPUT, b"\x00\x00").status == Status.BAD_LENGTH
+    assert dev.request(Cmd.LOAD_INPUT, struct.pack("<I", info.input.size)).status == Status.OK  # empty write at the end
     # Garbage between frames is skipped.
     dev.write(b"\x00\x13\x37garbage")
     assert dev.info() == info
     # Garbage followed by a corrupted frame: BAD_SYNC.
-    bad = bytearray(frame(INFO, 0x44))
+    bad = bytearray(encode_frame(Cmd.INFO, 0x44))
     bad[-2] ^= 0x01
     dev.write(b"\x5a\x5a" + bytes(bad))
     r = dev.read_frame()
-    assert (r.seq, r.status) == (0x44, BAD_SYNC)
+    assert (r.seq, r.status) == (0x44, Status.BAD_SYNC)
     if stalls:
         # A sender that stops mid-frame: the device gives up after 200 ms without a byte and
         # resynchronises. (Device time: under QEMU that is seconds of real time, so only the
         # host board checks it.)
-        dev.write(frame(INFO, 0x45)[:6])
+        dev.write(encode_frame(Cmd.INFO, 0x45)[:6])
         time.sleep(0.5)
         assert dev.info() == info
     # A stale reply never satisfies a newer request: seq is echoed.
-    r = dev.request(INFO)
-    assert r.seq == dev.seq and r.status == OK
+    r = dev.request(Cmd.INFO)
+    assert r.seq == dev.seq and r.status == Status.OK
 
 
 def test_host_board_protocol_errors(builds):
     _, result = builds.get("dense", "host")
-    with Device(device_command("host", result.elf)) as dev:
-        _protocol_errors(dev, stalls=True)
+    with running("host", result.elf) as transport:
+        _protocol_errors(RawLine(transport), stalls=True)
 
 
 @needs_arm
@@ -342,19 +393,20 @@ def test_host_board_protocol_errors(builds):
 @pytest.mark.parametrize("board", QEMU_BOARDS)
 def test_qemu_board_protocol_errors(builds, board):
     _, result = builds.get("dense", board)
-    with Device(device_command(board, result.elf)) as dev:
-        _protocol_errors(dev, stalls=False)
+    with running(board, result.elf) as transport:
+        _protocol_errors(RawLine(transport), stalls=False)
 
 
-def _expect_fault(board: str, elf: str) -> tuple[int, ...]:
-    with Device(device_command(board, elf)) as dev:
+def _expect_fault(board: str, elf: str) -> dict[str, int]:
+    with running(board, elf) as transport:
+        dev = RawLine(transport)
         assert dev.info().board_name == board
         dev.seq += 1
-        dev.write(frame(INVOKE, dev.seq))
+        dev.write(encode_frame(Cmd.INVOKE, dev.seq))
         r = dev.read_frame()
-        assert (r.kind, r.seq, r.status) == (FAULT, 0, STATUS_FAULT)
+        assert (r.kind, r.seq, r.status) == (Cmd.FAULT, 0, Status.FAULT)
         assert len(r.payload) == 28
-        return struct.unpack("<7I", r.payload)
+        return parse_fault(r.payload)
 
 
 @needs_arm
@@ -363,20 +415,20 @@ def _expect_fault(board: str, elf: str) -> tuple[int, ...]:
 @pytest.mark.parametrize("board", QEMU_BOARDS)
 def test_qemu_fault_handler_sends_fault_frame(builds, board):
     _, result = builds.get("dense", board, fault_test=True)
-    pc, lr, xpsr, cfsr, hfsr, mmfar, bfar = _expect_fault(board, result.elf)
+    regs = _expect_fault(board, result.elf)
     text = next(s for s in result.sections if s.name == ".text")
-    assert text.address <= pc < text.address + text.size
-    assert cfsr & 0x8200 == 0x8200  # BusFault: PRECISERR with BFARVALID
-    assert hfsr & 0x40000000  # escalated (FORCED) to HardFault
-    assert bfar == FAULT_ADDRESS
-    assert xpsr & 0x01000000  # Thumb state
+    assert text.address <= regs["pc"] < text.address + text.size
+    assert regs["cfsr"] & 0x8200 == 0x8200  # BusFault: PRECISERR with BFARVALID
+    assert regs["hfsr"] & 0x40000000  # escalated (FORCED) to HardFault
+    assert regs["bfar"] == FAULT_ADDRESS
+    assert regs["xpsr"] & 0x01000000  # Thumb state
 
 
 def test_host_fault_handler_sends_fault_frame(builds):
     _, result = builds.get("dense", "host", fault_test=True)
-    pc, lr, xpsr, cfsr, hfsr, mmfar, bfar = _expect_fault("host", result.elf)
-    assert cfsr == 11  # SIGSEGV
-    assert bfar == 16
+    regs = _expect_fault("host", result.elf)
+    assert regs["cfsr"] == 11  # SIGSEGV
+    assert regs["bfar"] == 16
 
 
 def test_model_name_is_sanitized_for_info(models, tmp_path):
@@ -384,8 +436,8 @@ def test_model_name_is_sanitized_for_info(models, tmp_path):
     result = generate(models["dense"], project, board="host", name='my "model" */\n#define x')
     assert result.model_name == "my model define x"
     built = build(project)
-    with Device([built.elf]) as dev:
-        assert dev.info().model_name == result.model_name
+    with running("host", built.elf) as transport:
+        assert strict_client(transport).info().model_name == result.model_name
 
 
 @needs_arm
