@@ -83,10 +83,12 @@ def generate_model_sources(graph: Graph, tflite_bytes: bytes, prefix: str = "mod
 
     rendered_steps = []
     for i, step in enumerate(steps):
+        inplace = step.inplace if i in plan.inplace_steps else None
         mapping = _Placeholders(
             tensor_expr,
             {"p": f"{prefix}_op{i}_",
-             "scratch": f"((void *)({prefix}_arena + {plan.scratch_offsets[i]}))" if step.scratch_bytes else "NULL"},
+             "scratch": f"((void *)({prefix}_arena + {plan.scratch_offsets[i]}))" if i in plan.scratch_offsets
+             else "NULL"},
         )
 
         def fill(text: str) -> str:
@@ -95,12 +97,12 @@ def generate_model_sources(graph: Graph, tflite_bytes: bytes, prefix: str = "mod
         rendered_steps.append({
             "index": i,
             "opcode": step.op.opcode,
-            "comment": _step_comment(graph, step),
+            "comment": _step_comment(graph, step) + (" (in place)" if inplace else ""),
             "arrays": [{"ctype": a.ctype, "name": f"{prefix}_op{i}_{a.name}", "size": int(np.asarray(a.values).size),
                         "data": a.values} for a in step.arrays],
             "structs": [{"ctype": s.ctype, "name": f"{prefix}_op{i}_{s.name}", "init": fill(s.initializer)}
-                        for s in step.structs],
-            "call": fill(step.call),
+                        for s in step.structs + (inplace.structs if inplace else [])],
+            "call": fill(inplace.call if inplace and inplace.call else step.call),
         })
 
     weights = [{"name": f"{prefix}_w{t.index}", "ctype": _CTYPES[t.dtype], "size": t.num_elements,
@@ -121,7 +123,8 @@ def generate_model_sources(graph: Graph, tflite_bytes: bytes, prefix: str = "mod
         "prefix": prefix,
         "PREFIX": prefix.upper(),
         "model_name": c_comment(graph.name),
-        "headers": sorted({s.header for s in steps if s.header}),
+        "headers": sorted({s.header for s in steps if s.header}
+                          | {steps[i].inplace.header for i in plan.inplace_steps if steps[i].inplace.header}),
         "steps": rendered_steps,
         "weights": weights,
         "arena_bytes": max(plan.arena_bytes, 16),
@@ -135,7 +138,8 @@ def generate_model_sources(graph: Graph, tflite_bytes: bytes, prefix: str = "mod
         f"{name}": env.get_template(f"{name}.j2").render(context)
         for name in ("model.h", "model.c", "model_data.h", "model_data.c")
     }
-    runtime_sources = sorted({f"kernels/reference/{src}" for s in steps for src in s.sources})
+    runtime_sources = sorted({f"kernels/reference/{src}" for s in steps for src in s.sources}
+                             | {f"kernels/reference/{src}" for i in plan.inplace_steps for src in steps[i].inplace.sources})
     return ModelSources(
         prefix=prefix,
         files=files,

@@ -5,11 +5,15 @@ from the step that writes them to the last step that reads them. Buffers whose
 lifetimes overlap must not overlap in memory. Two placements are tried and the smaller kept: greedy by
 size (TFLite Micro's planner) and a two-ended placement in execution order that
 reaches the live-size lower bound on chain-like graphs where greedy does not.
+
+No placement of separate buffers beats that bound; in-place steps do, by giving a
+step's dying input and its output one buffer (see `lowering.InPlace`). The plan
+is made with and without them and the smaller arena kept.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .ir import Graph
 from .lowering import Step
@@ -32,9 +36,11 @@ class MemoryPlan:
     tensor_offsets: dict[int, int]  # tensor index -> arena offset
     scratch_offsets: dict[int, int]  # step index -> arena offset
     buffers: list[Buffer]
+    lower_bound: int  # live-tensor lower bound with every step's input and output apart
+    inplace_steps: dict[int, int] = field(default_factory=dict)  # step -> the input its output overwrites
 
     def live_lower_bound(self) -> int:
-        return live_lower_bound(self.buffers)
+        return self.lower_bound
 
 
 def live_lower_bound(buffers: list[Buffer]) -> int:
@@ -116,27 +122,42 @@ def _place_best(buffers: list[Buffer]) -> None:
         b.offset = best[b.key]
 
 
-def plan_memory(graph: Graph, steps: list[Step]) -> MemoryPlan:
-    root = {}  # tensor -> tensor whose buffer it shares
+def plan_memory(graph: Graph, steps: list[Step], inplace: bool = True) -> MemoryPlan:
+    """Place every buffer. With `inplace`, steps that offer it (`Step.inplace`) run over
+    their dying input where that makes the arena smaller; `lower_bound` stays the
+    live-tensor bound of separate input and output buffers, which in-place work beats."""
+    separate = _plan(graph, steps, {})
+    if not inplace:
+        return separate
+    candidates = _inplace_candidates(graph, steps)
+    if not candidates:
+        return separate
+    merged = _plan(graph, steps, candidates)
+    return merged if merged.arena_bytes < separate.arena_bytes else separate
+
+
+def _groups(graph: Graph, steps: list[Step], inplace_steps: dict[int, int]):
+    """Union-find roots (aliases and in-place pairs share a buffer) and each root's lifetime."""
+    root: dict[int, int] = {}
 
     def find(t: int) -> int:
         while t in root:
             t = root[t]
         return t
 
-    for step in steps:
+    for i, step in enumerate(steps):
         if step.alias_of is not None:
             root[step.op.outputs[0]] = find(step.alias_of)
+        elif i in inplace_steps:
+            root[find(step.op.outputs[0])] = find(inplace_steps[i])
 
-    end = len(steps)
     lifetimes: dict[int, list[int]] = {}
 
     def touch(tensor_index: int, step_index: int) -> None:
         tensor = graph.tensor(tensor_index)
         if tensor is None or tensor.is_constant:
             return
-        r = find(tensor_index)
-        span = lifetimes.setdefault(r, [step_index, step_index])
+        span = lifetimes.setdefault(find(tensor_index), [step_index, step_index])
         span[0] = min(span[0], step_index)
         span[1] = max(span[1], step_index)
 
@@ -146,15 +167,49 @@ def plan_memory(graph: Graph, steps: list[Step]) -> MemoryPlan:
         for t in step.op.inputs + step.op.outputs:
             touch(t, i)
     for t in graph.outputs:
-        touch(t, max(end - 1, 0))
+        touch(t, max(len(steps) - 1, 0))
+    return find, lifetimes
 
+
+def _inplace_candidates(graph: Graph, steps: list[Step]) -> dict[int, int]:
+    """Step -> the input it overwrites: the first offered input that dies at the step
+    (no later reader of its buffer, no other operand reading it) while the output is a
+    fresh buffer. Taken in execution order, so chains of in-place steps share one buffer."""
+    chosen: dict[int, int] = {}
+    for i, step in enumerate(steps):
+        if step.inplace is None or step.alias_of is not None:
+            continue
+        find, lifetimes = _groups(graph, steps, chosen)
+        out_root = find(step.op.outputs[0])
+        for source in step.inplace.inputs:
+            tensor = graph.tensor(source)
+            if tensor is None or tensor.is_constant:
+                continue
+            src_root = find(source)
+            if src_root == out_root or lifetimes[src_root][1] != i or lifetimes[out_root][0] != i:
+                continue
+            if sum(find(t) == src_root for t in step.op.inputs) > 1:
+                continue  # the same buffer is read through another operand too
+            chosen[i] = source
+            break
+    return chosen
+
+
+def _plan(graph: Graph, steps: list[Step], inplace_steps: dict[int, int]) -> MemoryPlan:
+    find, lifetimes = _groups(graph, steps, inplace_steps)
     sizes: dict[int, int] = {}
     for t in lifetimes:
         members = [m for m in range(len(graph.tensors)) if find(m) == t and graph.tensors[m].data is None]
         sizes[t] = max(graph.tensors[m].nbytes for m in members)
 
+    def scratch(i: int, step: Step) -> int:
+        return step.inplace.scratch_bytes if i in inplace_steps else step.scratch_bytes
+
     buffers = [Buffer(f"t{t}", sizes[t], span[0], span[1]) for t, span in lifetimes.items()]
-    buffers += [Buffer(f"s{i}", s.scratch_bytes, i, i) for i, s in enumerate(steps) if s.scratch_bytes > 0]
+    buffers += [Buffer(f"s{i}", scratch(i, s), i, i) for i, s in enumerate(steps) if scratch(i, s) > 0]
+    bound = live_lower_bound(buffers)
+    if inplace_steps:
+        bound = _plan(graph, steps, {}).lower_bound
 
     _place_best(buffers)
 
@@ -165,4 +220,4 @@ def plan_memory(graph: Graph, steps: list[Step]) -> MemoryPlan:
         if tensor.data is None and r in lifetimes:
             tensor_offsets[m] = next(b.offset for b in buffers if b.key == f"t{r}")
     scratch_offsets = {int(b.key[1:]): b.offset for b in buffers if b.key.startswith("s")}
-    return MemoryPlan(arena, tensor_offsets, scratch_offsets, buffers)
+    return MemoryPlan(arena, tensor_offsets, scratch_offsets, buffers, bound, dict(inplace_steps))

@@ -10,6 +10,10 @@ planning:
     $scratch  this step's scratch buffer (`scratch_bytes` long)
     ${p}      this step's unique prefix for its own arrays and structs
               (write `${p}params`: braces keep the name apart)
+
+A step may offer to run in place (`InPlace`): its output then starts at the same
+arena offset as one of its inputs and overwrites it. The planner decides, per
+step, whether to take the offer (only when that input dies at the step).
 """
 
 from __future__ import annotations
@@ -42,6 +46,24 @@ class CStruct:
 
 
 @dataclass
+class InPlace:
+    """How a step can write its output over one of its inputs, if that input dies here.
+
+    The planner then gives the input and the output one buffer (same start, the
+    larger size) and the step runs `call` (or its regular call when `call` is
+    empty: the kernel reads element i before it writes element i), with
+    `scratch_bytes` of scratch for `$scratch`, with `header`, `structs` and `sources` added.
+    """
+
+    inputs: tuple[int, ...]  # tensors the output may overwrite; the planner takes the first that dies
+    call: str = ""
+    header: str = ""
+    sources: tuple[str, ...] = ()
+    scratch_bytes: int = 0
+    structs: list[CStruct] = field(default_factory=list)
+
+
+@dataclass
 class Step:
     op: Operator
     header: str = ""  # runtime header declaring the kernel
@@ -51,6 +73,7 @@ class Step:
     call: str = ""  # C statement(s); empty for a pure alias
     scratch_bytes: int = 0
     alias_of: int | None = None  # output shares this input tensor's buffer (no data movement)
+    inplace: InPlace | None = None  # the step can also run over a dying input (planner's choice)
 
 
 class UnsupportedOperator(UserError):

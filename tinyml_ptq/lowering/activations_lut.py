@@ -15,7 +15,7 @@ from .. import quant_math
 from ..ir import Graph, Operator, Tensor
 from . import CArray, Step, UnsupportedOperator, lowers
 from . import gemmlowp_math as gl
-from .common import require_int8
+from .common import elementwise_inplace, require_int8
 
 INPUT_INTEGER_BITS = 4  # the rescaled input is Q4.27
 
@@ -69,4 +69,5 @@ def lower_lut_activation(graph: Graph, op: Operator) -> Step:
         sources=("tp_lut_s8.c",),
         arrays=[CArray("table", "int8_t", lut_table(op, inp))],
         call=f"tp_lut_s8(${{p}}table, {inp.num_elements}, $t{inp.index}, $t{output.index});",
+        inplace=elementwise_inplace(output, inp),
     )

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import quant_math
 from ..ir import Graph, Operator, Tensor
-from . import UnsupportedOperator
+from . import InPlace, UnsupportedOperator
 
 
 def require_int8(graph: Graph, op: Operator, *tensors: Tensor | None) -> None:
@@ -69,3 +69,10 @@ def output_size_and_padding(padding: int, in_size: int, filter_size: int, stride
         out_size = (in_size + stride - effective_filter) // stride
     total = max((out_size - 1) * stride + effective_filter - in_size, 0)
     return out_size, total // 2
+
+
+def elementwise_inplace(output: Tensor, *inputs: Tensor) -> InPlace | None:
+    """In-place offer for a kernel that reads element i of every input before it writes
+    element i of the output: any input of the output's shape and type may be overwritten."""
+    same = tuple(t.index for t in inputs if tuple(t.shape) == tuple(output.shape) and t.dtype == output.dtype)
+    return InPlace(same) if same else None

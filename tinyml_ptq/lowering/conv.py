@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Operator, Tensor
-from . import CArray, CStruct, Step, UnsupportedOperator, lowers
+from . import CArray, CStruct, InPlace, Step, UnsupportedOperator, lowers
 from .common import PADDING_NAMES, output_size_and_padding, dims_initializer, fused_activation, per_channel_requant, require_int8
 
 def _geometry(op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> tuple[str, str, str]:
@@ -67,6 +67,54 @@ def _conv_params(op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> str
             f"{{{act_min}, {act_max}}}}}")
 
 
+def inplace_ring_rows(inp: Tensor, filt: Tensor, output: Tensor, stride_h: int, pad_h: int, dilation_h: int,
+                      bottom_up: bool) -> int:
+    """Ring rows tp_conv_rows_inplace needs: the most computed output rows waiting at once
+    until no later output row reads the input rows their copies overwrite (same rule as the C)."""
+    out_rows, out_row = output.shape[1], output.shape[2] * output.shape[3]
+    in_row = inp.shape[2] * inp.shape[3]
+    reach = (filt.shape[1] - 1) * dilation_h
+    pending = most = 0
+    for step in range(out_rows):
+        row = out_rows - 1 - step if bottom_up else step
+        pending += 1
+        most = max(most, pending)
+        while pending and step < out_rows - 1:
+            if bottom_up:
+                if (row + pending - 1) * out_row // in_row <= (row - 1) * stride_h - pad_h + reach:
+                    break
+            elif ((row - pending + 2) * out_row - 1) // in_row >= (row + 1) * stride_h - pad_h:
+                break
+            pending -= 1
+    return most
+
+
+def _inplace_offer(op: Operator, kernel: str, inp: Tensor, filt: Tensor, bias_arg: str,
+                   output: Tensor) -> InPlace | None:
+    """Run row by row over the input's buffer, if the ring of rows costs less than the
+    smaller of the two tensors (what sharing saves)."""
+    if inp.shape[0] != 1 or output.shape[0] != 1:
+        return None
+    options = op.options
+    stride_h, dilation_h = options.get("stride_h", 1), options.get("dilation_h_factor", 1)
+    _, pad_h = output_size_and_padding(options.get("padding", 0), inp.shape[1], filt.shape[1], stride_h, dilation_h)
+    ring, bottom_up = min((inplace_ring_rows(inp, filt, output, stride_h, pad_h, dilation_h, b), b)
+                          for b in (False, True))
+    scratch = ring * output.shape[2] * output.shape[3]
+    if scratch >= min(inp.nbytes, output.nbytes):
+        return None
+    return InPlace(
+        inputs=(inp.index,),
+        header="tp_conv_inplace.h",
+        sources=(f"{kernel}_inplace.c", "tp_conv_rows_inplace.c"),
+        scratch_bytes=scratch,
+        structs=[CStruct("tp_inplace_rows", "rows", "{%d, %d}" % (ring, int(bottom_up)))],
+        call=(f"{kernel}_inplace(&${{p}}params, &${{p}}quant, &${{p}}input_dims, &${{p}}filter_dims, "
+              f"$t{filt.index}, {bias_arg}, &${{p}}output_dims, &${{p}}rows, $t{output.index}, "
+              "(int8_t *)$scratch);"),
+    )
+
+
 def _conv_step(op: Operator, kernel: str, params: CStruct, inp: Tensor, filt: Tensor, bias: Tensor | None,
                output: Tensor) -> Step:
     """The step both convolutions share: one requant entry per output channel, dims, the call."""
@@ -87,6 +135,7 @@ def _conv_step(op: Operator, kernel: str, params: CStruct, inp: Tensor, filt: Te
         ],
         call=(f"{kernel}(&${{p}}params, &${{p}}quant, &${{p}}input_dims, $t{inp.index}, "
               f"&${{p}}filter_dims, $t{filt.index}, {bias_arg}, &${{p}}output_dims, $t{output.index});"),
+        inplace=_inplace_offer(op, kernel, inp, filt, bias_arg, output),
     )
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from .. import quant_math
 from ..ir import Graph, Operator, Tensor
 from . import CStruct, Step, UnsupportedOperator, lowers
-from .common import dims_initializer, fused_activation, require_int8
+from .common import elementwise_inplace, dims_initializer, fused_activation, require_int8
 
 f32 = np.float32
 ADD_LEFT_SHIFT = 20  # headroom TFLite gives int8 ADD/SUB before rescaling
@@ -92,6 +92,7 @@ def lower_add_sub(graph: Graph, op: Operator) -> Step:
             CStruct("tp_broadcast", "shape", broadcast_initializer(op, input1, input2, output)),
         ],
         call=f"{kernel}(&${{p}}params, &${{p}}shape, $t{input1.index}, $t{input2.index}, $t{output.index});",
+        inplace=elementwise_inplace(output, input1, input2),
     )
 
 
@@ -112,6 +113,7 @@ def lower_mul(graph: Graph, op: Operator) -> Step:
             CStruct("tp_broadcast", "shape", broadcast_initializer(op, input1, input2, output)),
         ],
         call=f"tp_mul_s8(&${{p}}params, &${{p}}shape, $t{input1.index}, $t{input2.index}, $t{output.index});",
+        inplace=elementwise_inplace(output, input1, input2),
     )
 
 
@@ -138,6 +140,7 @@ def lower_relu(graph: Graph, op: Operator) -> Step:
                          f"{{{inp.zero_point}, {output.zero_point}, {{{multiplier}, {shift}}}, "
                          f"{{{act_min}, {quant_math.INT8_MAX}}}}}")],
         call=f"tp_relu_s8(&${{p}}params, {inp.num_elements}, $t{inp.index}, $t{output.index});",
+        inplace=elementwise_inplace(output, inp),
     )
 
 
@@ -153,6 +156,7 @@ def lower_relu6(graph: Graph, op: Operator) -> Step:
         header="tp_elementwise.h",
         sources=("tp_relu6_s8.c",),
         call=f"tp_relu6_s8({inp.zero_point}, {six}, {inp.num_elements}, $t{inp.index}, $t{output.index});",
+        inplace=elementwise_inplace(output, inp),
     )
 
 
@@ -172,6 +176,7 @@ def lower_leaky_relu(graph: Graph, op: Operator) -> Step:
                          f"{{{inp.zero_point}, {output.zero_point}, {{{identity_m}, {identity_e}}}, "
                          f"{{{alpha_m}, {alpha_e}}}}}")],
         call=f"tp_leaky_relu_s8(&${{p}}params, {inp.num_elements}, $t{inp.index}, $t{output.index});",
+        inplace=elementwise_inplace(output, inp),
     )
 
 
@@ -203,4 +208,5 @@ def lower_hard_swish(graph: Graph, op: Operator) -> Step:
                          f"{{{inp.zero_point}, {output.zero_point}, {downscale_multiplier_to_int16(out_m)}, "
                          f"{out_e}, {downscale_multiplier_to_int16(reluish_m)}, {reluish_e}}}")],
         call=f"tp_hard_swish_s8(&${{p}}params, {inp.num_elements}, $t{inp.index}, $t{output.index});",
+        inplace=elementwise_inplace(output, inp),
     )

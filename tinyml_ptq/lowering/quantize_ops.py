@@ -7,7 +7,7 @@ import numpy as np
 from .. import quant_math
 from ..ir import Graph, Operator, Tensor
 from . import CStruct, Step, UnsupportedOperator, lowers
-from .common import require_int8
+from .common import elementwise_inplace, require_int8
 
 
 def float_literal(value: float) -> str:
@@ -55,6 +55,7 @@ def lower_quantize(graph: Graph, op: Operator) -> Step:
         structs=[CStruct("tp_requantize_params", "params",
                          f"{{{inp.zero_point}, {output.zero_point}, {{{multiplier}, {shift}}}}}")],
         call=f"tp_requantize_s8(&${{p}}params, {size}, $t{inp.index}, $t{output.index});",
+        inplace=elementwise_inplace(output, inp),
     )
 
 
