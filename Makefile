@@ -48,5 +48,10 @@ demo: setup
 	$(CLI) build $(DEMO_OUT)/firmware --json $(DEMO_OUT)/build.json
 	$(CLI) run $(DEMO_OUT)/firmware --data examples/digits/eval.npz --json $(DEMO_OUT)/run.json
 
+# The MLPerf Tiny models and the digits example on emulated Cortex-M4 and M7, both kernel sets:
+# bench/results.json and bench/results.md (minutes; not part of make test).
+bench: setup
+	$(CLI) bench -o bench
+
 clean:
 	rm -rf out build .pytest_cache

@@ -58,6 +58,10 @@ class BuildResult:
     flash_capacity: int | None
     ram_capacity: int | None
     sections: list[Section] = field(default_factory=list)
+    # Flash by what it holds (None without a link map, e.g. a TFLM project):
+    # {"weights", "runtime_code", "other"} and runtime code by part {"kernels", "app", "board"}.
+    flash_split: dict[str, int] | None = None
+    runtime_code: dict[str, int] | None = None
 
     @property
     def flash_percent(self) -> float | None:
@@ -87,6 +91,11 @@ class BuildResult:
             f"RAM    {usage(self.ram_bytes, self.ram_capacity, self.ram_percent)}: "
             f"data {self.data_bytes}, bss {self.bss_bytes} (arena {self.arena_bytes}), stack {self.stack_bytes}",
         ]
+        if self.flash_split is not None:
+            code = self.runtime_code
+            lines.append(f"split  weights {self.flash_split['weights']}, runtime code {self.flash_split['runtime_code']} "
+                         f"(kernels {code['kernels']}, app {code['app']}, board {code['board']}), "
+                         f"other {self.flash_split['other']}")
         return "\n".join(lines)
 
 
@@ -225,7 +234,51 @@ def measure(elf: str | os.PathLike, board: Board, project: Path | None = None) -
         flash_capacity=board.flash_bytes,
         ram_capacity=board.ram_bytes,
         sections=kept,
+        **_flash_split(out_dir / "firmware.map", symbols, total["text"] + total["rodata"] + total["data"]),
     )
+
+
+# The generated model's const data: weight tensors `model_w<N>` and each step's arrays and
+# structs `model_op<N>_<name>` (codegen.py names them so; the project prefix is "model").
+_WEIGHT_SYMBOL = re.compile(r"model_(w\d+|op\d+_\w+)$")
+# An input section in a GNU ld map: " .text.name" then address, size and the object file,
+# on the same line or (for a long name) the next one.
+_MAP_SECTION_NAME = re.compile(r"^ (\.\S+)(.*)$")
+_MAP_PLACEMENT = re.compile(r"^\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(\S+)$")
+_CODE_PARTS = {"runtime": "kernels", "app": "app", "board": "board"}
+
+
+def _flash_split(map_path: Path, symbols: dict[str, int], flash_bytes: int) -> dict:
+    """Weights from the ELF symbol table; runtime code (kernels, app, board) from the link
+    map's code sections of those objects, after --gc-sections; everything else is other
+    (the generated model_invoke and its tables, libc, the vector table, .data values)."""
+    if not map_path.is_file():
+        return {}
+    text = map_path.read_text(errors="replace")
+    start = text.find("Linker script and memory map")
+    if start < 0:
+        return {}
+    code = dict.fromkeys(_CODE_PARTS.values(), 0)
+    name = None
+    for line in text[start:].splitlines():
+        named = _MAP_SECTION_NAME.match(line)
+        if named:
+            name, line = named.group(1), named.group(2)
+        placed = _MAP_PLACEMENT.match(line)
+        if not placed or name is None:
+            continue
+        size, obj = placed.groups()
+        section, name = name, None
+        if not (section == ".text" or section.startswith(".text.")):
+            continue
+        parts = Path(obj).parts
+        top = parts[parts.index("obj") + 1] if "obj" in parts[:-1] else None
+        if top in _CODE_PARTS:
+            code[_CODE_PARTS[top]] += int(size, 16)
+    weights = sum(size for name, size in symbols.items() if _WEIGHT_SYMBOL.match(name))
+    runtime = sum(code.values())
+    return {"flash_split": {"weights": weights, "runtime_code": runtime, "other": flash_bytes - weights - runtime},
+            "runtime_code": code}
 
 
 def read_elf(path: Path) -> tuple[list[tuple[str, int, int, int, int]], dict[str, int]]:

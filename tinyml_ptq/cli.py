@@ -207,3 +207,31 @@ def verify_cmd(model: str, data: str, limit: int | None, json_out: str | None) -
     click.echo(f"litert        exact {result.litert.exact:.4f}, max_abs_diff {result.litert.max_abs_diff}"
                "   (informational: LiteRT's optimized kernels may round differently)")
     return 0 if result.ok else 1
+
+
+@cli.command("bench")
+@click.option("-o", "--output", "out_dir", default="bench", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for results.json and results.md.")
+@click.option("--model", "models", multiple=True, type=click.Path(dir_okay=False),
+              help="An int8 .tflite to benchmark (repeatable; default: the four MLPerf Tiny models beside the "
+                   "checkout and the digits example).")
+@click.option("--board", "boards", multiple=True, default=("mps2-an386", "mps2-an500"), show_default=True,
+              help="Emulated board (repeatable).")
+@click.option("--samples", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Random int8 inputs per model (instructions are averaged over them).")
+@click.option("--no-stages", is_flag=True, help="Skip the digits example's stage timing and run throughput.")
+@click.option("--json", "as_json", is_flag=True, help="Print results.json instead of the tables.")
+def bench_cmd(out_dir: str, models: tuple[str, ...], boards: tuple[str, ...], samples: int, no_stages: bool,
+              as_json: bool) -> None:
+    """Instructions per inference, MACs, arena and flash split of each model on emulated boards, per kernel set."""
+    import json
+
+    from . import progress
+    from .bench import bench, format_markdown
+
+    if as_json:
+        progress.set_enabled(False)
+    result = bench(out_dir, models=list(models) or None, boards=boards, samples=samples, stages=not no_stages)
+    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else format_markdown(result), nl=False)
+    if not as_json:
+        click.echo(f"wrote {result.json_path} and {result.markdown_path}")

@@ -1,0 +1,91 @@
+"""The bench machinery on AD01 (correctness only, no timing assertions) and the build
+stage's flash split, checked against binutils."""
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import AD01_MODEL
+from tinyml_ptq.bench import TFLM, count_macs
+from tinyml_ptq.build import build
+from tinyml_ptq.tflite_reader import parse_tflite
+
+
+def _nm(path, *flags):
+    """(name, size, type) of the sized symbols binutils' nm lists."""
+    out = subprocess.run(["arm-none-eabi-nm", "-S", *flags, str(path)], capture_output=True, text=True,
+                         check=True).stdout
+    rows = []
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 4:
+            rows.append((parts[3], int(parts[1], 16), parts[2]))
+    return rows
+
+
+def test_flash_split_agrees_with_binutils(run_projects):
+    if shutil.which("arm-none-eabi-nm") is None:
+        pytest.skip("arm-none-eabi-nm not installed")
+    project = run_projects.get("ad01", "mps2-an386")
+    result = build(project)
+    elf = project / "build" / "firmware.elf"
+    linked = {name: (size, kind) for name, size, kind in _nm(elf)}
+    # Weight tensors model_w<N> and per-step arrays/structs model_op<N>_<name> (not model_op_names).
+    weights = sum(size for name, (size, kind) in linked.items()
+                  if kind in "rR" and re.fullmatch(r"model_(w\d+|op\d+_\w+)", name))
+    assert result.flash_split["weights"] == weights > 270_000  # AD01 has ~271 KB of weights
+
+    for part, folder in (("kernels", "runtime"), ("app", "app"), ("board", "board")):
+        defined = {name for obj in (project / "build" / "obj" / folder).rglob("*.o")
+                   for name, _, kind in _nm(obj, "--defined-only") if kind in "tT"}
+        # Functions of these objects that survived --gc-sections. The link map counts their
+        # sections, which may end in up to 3 bytes of padding after the function nm sizes.
+        kept = [size for name, (size, kind) in linked.items() if kind in "tT" and name in defined]
+        assert sum(kept) > 0
+        assert sum(kept) <= result.runtime_code[part] <= sum(kept) + 3 * len(kept), part
+    split = result.flash_split
+    assert split["runtime_code"] == sum(result.runtime_code.values())
+    assert split["weights"] + split["runtime_code"] + split["other"] == result.flash_bytes
+    assert split["other"] > 0
+
+
+def test_macs_counted_from_the_graph_match_the_mlperf_figures(shared_models):
+    for name, figures in TFLM.items():
+        graph = parse_tflite((shared_models / f"{name}.tflite").read_bytes())
+        assert count_macs(graph) == figures.macs, name
+
+
+@pytest.mark.slow
+def test_bench_on_ad01_writes_consistent_results(tmp_path):
+    if not AD01_MODEL.exists():
+        pytest.skip(f"{AD01_MODEL} not available")
+    from tinyml_ptq.cli import main
+
+    out = tmp_path / "bench"
+    status = main(["bench", "-o", str(out), "--model", str(AD01_MODEL), "--board", "mps2-an386",
+                   "--samples", "2", "--no-stages"])
+    assert status == 0
+    results = json.loads((out / "results.json").read_text())
+    rows = results["models"]
+    assert [r["kernels"] for r in rows] == (results["kernel_sets"] if results["kernel_sets"] != ["default"]
+                                           else ["reference"])
+    for row in rows:
+        assert row["model"] == "ad01_int8" and row["board"] == "mps2-an386"
+        assert row["exact"] == 1.0 and row["samples"] == 2
+        assert row["macs"] == 264_192
+        assert row["macs_per_instruction"] == pytest.approx(row["macs"] / row["instructions"])
+        assert sum(op["instructions"] for op in row["per_op"]) <= row["instructions"]
+        assert [op["op"] for op in row["per_op"]] == ["FULLY_CONNECTED"] * 10
+        assert row["vs_tflm_reference"] == pytest.approx(row["instructions"] / 1_952_573)
+        assert row["arena_bytes"] <= row["live_bound_bytes"] == 768
+        assert row["weights_bytes"] + row["runtime_code_bytes"] + row["other_flash_bytes"] == row["flash_bytes"]
+    assert rows[0]["speedup_vs_reference"] == 1.0
+    if len(rows) > 1:
+        assert rows[1]["speedup_vs_reference"] == pytest.approx(rows[0]["instructions"] / rows[1]["instructions"],
+                                                                abs=1e-3)
+    assert results["stages_seconds"] is None and results["throughput"] is None
+    table = (out / "results.md").read_text()
+    assert table.count("| ad01_int8 | mps2-an386 |") == 2 * len(rows)
