@@ -17,10 +17,12 @@ from .reference import _tensor_info as _info  # LiteRT details share TFLM's dict
 
 # Per-layer errors are averaged over this many samples; enough for a stable ranking.
 LAYER_SAMPLES = 32
+# Without evaluation data, the output SQNR is measured on this many calibration samples.
+SQNR_SAMPLES = 64
 
 
 def build_report(loaded, mode: str, per_tensor: bool, float_tflite: bytes, quant_tflite: bytes,
-                 calib, evaluation) -> dict:
+                 calib, evaluation, calibration=None, equalized=None, bias_correction: bool = False) -> dict:
     from .quantize import tflite_ops
 
     quant_io = _litert_io(quant_tflite)
@@ -34,18 +36,65 @@ def build_report(loaded, mode: str, per_tensor: bool, float_tflite: bytes, quant
         "size_bytes": {"float": len(float_tflite), "int8": len(quant_tflite)},
         "input": quant_io["input"],
         "output": quant_io["output"],
-        "calibration": {"source": calib.source, "samples": len(calib.x), "available": calib.total},
+        "calibration": {"source": calib.source, "samples": len(calib.x), "available": calib.total,
+                        "method": calibration.method if calibration is not None else "minmax",
+                        "equalize": None if equalized is None else {
+                            "pairs": [list(p) for p in equalized.pairs], "folded_batch_norms": equalized.folded,
+                            "range_ratio_before": equalized.max_range_ratio_before,
+                            "range_ratio_after": equalized.max_range_ratio_after},
+                        "bias_correction": bias_correction,
+                        "bias_corrected_layers": calibration.bias_corrected if calibration is not None else 0,
+                        "selection_sqnr_db": dict(calibration.selection_sqnr_db) if calibration is not None else {},
+                        "seconds": calibration.seconds if calibration is not None else None,
+                        "tensors": [] if calibration is None else [vars(t) for t in calibration.tensors]},
         "eval": None,
         "accuracy": {"float": None, "int8": None},
         "agreement": None,
         "output_rmse": None,
+        "output_sqnr_db": None,
+        "sqnr_samples": None,
         "layers": [],
+        "sensitivity": [],
     }
     if evaluation is not None:
         report.update(_evaluate(loaded, mode, quant_tflite, report["ops"], evaluation))
+    else:  # no evaluation data: the output SQNR on (up to SQNR_SAMPLES) calibration samples
+        x = calib.x[:SQNR_SAMPLES]
+        float_out = loaded.predict(x).reshape(len(x), -1)
+        quant_out = (_run_tflm(quant_tflite, x) if mode == "int8" else _run_litert(quant_tflite, x)).reshape(len(x), -1)
+        report["output_sqnr_db"] = sqnr_db(float_out, quant_out)
+        report["sqnr_samples"] = f"{len(x)} calibration samples"
     layer_x = (evaluation if evaluation is not None else calib).x[:LAYER_SAMPLES]
     report["layers"] = layer_errors(float_tflite, quant_tflite, layer_x)
+    report["sensitivity"] = sensitivity(report["layers"])
     return report
+
+
+def sqnr_db(ref: np.ndarray, got: np.ndarray) -> float | None:
+    """Signal to quantization noise ratio of `got` against `ref` in dB (None when there is no noise)."""
+    noise = float(np.sum((np.asarray(got, np.float64) - np.asarray(ref, np.float64)) ** 2))
+    signal = float(np.sum(np.asarray(ref, np.float64) ** 2))
+    return None if noise == 0.0 else float(10.0 * np.log10(max(signal, 1e-30) / noise))
+
+
+def sensitivity(layers: list[dict]) -> list[dict]:
+    """Layers by the SQNR they lose (their input's SQNR minus their output's), most costly first.
+
+    A layer's output error is what reached its input plus what its own
+    quantization (weights, output rounding and clipping) adds; the drop is the
+    part it adds.
+    """
+    by_name = {layer["name"]: layer for layer in layers}
+    rows = []
+    for layer in layers:
+        if layer.get("sqnr_db") is None:
+            continue
+        source = by_name.get(layer.get("input"))
+        before = source["sqnr_db"] if source is not None and source.get("sqnr_db") is not None \
+            else layer.get("input_sqnr_db")
+        drop = None if before is None else before - layer["sqnr_db"]
+        rows.append({"name": layer["name"], "op": layer["op"], "sqnr_db": layer["sqnr_db"], "drop_db": drop})
+    return sorted(rows, key=lambda r: -(r["drop_db"] if r["drop_db"] is not None else -1e9))
 
 
 def _evaluate(loaded, mode: str, quant_tflite: bytes, ops: list[str], evaluation) -> dict:
@@ -66,6 +115,8 @@ def _evaluate(loaded, mode: str, quant_tflite: bytes, ops: list[str], evaluation
         "eval": {"source": evaluation.source, "samples": len(x), "available": evaluation.total,
                  "quantized_runtime": runtime},
         "output_rmse": float(np.sqrt(np.mean((quant_out - float_out) ** 2))),
+        "output_sqnr_db": sqnr_db(float_out, quant_out),
+        "sqnr_samples": f"{len(x)} evaluation samples",
     }
     if classifier:
         result["agreement"] = float(np.mean(quant_out.argmax(1) == float_out.argmax(1)))
@@ -132,6 +183,12 @@ def _op_outputs(interp) -> list[tuple[str, int]]:
             if op["op_name"] not in ("QUANTIZE", "DEQUANTIZE") and len(op["outputs"])]
 
 
+def _op_inputs(interp) -> dict[int, int]:
+    """First output tensor -> first input tensor, per operator."""
+    return {op["outputs"][0]: op["inputs"][0] for op in interp._get_ops_details()
+            if len(op["outputs"]) and len(op["inputs"])}
+
+
 def layer_errors(float_tflite: bytes, quant_tflite: bytes, x: np.ndarray) -> list[dict]:
     """RMSE between float and dequantized activations per operator output, worst (by RMSE/scale) first."""
     f_interp, q_interp = _litert(float_tflite, preserve=True), _litert(quant_tflite, preserve=True)
@@ -146,7 +203,10 @@ def layer_errors(float_tflite: bytes, quant_tflite: bytes, x: np.ndarray) -> lis
     f_in, q_in = f_interp.get_input_details()[0], q_interp.get_input_details()[0]
     q_in_info = _info(q_in)
     sq = np.zeros(len(pairs))
+    signal = np.zeros(len(pairs))
     count = np.zeros(len(pairs))
+    f_input_of = _op_inputs(f_interp)
+    input_sq = input_signal = 0.0
     for s in progress.track(x, "per-layer errors (LiteRT)"):
         f_interp.set_tensor(f_in["index"], s[None].astype(np.float32))
         f_interp.invoke()
@@ -156,13 +216,22 @@ def layer_errors(float_tflite: bytes, quant_tflite: bytes, x: np.ndarray) -> lis
             ref = f_interp.get_tensor(f).astype(np.float64)
             got = dequantize(q_interp.get_tensor(q), _info(q_details[q])).astype(np.float64)
             sq[k] += float(np.sum((got - ref) ** 2))
+            signal[k] += float(np.sum(ref ** 2))
             count[k] += ref.size
+        fq = dequantize(quantize_input(s[None], q_in_info), q_in_info).astype(np.float64)
+        input_sq += float(np.sum((fq - s[None]) ** 2))
+        input_signal += float(np.sum(np.asarray(s, np.float64) ** 2))
     layers = []
     for k, (f, q) in enumerate(pairs):
         rmse = float(np.sqrt(sq[k] / count[k]))
         scale = _info(q_details[q]).scale
+        source = f_input_of.get(f)
         layers.append({"name": f_details[f]["name"], "op": opcode[q], "rmse": rmse,
-                       "rmse_over_scale": rmse / scale if scale else None})
+                       "rmse_over_scale": rmse / scale if scale else None,
+                       "sqnr_db": None if sq[k] == 0 else float(10 * np.log10(max(signal[k], 1e-30) / sq[k])),
+                       "input": f_details[source]["name"] if source in f_details else None,
+                       "input_sqnr_db": None if input_sq == 0 or source != f_in["index"]
+                       else float(10 * np.log10(input_signal / input_sq))})
     return sorted(layers, key=lambda r: (r["rmse_over_scale"] is None, -(r["rmse_over_scale"] or r["rmse"])))
 
 
@@ -195,6 +264,12 @@ def format_report(report: dict, max_layers: int = 12) -> str:
             ("argmax agreement", _pct(report["agreement"])),
             ("output RMSE", f"{report['output_rmse']:.6g}"),
         ]
+    cal = report["calibration"]
+    rows.append(("output SQNR", _db(report["output_sqnr_db"]) + f"  ({report['sqnr_samples']})"))
+    rows.append(("ranges", cal["method"] + (f", chosen in {cal['seconds']:.2f} s" if cal["seconds"] else "")
+                 + (", equalized" if cal["equalize"] else "") + (", bias corrected" if cal["bias_correction"] else "")))
+    if cal["selection_sqnr_db"]:
+        rows.append(("held-out SQNR", ", ".join(f"{m} {_db(v)}" for m, v in cal["selection_sqnr_db"].items())))
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}" for k, v in rows]
     layers = report["layers"]
@@ -205,7 +280,26 @@ def format_report(report: dict, max_layers: int = 12) -> str:
             ratio = "-" if layer["rmse_over_scale"] is None else f"{layer['rmse_over_scale']:.3f}"
             name = layer["name"] if len(layer["name"]) <= 60 else layer["name"][:57] + "..."
             lines.append(f"  {ratio:>10}  {layer['rmse']:>10.4g}  {layer['op']:<18} {name}")
+    sens = [row for row in report.get("sensitivity", []) if row["drop_db"] is not None]
+    if sens:
+        lines += ["", f"sensitivity, SQNR each layer loses, most costly first ({min(len(sens), 5)} of {len(sens)}):",
+                  f"  {'drop dB':>8}  {'SQNR dB':>8}  {'op':<18} tensor"]
+        for row in sens[:5]:
+            lines.append(f"  {row['drop_db']:>8.2f}  {row['sqnr_db']:>8.2f}  {row['op']:<18} {_short(row['name'])}")
+    if cal["tensors"]:
+        lines += ["", "activation ranges (method, range, SQNR of the tensor's int8 rounding and clipping):"]
+        for t in cal["tensors"]:
+            span = "fixed by the op" if t["method"] == "fixed" else f"[{t['min']:.4g}, {t['max']:.4g}]"
+            lines.append(f"  {t['method']:<17} {span:<22} {_db(t['sqnr_db']):>9}  {_short(t['name'])}")
     return "\n".join(lines)
+
+
+def _db(value) -> str:
+    return "-" if value is None else f"{value:.2f} dB"
+
+
+def _short(name: str, limit: int = 60) -> str:
+    return name if len(name) <= limit else name[: limit - 3] + "..."
 
 
 def _counts(ops: list[str]) -> list[str]:

@@ -32,12 +32,18 @@ class QuantizeResult:
     report: dict
     report_path: Path | None
     seconds: float
+    calibration: str = "minmax"
 
 
 def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, samples: int = 200,
              mode: str = "int8", per_tensor: bool = False, eval_data: str | None = None,
-             report_path: str | os.PathLike | None = None, eval_samples: int = 1000) -> QuantizeResult:
+             report_path: str | os.PathLike | None = None, eval_samples: int = 1000,
+             calibration: str = "minmax", equalize: bool = False, bias_correction: bool = False) -> QuantizeResult:
     """Quantize MODEL with calibration DATA, write OUTPUT (and the JSON report), return the result.
+
+    `calibration`, `equalize` and `bias_correction` (int8 only) are described in
+    tinyml_ptq/calibration.py and tinyml_ptq/equalize.py; with their defaults the
+    plain TFLite converter's model is written.
 
     Every input is checked before conversion starts; OUTPUT is replaced only
     once the converted model exists and (for int8) passed `require_full_int8`.
@@ -49,6 +55,12 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
     start = time.monotonic()
     if mode not in MODES:
         raise UserError(f"unsupported mode {mode!r}; choose one of {', '.join(MODES)}")
+    from .calibration import parse_method
+
+    calibration = parse_method(calibration)
+    tuned = calibration != "minmax" or equalize or bias_correction
+    if tuned and mode != "int8":
+        raise UserError(f"--calibration, --equalize and --bias-correction apply to --mode int8, not {mode}")
     output = Path(output)
     _check_output(output, [Path(model), Path(str(data))] + ([Path(str(eval_data))] if eval_data else []))
     if report_path is not None:
@@ -60,7 +72,20 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
     calib = load_dataset(data, loaded.input_shape, samples, what="--data")
     evaluation = load_dataset(eval_data, loaded.input_shape, eval_samples, what="--eval") if eval_data else None
 
-    tflite = convert(loaded, mode, calib.x, per_tensor=per_tensor)
+    equalized = None
+    if equalize:
+        from .equalize import equalize_model
+
+        equalized = equalize_model(loaded)
+    calibrated = None
+    if tuned:
+        from .calibration import calibrate
+
+        calibrated = calibrate(loaded, calib.x, calibration, per_tensor=per_tensor, bias_correction=bias_correction)
+        tflite = calibrated.tflite
+        progress.log(f"calibration {calibration}: {calibrated.seconds:.2f} s")
+    else:
+        tflite = convert(loaded, mode, calib.x, per_tensor=per_tensor)
     if mode == "int8":
         require_full_int8(tflite, origin=f"the converted {Path(model).name}")
     else:
@@ -69,11 +94,13 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
     progress.log(f"wrote {output} ({len(tflite)} bytes)")
 
     float_tflite = convert(loaded, "float32", None)
-    report = build_report(loaded, mode, per_tensor, float_tflite, tflite, calib, evaluation)
+    report = build_report(loaded, mode, per_tensor, float_tflite, tflite, calib, evaluation,
+                          calibration=calibrated, equalized=equalized, bias_correction=bias_correction)
     if report_path is not None:
         _write(report_path, lambda: write_text_atomic(report_path, json.dumps(report, indent=2) + "\n"))
     return QuantizeResult(output, mode, len(tflite), loaded.loader, report["ops"], report,
-                          Path(report_path) if report_path is not None else None, time.monotonic() - start)
+                          Path(report_path) if report_path is not None else None, time.monotonic() - start,
+                          calibration)
 
 
 def _check_output(output: Path, inputs: list[Path]) -> None:
