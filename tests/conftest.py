@@ -133,3 +133,18 @@ def digits_quantized(tmp_path_factory):
 def digits_int8_tflite(digits_quantized) -> Path:
     """Path of the digits example quantized to full int8 by the real API."""
     return digits_quantized.output
+
+
+# --- deploy: the digits example through the whole pipeline ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def digits_deployed(tmp_path_factory):
+    """DeployResult of `deploy` on the digits example for mps2-an386 (real quantize, build and QEMU run)."""
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("arm-none-eabi-gcc and qemu-system-arm are needed (make apt installs them)")
+    from tinyml_ptq.deploy import deploy
+
+    out = tmp_path_factory.mktemp("deploy") / "digits"
+    return deploy(DIGITS_DIR / "digits_cnn.keras", str(DIGITS_DIR / "calib.npz"), str(DIGITS_DIR / "eval.npz"), out,
+                  board="mps2-an386")

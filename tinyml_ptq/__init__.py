@@ -14,10 +14,12 @@ __version__ = "0.1.0"
 # Imported eagerly on purpose: each stage module shares its function's name, and a
 # lazily imported submodule would shadow the function on the package.
 from .build import build  # noqa: E402
+from .check import check  # noqa: E402
+from .deploy import deploy  # noqa: E402
 from .flash import flash  # noqa: E402
 from .project import generate  # noqa: E402
 from .quantize import quantize  # noqa: E402
 from .run import run  # noqa: E402
 from .verify import verify  # noqa: E402
 
-__all__ = ["quantize", "generate", "build", "run", "verify", "flash", "__version__"]
+__all__ = ["quantize", "generate", "build", "run", "deploy", "check", "verify", "flash", "__version__"]

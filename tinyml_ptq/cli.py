@@ -172,6 +172,69 @@ def flash_cmd(project_dir: str, probe: str, target: str | None) -> None:
     click.echo(f"flashed {result.image} to {result.board} with {result.probe} ({result.target})")
 
 
+@cli.command("deploy")
+@click.argument("model", type=click.Path())
+@click.option("--data", "data", required=True, metavar="CALIB", help="Calibration samples (any quantize --data format).")
+@click.option("--eval", "eval_data", required=True, metavar="EVAL",
+              help="Evaluation samples (labels y give top-1 accuracy); quantize measures float and int8 "
+                   "on them, run measures the device on the same samples.")
+@click.option("--board", default="mps2-an386", show_default=True, help="Target board (see 'tinyml-ptq boards').")
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for every artefact and report.json / report.html (reused when up to date).")
+@click.option("--samples", default=200, show_default=True, type=click.IntRange(min=1),
+              help="Calibration samples to draw (fixed-seed random subset).")
+@click.option("--per-tensor", is_flag=True, help="Per-tensor instead of per-channel weight scales.")
+@click.option("--eval-samples", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Evaluation samples to use at most (fixed-seed random subset).")
+@click.option("--name", default=None, help="Model name reported by the device (default: the .tflite name).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Emulator instances to split the evaluation over.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds to wait for a device reply before retrying.")
+@click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
+def deploy_cmd(model: str, data: str, eval_data: str, board: str, out_dir: str, samples: int, per_tensor: bool,
+               eval_samples: int, name: str | None, workers: int, timeout: float, as_json: bool) -> None:
+    """Quantize, generate, build and run MODEL in one go; write DIR/report.json and DIR/report.html."""
+    import json
+
+    from . import progress
+    from .deploy import deploy
+
+    if as_json:
+        progress.set_enabled(False)
+    result = deploy(model, data, eval_data, out_dir, board=board, samples=samples, per_tensor=per_tensor,
+                    eval_samples=eval_samples, name=name, workers=workers, timeout=timeout,
+                    command=["tinyml-ptq", *sys.argv[1:]] if sys.argv[1:2] == ["deploy"] else None)
+    if as_json:
+        click.echo(json.dumps(result.report, indent=2))
+    else:
+        click.echo(result.summary())
+        click.echo(f"report     {result.report_json}, {result.report_html}")
+
+
+@cli.command("check")
+@click.argument("report", type=click.Path(dir_okay=False))
+@click.option("--max-accuracy-drop", type=float, default=None, metavar="PTS",
+              help="Percentage points the device's top-1 may lose against the float model.")
+@click.option("--min-exact", type=float, default=None, metavar="F",
+              help="Least fraction of device outputs identical to the TFLM reference (1.0: all).")
+@click.option("--max-flash", default=None, metavar="SIZE", help="Flash limit: bytes, or 256K, 1M (binary units).")
+@click.option("--max-ram", default=None, metavar="SIZE", help="RAM limit: bytes, or 256K, 1M (binary units).")
+@click.option("--max-latency", type=float, default=None, metavar="N",
+              help="Mean latency limit per inference, in the report's unit (instructions under QEMU).")
+@click.option("--junit", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Also write JUnit XML, one test case per threshold.")
+def check_cmd(report: str, max_accuracy_drop: float | None, min_exact: float | None, max_flash: str | None,
+              max_ram: str | None, max_latency: float | None, junit: str | None) -> int:
+    """Gate a deploy REPORT.json on thresholds: exit 0 if all hold, 1 if one fails, 2 on bad input."""
+    from .check import check
+
+    result = check(report, max_accuracy_drop=max_accuracy_drop, min_exact=min_exact, max_flash=max_flash,
+                   max_ram=max_ram, max_latency=max_latency, junit=junit)
+    click.echo(result.summary())
+    return 0 if result.passed else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         result = cli.main(args=argv, prog_name="tinyml-ptq", standalone_mode=False)

@@ -1,0 +1,148 @@
+"""deploy: the digits example end to end on emulated mps2-an386, artefact reuse, failures naming the stage."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import DIGITS_DIR
+from tinyml_ptq.cli import main
+
+pytestmark = pytest.mark.slow
+
+STAGE_FILES = ("digits_cnn_int8.tflite", "quantize_report.json", "firmware/project.json",
+               "firmware/build/firmware.elf", "build.json", "run.json", "report.json", "report.html", "manifest.json")
+
+
+def test_deploy_digits_end_to_end(digits_deployed):
+    out = digits_deployed.out_dir
+    for rel in STAGE_FILES:
+        assert (out / rel).is_file(), rel
+    report = json.loads((out / "report.json").read_text())
+    assert report == digits_deployed.report
+    assert [s["name"] for s in report["stages"]] == ["quantize", "generate", "build", "run"]
+    assert not any(s["cached"] for s in report["stages"]), "a fresh folder has nothing to reuse"
+
+    # The stage reports are merged unchanged: each equals the file its stage wrote.
+    assert report["quantize"] == json.loads((out / "quantize_report.json").read_text())
+    assert report["build"] == json.loads((out / "build.json").read_text())
+    run_json = json.loads((out / "run.json").read_text())
+    assert {k: report["run"][k] for k in run_json} == run_json
+    assert report["board"]["name"] == "mps2-an386" and report["board"]["cpu"] == "Cortex-M4F"
+    assert report["tinyml_ptq_version"] == __import__("tinyml_ptq").__version__
+    assert report["model"]["path"].endswith("digits_cnn.keras")
+
+    # Real numbers: every eval sample ran on the emulated Cortex-M4, bit-exact with TFLM.
+    s = report["summary"]
+    eval_y = np.load(DIGITS_DIR / "eval.npz")["y"]
+    assert s["samples"] == len(eval_y) == report["quantize"]["eval"]["samples"]
+    assert s["exact"] == 1.0
+    assert s["accuracy_device"] == s["accuracy_int8"], "bit-exact outputs give the reference's accuracy"
+    assert s["accuracy_float"] > 0.95 and s["accuracy_float"] - s["accuracy_device"] < 0.02
+    assert s["latency_unit"] == "instructions" and s["latency_mean"] > 0
+    assert 0 < s["arena_bytes"] < s["ram_bytes"] and s["flash_bytes"] > report["generate"]["weights_bytes"]
+
+    # The confusion matrix counts every sample once, and its diagonal is the device accuracy.
+    matrix = np.array(report["confusion_matrix"]["matrix"])
+    assert matrix.shape == (10, 10) and matrix.sum() == len(eval_y)
+    assert np.trace(matrix) / matrix.sum() == pytest.approx(s["accuracy_device"])
+    assert np.array_equal(matrix.sum(axis=1), np.bincount(eval_y, minlength=10))
+
+    # One op-table row per operator, latencies as the run measured them.
+    ops = report["op_table"]
+    assert [row["op"] for row in ops] == report["quantize"]["ops"]
+    assert [row["latency_mean"] for row in ops] == [o["mean"] for o in report["run"]["latency"]["per_op"]]
+    assert all(row["rmse_over_scale"] is not None for row in ops)
+
+    # The recorded commands name the real files.
+    cmds = report["commands"]
+    assert str(out / "digits_cnn_int8.tflite") in shlex.split(cmds["quantize"])
+    assert shlex.split(cmds["deploy"])[:2] == ["tinyml-ptq", "deploy"]
+
+
+def test_second_run_reuses_artefacts(digits_deployed, capsys):
+    """The recorded deploy command, run again, skips quantize, generate and build and rewrites nothing."""
+    out = digits_deployed.out_dir
+    tflite, elf = out / "digits_cnn_int8.tflite", out / "firmware" / "build" / "firmware.elf"
+    before = {p: p.stat().st_mtime_ns for p in (tflite, elf, out / "firmware" / "model" / "model.c")}
+    first = digits_deployed.report
+
+    argv = shlex.split(first["commands"]["deploy"])[1:]
+    assert main(argv) == 0
+    second = json.loads((out / "report.json").read_text())
+    assert {s["name"]: s["cached"] for s in second["stages"]} == \
+        {"quantize": True, "generate": True, "build": True, "run": False}
+    assert {p: p.stat().st_mtime_ns for p in before} == before, "a reused artefact was rewritten"
+    for key in ("accuracy_float", "accuracy_int8", "accuracy_device", "exact", "flash_bytes", "ram_bytes",
+                "arena_bytes"):
+        assert second["summary"][key] == first["summary"][key], key
+    assert second["quantize"] == first["quantize"] and second["build"] == first["build"]
+    printed = capsys.readouterr().out
+    assert "stages     quantize reused, generate reused, build reused, run" in printed
+
+
+def test_changed_inputs_rerun_their_stages(digits_deployed, tmp_path):
+    """A damaged ELF is rebuilt (quantize and generate still reused); other options re-quantize."""
+    from tinyml_ptq.deploy import deploy
+
+    out = tmp_path / "moved"
+    shutil.copytree(digits_deployed.out_dir, out)  # a moved folder keeps its cache
+    elf = out / "firmware" / "build" / "firmware.elf"
+    elf.write_bytes(elf.read_bytes()[:-16] + bytes(16))
+    args = (DIGITS_DIR / "digits_cnn.keras", str(DIGITS_DIR / "calib.npz"), str(DIGITS_DIR / "eval.npz"), out)
+
+    rebuilt = deploy(*args)
+    assert {s.name: s.cached for s in rebuilt.stages} == \
+        {"quantize": True, "generate": True, "build": False, "run": False}
+    assert rebuilt.run.exact == 1.0 and rebuilt.generate.project_dir == str(out / "firmware")
+
+    fewer = deploy(*args, samples=50)
+    assert not fewer.stages[0].cached
+    assert fewer.quantize.report["calibration"]["samples"] == 50
+    assert fewer.run.exact == 1.0
+
+
+def test_failed_stage_is_named_and_earlier_artefacts_stay(digits_deployed, tmp_path, capsys):
+    """NUCLEO-L4R5ZI builds, but has no emulator: the run stage fails, the firmware stays."""
+    out = tmp_path / "nucleo"
+    shutil.copytree(digits_deployed.out_dir, out)
+    code = main(["deploy", str(DIGITS_DIR / "digits_cnn.keras"), "--data", str(DIGITS_DIR / "calib.npz"),
+                 "--eval", str(DIGITS_DIR / "eval.npz"), "--board", "nucleo-l4r5zi", "-o", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1].startswith("error: stage run failed: board nucleo-l4r5zi has no emulator")
+    assert not any("Traceback" in line for line in err)
+    assert (out / "digits_cnn_int8.tflite").is_file()
+    assert json.loads((out / "build.json").read_text())["board"] == "nucleo-l4r5zi"
+    assert (out / "firmware" / "build" / "firmware.hex").is_file()
+    assert not (out / "report.json").exists(), "the report of the earlier run must not pass for this one"
+
+
+def test_failed_quantize_is_named(tmp_path, capsys):
+    code = main(["deploy", str(DIGITS_DIR / "digits_cnn.keras"), "--data", str(tmp_path / "missing.npz"),
+                 "--eval", str(DIGITS_DIR / "eval.npz"), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("error: stage quantize failed: --data ") and "missing.npz" in err[-1]
+    assert [line for line in err if line.startswith("error")] == [err[-1]]  # progress lines before it only
+    assert not list((tmp_path / "out").glob("*.tflite"))
+
+
+def test_unknown_board_is_refused_before_quantizing(tmp_path, capsys):
+    code = main(["deploy", str(DIGITS_DIR / "digits_cnn.keras"), "--data", str(DIGITS_DIR / "calib.npz"),
+                 "--eval", str(DIGITS_DIR / "eval.npz"), "--board", "mps3-nope", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [err[0]] and "unknown board 'mps3-nope'" in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_api_exposes_the_stages():
+    import tinyml_ptq
+
+    for name in ("quantize", "generate", "build", "run", "deploy", "check"):
+        assert callable(getattr(tinyml_ptq, name)), name
+    assert Path(tinyml_ptq.deploy.__code__.co_filename).name == "deploy.py"
