@@ -35,6 +35,7 @@ class Board:
     verified: str  # how this board is verified
     source_dirs: tuple[str, ...]  # folders under firmware/boards copied into the project
     stack_bytes: int = 16 * KiB
+    dsp: bool = False  # the Arm DSP extension (SMLAD, SXTB16): `--kernels auto` picks kernels/dsp
 
     @property
     def is_host(self) -> bool:
@@ -52,9 +53,9 @@ class Board:
         return data
 
 
-def _mps2(name: str, description: str, cpu: str, flags: tuple[str, ...], clock_hz: int) -> Board:
+def _mps2(name: str, description: str, cpu: str, flags: tuple[str, ...], clock_hz: int, dsp: bool) -> Board:
     machine = name
-    return Board(
+    return Board(dsp=dsp,
         name=name, description=description, cpu=cpu, cpu_flags=flags,
         flash_bytes=4 * MiB, ram_bytes=4 * MiB, clock_hz=clock_hz, tick_unit="instructions",
         qemu_machine=machine, verified=_QEMU_VERIFIED.format(machine=machine),
@@ -64,20 +65,20 @@ def _mps2(name: str, description: str, cpu: str, flags: tuple[str, ...], clock_h
 
 BOARDS: dict[str, Board] = {b.name: b for b in [
     _mps2("mps2-an386", "Arm MPS2 FPGA board, AN386 image (default)", "Cortex-M4F",
-          ("-mthumb", "-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"), 25_000_000),
+          ("-mthumb", "-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"), 25_000_000, dsp=True),
     _mps2("mps2-an500", "Arm MPS2 FPGA board, AN500 image", "Cortex-M7 (double-precision FPU)",
-          ("-mthumb", "-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard"), 25_000_000),
+          ("-mthumb", "-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard"), 25_000_000, dsp=True),
     _mps2("mps2-an385", "Arm MPS2 FPGA board, AN385 image", "Cortex-M3 (no FPU)",
-          ("-mthumb", "-mcpu=cortex-m3", "-mfloat-abi=soft"), 25_000_000),
+          ("-mthumb", "-mcpu=cortex-m3", "-mfloat-abi=soft"), 25_000_000, dsp=False),
     _mps2("mps2-an505", "Arm MPS2 FPGA board, AN505 image (IoT Kit, TrustZone; runs Secure)",
           "Cortex-M33F (DSP, single-precision FPU)",
-          ("-mthumb", "-mcpu=cortex-m33", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard"), 20_000_000),
+          ("-mthumb", "-mcpu=cortex-m33", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard"), 20_000_000, dsp=True),
     Board(
         name="nucleo-l4r5zi", description="ST NUCLEO-L4R5ZI (STM32L4R5ZI), LPUART1 on the ST-LINK virtual COM port",
         cpu="Cortex-M4F", cpu_flags=("-mthumb", "-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"),
         flash_bytes=2 * MiB, ram_bytes=640 * KiB, clock_hz=120_000_000, tick_unit="cycles", qemu_machine=None,
         verified="cross-built only (tests/test_firmware_build.py), not yet tried on hardware",
-        source_dirs=(*_CORTEX_M_COMMON, "nucleo-l4r5zi"),
+        source_dirs=(*_CORTEX_M_COMMON, "nucleo-l4r5zi"), dsp=True,
     ),
     Board(
         name="host", description="this computer: native build, protocol on stdin/stdout",
@@ -112,3 +113,22 @@ def format_size(n: int | None) -> str:
     if n % KiB == 0:
         return f"{n // KiB} KB"
     return f"{n} B"
+
+
+KERNEL_CHOICES = ("auto", "reference", "dsp")
+
+
+def resolve_kernels(board: Board, kernels: str) -> str:
+    """The kernel set for `board`: auto is dsp on cores with the DSP extension, else reference.
+
+    dsp on the host compiles the DSP kernels with portable C in place of the instructions
+    (for testing their logic natively); a Cortex-M core without the extension cannot run them.
+    """
+    if kernels not in KERNEL_CHOICES:
+        raise UserError(f"unknown kernel set '{kernels}'; choose one of: {', '.join(KERNEL_CHOICES)}")
+    if kernels == "auto":
+        return "dsp" if board.dsp else "reference"
+    if kernels == "dsp" and not board.dsp and not board.is_host:
+        raise UserError(f"board {board.name} ({board.cpu}) has no DSP extension; "
+                        "use --kernels reference (or auto)")
+    return kernels

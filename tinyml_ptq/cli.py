@@ -68,13 +68,17 @@ def quantize_cmd(model: str, data: str, output: str, samples: int, mode: str, pe
 @click.option("--runtime", type=click.Choice(["native", "tflm"]), default="native", show_default=True,
               help="native: C for tinyml-ptq's int8 runtime; tflm: a TensorFlow Lite Micro project "
                    "(build with make TFLM_DIR=...).")
-def generate_cmd(model: str, out_dir: str, board: str, name: str | None, runtime: str) -> None:
+@click.option("--kernels", type=click.Choice(["auto", "reference", "dsp"]), default="auto", show_default=True,
+              help="Native runtime kernels: auto picks dsp (SIMD, Arm DSP extension) on Cortex-M4/M7/M33 "
+                   "boards and reference (portable C) elsewhere.")
+def generate_cmd(model: str, out_dir: str, board: str, name: str | None, runtime: str, kernels: str) -> None:
     """Write a self-contained firmware project for an int8 MODEL.tflite."""
     from .project import generate
 
-    result = generate(model, out_dir, board=board, name=name, runtime=runtime)
+    result = generate(model, out_dir, board=board, name=name, runtime=runtime, kernels=kernels)
     click.echo(f"wrote {result.project_dir}: model '{result.model_name}' for {result.board}, "
-               f"{len(result.op_names)} ops, arena {result.arena_bytes} bytes, weights {result.weights_bytes} bytes")
+               f"{len(result.op_names)} ops, arena {result.arena_bytes} bytes, weights {result.weights_bytes} bytes"
+               + (f", {result.kernels} kernels" if runtime == "native" else ""))
     if runtime == "tflm":
         click.echo(f"build it with: tinyml-ptq build {result.project_dir} --tflm-dir TFLM_SOURCE_TREE")
     else:

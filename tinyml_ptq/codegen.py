@@ -35,6 +35,7 @@ class ModelSources:
     live_lower_bound: int
     weights_bytes: int
     op_names: list[str]
+    kernels: str = "reference"  # the kernel set: "reference" or "dsp"
     steps: list[Step] = field(repr=False, default_factory=list)
     plan: MemoryPlan | None = field(repr=False, default=None)
 
@@ -66,9 +67,11 @@ def format_c_array(values: np.ndarray | bytes, per_line: int = 16, hex_bytes: bo
     return ",\n    ".join(lines) if lines else "0"
 
 
-def generate_model_sources(graph: Graph, tflite_bytes: bytes, prefix: str = "model") -> ModelSources:
+def generate_model_sources(graph: Graph, tflite_bytes: bytes, prefix: str = "model",
+                           kernels: str = "reference") -> ModelSources:
+    """kernels: "reference" (portable C) or "dsp" (kernels/dsp where one exists; Arm DSP extension)."""
     prefix = c_identifier(prefix)
-    steps = lower_graph(graph)
+    steps = lower_graph(graph, kernels)
     plan = plan_memory(graph, steps)
 
     const_tensors: dict[int, Tensor] = {}
@@ -138,12 +141,13 @@ def generate_model_sources(graph: Graph, tflite_bytes: bytes, prefix: str = "mod
         f"{name}": env.get_template(f"{name}.j2").render(context)
         for name in ("model.h", "model.c", "model_data.h", "model_data.c")
     }
-    runtime_sources = sorted({f"kernels/reference/{src}" for s in steps for src in s.sources}
+    runtime_sources = sorted({f"kernels/{s.kernel_dir}/{src}" for s in steps for src in s.sources}
                              | {f"kernels/reference/{src}" for i in plan.inplace_steps for src in steps[i].inplace.sources})
     return ModelSources(
         prefix=prefix,
         files=files,
         runtime_sources=runtime_sources,
+        kernels=kernels,
         arena_bytes=plan.arena_bytes,
         live_lower_bound=plan.live_lower_bound(),
         weights_bytes=weights_bytes,

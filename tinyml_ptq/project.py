@@ -23,7 +23,7 @@ from pathlib import Path
 import jinja2
 
 from . import __version__
-from .boards import DEFAULT_BOARD, Board, get_board
+from .boards import DEFAULT_BOARD, Board, get_board, resolve_kernels
 from .cnames import c_string
 from .codegen import ModelSources, generate_model_sources, runtime_files
 from .errors import UserError
@@ -50,6 +50,7 @@ class GenerateResult:
     output_size: int
     max_payload: int
     files: list[str] = field(default_factory=list)  # relative to project_dir
+    kernels: str = "reference"  # kernel set compiled in: "reference" or "dsp" (native runtime)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,11 +60,13 @@ RUNTIMES = ("native", "tflm")
 
 
 def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board: str = DEFAULT_BOARD,
-             name: str | None = None, runtime: str = "native") -> GenerateResult:
+             name: str | None = None, runtime: str = "native", kernels: str = "auto") -> GenerateResult:
     """Write a firmware project for `model_tflite` on `board` into `out_dir` (atomically).
 
     runtime "native" generates C for our int8 runtime; "tflm" a TensorFlow Lite
-    Micro project serving the same protocol (tinyml_ptq.tflm_export).
+    Micro project serving the same protocol (tinyml_ptq.tflm_export). kernels
+    (native runtime): "auto" (dsp if the board's core has the DSP extension),
+    "reference" (portable C) or "dsp".
     """
     if runtime == "tflm":
         from .tflm_export import export_tflm_project
@@ -78,12 +81,13 @@ def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board:
     if runtime != "native":
         raise UserError(f"unknown runtime '{runtime}'; choose one of: {', '.join(RUNTIMES)}")
     board_info = get_board(board)
+    kernel_set = resolve_kernels(board_info, kernels)
     model_path = Path(model_tflite)
     out = Path(out_dir)
     check_destination(out)
     graph = read_tflite(model_path)
     check_io(graph)
-    sources = generate_model_sources(graph, model_path.read_bytes(), prefix="model")
+    sources = generate_model_sources(graph, model_path.read_bytes(), prefix="model", kernels=kernel_set)
     model_name = c_string(name if name is not None else graph.name, limit=64).strip() or "model"
 
     inputs = [graph.tensors[i] for i in graph.inputs]
@@ -94,6 +98,7 @@ def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board:
     metadata = {
         "generator": f"tinyml-ptq {__version__}",
         "board": board_info.name,
+        "kernels": kernel_set,
         "model": str(model_path),
         "model_name": model_name,
         "arena_bytes": sources.arena_bytes,
@@ -110,7 +115,7 @@ def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board:
         project_dir=str(out), board=board_info.name, model=str(model_path), model_name=model_name,
         arena_bytes=sources.arena_bytes, weights_bytes=sources.weights_bytes, op_names=sources.op_names,
         input_size=inputs[0].nbytes, output_size=outputs[0].nbytes, max_payload=payload,
-        files=sorted(files),
+        files=sorted(files), kernels=kernel_set,
     )
 
 

@@ -68,6 +68,7 @@ class Step:
     op: Operator
     header: str = ""  # runtime header declaring the kernel
     sources: tuple[str, ...] = ()  # runtime kernel sources this step links
+    kernel_dir: str = "reference"  # folder under firmware/runtime/kernels holding `sources`
     arrays: list[CArray] = field(default_factory=list)
     structs: list[CStruct] = field(default_factory=list)
     call: str = ""  # C statement(s); empty for a pure alias
@@ -82,14 +83,19 @@ class UnsupportedOperator(UserError):
 
 LowerFn = Callable[[Graph, Operator], Step]
 _LOWERINGS: dict[str, LowerFn] = {}
+# Kernel sets: "reference" (portable C, every operator) and "dsp" (kernels/dsp, for cores with
+# the Arm DSP extension), which lowers an operator its own way where it registered one.
+KERNEL_SETS = ("reference", "dsp")
+_DSP_LOWERINGS: dict[str, LowerFn] = {}
 
 
-def lowers(*opcodes: str) -> Callable[[LowerFn], LowerFn]:
-    """Register a lowering function for one or more builtin operators."""
+def lowers(*opcodes: str, kernels: str = "reference") -> Callable[[LowerFn], LowerFn]:
+    """Register a lowering function for one or more builtin operators, for one kernel set."""
+    table = _LOWERINGS if kernels == "reference" else _DSP_LOWERINGS
 
     def register(fn: LowerFn) -> LowerFn:
         for opcode in opcodes:
-            _LOWERINGS[opcode] = fn
+            table[opcode] = fn
         return fn
 
     return register
@@ -100,8 +106,10 @@ def supported_operators() -> list[str]:
     return sorted(_LOWERINGS)
 
 
-def lower_graph(graph: Graph) -> list[Step]:
-    """Lower every operator, or fail before anything is written."""
+def lower_graph(graph: Graph, kernels: str = "reference") -> list[Step]:
+    """Lower every operator for the kernel set `kernels`, or fail before anything is written."""
+    if kernels not in KERNEL_SETS:
+        raise ValueError(f"unknown kernel set {kernels!r}; expected one of {KERNEL_SETS}")
     _load_all()
     for op in graph.operators:
         if op.opcode not in _LOWERINGS:
@@ -109,7 +117,8 @@ def lower_graph(graph: Graph) -> list[Step]:
                 f"unsupported operator {op.opcode} (node {op.index}); "
                 f"supported: {', '.join(supported_operators())}"
             )
-    return [_LOWERINGS[op.opcode](graph, op) for op in graph.operators]
+    table = _DSP_LOWERINGS if kernels == "dsp" else {}
+    return [table.get(op.opcode, _LOWERINGS[op.opcode])(graph, op) for op in graph.operators]
 
 
 def _load_all() -> None:

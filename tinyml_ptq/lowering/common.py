@@ -76,3 +76,16 @@ def elementwise_inplace(output: Tensor, *inputs: Tensor) -> InPlace | None:
     element i of the output: any input of the output's shape and type may be overwritten."""
     same = tuple(t.index for t in inputs if tuple(t.shape) == tuple(output.shape) and t.dtype == output.dtype)
     return InPlace(same) if same else None
+
+
+def effective_bias(filter_rows: np.ndarray, bias: np.ndarray | None, input_offset: int) -> np.ndarray:
+    """bias[o] + input_offset * sum(filter row o), wrapped to int32 as the kernels' accumulators wrap.
+
+    The DSP kernels accumulate sum(x * w) and add this once, instead of adding input_offset to
+    every input: the same integer, so the same output bit for bit (CMSIS-NN folds it likewise).
+    """
+    rows = np.asarray(filter_rows, dtype=np.int64).reshape(len(filter_rows), -1)
+    total = rows.sum(axis=1) * int(input_offset)
+    if bias is not None:
+        total = total + np.asarray(bias, dtype=np.int64).reshape(-1)
+    return ((total + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)

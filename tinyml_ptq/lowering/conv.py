@@ -11,7 +11,8 @@ import numpy as np
 
 from ..ir import Graph, Operator, Tensor
 from . import CArray, CStruct, InPlace, Step, UnsupportedOperator, lowers
-from .common import PADDING_NAMES, output_size_and_padding, dims_initializer, fused_activation, per_channel_requant, require_int8
+from .common import (PADDING_NAMES, dims_initializer, effective_bias, fused_activation, output_size_and_padding,
+                     per_channel_requant, require_int8)
 
 def _geometry(op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> tuple[str, str, str]:
     """Stride, dilation and padding initializers, after checking the output shape they imply."""
@@ -164,3 +165,43 @@ def lower_depthwise_conv2d(graph: Graph, op: Operator) -> Step:
     params = CStruct("tp_depthwise_conv_params", "params",
                      f"{{{_conv_params(op, inp, filt, output)}, {multiplier}}}")
     return _conv_step(op, "tp_depthwise_conv2d_s8", params, inp, filt, bias, output)
+
+
+def _dsp_step(base: Step, sources: tuple[str, ...], call: str, arrays: list[CArray] = (),
+              scratch_bytes: int = 0) -> Step:
+    """A convolution step on the DSP kernels: the reference step's data, the DSP kernel's call."""
+    return Step(op=base.op, header="tp_dsp.h", sources=sources, kernel_dir="dsp", arrays=base.arrays + list(arrays),
+                structs=base.structs, call=call, scratch_bytes=scratch_bytes)
+
+
+@lowers("CONV_2D", kernels="dsp")
+def lower_conv2d_dsp(graph: Graph, op: Operator) -> Step:
+    base = lower_conv2d(graph, op)
+    inp, filt, bias, output = _check_tensors(graph, op, channel_axis=0)
+    if filt.shape[3] != inp.shape[3] or not filt.is_constant or (bias is not None and not bias.is_constant):
+        return base  # grouped convolutions and run-time weights stay on the reference kernel
+    bias_values = effective_bias(filt.data, bias.data if bias is not None else None, -inp.zero_point)
+    # A 1x1 filter at stride 1 has no padding: the kernel reads pixels in place, no im2col.
+    in_place = filt.shape[1] == filt.shape[2] == 1 and (op.options.get("stride_h", 1), op.options.get("stride_w", 1)) == (1, 1)
+    return _dsp_step(
+        base, ("tp_conv2d_s8_dsp.c", "tp_dsp_gemm_s8.c"),
+        call=(f"tp_conv2d_s8_dsp(&${{p}}params, &${{p}}quant, &${{p}}input_dims, $t{inp.index}, "
+              f"&${{p}}filter_dims, $t{filt.index}, ${{p}}effective_bias, &${{p}}output_dims, $t{output.index}, "
+              f"{'NULL' if in_place else '(int8_t *)$scratch'});"),
+        arrays=[CArray("effective_bias", "int32_t", bias_values)],
+        scratch_bytes=0 if in_place else 2 * filt.shape[1] * filt.shape[2] * filt.shape[3],  # two im2col columns
+    )
+
+
+@lowers("DEPTHWISE_CONV_2D", kernels="dsp")
+def lower_depthwise_conv2d_dsp(graph: Graph, op: Operator) -> Step:
+    base = lower_depthwise_conv2d(graph, op)
+    if op.options.get("depth_multiplier", 1) != 1:
+        return base
+    inp, filt, bias, output = _check_tensors(graph, op, channel_axis=3)
+    bias_arg = f"$t{bias.index}" if bias is not None else "NULL"
+    return _dsp_step(
+        base, ("tp_depthwise_conv2d_s8_dsp.c",),
+        call=(f"tp_depthwise_conv2d_s8_dsp(&${{p}}params, &${{p}}quant, &${{p}}input_dims, $t{inp.index}, "
+              f"&${{p}}filter_dims, $t{filt.index}, {bias_arg}, &${{p}}output_dims, $t{output.index});"),
+    )

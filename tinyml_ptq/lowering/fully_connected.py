@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..ir import Graph, Operator
 from . import CArray, CStruct, Step, UnsupportedOperator, lowers
-from .common import fused_activation, per_channel_requant, require_int8
+from .common import effective_bias, fused_activation, per_channel_requant, require_int8
 
 
 @lowers("FULLY_CONNECTED")
@@ -40,4 +40,22 @@ def lower_fully_connected(graph: Graph, op: Operator) -> Step:
         ],
         call=(f"tp_fully_connected_s8(&${{p}}params, &${{p}}quant, {batches}, {accum_depth}, {output_depth}, "
               f"$t{inp.index}, $t{weights.index}, {bias_arg}, $t{output.index});"),
+    )
+
+
+@lowers("FULLY_CONNECTED", kernels="dsp")
+def lower_fully_connected_dsp(graph: Graph, op: Operator) -> Step:
+    base = lower_fully_connected(graph, op)
+    inp, weights, bias = (graph.input_tensors(op) + [None])[:3]
+    if weights.zero_point != 0 or (bias is not None and not bias.is_constant):
+        return base  # the DSP kernel has no filter offset
+    output_depth, accum_depth = weights.shape
+    bias_values = effective_bias(weights.data, bias.data if bias is not None else None, -inp.zero_point)
+    output = graph.tensors[op.outputs[0]]
+    return Step(
+        op=op, header="tp_dsp.h", sources=("tp_fully_connected_s8_dsp.c", "tp_dsp_gemm_s8.c"), kernel_dir="dsp",
+        arrays=base.arrays + [CArray("effective_bias", "int32_t", bias_values)], structs=base.structs,
+        call=(f"tp_fully_connected_s8_dsp(&${{p}}params, &${{p}}quant, {inp.num_elements // accum_depth}, "
+              f"{accum_depth}, {output_depth}, $t{inp.index}, $t{weights.index}, ${{p}}effective_bias, "
+              f"$t{output.index});"),
     )

@@ -1,0 +1,71 @@
+/* Int8 kernels for cores with the Arm DSP extension (Cortex-M4, M7, M33): kernels/dsp/.
+ *
+ * They compute exactly what the reference kernels of tp_conv.h and tp_fully_connected.h
+ * compute, faster: two int16 products per SMLAD, output channels and pixels blocked two by
+ * two so operands stay in registers, and the input offset folded out of the inner loop.
+ * The generator passes an effective bias, bias[o] + input_offset * sum(filter[o]), exact
+ * integer arithmetic done once at generation time: then acc = sum(x * w) + effective_bias[o]
+ * equals the reference's sum((x + input_offset) * w) + bias[o]. Taps that fall into the
+ * zero padding are filled with the input zero point (x + input_offset = 0), so the fold
+ * holds at the borders too. Requantization is the reference's tp_requantize.
+ */
+#ifndef TP_DSP_H
+#define TP_DSP_H
+
+#include "tp_conv.h"
+#include "tp_fixedpoint.h"
+#include "tp_fully_connected.h"
+#include "tp_types.h"
+
+/* tp_requantize for a non-negative multiplier (every generated one is), in fewer instructions.
+ * The doubling high multiply's nudge and truncation toward zero together equal one floor
+ * shift: trunc((ab + 2^30) / 2^31) for ab >= 0, and trunc((ab + 1 - 2^30) / 2^31)
+ * = floor((ab + 2^30) / 2^31) for ab < 0. Its saturating case needs multiplier INT32_MIN.
+ * The rounding divide is the reference's, with the sign test as a shift. */
+static inline int32_t tp_dsp_requantize(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t left = shift > 0 ? shift : 0;
+    const int32_t right = shift > 0 ? 0 : -shift;
+    const int64_t ab = (int64_t)tp_shift_left(x, left) * multiplier;
+    const int32_t high = (int32_t)((ab + (1LL << 30)) >> 31);
+    const int32_t mask = (int32_t)((1LL << right) - 1);
+    const int32_t threshold = (mask >> 1) + (int32_t)((uint32_t)high >> 31);
+    return (high >> right) + ((high & mask) > threshold ? 1 : 0);
+}
+
+/* What turns a row's int32 accumulator into an int8 output. */
+typedef struct {
+    const int32_t *effective_bias; /* per row */
+    const int32_t *multiplier;     /* per row, or one entry when per_channel is 0 */
+    const int32_t *shift;
+    int32_t per_channel;
+    int32_t output_offset;
+    tp_activation activation;
+} tp_dsp_output_stage;
+
+/* out0[r] = requant(dot(column 0, weights row r)) for rows [0, rows), each row k int8 long;
+ * with col_count 2 also out1[r] from column 1, which follows column 0 in memory (cols + k). */
+void tp_dsp_gemm_s8(const int8_t *cols, int32_t col_count, const int8_t *weights, int32_t rows, int32_t k,
+                    const tp_dsp_output_stage *stage, int8_t *out0, int8_t *out1);
+
+/* CONV_2D without groups. scratch holds two im2col columns, 2 * kh * kw * in_c bytes; a 1x1,
+ * stride-1, unpadded convolution reads the input in place and needs none (may be NULL). */
+void tp_conv2d_s8_dsp(const tp_conv_params *params, const tp_per_channel_requant *quant,
+                      const tp_dims *input_dims, const int8_t *input,
+                      const tp_dims *filter_dims, const int8_t *filter, const int32_t *effective_bias,
+                      const tp_dims *output_dims, int8_t *output, int8_t *scratch);
+
+/* DEPTHWISE_CONV_2D with depth multiplier 1 (bias may be NULL; the input offset is added while
+ * unpacking, so no effective bias is needed). */
+void tp_depthwise_conv2d_s8_dsp(const tp_depthwise_conv_params *params, const tp_per_channel_requant *quant,
+                                const tp_dims *input_dims, const int8_t *input,
+                                const tp_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+                                const tp_dims *output_dims, int8_t *output);
+
+/* FULLY_CONNECTED with symmetric weights (filter_offset 0). */
+void tp_fully_connected_s8_dsp(const tp_fc_params *params, const tp_per_channel_requant *quant,
+                               int32_t batches, int32_t accum_depth, int32_t output_depth,
+                               const int8_t *input, const int8_t *filter, const int32_t *effective_bias,
+                               int8_t *output);
+
+#endif /* TP_DSP_H */

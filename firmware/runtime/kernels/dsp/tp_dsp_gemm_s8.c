@@ -1,0 +1,140 @@
+/* The int8 matrix kernel under the DSP convolution and fully-connected kernels. */
+#include "tp_dsp.h"
+
+#include "tp_dsp_simd.h"
+#include "tp_fixedpoint.h"
+
+/* One row's output arithmetic, loaded once for the columns of a block. */
+typedef struct {
+    int32_t bias, multiplier, shift;
+} tp_dsp_row;
+
+static inline tp_dsp_row tp_dsp_row_at(const tp_dsp_output_stage *stage, int32_t row)
+{
+    const int32_t q = stage->per_channel ? row : 0;
+    const tp_dsp_row r = {stage->effective_bias[row], stage->multiplier[q], stage->shift[q]};
+    return r;
+}
+
+static inline int8_t tp_dsp_output(tp_dsp_row row, int32_t acc, int32_t offset, int32_t lo, int32_t hi)
+{
+    acc = tp_dsp_requantize(acc + row.bias, row.multiplier, row.shift) + offset;
+    return (int8_t)tp_clamp(acc, lo, hi);
+}
+
+/* Two columns times two rows (column 1 follows column 0, row 1 follows row 0, k bytes apart):
+ * four accumulators; per word, 4 loads, 8 unpacks and 8 SMLADs do 16 MACs. */
+static void tp_dsp_block_2x2(const int8_t *col, const int8_t *row, int32_t k, int32_t acc[4])
+{
+    int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0; /* a<column><row> */
+    const int8_t *const col_end = col + (k & ~3);
+    while (col != col_end) {
+        const int32_t x0 = tp_read_s8x4(col), x1 = tp_read_s8x4(col + k);
+        const int32_t x0e = tp_sxtb16(x0), x0o = tp_sxtb16_ror8(x0);
+        const int32_t x1e = tp_sxtb16(x1), x1o = tp_sxtb16_ror8(x1);
+        int32_t w = tp_read_s8x4(row);
+        int32_t we = tp_sxtb16(w), wo = tp_sxtb16_ror8(w);
+        a00 = tp_smlad(x0e, we, a00);
+        a00 = tp_smlad(x0o, wo, a00);
+        a10 = tp_smlad(x1e, we, a10);
+        a10 = tp_smlad(x1o, wo, a10);
+        w = tp_read_s8x4(row + k);
+        we = tp_sxtb16(w);
+        wo = tp_sxtb16_ror8(w);
+        a01 = tp_smlad(x0e, we, a01);
+        a01 = tp_smlad(x0o, wo, a01);
+        a11 = tp_smlad(x1e, we, a11);
+        a11 = tp_smlad(x1o, wo, a11);
+        col += 4;
+        row += 4;
+    }
+    for (int32_t n = k & 3; n > 0; --n) {
+        const int32_t x0 = col[0], x1 = col[k], w0 = row[0], w1 = row[k];
+        a00 += x0 * w0;
+        a01 += x0 * w1;
+        a10 += x1 * w0;
+        a11 += x1 * w1;
+        ++col;
+        ++row;
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
+/* One column times two rows. */
+static void tp_dsp_block_1x2(const int8_t *col, const int8_t *row, int32_t k, int32_t acc[2])
+{
+    int32_t a0 = 0, a1 = 0;
+    const int8_t *const col_end = col + (k & ~3);
+    while (col != col_end) {
+        const int32_t x = tp_read_s8x4(col);
+        const int32_t xe = tp_sxtb16(x), xo = tp_sxtb16_ror8(x);
+        const int32_t w0 = tp_read_s8x4(row), w1 = tp_read_s8x4(row + k);
+        a0 = tp_smlad(xe, tp_sxtb16(w0), a0);
+        a0 = tp_smlad(xo, tp_sxtb16_ror8(w0), a0);
+        a1 = tp_smlad(xe, tp_sxtb16(w1), a1);
+        a1 = tp_smlad(xo, tp_sxtb16_ror8(w1), a1);
+        col += 4;
+        row += 4;
+    }
+    for (int32_t n = k & 3; n > 0; --n) {
+        const int32_t x = *col++;
+        a0 += x * row[0];
+        a1 += x * row[k];
+        ++row;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
+
+/* One column times one row (the last row of an odd count). */
+static int32_t tp_dsp_dot(const int8_t *col, const int8_t *row, int32_t k)
+{
+    int32_t a = 0;
+    for (int32_t n = k >> 2; n > 0; --n) {
+        const int32_t x = tp_read_s8x4(col), w = tp_read_s8x4(row);
+        col += 4;
+        row += 4;
+        a = tp_smlad(tp_sxtb16(x), tp_sxtb16(w), a);
+        a = tp_smlad(tp_sxtb16_ror8(x), tp_sxtb16_ror8(w), a);
+    }
+    for (int32_t n = k & 3; n > 0; --n) {
+        a += *col++ * *row++;
+    }
+    return a;
+}
+
+void tp_dsp_gemm_s8(const int8_t *cols, int32_t col_count, const int8_t *weights, int32_t rows, int32_t k,
+                    const tp_dsp_output_stage *stage, int8_t *out0, int8_t *out1)
+{
+    /* Locals, so the int8 stores (which may alias anything) do not force reloads. */
+    const int32_t offset = stage->output_offset, lo = stage->activation.min, hi = stage->activation.max;
+    int32_t r = 0;
+    for (; r + 1 < rows; r += 2) {
+        const int8_t *row = weights + r * k;
+        const tp_dsp_row r0 = tp_dsp_row_at(stage, r), r1 = tp_dsp_row_at(stage, r + 1);
+        if (col_count == 2) {
+            int32_t acc[4];
+            tp_dsp_block_2x2(cols, row, k, acc);
+            out0[r] = tp_dsp_output(r0, acc[0], offset, lo, hi);
+            out0[r + 1] = tp_dsp_output(r1, acc[1], offset, lo, hi);
+            out1[r] = tp_dsp_output(r0, acc[2], offset, lo, hi);
+            out1[r + 1] = tp_dsp_output(r1, acc[3], offset, lo, hi);
+        } else {
+            int32_t acc[2];
+            tp_dsp_block_1x2(cols, row, k, acc);
+            out0[r] = tp_dsp_output(r0, acc[0], offset, lo, hi);
+            out0[r + 1] = tp_dsp_output(r1, acc[1], offset, lo, hi);
+        }
+    }
+    if (r < rows) {
+        const int8_t *row = weights + r * k;
+        const tp_dsp_row r0 = tp_dsp_row_at(stage, r);
+        out0[r] = tp_dsp_output(r0, tp_dsp_dot(cols, row, k), offset, lo, hi);
+        if (col_count == 2) {
+            out1[r] = tp_dsp_output(r0, tp_dsp_dot(cols + k, row, k), offset, lo, hi);
+        }
+    }
+}

@@ -1,0 +1,251 @@
+"""DSP kernels (firmware/runtime/kernels/dsp): bit-exact with TFLM, selected from the board's core.
+
+The same randomized convolution, depthwise and fully-connected models as tests/ops (their
+drawing helpers), plus the shapes the DSP kernels treat specially: 1x1 convolutions read in
+place, first layers with one or three input channels, KWS's tall 10x4 kernel, odd pixel and
+channel counts (the 2x2 blocks' tails), accumulation depths that are not a multiple of 4.
+They run twice: natively (the kernels with portable C in place of the DSP instructions, fast,
+checks the blocking, im2col and bias folding) and on the emulated Cortex-M4 (mps2-an386) and
+Cortex-M7 (mps2-an500), where the real SMLAD/SXTB16 instructions run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import SHARED_MODELS
+from harness import convert_int8
+from ops.test_conv import ACTIVATIONS, channel_weights, draw_calibration, draw_geometry
+from tinyml_ptq.boards import get_board, resolve_kernels
+from tinyml_ptq.codegen import generate_model_sources
+from tinyml_ptq.errors import UserError
+from tinyml_ptq.hostrun import build_host_runner, run_host
+from tinyml_ptq.reference import ReferenceInterpreter
+from tinyml_ptq.resources import RUNTIME_DIR
+from tinyml_ptq.tflite_reader import parse_tflite
+
+needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                               reason="arm-none-eabi-gcc / qemu-system-arm not installed")
+
+
+def conv_model(case: int) -> bytes:
+    """CONV_2D drawn like tests/ops/test_conv.py (no groups: those stay on the reference kernel)."""
+    rng = np.random.default_rng(7000 + case)
+    kernel, stride, dilation, padding, (height, width) = draw_geometry(rng, case)
+    if case % 4 == 3:
+        kernel, stride, dilation = (1, 1), (1, 1), (1, 1)  # pointwise: read in place
+    in_channels = [1, 3, int(rng.integers(1, 40))][case % 3]
+    out_channels = int(rng.integers(1, 26))
+    _, activation, _ = ACTIVATIONS[case % len(ACTIVATIONS)]
+    weights = channel_weights(rng, (*kernel, in_channels, out_channels), channel_axis=3)
+    bias = rng.normal(size=out_channels).astype(np.float32) * float(rng.uniform(0.1, 3.0))
+    use_bias = case % 6 != 5
+
+    def build(x):
+        y = tf.nn.conv2d(x, weights, strides=[1, *stride, 1], padding=padding, dilations=[1, *dilation, 1])
+        return activation(tf.nn.bias_add(y, bias) if use_bias else y)
+
+    return convert_int8(build, [(height, width, in_channels)], per_tensor=case % 4 == 1,
+                        calib_range=draw_calibration(rng), seed=case)
+
+
+def kws_first_layer_model() -> bytes:
+    """KWS DS-CNN's first layer: 49x10x1 MFCCs, 10x4 kernel, stride 2, SAME, 64 filters, ReLU."""
+    rng = np.random.default_rng(11)
+    weights = channel_weights(rng, (10, 4, 1, 64), channel_axis=3)
+    return convert_int8(lambda x: tf.nn.relu(tf.nn.conv2d(x, weights, strides=[1, 2, 2, 1], padding="SAME")),
+                        [(49, 10, 1)], calib_range=(-3.0, 5.0))
+
+
+def depthwise_model(case: int) -> bytes:
+    """DEPTHWISE_CONV_2D drawn like tests/ops/test_conv.py (multipliers above 1 stay on the reference)."""
+    rng = np.random.default_rng(8000 + case)
+    kernel, stride, dilation, padding, (height, width) = draw_geometry(rng, case)
+    in_channels = int(rng.integers(1, 40))
+    multiplier = 2 if case % 5 == 4 else 1
+    _, activation, _ = ACTIVATIONS[(case + 1) % len(ACTIVATIONS)]
+    weights = channel_weights(rng, (*kernel, in_channels * multiplier), channel_axis=2)
+    weights = weights.reshape(*kernel, in_channels, multiplier)
+    bias = rng.normal(size=in_channels * multiplier).astype(np.float32)
+    use_bias = case % 6 != 5
+
+    def build(x):
+        y = tf.nn.depthwise_conv2d(x, weights, strides=[1, *stride, 1], padding=padding, dilations=dilation)
+        return activation(tf.nn.bias_add(y, bias) if use_bias else y)
+
+    return convert_int8(build, [(height, width, in_channels)], per_tensor=case % 4 == 1,
+                        calib_range=draw_calibration(rng), seed=case)
+
+
+def fully_connected_model(case: int) -> bytes:
+    rng = np.random.default_rng(9000 + case)
+    rows = 3 if case % 4 == 2 else 1  # a 2-D input: rows are batches, the kernel's two columns
+    in_features, units = int(rng.integers(1, 90)), int(rng.integers(1, 40))
+    weights = (rng.normal(size=(in_features, units)) * rng.uniform(0.05, 2.0)).astype(np.float32)
+    bias = rng.uniform(-1, 1, size=units).astype(np.float32)
+    _, activation, _ = ACTIVATIONS[case % len(ACTIVATIONS)]
+    shape = (rows, in_features) if rows > 1 else (in_features,)
+    return convert_int8(lambda x: activation(tf.matmul(x, weights) + bias if case % 4 != 3 else tf.matmul(x, weights)),
+                        [shape], per_tensor=case % 2 == 1, calib_range=draw_calibration(rng), seed=case)
+
+
+MODELS = {
+    **{f"conv{c}": (conv_model, c) for c in range(14)},
+    "kws_first_layer": (lambda _: kws_first_layer_model(), 0),
+    **{f"depthwise{c}": (depthwise_model, c) for c in range(10)},
+    **{f"fc{c}": (fully_connected_model, c) for c in range(8)},
+}
+_cache: dict[str, bytes] = {}
+
+
+def model_bytes(name: str) -> bytes:
+    if name not in _cache:
+        fn, case = MODELS[name]
+        _cache[name] = fn(case)
+    return _cache[name]
+
+
+def int8_samples(model: bytes, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random int8 inputs and the TFLM reference outputs for them."""
+    ref = ReferenceInterpreter(model)
+    x = np.random.default_rng(seed).integers(-128, 128, size=(count, *ref.input.shape[1:]), dtype=np.int8)
+    return x, np.asarray(ref.invoke_many(x)).reshape(count, -1)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_dsp_kernels_bit_exact_on_host(name):
+    model = model_bytes(name)
+    sources = generate_model_sources(parse_tflite(model), model, kernels="dsp")
+    inputs, expected = int8_samples(model, 6, seed=len(name))
+    with tempfile.TemporaryDirectory(prefix="tp-dsp-") as tmp:
+        binary = build_host_runner(sources, Path(tmp), inputs[0].size, expected.shape[1])
+        ours = run_host(binary, inputs.reshape(len(inputs), -1))
+    np.testing.assert_array_equal(ours, expected)
+    if not name.startswith("depthwise") or int(name[-1]) % 5 != 4:
+        assert any("kernels/dsp/" in s for s in sources.runtime_sources), sources.runtime_sources
+
+
+def test_dsp_requantize_equals_reference_requantize(tmp_path):
+    """tp_dsp_requantize (one floor shift) against tp_requantize (nudge, truncation) on edge and
+    random accumulators, multipliers and shifts, natively and as the Cortex-M4 compiles it."""
+    program = tmp_path / "requant.c"
+    program.write_text(r'''
+#include <stdio.h>
+#include "tp_dsp.h"
+static uint32_t state = 12345u;
+static uint32_t next(void) { state = state * 1664525u + 1013904223u; return state; }
+int main(void) {
+    const int32_t edges[] = {0, 1, -1, 2, -2, 127, -128, 1 << 20, -(1 << 20), INT32_MAX, INT32_MIN, INT32_MAX - 1,
+                             INT32_MIN + 1, 0x40000000, -0x40000000, 0x3FFFFFFF, -0x3FFFFFFF};
+    const int32_t multipliers[] = {0, 1, 0x40000000, 0x40000001, 0x7FFFFFFF, 0x55555555, 0x60000000};
+    long bad = 0, total = 0;
+    for (int32_t shift = -31; shift <= 8; ++shift) {
+        for (unsigned m = 0; m < sizeof multipliers / sizeof *multipliers; ++m) {
+            for (unsigned e = 0; e < sizeof edges / sizeof *edges; ++e) {
+                bad += tp_dsp_requantize(edges[e], multipliers[m], shift) != tp_requantize(edges[e], multipliers[m], shift);
+                ++total;
+            }
+        }
+    }
+    for (long i = 0; i < 2000000; ++i) {
+        const int32_t x = (int32_t)next() >> (next() % 31);
+        const int32_t m = (int32_t)(0x40000000u | (next() >> 2));
+        const int32_t shift = (int32_t)(next() % 40) - 31;
+        bad += tp_dsp_requantize(x, m, shift) != tp_requantize(x, m, shift);
+        ++total;
+    }
+    printf("%ld %ld\n", bad, total);
+    return 0;
+}
+''')
+    exe = tmp_path / "requant"
+    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(RUNTIME_DIR / "include"),
+                    str(program), "-o", str(exe)], check=True)
+    bad, total = map(int, subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split())
+    assert total > 2_000_000 and bad == 0
+
+
+@pytest.mark.parametrize("board, expected", [("mps2-an386", "dsp"), ("mps2-an500", "dsp"), ("mps2-an505", "dsp"),
+                                             ("nucleo-l4r5zi", "dsp"), ("mps2-an385", "reference"),
+                                             ("host", "reference")])
+def test_auto_picks_dsp_kernels_from_the_core(board, expected):
+    assert resolve_kernels(get_board(board), "auto") == expected
+    assert resolve_kernels(get_board(board), "reference") == "reference"
+
+
+def test_dsp_kernels_refused_on_cortex_m3():
+    with pytest.raises(UserError, match="mps2-an385.*no DSP extension"):
+        resolve_kernels(get_board("mps2-an385"), "dsp")
+
+
+def test_generate_records_kernels_and_copies_only_that_set(tmp_path):
+    from tinyml_ptq.project import generate
+
+    model = tmp_path / "conv.tflite"
+    model.write_bytes(model_bytes("conv3"))
+    dsp = generate(model, tmp_path / "dsp", board="mps2-an386")
+    ref = generate(model, tmp_path / "ref", board="mps2-an386", kernels="reference")
+    assert (dsp.kernels, ref.kernels) == ("dsp", "reference")
+    assert json.loads((tmp_path / "dsp" / "project.json").read_text())["kernels"] == "dsp"
+    assert json.loads((tmp_path / "ref" / "project.json").read_text())["kernels"] == "reference"
+    dsp_kernels = sorted(p.name for p in (tmp_path / "dsp" / "runtime" / "kernels").glob("*.c"))
+    ref_kernels = sorted(p.name for p in (tmp_path / "ref" / "runtime" / "kernels").glob("*.c"))
+    assert dsp_kernels == ["tp_conv2d_s8_dsp.c", "tp_dsp_gemm_s8.c"]
+    assert "tp_conv2d_s8.c" in ref_kernels and not any("dsp" in k for k in ref_kernels)
+    assert "tp_conv2d_s8_dsp(" in (tmp_path / "dsp" / "model" / "model.c").read_text()
+    assert "tp_conv2d_s8_dsp" not in (tmp_path / "ref" / "model" / "model.c").read_text()
+
+
+def test_cli_kernels_option(tmp_path, capsys):
+    from tinyml_ptq.cli import main
+
+    model = tmp_path / "fc.tflite"
+    model.write_bytes(model_bytes("fc0"))
+    assert main(["generate", str(model), "-o", str(tmp_path / "p"), "--kernels", "reference"]) == 0
+    assert "reference kernels" in capsys.readouterr().out
+    assert main(["generate", str(model), "-o", str(tmp_path / "q"), "--board", "mps2-an385", "--kernels", "dsp"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: board mps2-an385 (Cortex-M3")
+
+
+def _run_on_board(model: bytes, board: str, root: Path, name: str, samples: int = 4) -> float:
+    """generate (dsp kernels) -> build -> run under QEMU; the fraction of outputs equal to TFLM's."""
+    from tinyml_ptq.build import build
+    from tinyml_ptq.project import generate
+    from tinyml_ptq.run import run
+
+    model_path = root / f"{name}.tflite"
+    model_path.write_bytes(model)
+    inputs, _ = int8_samples(model, samples, seed=len(name))
+    data = root / f"{name}.npy"
+    np.save(data, inputs)
+    project = root / f"{name}-{board}"
+    assert generate(model_path, project, board=board, kernels="dsp").kernels == "dsp"
+    build(project)
+    return run(project, data).exact
+
+
+@needs_arm
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an500"])
+def test_dsp_kernels_bit_exact_on_emulated_cortex_m(board, tmp_path):
+    """Every randomized model, with the real DSP instructions, on the emulated M4 and M7."""
+    failures = {name: exact for name in sorted(MODELS)
+                if (exact := _run_on_board(model_bytes(name), board, tmp_path, name)) != 1.0}
+    assert not failures, f"not bit-exact on {board}: {failures}"
+
+
+@needs_arm
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["kws_ref_model", "vww_96", "resnet8_cifar10", "ad01"])
+def test_mlperf_models_bit_exact_with_dsp_kernels(model, shared_models, tmp_path):
+    path = shared_models / f"{model}_int8.tflite"
+    assert _run_on_board(path.read_bytes(), "mps2-an386", tmp_path, model, samples=3) == 1.0
