@@ -33,20 +33,21 @@ $(STAMP): requirements.txt pyproject.toml
 	$(VPY) -m pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $@
 
+# The tests also open report.html in headless Chromium.
+test test-fast: APT_PKGS += chromium
+
 test: setup
 	$(VPY) -m pytest -q
 
 test-fast: setup
 	$(VPY) -m pytest -q -m "not slow"
 
-# The digits example end to end: quantize, generate, build, run on an emulated Cortex-M4.
+# The digits example end to end with one command: quantize, generate, build, run on an emulated
+# Cortex-M4; prints the summary and writes $(DEMO_OUT)/report.json and report.html. A second
+# run reuses the quantized model and the firmware.
 demo: setup
-	$(CLI) quantize examples/digits/digits_cnn.keras --data examples/digits/calib.npz \
-	  --eval examples/digits/eval.npz -o $(DEMO_OUT)/digits_int8.tflite \
-	  --report $(DEMO_OUT)/quantize_report.json
-	$(CLI) generate $(DEMO_OUT)/digits_int8.tflite -o $(DEMO_OUT)/firmware --board mps2-an386
-	$(CLI) build $(DEMO_OUT)/firmware --json $(DEMO_OUT)/build.json
-	$(CLI) run $(DEMO_OUT)/firmware --data examples/digits/eval.npz --json $(DEMO_OUT)/run.json
+	$(CLI) deploy examples/digits/digits_cnn.keras --data examples/digits/calib.npz \
+	  --eval examples/digits/eval.npz --board mps2-an386 -o $(DEMO_OUT)
 
 # The MLPerf Tiny models and the digits example on emulated Cortex-M4 and M7, both kernel sets:
 # bench/results.json and bench/results.md (minutes; not part of make test).
