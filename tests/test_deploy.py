@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 from pathlib import Path
@@ -146,3 +147,31 @@ def test_api_exposes_the_stages():
     for name in ("quantize", "generate", "build", "run", "deploy", "check"):
         assert callable(getattr(tinyml_ptq, name)), name
     assert Path(tinyml_ptq.deploy.__code__.co_filename).name == "deploy.py"
+
+
+@pytest.mark.parametrize("name", ["github-actions.yml", "gitlab-ci.yml"])
+def test_ci_examples_parse_and_use_real_options(name):
+    """Every tinyml-ptq command in the shipped CI jobs is accepted by the CLI's parser."""
+    import click
+    import yaml
+
+    from tinyml_ptq.cli import cli
+
+    def strings(node, shell=False):
+        """The shell lines: GitHub's `run` steps, GitLab's `script`."""
+        if isinstance(node, dict):
+            return [s for k, v in node.items() for s in strings(v, shell or k in ("run", "script"))]
+        if isinstance(node, list):
+            return [s for v in node for s in strings(v, shell)]
+        return [node] if isinstance(node, str) and shell else []
+
+    text = (DIGITS_DIR.parent / "ci" / name).read_text()
+    shell = "\n".join(strings(yaml.safe_load(text))).replace("\\\n", " ")
+    commands = [line.strip() for line in shell.splitlines() if line.strip().startswith("tinyml-ptq ")]
+    assert sorted(c.split()[1] for c in commands) == ["check", "deploy"], commands
+    for command in commands:
+        argv = shlex.split(command)[1:]
+        with cli.make_context("tinyml-ptq", list(argv)) as ctx:
+            sub = cli.get_command(ctx, argv[0])
+            sub.make_context(argv[0], argv[1:])  # raises on an unknown option or a bad value
+    assert "--junit" in text and "check.xml" in text
