@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 # Imported eagerly on purpose: each stage module shares its function's name, and a
 # lazily imported submodule would shadow the function on the package.
+from .bench import bench  # noqa: E402
 from .build import build  # noqa: E402
 from .check import check  # noqa: E402
 from .deploy import deploy  # noqa: E402
@@ -22,4 +23,4 @@ from .quantize import quantize  # noqa: E402
 from .run import run  # noqa: E402
 from .verify import verify  # noqa: E402
 
-__all__ = ["quantize", "generate", "build", "run", "deploy", "check", "verify", "flash", "__version__"]
+__all__ = ["quantize", "generate", "build", "run", "deploy", "check", "verify", "flash", "bench", "__version__"]

@@ -10,7 +10,6 @@ throughput with 1 and 2 workers.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import tempfile
@@ -33,6 +32,7 @@ from .run import run
 from .tflite_reader import parse_tflite
 
 DEFAULT_BOARDS = ("mps2-an386", "mps2-an500")
+KERNEL_SETS = ("reference", "dsp")  # generate --kernels; reference first: the speed-up baseline
 MLPERF_DIR = ROOT.parent / "shared" / "models" / "mlperf_tiny"
 DIGITS_DIR = ROOT / "examples" / "digits"
 
@@ -117,24 +117,11 @@ class BenchResult:
         return data
 
 
-def kernel_sets() -> list[str]:
-    """Both kernel sets when `generate` can choose them, else whatever it produces."""
-    if "kernels" in inspect.signature(generate).parameters:
-        return ["reference", "dsp"]
-    return ["default"]
-
-
-def _generate(model: Path, project: Path, board: str, kernels: str) -> dict:
-    extra = {} if kernels == "default" else {"kernels": kernels}
-    generate(model, project, board=board, **extra)
-    return json.loads((project / "project.json").read_text())
-
-
 def bench_model(model: Path, board: str, kernels: str, work: Path, samples: int) -> ModelBench:
     """generate, build and run one model on one board with one kernel set."""
     name = model.stem
     project = work / f"{name}-{board}-{kernels}"
-    meta = _generate(model, project, board, kernels)
+    generated = generate(model, project, board=board, kernels=kernels)
     built = build(project)
     graph = parse_tflite(model.read_bytes())
     shape = graph.tensors[graph.inputs[0]].shape
@@ -148,13 +135,13 @@ def bench_model(model: Path, board: str, kernels: str, work: Path, samples: int)
     # The bound of separate buffers with the reference kernels' scratch: what in-place steps beat.
     bound = generate_model_sources(graph, model.read_bytes()).live_lower_bound
     return ModelBench(
-        model=name, board=board, kernels=meta.get("kernels", "reference"), samples=result.samples,
+        model=name, board=board, kernels=generated.kernels, samples=result.samples,
         exact=result.exact, instructions=result.latency_mean, macs=macs,
         macs_per_instruction=macs / result.latency_mean if result.latency_mean else 0.0,
         speedup_vs_reference=None,
         vs_tflm_reference=result.latency_mean / tflm.reference_instructions if tflm and board == "mps2-an386" else None,
         vs_tflm_cmsis_nn=result.latency_mean / tflm.cmsis_nn_instructions if tflm and board == "mps2-an386" else None,
-        arena_bytes=meta["arena_bytes"], live_bound_bytes=bound,
+        arena_bytes=generated.arena_bytes, live_bound_bytes=bound,
         tflm_arena_bytes=tflm.arena_bytes if tflm else None,
         flash_bytes=built.flash_bytes, weights_bytes=split.get("weights"),
         runtime_code_bytes=split.get("runtime_code"), runtime_code=built.runtime_code,
@@ -195,7 +182,6 @@ def bench(out_dir: str | os.PathLike = "bench", models: list[str | os.PathLike] 
     digits example's stages (needed for the default digits model).
     """
     out = Path(out_dir)
-    sets = kernel_sets()
     with tempfile.TemporaryDirectory(prefix="tp-bench-") as tmp:
         work = Path(tmp)
         stage_seconds = throughput = None
@@ -215,14 +201,14 @@ def bench(out_dir: str | os.PathLike = "bench", models: list[str | os.PathLike] 
         for path in paths:
             for board in boards:
                 reference = None
-                for kernels in sets:
+                for kernels in KERNEL_SETS:
                     log(f"bench: {path.stem} on {board}, {kernels} kernels")
                     entry = bench_model(path, board, kernels, work, samples)
-                    if kernels in ("reference", "default"):
+                    if kernels == "reference":
                         reference = entry.instructions
                     entry.speedup_vs_reference = round(reference / entry.instructions, 3) if reference else None
                     results.append(entry)
-    result = BenchResult(results, stage_seconds, throughput, sets)
+    result = BenchResult(results, stage_seconds, throughput, list(KERNEL_SETS))
     result.json_path = str(out / "results.json")
     result.markdown_path = str(out / "results.md")
     write_text_atomic(result.json_path, json.dumps(result.to_dict(), indent=2) + "\n")
