@@ -97,11 +97,23 @@ def fully_connected_model(case: int) -> bytes:
                         [shape], per_tensor=case % 2 == 1, calib_range=draw_calibration(rng), seed=case)
 
 
+
+def add_model(case: int) -> bytes:
+    """ADD of two same-shape tensors (a residual join), each with its own scale, fused activations."""
+    rng = np.random.default_rng(9500 + case)
+    shape = (int(rng.integers(1, 9)), int(rng.integers(1, 9)), int(rng.integers(1, 20)))
+    gain = float(rng.uniform(0.2, 4.0))
+    _, activation, _ = ACTIVATIONS[case % len(ACTIVATIONS)]
+    return convert_int8(lambda x: activation(x + tf.nn.relu(x) * gain), [shape], calib_range=draw_calibration(rng),
+                        seed=case)
+
+
 MODELS = {
     **{f"conv{c}": (conv_model, c) for c in range(14)},
     "kws_first_layer": (lambda _: kws_first_layer_model(), 0),
     **{f"depthwise{c}": (depthwise_model, c) for c in range(10)},
     **{f"fc{c}": (fully_connected_model, c) for c in range(8)},
+    **{f"add{c}": (add_model, c) for c in range(4)},
 }
 _cache: dict[str, bytes] = {}
 

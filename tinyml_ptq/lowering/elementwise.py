@@ -96,6 +96,21 @@ def lower_add_sub(graph: Graph, op: Operator) -> Step:
     )
 
 
+
+@lowers("ADD", kernels="dsp")
+def lower_add_dsp(graph: Graph, op: Operator) -> Step:
+    base = lower_add_sub(graph, op)
+    input1, input2, output = _binary_operands(graph, op)
+    if not tuple(input1.shape) == tuple(input2.shape) == tuple(output.shape):
+        return base  # broadcasting stays on the reference kernel
+    return Step(
+        op=op, header="tp_dsp.h", sources=("tp_add_s8_dsp.c",), kernel_dir="dsp", structs=base.structs[:1],
+        call=(f"tp_add_s8_dsp(&${{p}}params, {output.num_elements}, $t{input1.index}, $t{input2.index}, "
+              f"$t{output.index});"),
+        inplace=base.inplace,
+    )
+
+
 @lowers("MUL")
 def lower_mul(graph: Graph, op: Operator) -> Step:
     input1, input2, output = _binary_operands(graph, op)

@@ -13,6 +13,7 @@
 #define TP_DSP_H
 
 #include "tp_conv.h"
+#include "tp_elementwise.h"
 #include "tp_fixedpoint.h"
 #include "tp_fully_connected.h"
 #include "tp_types.h"
@@ -67,5 +68,9 @@ void tp_fully_connected_s8_dsp(const tp_fc_params *params, const tp_per_channel_
                                int32_t batches, int32_t accum_depth, int32_t output_depth,
                                const int8_t *input, const int8_t *filter, const int32_t *effective_bias,
                                int8_t *output);
+
+/* ADD of two inputs of the output's shape (no broadcast), count elements. */
+void tp_add_s8_dsp(const tp_add_params *params, int32_t count, const int8_t *input1, const int8_t *input2,
+                   int8_t *output);
 
 #endif /* TP_DSP_H */
