@@ -135,6 +135,17 @@ def digits_int8_tflite(digits_quantized) -> Path:
     return digits_quantized.output
 
 
+@pytest.fixture(scope="session")
+def depthwise_digits(tmp_path_factory) -> dict[str, Path]:
+    """Issue #8's depthwise digits CNN (tests/calib_models.py), clean and batch-norm spread, with calib and eval data."""
+    from calib_models import calib_npz, depthwise_models, eval_npz
+
+    folder = tmp_path_factory.mktemp("dw-models")
+    clean, spread = depthwise_models(folder)
+    return {"clean": clean, "spread": spread, "calib": calib_npz(folder / "calib.npz"),
+            "eval": eval_npz(folder / "eval.npz")}
+
+
 # --- deploy: the digits example through the whole pipeline ---------------------------------------
 
 

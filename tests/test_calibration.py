@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from calib_models import DIGITS_DIR, eval_npz, outlier_calibration
-from tinyml_ptq.calibration import calibrate, calibrate_only, candidate_range, fake_quant, quantize_calibrated, _Tensor
+from tinyml_ptq.calibration import AUTO_FOLDS, AUTO_MIN_GAIN_DB, MIN_FOLD_SAMPLES, calibrate, calibrate_only, candidate_range, fake_quant, quantize_calibrated, _Tensor
 from tinyml_ptq.cli import main
 from tinyml_ptq.model_loader import import_tensorflow, load_model
 from tinyml_ptq.quantize import quantize, require_full_int8
@@ -111,12 +111,33 @@ def test_auto_recovers_the_outlier_calibration_set(data, tmp_path):
     assert chosen - {"fixed"} and "minmax" in auto["calibration"]["selection_sqnr_db"]
 
 
-def test_auto_on_a_clean_model_costs_at_most_half_a_db(data, tmp_path):
-    calib = str(DIGITS_DIR / "calib.npz")
-    minmax = quantize(DIGITS, calib, tmp_path / "m.tflite", eval_data=str(data["eval"])).report
-    auto = quantize(DIGITS, calib, tmp_path / "a.tflite", eval_data=str(data["eval"]), calibration="auto").report
+@pytest.mark.parametrize("which", ["digits", "depthwise"])
+def test_auto_on_a_clean_model_costs_at_most_half_a_db_and_no_accuracy(which, data, depthwise_digits, tmp_path):
+    """Issue #8's clean-model target, on the evaluation data (auto only sees calibration samples)."""
+    model, calib = (DIGITS, DIGITS_DIR / "calib.npz") if which == "digits" \
+        else (depthwise_digits["clean"], depthwise_digits["calib"])
+    common = dict(eval_data=str(data["eval"]))
+    minmax = quantize(model, str(calib), tmp_path / "m.tflite", calibration="minmax", **common).report
+    auto = quantize(model, str(calib), tmp_path / "a.tflite", calibration="auto", **common).report
     assert auto["output_sqnr_db"] >= minmax["output_sqnr_db"] - 0.5
     assert auto["accuracy"]["int8"] >= minmax["accuracy"]["int8"]
+
+
+def test_auto_leaves_minmax_only_for_a_gain_on_every_fold(data, tmp_path):
+    """On the outlier set every held-out fold gains more than the margin; otherwise auto keeps minmax."""
+    report = quantize(DIGITS, str(data["outliers"]), tmp_path / "a.tflite", calibration="auto").report["calibration"]
+    folds = report["selection_folds_db"]
+    assert len(folds["minmax"]) == AUTO_FOLDS
+    gains = np.array(folds["auto"]) - np.array(folds["minmax"])
+    assert np.all(gains > AUTO_MIN_GAIN_DB)
+
+
+def test_auto_with_too_few_samples_to_hold_out_keeps_minmax(digits):
+    loaded, x = digits
+    few = x[:2 * AUTO_FOLDS * MIN_FOLD_SAMPLES - 1]
+    result = calibrate(loaded, few, "auto")
+    assert result.tflite == calibrate(loaded, few, "minmax").tflite
+    assert {t.method for t in result.tensors} <= {"minmax", "fixed"}
 
 
 def test_report_sqnr_per_tensor_methods_and_sensitivity(tmp_path):

@@ -5,18 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calib_models import DIGITS_DIR, calib_npz, depthwise_models, eval_npz
+from calib_models import DIGITS_DIR
 from tinyml_ptq.equalize import equalize_keras
 from tinyml_ptq.model_loader import load_model
 from tinyml_ptq.quantize import quantize
 
 
 @pytest.fixture(scope="module")
-def dw(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("dw-models")
-    clean, spread = depthwise_models(folder)
-    return {"clean": clean, "spread": spread, "calib": calib_npz(folder / "calib.npz"),
-            "eval": eval_npz(folder / "eval.npz")}
+def dw(depthwise_digits):
+    return depthwise_digits
 
 
 def _function_preserved(path, x):

@@ -45,6 +45,7 @@ def build_report(loaded, mode: str, per_tensor: bool, float_tflite: bytes, quant
                         "bias_correction": bias_correction,
                         "bias_corrected_layers": calibration.bias_corrected if calibration is not None else 0,
                         "selection_sqnr_db": dict(calibration.selection_sqnr_db) if calibration is not None else {},
+                        "selection_folds_db": dict(calibration.selection_folds_db) if calibration is not None else {},
                         "seconds": calibration.seconds if calibration is not None else None,
                         "tensors": [] if calibration is None else [vars(t) for t in calibration.tensors]},
         "eval": None,
