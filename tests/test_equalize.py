@@ -45,7 +45,7 @@ def test_equalization_keeps_a_tf_keras_mobilenet_function(shared_models):
 
 def test_equalize_recovers_the_depthwise_batch_norm_pattern(dw, tmp_path):
     common = dict(eval_data=str(dw["eval"]))
-    minmax = quantize(dw["spread"], str(dw["calib"]), tmp_path / "m.tflite", **common).report
+    minmax = quantize(dw["spread"], str(dw["calib"]), tmp_path / "m.tflite", calibration="minmax", **common).report
     equalized = quantize(dw["spread"], str(dw["calib"]), tmp_path / "e.tflite", equalize=True, **common).report
     flt, lost = minmax["accuracy"]["float"], minmax["accuracy"]["int8"]
     assert flt - lost >= 0.015  # the pattern really hurts min/max
@@ -56,8 +56,9 @@ def test_equalize_recovers_the_depthwise_batch_norm_pattern(dw, tmp_path):
 
 def test_bias_correction_removes_the_mean_shift(dw, tmp_path):
     common = dict(eval_data=str(dw["eval"]))
-    plain = quantize(dw["spread"], str(dw["calib"]), tmp_path / "m.tflite", **common).report
-    corrected = quantize(dw["spread"], str(dw["calib"]), tmp_path / "b.tflite", bias_correction=True, **common).report
+    plain = quantize(dw["spread"], str(dw["calib"]), tmp_path / "m.tflite", calibration="minmax", **common).report
+    corrected = quantize(dw["spread"], str(dw["calib"]), tmp_path / "b.tflite", bias_correction=True,
+                         calibration="minmax", **common).report
     assert corrected["calibration"]["bias_corrected_layers"] == 4  # conv, depthwise, pointwise, dense
     assert corrected["output_sqnr_db"] > plain["output_sqnr_db"] + 1.0
     assert corrected["accuracy"]["int8"] > plain["accuracy"]["int8"]

@@ -36,14 +36,14 @@ def cli() -> None:
 @click.option("--report", "report_path", default=None, type=click.Path(dir_okay=False),
               help="Write the report as JSON to this file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
-@click.option("--calibration", default="minmax", show_default=True, metavar="METHOD",
-              help="Activation ranges: minmax, percentile:P, samples:P, mse, or auto (per tensor, by held-out "
-                   "output SQNR).")
+@click.option("--calibration", default=None, metavar="METHOD",
+              help="Activation ranges: auto (default for int8: per tensor, by held-out output SQNR; keeps "
+                   "min/max unless that gains clearly), minmax, percentile:P, samples:P or mse.")
 @click.option("--equalize", is_flag=True, help="Cross-layer equalization (folds batch norms) before conversion.")
 @click.option("--bias-correction", is_flag=True, help="Correct the mean output shift caused by weight rounding.")
 def quantize_cmd(model: str, data: str, output: str, samples: int, mode: str, per_tensor: bool,
                  eval_data: str | None, eval_samples: int, report_path: str | None, as_json: bool,
-                 calibration: str, equalize: bool, bias_correction: bool) -> None:
+                 calibration: str | None, equalize: bool, bias_correction: bool) -> None:
     """Post-training quantization of a Keras MODEL (.keras, .h5 or SavedModel folder) to OUT.tflite."""
     import json
 

@@ -38,12 +38,14 @@ class QuantizeResult:
 def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, samples: int = 200,
              mode: str = "int8", per_tensor: bool = False, eval_data: str | None = None,
              report_path: str | os.PathLike | None = None, eval_samples: int = 1000,
-             calibration: str = "minmax", equalize: bool = False, bias_correction: bool = False) -> QuantizeResult:
+             calibration: str | None = None, equalize: bool = False, bias_correction: bool = False
+             ) -> QuantizeResult:
     """Quantize MODEL with calibration DATA, write OUTPUT (and the JSON report), return the result.
 
     `calibration`, `equalize` and `bias_correction` (int8 only) are described in
-    tinyml_ptq/calibration.py and tinyml_ptq/equalize.py; with their defaults the
-    plain TFLite converter's model is written.
+    tinyml_ptq/calibration.py and tinyml_ptq/equalize.py. `calibration` None
+    means auto for int8 (it keeps the converter's min/max unless held-out
+    samples show a clear gain) and minmax for the comparison modes.
 
     Every input is checked before conversion starts; OUTPUT is replaced only
     once the converted model exists and (for int8) passed `require_full_int8`.
@@ -57,7 +59,7 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
         raise UserError(f"unsupported mode {mode!r}; choose one of {', '.join(MODES)}")
     from .calibration import parse_method
 
-    calibration = parse_method(calibration)
+    calibration = parse_method(calibration if calibration is not None else "auto" if mode == "int8" else "minmax")
     tuned = calibration != "minmax" or equalize or bias_correction
     if tuned and mode != "int8":
         raise UserError(f"--calibration, --equalize and --bias-correction apply to --mode int8, not {mode}")
