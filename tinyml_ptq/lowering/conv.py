@@ -199,9 +199,36 @@ def lower_depthwise_conv2d_dsp(graph: Graph, op: Operator) -> Step:
     if op.options.get("depth_multiplier", 1) != 1:
         return base
     inp, filt, bias, output = _check_tensors(graph, op, channel_axis=3)
+    if not filt.is_constant:
+        return base  # run-time weights cannot be packed ahead of time
     bias_arg = f"$t{bias.index}" if bias is not None else "NULL"
     return _dsp_step(
         base, ("tp_depthwise_conv2d_s8_dsp.c",),
         call=(f"tp_depthwise_conv2d_s8_dsp(&${{p}}params, &${{p}}quant, &${{p}}input_dims, $t{inp.index}, "
-              f"&${{p}}filter_dims, $t{filt.index}, {bias_arg}, &${{p}}output_dims, $t{output.index});"),
+              f"&${{p}}filter_dims, ${{p}}packed_filter, {bias_arg}, &${{p}}output_dims, $t{output.index});"),
+        arrays=[CArray("packed_filter", "int32_t", pack_depthwise_filter(filt.data.reshape(filt.shape[1:])))],
     )
+
+
+def _halfword_pairs(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """int16 pairs as int32 words, low in the low half (what SMLAD multiplies lane by lane)."""
+    words = (low.astype(np.int64) & 0xFFFF) | (high.astype(np.int64) << 16)
+    return ((words + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
+
+
+def pack_depthwise_filter(filt: np.ndarray) -> np.ndarray:
+    """A [kh][kw][c] depthwise filter in tp_depthwise_conv2d_s8_dsp's order (see tp_dsp.h):
+    per group of four channels and filter row, (tap t, tap t + 1) pairs of each channel,
+    then an odd row's last tap as (c, c+2), (c+1, c+3); leftover channels one word per tap."""
+    kh, kw, channels = filt.shape
+    words = []
+    for c in range(0, channels - channels % 4, 4):
+        for fy in range(kh):
+            for fx in range(0, kw - 1, 2):
+                words.append(_halfword_pairs(filt[fy, fx, c:c + 4], filt[fy, fx + 1, c:c + 4]))
+            if kw % 2:
+                last = filt[fy, kw - 1]
+                words.append(_halfword_pairs(last[[c, c + 1]], last[[c + 2, c + 3]]))
+    for c in range(channels - channels % 4, channels):
+        words.append(filt[:, :, c].reshape(-1).astype(np.int32))
+    return np.concatenate(words) if words else np.zeros(0, dtype=np.int32)

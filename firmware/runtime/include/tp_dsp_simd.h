@@ -69,6 +69,22 @@ static inline int32_t tp_smlatt(int32_t x, int32_t y, int32_t acc)
     return __smlatt(x, y, acc);
 }
 
+/* The low halfwords of a and of b: (a.lo, b.lo). */
+static inline int32_t tp_pkhbt16(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/* The high halfwords of b and of a: (b.hi, a.hi). */
+static inline int32_t tp_pkhtb16(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
 #else /* portable equivalents */
 
 static inline int32_t tp_simd_lo16(int32_t x)
@@ -126,6 +142,16 @@ static inline int32_t tp_smlabb(int32_t x, int32_t y, int32_t acc)
 static inline int32_t tp_smlatt(int32_t x, int32_t y, int32_t acc)
 {
     return (int32_t)((uint32_t)acc + (uint32_t)(tp_simd_hi16(x) * tp_simd_hi16(y)));
+}
+
+static inline int32_t tp_pkhbt16(int32_t a, int32_t b)
+{
+    return (int32_t)(((uint32_t)a & 0xFFFFu) | ((uint32_t)b << 16));
+}
+
+static inline int32_t tp_pkhtb16(int32_t a, int32_t b)
+{
+    return (int32_t)(((uint32_t)a & 0xFFFF0000u) | ((uint32_t)b >> 16));
 }
 
 #endif /* __ARM_FEATURE_DSP */
