@@ -93,25 +93,25 @@ __attribute__((always_inline)) static inline void tp_dsp_dw_pixel3(const tp_dsp_
     }
 }
 
-__attribute__((noinline)) static void tp_dsp_dw_pixel3_inside(const tp_dsp_dw_layer *layer, const int8_t *p,
+__attribute__((noinline, optimize("no-schedule-insns"))) static void tp_dsp_dw_pixel3_inside(const tp_dsp_dw_layer *layer, const int8_t *p,
                                                               int32_t rows, const int32_t *w, int8_t *out)
 {
     tp_dsp_dw_pixel3(layer, p, rows, w, out, 0, 0);
 }
 
-__attribute__((noinline)) static void tp_dsp_dw_pixel3_left(const tp_dsp_dw_layer *layer, const int8_t *p,
+__attribute__((noinline, optimize("no-schedule-insns"))) static void tp_dsp_dw_pixel3_left(const tp_dsp_dw_layer *layer, const int8_t *p,
                                                             int32_t rows, const int32_t *w, int8_t *out)
 {
     tp_dsp_dw_pixel3(layer, p, rows, w, out, 1, 0);
 }
 
-__attribute__((noinline)) static void tp_dsp_dw_pixel3_right(const tp_dsp_dw_layer *layer, const int8_t *p,
+__attribute__((noinline, optimize("no-schedule-insns"))) static void tp_dsp_dw_pixel3_right(const tp_dsp_dw_layer *layer, const int8_t *p,
                                                              int32_t rows, const int32_t *w, int8_t *out)
 {
     tp_dsp_dw_pixel3(layer, p, rows, w, out, 0, 1);
 }
 
-__attribute__((noinline)) static void tp_dsp_dw_pixel3_both(const tp_dsp_dw_layer *layer, const int8_t *p,
+__attribute__((noinline, optimize("no-schedule-insns"))) static void tp_dsp_dw_pixel3_both(const tp_dsp_dw_layer *layer, const int8_t *p,
                                                             int32_t rows, const int32_t *w, int8_t *out)
 {
     tp_dsp_dw_pixel3(layer, p, rows, w, out, 1, 1);
