@@ -87,8 +87,8 @@ class TensorRange:
     name: str
     op: str  # the operator that writes the tensor ("INPUT" for the model input)
     method: str
-    min: float
-    max: float
+    min: float | None  # None where the op fixes the range (softmax, shared-scale ops)
+    max: float | None
     sqnr_db: float | None  # int8 rounding + clipping SQNR of this tensor on the calibration values
 
 
@@ -424,11 +424,12 @@ def calibrate(loaded, calib_x: np.ndarray, method: str = "auto", per_tensor: boo
             continue
         gi = in_group.get(index)
         m = "fixed" if gi is None else chosen.get(gi, "minmax")
+        if gi is None:  # a fixed-range op's output: the quantizer chooses the range, not us
+            report.append(TensorRange(index, t.name, t.op, m, None, None, None))
+            continue
         lo, hi = ranges.get(index, (t.lo, t.hi))
-        if gi is None:  # a fixed-range op's output: the quantizer's own range, read back below
-            lo = hi = float("nan")
         err = None
-        if t.values and gi is not None:
+        if t.values:
             v = np.concatenate(t.values).astype(np.float64)
             err = _sqnr_db(v, fake_quant(v, lo, hi))
         report.append(TensorRange(index, t.name, t.op, m, float(lo), float(hi), err))
