@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..ir import Graph, Operator
 from . import CArray, CStruct, Step, UnsupportedOperator, lowers
 from .common import effective_bias, fused_activation, per_channel_requant, require_int8
@@ -53,9 +55,26 @@ def lower_fully_connected_dsp(graph: Graph, op: Operator) -> Step:
     bias_values = effective_bias(weights.data, bias.data if bias is not None else None, -inp.zero_point)
     output = graph.tensors[op.outputs[0]]
     return Step(
-        op=op, header="tp_dsp.h", sources=("tp_fully_connected_s8_dsp.c", "tp_dsp_gemm_s8.c"), kernel_dir="dsp",
-        arrays=base.arrays + [CArray("effective_bias", "int32_t", bias_values)], structs=base.structs,
+        op=op, header="tp_dsp.h", sources=("tp_fully_connected_s8_dsp.c",), kernel_dir="dsp",
+        arrays=base.arrays + [CArray("effective_bias", "int32_t", bias_values),
+                              CArray("packed_filter", "int8_t", pack_fully_connected_filter(weights.data))],
+        structs=base.structs,
         call=(f"tp_fully_connected_s8_dsp(&${{p}}params, &${{p}}quant, {inp.num_elements // accum_depth}, "
-              f"{accum_depth}, {output_depth}, $t{inp.index}, $t{weights.index}, ${{p}}effective_bias, "
+              f"{accum_depth}, {output_depth}, $t{inp.index}, ${{p}}packed_filter, ${{p}}effective_bias, "
               f"$t{output.index});"),
     )
+
+
+def pack_fully_connected_filter(filt: np.ndarray) -> np.ndarray:
+    """An [output_depth][accum_depth] filter in tp_fully_connected_s8_dsp's order (see tp_dsp.h):
+    per block of four rows, their words for inputs 4j..4j+3 one after another, then each row's
+    last accum_depth % 4 weights; the rows past the last whole block as they are. Same bytes,
+    reordered, so the weights take no more flash."""
+    rows, depth = filt.shape
+    blocked, whole = rows - rows % 4, depth - depth % 4
+    blocks = filt[:blocked].reshape(blocked // 4, 4, depth)
+    words = blocks[:, :, :whole].reshape(blocked // 4, 4, whole // 4, 4).transpose(0, 2, 1, 3)
+    tails = blocks[:, :, whole:]
+    packed = np.concatenate([words.reshape(blocked // 4, 4 * whole), tails.reshape(blocked // 4, 4 * (depth - whole))],
+                            axis=1)
+    return np.concatenate([packed.reshape(-1), filt[blocked:].reshape(-1)]).astype(np.int8)
