@@ -57,7 +57,7 @@ def lower_fully_connected_dsp(graph: Graph, op: Operator) -> Step:
     return Step(
         op=op, header="tp_dsp.h", sources=("tp_fully_connected_s8_dsp.c",), kernel_dir="dsp",
         arrays=base.arrays + [CArray("effective_bias", "int32_t", bias_values),
-                              CArray("packed_filter", "int8_t", pack_fully_connected_filter(weights.data))],
+                              CArray("packed_filter", "int32_t", pack_fully_connected_filter(weights.data))],
         structs=base.structs,
         call=(f"tp_fully_connected_s8_dsp(&${{p}}params, &${{p}}quant, {inp.num_elements // accum_depth}, "
               f"{accum_depth}, {output_depth}, $t{inp.index}, ${{p}}packed_filter, ${{p}}effective_bias, "
@@ -66,10 +66,10 @@ def lower_fully_connected_dsp(graph: Graph, op: Operator) -> Step:
 
 
 def pack_fully_connected_filter(filt: np.ndarray) -> np.ndarray:
-    """An [output_depth][accum_depth] filter in tp_fully_connected_s8_dsp's order (see tp_dsp.h):
-    per block of four rows, their words for inputs 4j..4j+3 one after another, then each row's
-    last accum_depth % 4 weights; the rows past the last whole block as they are. Same bytes,
-    reordered, so the weights take no more flash."""
+    """An [output_depth][accum_depth] filter in tp_fully_connected_s8_dsp's order (see tp_dsp.h),
+    as little-endian words so the kernel's loads are aligned: per block of four rows, their words
+    for inputs 4j..4j+3 one after another, then each row's last accum_depth % 4 weights; the rows
+    past the last whole block as they are. The same bytes reordered (at most 3 of padding)."""
     rows, depth = filt.shape
     blocked, whole = rows - rows % 4, depth - depth % 4
     blocks = filt[:blocked].reshape(blocked // 4, 4, depth)
@@ -77,4 +77,6 @@ def pack_fully_connected_filter(filt: np.ndarray) -> np.ndarray:
     tails = blocks[:, :, whole:]
     packed = np.concatenate([words.reshape(blocked // 4, 4 * whole), tails.reshape(blocked // 4, 4 * (depth - whole))],
                             axis=1)
-    return np.concatenate([packed.reshape(-1), filt[blocked:].reshape(-1)]).astype(np.int8)
+    data = np.concatenate([packed.reshape(-1), filt[blocked:].reshape(-1)]).astype(np.int8)
+    data = np.concatenate([data, np.zeros(-len(data) % 4, dtype=np.int8)])
+    return data.view("<i4").astype(np.int32)

@@ -69,13 +69,14 @@ void tp_depthwise_conv2d_s8_dsp(const tp_depthwise_conv_params *params, const tp
                                 const tp_dims *output_dims, int8_t *output);
 
 /* FULLY_CONNECTED with symmetric weights (filter_offset 0). packed_filter holds the
- * [output_depth][accum_depth] filter's bytes in the order the kernel reads them: for each
- * block of four rows r..r+3, for each whole word of inputs 4j..4j+3 the four rows' words
- * (row r first), then the rows' last accum_depth % 4 weights (row r first); then the rows past
- * the last whole block, row-major. */
+ * [output_depth][accum_depth] filter's bytes as little-endian words, in the order the kernel
+ * reads them: for each block of four rows r..r+3 (accum_depth words), for each whole word of
+ * inputs 4j..4j+3 the four rows' words (row r first), then the rows' last accum_depth % 4
+ * weights (row r first); then the rows past the last whole block, row-major, zero-padded to
+ * a whole word. */
 void tp_fully_connected_s8_dsp(const tp_fc_params *params, const tp_per_channel_requant *quant,
                                int32_t batches, int32_t accum_depth, int32_t output_depth,
-                               const int8_t *input, const int8_t *packed_filter, const int32_t *effective_bias,
+                               const int8_t *input, const int32_t *packed_filter, const int32_t *effective_bias,
                                int8_t *output);
 
 /* ADD of two inputs of the output's shape (no broadcast), count elements. */

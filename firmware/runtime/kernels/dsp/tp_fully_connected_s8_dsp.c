@@ -1,45 +1,61 @@
 /* FULLY_CONNECTED for the DSP extension: four output channels per block share each unpacked
- * input word, and their weights are interleaved at generation time (see tp_dsp.h) so one
- * pointer walks them: per input word 5 loads, 10 unpacks and 8 SMLADs do 16 MACs. */
+ * input word, and their weights are interleaved into aligned words at generation time (see
+ * tp_dsp.h) so one pointer walks them in pairs (LDRD): per input word 3 loads, 10 unpacks and
+ * 8 SMLADs do 16 MACs. */
 #include "tp_dsp.h"
 
 #include "tp_dsp_simd.h"
 #include "tp_fixedpoint.h"
 
-/* acc[0..3] = dot(x, rows r..r+3) over k inputs, weights in the interleaved block order. */
-static inline const int8_t *tp_fc_block_1x4(const int8_t *x, const int8_t *w, int32_t k, int32_t acc[4])
+/* acc[0..3] += dot(x, the four rows' words at w) over one input word. */
+#define TP_FC_WORD_1X4(x, w, a0, a1, a2, a3)                                                        \
+    do {                                                                                            \
+        const int32_t xw_ = tp_read_s8x4(x);                                                        \
+        const int32_t xe_ = tp_sxtb16(xw_), xo_ = tp_sxtb16_ror8(xw_);                              \
+        const int32_t w0_ = (w)[0], w1_ = (w)[1], w2_ = (w)[2], w3_ = (w)[3];                       \
+        a0 = tp_smlad(xe_, tp_sxtb16(w0_), a0);                                                     \
+        a0 = tp_smlad(xo_, tp_sxtb16_ror8(w0_), a0);                                                \
+        a1 = tp_smlad(xe_, tp_sxtb16(w1_), a1);                                                     \
+        a1 = tp_smlad(xo_, tp_sxtb16_ror8(w1_), a1);                                                \
+        a2 = tp_smlad(xe_, tp_sxtb16(w2_), a2);                                                     \
+        a2 = tp_smlad(xo_, tp_sxtb16_ror8(w2_), a2);                                                \
+        a3 = tp_smlad(xe_, tp_sxtb16(w3_), a3);                                                     \
+        a3 = tp_smlad(xo_, tp_sxtb16_ror8(w3_), a3);                                                \
+    } while (0)
+
+/* acc[0..3] = dot(x, rows r..r+3) over k inputs, weights in the interleaved block order; two
+ * input words per iteration halve the loop's own instructions. The block is k words long.
+ * Not inlined and not scheduled: GCC's first scheduling pass hoists the loads into spills. */
+__attribute__((noinline, optimize("no-schedule-insns"))) static const int32_t *tp_fc_block_1x4(
+    const int8_t *x, const int32_t *w, int32_t k, int32_t acc[4])
 {
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    const int8_t *const x_end = x + (k & ~3);
+    const int8_t *const x_end = x + (k & ~7);
     while (x != x_end) {
-        const int32_t xw = tp_read_s8x4(x);
-        const int32_t xe = tp_sxtb16(xw), xo = tp_sxtb16_ror8(xw);
-        const int32_t w0 = tp_read_s8x4(w), w1 = tp_read_s8x4(w + 4);
-        const int32_t w2 = tp_read_s8x4(w + 8), w3 = tp_read_s8x4(w + 12);
-        a0 = tp_smlad(xe, tp_sxtb16(w0), a0);
-        a0 = tp_smlad(xo, tp_sxtb16_ror8(w0), a0);
-        a1 = tp_smlad(xe, tp_sxtb16(w1), a1);
-        a1 = tp_smlad(xo, tp_sxtb16_ror8(w1), a1);
-        a2 = tp_smlad(xe, tp_sxtb16(w2), a2);
-        a2 = tp_smlad(xo, tp_sxtb16_ror8(w2), a2);
-        a3 = tp_smlad(xe, tp_sxtb16(w3), a3);
-        a3 = tp_smlad(xo, tp_sxtb16_ror8(w3), a3);
+        TP_FC_WORD_1X4(x, w, a0, a1, a2, a3);
+        TP_FC_WORD_1X4(x + 4, w + 4, a0, a1, a2, a3);
+        x += 8;
+        w += 8;
+    }
+    if (k & 4) {
+        TP_FC_WORD_1X4(x, w, a0, a1, a2, a3);
         x += 4;
-        w += 16;
+        w += 4;
     }
     const int32_t tail = k & 3;
+    const int8_t *const wt = (const int8_t *)w;
     for (int32_t n = 0; n < tail; ++n) {
         const int32_t xv = x[n];
-        a0 += xv * w[n];
-        a1 += xv * w[tail + n];
-        a2 += xv * w[2 * tail + n];
-        a3 += xv * w[3 * tail + n];
+        a0 += xv * wt[n];
+        a1 += xv * wt[tail + n];
+        a2 += xv * wt[2 * tail + n];
+        a3 += xv * wt[3 * tail + n];
     }
     acc[0] = a0;
     acc[1] = a1;
     acc[2] = a2;
     acc[3] = a3;
-    return w + 4 * tail;
+    return w + tail;
 }
 
 /* dot(x, one row-major row) over k inputs. */
@@ -76,12 +92,12 @@ static inline int8_t tp_fc_requantize(tp_fc_output *s, int32_t acc)
 
 void tp_fully_connected_s8_dsp(const tp_fc_params *params, const tp_per_channel_requant *quant,
                                int32_t batches, int32_t accum_depth, int32_t output_depth,
-                               const int8_t *input, const int8_t *packed_filter, const int32_t *effective_bias,
+                               const int8_t *input, const int32_t *packed_filter, const int32_t *effective_bias,
                                int8_t *output)
 {
     for (int32_t b = 0; b < batches; ++b) {
         const int8_t *x = input + b * accum_depth;
-        const int8_t *w = packed_filter;
+        const int32_t *w = packed_filter;
         int8_t *out = output + b * output_depth;
         tp_fc_output s = {effective_bias, quant->multiplier, quant->shift, params->per_channel ? 1 : 0,
                           params->output_offset, params->activation.min, params->activation.max};
@@ -94,9 +110,10 @@ void tp_fully_connected_s8_dsp(const tp_fc_params *params, const tp_per_channel_
             out[3] = tp_fc_requantize(&s, acc[3]);
             out += 4;
         }
+        const int8_t *row = (const int8_t *)w; /* the rows past the last block, row-major */
         for (int32_t rows = output_depth & 3; rows > 0; --rows) {
-            *out++ = tp_fc_requantize(&s, tp_fc_dot(x, w, accum_depth));
-            w += accum_depth;
+            *out++ = tp_fc_requantize(&s, tp_fc_dot(x, row, accum_depth));
+            row += accum_depth;
         }
     }
 }
