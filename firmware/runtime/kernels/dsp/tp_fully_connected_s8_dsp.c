@@ -58,8 +58,34 @@ __attribute__((noinline, optimize("no-schedule-insns"))) static const int32_t *t
     return w + tail;
 }
 
+/* acc[0..1] = dot(x, two row-major rows, k bytes apart) over k inputs: the rows past the last
+ * block still share each unpacked input word in pairs. */
+__attribute__((noinline)) static void tp_fc_pair(const int8_t *x, const int8_t *w, int32_t k, int32_t acc[2])
+{
+    int32_t a0 = 0, a1 = 0;
+    for (int32_t n = k >> 2; n > 0; --n) {
+        const int32_t xw = tp_read_s8x4(x);
+        const int32_t xe = tp_sxtb16(xw), xo = tp_sxtb16_ror8(xw);
+        const int32_t w0 = tp_read_s8x4(w), w1 = tp_read_s8x4(w + k);
+        a0 = tp_smlad(xe, tp_sxtb16(w0), a0);
+        a0 = tp_smlad(xo, tp_sxtb16_ror8(w0), a0);
+        a1 = tp_smlad(xe, tp_sxtb16(w1), a1);
+        a1 = tp_smlad(xo, tp_sxtb16_ror8(w1), a1);
+        x += 4;
+        w += 4;
+    }
+    for (int32_t n = k & 3; n > 0; --n) {
+        const int32_t xv = *x++;
+        a0 += xv * w[0];
+        a1 += xv * w[k];
+        ++w;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
+
 /* dot(x, one row-major row) over k inputs. */
-static int32_t tp_fc_dot(const int8_t *x, const int8_t *w, int32_t k)
+__attribute__((noinline)) static int32_t tp_fc_dot(const int8_t *x, const int8_t *w, int32_t k)
 {
     int32_t a = 0;
     for (int32_t n = k >> 2; n > 0; --n) {
@@ -111,9 +137,16 @@ void tp_fully_connected_s8_dsp(const tp_fc_params *params, const tp_per_channel_
             out += 4;
         }
         const int8_t *row = (const int8_t *)w; /* the rows past the last block, row-major */
-        for (int32_t rows = output_depth & 3; rows > 0; --rows) {
-            *out++ = tp_fc_requantize(&s, tp_fc_dot(x, row, accum_depth));
-            row += accum_depth;
+        if (output_depth & 2) {
+            int32_t acc[2];
+            tp_fc_pair(x, row, accum_depth, acc);
+            out[0] = tp_fc_requantize(&s, acc[0]);
+            out[1] = tp_fc_requantize(&s, acc[1]);
+            out += 2;
+            row += 2 * accum_depth;
+        }
+        if (output_depth & 1) {
+            *out = tp_fc_requantize(&s, tp_fc_dot(x, row, accum_depth));
         }
     }
 }
