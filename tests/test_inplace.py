@@ -6,13 +6,19 @@ Each model here is built so the planner takes the in-place offer at a known step
 reference with random int8 inputs.
 """
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from harness import assert_bit_exact, convert_int8
 from tinyml_ptq.codegen import generate_model_sources
+from tinyml_ptq.hostrun import build_host_runner, run_host
 from tinyml_ptq.planner import plan_memory
+from tinyml_ptq.reference import ReferenceInterpreter
 from tinyml_ptq.tflite_reader import parse_tflite
 
 
@@ -112,3 +118,70 @@ def test_mlperf_arena_at_or_below_the_live_tensor_bound(shared_models, name):
     assert sources.arena_bytes <= sources.live_lower_bound
     if name in ("kws_ref_model_int8", "vww_96_int8"):
         assert sources.arena_bytes < sources.live_lower_bound
+
+
+# The same in-place steps on the DSP kernels (`--kernels dsp`, the default on M4/M7/M33 boards): their
+# row functions under the same ring schedule, pointwise convolutions a block of pixels at a time.
+# Natively the DSP kernels build with portable C for the instructions; slow, on the emulated M4.
+
+def _dsp_sources(model: bytes):
+    sources = generate_model_sources(parse_tflite(model), model, kernels="dsp")
+    return sources, {sources.op_names[i] for i in sources.plan.inplace_steps}
+
+
+def _dsp_host_outputs(model: bytes, sources, samples: int, seed: int = 0):
+    ref = ReferenceInterpreter(model)
+    x = np.random.default_rng(seed).integers(-128, 128, size=(samples, *ref.input.shape[1:]), dtype=np.int8)
+    expected = np.asarray(ref.invoke_many(x)).reshape(samples, -1)
+    with tempfile.TemporaryDirectory(prefix="tp-inplace-dsp-") as tmp:
+        binary = build_host_runner(sources, Path(tmp), x[0].size, expected.shape[1])
+        return run_host(binary, x.reshape(samples, -1)), expected
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: f"{c[0]}-{'x'.join(map(str, c[1]))}-k{c[3][0]}{c[3][1]}"
+                         f"-s{c[4][0]}-{c[5]}-d{c[6][0]}{c[6][1]}-{c[7]}")
+def test_dsp_convolution_over_its_own_input_is_bit_exact(case):
+    kind, shape, filters, kernel, strides, padding, dilation, _ = case
+    rng = np.random.default_rng(len(CONV_CASES) + shape[0])
+    model = convert_int8(_conv_layer(kind, rng, shape[2], filters, kernel, strides, padding, dilation,
+                                     multiplier=filters), [shape])
+    sources, inplace_ops = _dsp_sources(model)
+    assert inplace_ops == {"DEPTHWISE_CONV_2D" if kind == "depthwise" else "CONV_2D"}
+    step = sources.steps[next(iter(sources.plan.inplace_steps))]
+    if kind == "conv" or filters == 1:  # depth multiplier 2 stays on the reference kernel
+        assert step.inplace.header == "tp_dsp_inplace.h", step.inplace.call
+    separate = plan_memory(parse_tflite(model), sources.steps, inplace=False)
+    assert sources.arena_bytes < separate.arena_bytes
+    ours, expected = _dsp_host_outputs(model, sources, samples=6)
+    np.testing.assert_array_equal(ours, expected)
+
+
+@pytest.mark.parametrize("name", ["kws_ref_model_int8", "vww_96_int8", "resnet8_cifar10_int8", "ad01_int8"])
+def test_mlperf_dsp_arena_and_in_place_bit_exact(shared_models, name):
+    model = (shared_models / f"{name}.tflite").read_bytes()
+    sources, _ = _dsp_sources(model)
+    separate = plan_memory(parse_tflite(model), sources.steps, inplace=False)
+    assert sources.arena_bytes <= separate.lower_bound
+    if name in ("kws_ref_model_int8", "vww_96_int8"):
+        assert sources.arena_bytes < separate.lower_bound
+        assert any(sources.steps[i].inplace.header == "tp_dsp_inplace.h" for i in sources.plan.inplace_steps)
+    ours, expected = _dsp_host_outputs(model, sources, samples=2)
+    np.testing.assert_array_equal(ours, expected)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
+                    reason="arm-none-eabi-gcc / qemu-system-arm not installed")
+def test_dsp_convolutions_in_place_on_emulated_cortex_m4(tmp_path):
+    """The cases above with the real DSP instructions (mps2-an386, dsp kernels, planned in place)."""
+    from test_dsp_kernels import _run_on_board
+
+    failures = {}
+    for n, (kind, shape, filters, kernel, strides, padding, dilation, _) in enumerate(CONV_CASES):
+        rng = np.random.default_rng(len(CONV_CASES) + shape[0])
+        model = convert_int8(_conv_layer(kind, rng, shape[2], filters, kernel, strides, padding, dilation,
+                                         multiplier=filters), [shape])
+        assert _dsp_sources(model)[0].plan.inplace_steps
+        if (exact := _run_on_board(model, "mps2-an386", tmp_path, f"case{n}")) != 1.0:
+            failures[n] = exact
+    assert not failures, failures

@@ -142,7 +142,7 @@ def generate_model_sources(graph: Graph, tflite_bytes: bytes, prefix: str = "mod
         for name in ("model.h", "model.c", "model_data.h", "model_data.c")
     }
     runtime_sources = sorted({f"kernels/{s.kernel_dir}/{src}" for s in steps for src in s.sources}
-                             | {f"kernels/reference/{src}" for i in plan.inplace_steps for src in steps[i].inplace.sources})
+                             | {f"kernels/{src}" for i in plan.inplace_steps for src in steps[i].inplace.sources})
     return ModelSources(
         prefix=prefix,
         files=files,

@@ -8,7 +8,8 @@ reaches the live-size lower bound on chain-like graphs where greedy does not.
 
 No placement of separate buffers beats that bound; in-place steps do, by giving a
 step's dying input and its output one buffer (see `lowering.InPlace`). The plan
-is made with and without them and the smaller arena kept.
+is made with and without them and the smaller arena kept; in-place steps that run
+another call are then dropped one by one where the arena does not grow without them.
 """
 
 from __future__ import annotations
@@ -133,7 +134,16 @@ def plan_memory(graph: Graph, steps: list[Step], inplace: bool = True) -> Memory
     if not candidates:
         return separate
     merged = _plan(graph, steps, candidates)
-    return merged if merged.arena_bytes < separate.arena_bytes else separate
+    if merged.arena_bytes >= separate.arena_bytes:
+        return separate
+    # An in-place step with its own call (row by row through a ring) costs instructions: keep
+    # only those the arena needs. Dropping pairs only splits buffers, so the rest stay valid.
+    for i in [i for i in candidates if steps[i].inplace.call]:
+        fewer = {k: v for k, v in candidates.items() if k != i}
+        plan = _plan(graph, steps, fewer)
+        if plan.arena_bytes <= merged.arena_bytes:
+            candidates, merged = fewer, plan
+    return merged
 
 
 def _groups(graph: Graph, steps: list[Step], inplace_steps: dict[int, int]):

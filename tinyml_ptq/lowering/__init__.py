@@ -58,7 +58,7 @@ class InPlace:
     inputs: tuple[int, ...]  # tensors the output may overwrite; the planner takes the first that dies
     call: str = ""
     header: str = ""
-    sources: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()  # relative to firmware/runtime/kernels ("reference/x.c"): sets may mix
     scratch_bytes: int = 0
     structs: list[CStruct] = field(default_factory=list)
 

@@ -90,10 +90,9 @@ def inplace_ring_rows(inp: Tensor, filt: Tensor, output: Tensor, stride_h: int, 
     return most
 
 
-def _inplace_offer(op: Operator, kernel: str, inp: Tensor, filt: Tensor, bias_arg: str,
-                   output: Tensor) -> InPlace | None:
-    """Run row by row over the input's buffer, if the ring of rows costs less than the
-    smaller of the two tensors (what sharing saves)."""
+def _inplace_rows(op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> tuple[int, CStruct] | None:
+    """The ring of output rows for running row by row over the input's buffer (batch 1):
+    its bytes and its tp_inplace_rows struct."""
     if inp.shape[0] != 1 or output.shape[0] != 1:
         return None
     options = op.options
@@ -101,15 +100,23 @@ def _inplace_offer(op: Operator, kernel: str, inp: Tensor, filt: Tensor, bias_ar
     _, pad_h = output_size_and_padding(options.get("padding", 0), inp.shape[1], filt.shape[1], stride_h, dilation_h)
     ring, bottom_up = min((inplace_ring_rows(inp, filt, output, stride_h, pad_h, dilation_h, b), b)
                           for b in (False, True))
-    scratch = ring * output.shape[2] * output.shape[3]
-    if scratch >= min(inp.nbytes, output.nbytes):
+    return ring * output.shape[2] * output.shape[3], CStruct("tp_inplace_rows", "rows", "{%d, %d}" % (ring, int(bottom_up)))
+
+
+def _inplace_offer(op: Operator, kernel: str, inp: Tensor, filt: Tensor, bias_arg: str,
+                   output: Tensor) -> InPlace | None:
+    """The reference kernel row by row over the input's buffer (tp_conv_inplace.h), if the
+    ring costs less than the smaller of the two tensors (what sharing saves)."""
+    ring = _inplace_rows(op, inp, filt, output)
+    if ring is None or ring[0] >= min(inp.nbytes, output.nbytes):
         return None
+    ring_bytes, rows = ring
     return InPlace(
         inputs=(inp.index,),
         header="tp_conv_inplace.h",
-        sources=(f"{kernel}_inplace.c", "tp_conv_rows_inplace.c"),
-        scratch_bytes=scratch,
-        structs=[CStruct("tp_inplace_rows", "rows", "{%d, %d}" % (ring, int(bottom_up)))],
+        sources=(f"reference/{kernel}_inplace.c", "reference/tp_conv_rows_inplace.c"),
+        scratch_bytes=ring_bytes,
+        structs=[rows],
         call=(f"{kernel}_inplace(&${{p}}params, &${{p}}quant, &${{p}}input_dims, &${{p}}filter_dims, "
               f"$t{filt.index}, {bias_arg}, &${{p}}output_dims, &${{p}}rows, $t{output.index}, "
               "(int8_t *)$scratch);"),
@@ -168,10 +175,49 @@ def lower_depthwise_conv2d(graph: Graph, op: Operator) -> Step:
 
 
 def _dsp_step(base: Step, sources: tuple[str, ...], call: str, arrays: list[CArray] = (),
-              scratch_bytes: int = 0) -> Step:
+              scratch_bytes: int = 0, inplace: InPlace | None = None) -> Step:
     """A convolution step on the DSP kernels: the reference step's data, the DSP kernel's call."""
     return Step(op=base.op, header="tp_dsp.h", sources=sources, kernel_dir="dsp", arrays=base.arrays + list(arrays),
-                structs=base.structs, call=call, scratch_bytes=scratch_bytes)
+                structs=base.structs, call=call, scratch_bytes=scratch_bytes, inplace=inplace)
+
+
+def _dsp_inplace(op: Operator, kernel: str, inp: Tensor, filt: Tensor, output: Tensor, call: str,
+                 im2col_bytes: int = 0) -> InPlace | None:
+    """The DSP kernel row by row over the input's buffer (tp_dsp_inplace.h), if the ring and
+    the im2col columns (after the ring, word-aligned) cost less than sharing saves. `call` is
+    the call of `kernel`_dsp_inplace up to the ring struct; a convolution also gets its im2col pointer."""
+    ring = _inplace_rows(op, inp, filt, output)
+    if ring is None:
+        return None
+    ring_bytes = (ring[0] + 3) // 4 * 4
+    if ring_bytes + im2col_bytes >= min(inp.nbytes, output.nbytes):
+        return None
+    im2col = f", (int8_t *)$scratch + {ring_bytes}" if op.opcode == "CONV_2D" else ""
+    return InPlace(
+        inputs=(inp.index,),
+        header="tp_dsp_inplace.h",
+        sources=(f"dsp/{kernel}_dsp_inplace.c", "reference/tp_conv_rows_inplace.c"),
+        scratch_bytes=ring_bytes + im2col_bytes,
+        structs=[ring[1]],
+        call=f"{call}, &${{p}}rows, $t{output.index}, (int8_t *)$scratch{im2col});",
+    )
+
+
+def _dsp_pointwise_inplace(inp: Tensor, output: Tensor, call: str) -> InPlace | None:
+    """A 1x1 stride-1 convolution over the input's buffer a block of pixels at a time: an even
+    count (the matrix kernel's pixel pairs run across row ends) of about one row, the scratch
+    the row-by-row kernels take. `call` is the call of tp_conv2d_s8_dsp_pointwise_inplace up to the block."""
+    block = output.shape[2] + output.shape[2] % 2
+    scratch = block * output.shape[3]
+    if inp.shape[0] != 1 or scratch >= min(inp.nbytes, output.nbytes):
+        return None
+    return InPlace(
+        inputs=(inp.index,),
+        header="tp_dsp_inplace.h",
+        sources=("dsp/tp_conv2d_s8_dsp_pointwise_inplace.c",),
+        scratch_bytes=scratch,
+        call=f"{call}, {block}, $t{output.index}, (int8_t *)$scratch);",
+    )
 
 
 @lowers("CONV_2D", kernels="dsp")
@@ -183,13 +229,20 @@ def lower_conv2d_dsp(graph: Graph, op: Operator) -> Step:
     bias_values = effective_bias(filt.data, bias.data if bias is not None else None, -inp.zero_point)
     # A 1x1 filter at stride 1 has no padding: the kernel reads pixels in place, no im2col.
     in_place = filt.shape[1] == filt.shape[2] == 1 and (op.options.get("stride_h", 1), op.options.get("stride_w", 1)) == (1, 1)
+    im2col_bytes = 0 if in_place else 2 * filt.shape[1] * filt.shape[2] * filt.shape[3]  # two im2col columns
     return _dsp_step(
         base, ("tp_conv2d_s8_dsp.c", "tp_dsp_gemm_s8.c"),
         call=(f"tp_conv2d_s8_dsp(&${{p}}params, &${{p}}quant, &${{p}}input_dims, $t{inp.index}, "
               f"&${{p}}filter_dims, $t{filt.index}, ${{p}}effective_bias, &${{p}}output_dims, $t{output.index}, "
               f"{'NULL' if in_place else '(int8_t *)$scratch'});"),
         arrays=[CArray("effective_bias", "int32_t", bias_values)],
-        scratch_bytes=0 if in_place else 2 * filt.shape[1] * filt.shape[2] * filt.shape[3],  # two im2col columns
+        scratch_bytes=im2col_bytes,
+        inplace=_dsp_pointwise_inplace(inp, output, call=(
+            f"tp_conv2d_s8_dsp_pointwise_inplace(&${{p}}params, &${{p}}quant, &${{p}}input_dims, &${{p}}filter_dims, "
+            f"$t{filt.index}, ${{p}}effective_bias, &${{p}}output_dims")) if in_place else _dsp_inplace(
+            op, "tp_conv2d_s8", inp, filt, output, im2col_bytes=im2col_bytes, call=(
+                f"tp_conv2d_s8_dsp_inplace(&${{p}}params, &${{p}}quant, &${{p}}input_dims, &${{p}}filter_dims, "
+                f"$t{filt.index}, ${{p}}effective_bias, &${{p}}output_dims")),
     )
 
 
@@ -207,6 +260,9 @@ def lower_depthwise_conv2d_dsp(graph: Graph, op: Operator) -> Step:
         call=(f"tp_depthwise_conv2d_s8_dsp(&${{p}}params, &${{p}}quant, &${{p}}input_dims, $t{inp.index}, "
               f"&${{p}}filter_dims, ${{p}}packed_filter, {bias_arg}, &${{p}}output_dims, $t{output.index});"),
         arrays=[CArray("packed_filter", "int32_t", pack_depthwise_filter(filt.data.reshape(filt.shape[1:])))],
+        inplace=_dsp_inplace(op, "tp_depthwise_conv2d_s8", inp, filt, output, call=(
+            f"tp_depthwise_conv2d_s8_dsp_inplace(&${{p}}params, &${{p}}quant, &${{p}}input_dims, "
+            f"&${{p}}filter_dims, ${{p}}packed_filter, {bias_arg}, &${{p}}output_dims")),
     )
 
 

@@ -1,0 +1,35 @@
+/* The DSP convolutions over their own input (one arena buffer for input and output).
+ *
+ * Same row schedule as the reference in-place convolutions (tp_conv_inplace.h): each output
+ * row is computed by the DSP kernel into a ring of rows and copied over the input once no
+ * later output row reads what the copy overwrites. Pointwise convolutions go by pairs of
+ * pixels instead. Batch 1 only.
+ */
+#ifndef TP_DSP_INPLACE_H
+#define TP_DSP_INPLACE_H
+
+#include "tp_conv_inplace.h"
+#include "tp_dsp.h"
+
+/* buffer holds the input on entry and the output on return; im2col holds the two im2col columns
+ * tp_conv2d_s8_dsp needs; channel_data is tp_conv2d_s8_dsp's per-output-channel array. */
+void tp_conv2d_s8_dsp_inplace(const tp_conv_params *params, const tp_per_channel_requant *quant,
+                              const tp_dims *input_dims, const tp_dims *filter_dims, const int8_t *filter,
+                              const int32_t *channel_data, const tp_dims *output_dims,
+                              const tp_inplace_rows *rows, int8_t *buffer, int8_t *ring, int8_t *im2col);
+
+/* A 1x1, stride-1, unpadded convolution over its own input, `block` pixels at a time (an even
+ * number, so the matrix kernel's pixel pairs run across row ends): scratch holds one block of
+ * output pixels, block * output_dims->c bytes. */
+void tp_conv2d_s8_dsp_pointwise_inplace(const tp_conv_params *params, const tp_per_channel_requant *quant,
+                                        const tp_dims *input_dims, const tp_dims *filter_dims, const int8_t *filter,
+                                        const int32_t *channel_data, const tp_dims *output_dims, int32_t block,
+                                        int8_t *buffer, int8_t *scratch);
+
+void tp_depthwise_conv2d_s8_dsp_inplace(const tp_depthwise_conv_params *params, const tp_per_channel_requant *quant,
+                                        const tp_dims *input_dims, const tp_dims *filter_dims,
+                                        const int32_t *packed_filter, const int32_t *bias,
+                                        const tp_dims *output_dims, const tp_inplace_rows *rows, int8_t *buffer,
+                                        int8_t *ring);
+
+#endif /* TP_DSP_INPLACE_H */
