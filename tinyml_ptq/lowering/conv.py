@@ -220,29 +220,55 @@ def _dsp_pointwise_inplace(inp: Tensor, output: Tensor, call: str) -> InPlace | 
     )
 
 
+def dsp_channel_words(filter_rows: np.ndarray, bias: np.ndarray | None, input_offset: int, output_offset: int,
+                      shifts: np.ndarray) -> np.ndarray:
+    """The DSP convolution's TP_DSP_CHANNEL_WORDS per output channel (tp_dsp.h): effective
+    bias, left shift + 1, right shift, rounding; left shift + 1 is 0 where the short
+    requantization is not proven exact, so the kernel takes the general one there."""
+    rows = np.asarray(filter_rows, dtype=np.int64).reshape(len(filter_rows), -1)
+    # The largest |accumulator| any int8 input gives: what the reference sums, before wrapping.
+    widest_input = max(abs(-128 + input_offset), abs(127 + input_offset))
+    bound = np.abs(rows).sum(axis=1) * widest_input
+    if bias is not None:
+        bound = bound + np.abs(np.asarray(bias, dtype=np.int64).reshape(-1))
+    words = np.zeros((len(rows), 4), dtype=np.int64)
+    words[:, 0] = effective_bias(rows, bias, input_offset)
+    for c, shift in enumerate(np.asarray(shifts, dtype=np.int64)):
+        left, right = max(int(shift), 0), max(-int(shift), 0)
+        if right < 1:
+            continue
+        rounding = (1 << (right - 1)) + output_offset * (1 << right)
+        high = (int(bound[c]) << left) + 1  # |SMMULR(acc << (left + 1), multiplier)| <= |acc| * 2^left + 1
+        if (int(bound[c]) << left) < 1 << 30 and high + 1 + abs(rounding) < 1 << 31:
+            words[c, 1:] = left + 1, right, rounding
+    return words.reshape(-1).astype(np.int32)
+
+
 @lowers("CONV_2D", kernels="dsp")
 def lower_conv2d_dsp(graph: Graph, op: Operator) -> Step:
     base = lower_conv2d(graph, op)
     inp, filt, bias, output = _check_tensors(graph, op, channel_axis=0)
     if filt.shape[3] != inp.shape[3] or not filt.is_constant or (bias is not None and not bias.is_constant):
         return base  # grouped convolutions and run-time weights stay on the reference kernel
-    bias_values = effective_bias(filt.data, bias.data if bias is not None else None, -inp.zero_point)
+    _, shifts = per_channel_requant(inp.scale, filt.quantization.scale, output.scale, output.shape[3])
+    channels = dsp_channel_words(filt.data, bias.data if bias is not None else None, -inp.zero_point,
+                                 output.zero_point, shifts)
     # A 1x1 filter at stride 1 has no padding: the kernel reads pixels in place, no im2col.
     in_place = filt.shape[1] == filt.shape[2] == 1 and (op.options.get("stride_h", 1), op.options.get("stride_w", 1)) == (1, 1)
     im2col_bytes = 0 if in_place else 2 * filt.shape[1] * filt.shape[2] * filt.shape[3]  # two im2col columns
     return _dsp_step(
         base, ("tp_conv2d_s8_dsp.c", "tp_dsp_gemm_s8.c"),
         call=(f"tp_conv2d_s8_dsp(&${{p}}params, &${{p}}quant, &${{p}}input_dims, $t{inp.index}, "
-              f"&${{p}}filter_dims, $t{filt.index}, ${{p}}effective_bias, &${{p}}output_dims, $t{output.index}, "
+              f"&${{p}}filter_dims, $t{filt.index}, ${{p}}channels, &${{p}}output_dims, $t{output.index}, "
               f"{'NULL' if in_place else '(int8_t *)$scratch'});"),
-        arrays=[CArray("effective_bias", "int32_t", bias_values)],
+        arrays=[CArray("channels", "int32_t", channels)],
         scratch_bytes=im2col_bytes,
         inplace=_dsp_pointwise_inplace(inp, output, call=(
             f"tp_conv2d_s8_dsp_pointwise_inplace(&${{p}}params, &${{p}}quant, &${{p}}input_dims, &${{p}}filter_dims, "
-            f"$t{filt.index}, ${{p}}effective_bias, &${{p}}output_dims")) if in_place else _dsp_inplace(
+            f"$t{filt.index}, ${{p}}channels, &${{p}}output_dims")) if in_place else _dsp_inplace(
             op, "tp_conv2d_s8", inp, filt, output, im2col_bytes=im2col_bytes, call=(
                 f"tp_conv2d_s8_dsp_inplace(&${{p}}params, &${{p}}quant, &${{p}}input_dims, &${{p}}filter_dims, "
-                f"$t{filt.index}, ${{p}}effective_bias, &${{p}}output_dims")),
+                f"$t{filt.index}, ${{p}}channels, &${{p}}output_dims")),
     )
 
 

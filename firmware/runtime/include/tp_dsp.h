@@ -34,12 +34,23 @@ static inline int32_t tp_dsp_requantize(int32_t x, int32_t multiplier, int32_t s
     return (high >> right) + ((high & mask) > threshold ? 1 : 0);
 }
 
+/* The convolution's per-channel output words, TP_DSP_CHANNEL_WORDS int32 per output channel,
+ * precomputed at generation time: effective bias, left + 1, right, rounding, where left and
+ * right are the positive and negative parts of the channel's shift. With h the rounded
+ * doubling high product, SMMULR(acc << (left + 1), multiplier) = floor((acc * 2^left *
+ * multiplier + 2^30) / 2^31), the reference's rounding divide plus the output offset is one
+ * floor shift: (h + (h < 0 ? -1 : 0) + rounding) >> right with rounding = 2^(right - 1) +
+ * output_offset * 2^right. That holds when right >= 1 and nothing overflows, which the
+ * generator proves per channel from the weights, bias and input offset (|acc| * 2^left < 2^30
+ * for every int8 input, and the sum fits int32); a channel where it does not has left + 1 = 0
+ * and goes through tp_dsp_requantize. */
+#define TP_DSP_CHANNEL_WORDS 4
+
 /* What turns a row's int32 accumulator into an int8 output. */
 typedef struct {
-    const int32_t *effective_bias; /* per row */
-    const int32_t *multiplier;     /* per row, or one entry when per_channel is 0 */
-    const int32_t *shift;
-    int32_t per_channel;
+    const int32_t *channels;   /* TP_DSP_CHANNEL_WORDS per row */
+    const int32_t *multiplier; /* per row */
+    const int32_t *shift;      /* per row */
     int32_t output_offset;
     tp_activation activation;
 } tp_dsp_output_stage;
@@ -49,11 +60,12 @@ typedef struct {
 void tp_dsp_gemm_s8(const int8_t *cols, int32_t col_count, const int8_t *weights, int32_t rows, int32_t k,
                     const tp_dsp_output_stage *stage, int8_t *out0, int8_t *out1);
 
-/* CONV_2D without groups. scratch holds two im2col columns, 2 * kh * kw * in_c bytes; a 1x1,
- * stride-1, unpadded convolution reads the input in place and needs none (may be NULL). */
+/* CONV_2D without groups. channels: the output words above. scratch holds two im2col
+ * columns, 2 * kh * kw * in_c bytes; a 1x1, stride-1, unpadded convolution reads the input in
+ * place and needs none (may be NULL). */
 void tp_conv2d_s8_dsp(const tp_conv_params *params, const tp_per_channel_requant *quant,
                       const tp_dims *input_dims, const int8_t *input,
-                      const tp_dims *filter_dims, const int8_t *filter, const int32_t *effective_bias,
+                      const tp_dims *filter_dims, const int8_t *filter, const int32_t *channels,
                       const tp_dims *output_dims, int8_t *output, int8_t *scratch);
 
 /* DEPTHWISE_CONV_2D with depth multiplier 1 (bias may be NULL; the input offset is added while

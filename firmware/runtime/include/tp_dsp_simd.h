@@ -85,6 +85,14 @@ static inline int32_t tp_pkhtb16(int32_t a, int32_t b)
     return r;
 }
 
+/* The high word of a * b, rounded: (a * b + 2^31) >> 32 (SMMULR). */
+static inline int32_t tp_smmulr(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
 #else /* portable equivalents */
 
 static inline int32_t tp_simd_lo16(int32_t x)
@@ -152,6 +160,11 @@ static inline int32_t tp_pkhbt16(int32_t a, int32_t b)
 static inline int32_t tp_pkhtb16(int32_t a, int32_t b)
 {
     return (int32_t)(((uint32_t)a & 0xFFFF0000u) | ((uint32_t)b >> 16));
+}
+
+static inline int32_t tp_smmulr(int32_t a, int32_t b)
+{
+    return (int32_t)(((int64_t)a * b + 0x80000000LL) >> 32);
 }
 
 #endif /* __ARM_FEATURE_DSP */

@@ -59,7 +59,7 @@ static void tp_dsp_im2col(const tp_conv_params *params, const tp_dims *input_dim
 
 void tp_conv2d_s8_dsp(const tp_conv_params *params, const tp_per_channel_requant *quant,
                       const tp_dims *input_dims, const int8_t *input,
-                      const tp_dims *filter_dims, const int8_t *filter, const int32_t *effective_bias,
+                      const tp_dims *filter_dims, const int8_t *filter, const int32_t *channels,
                       const tp_dims *output_dims, int8_t *output, int8_t *scratch)
 {
     const int32_t k = filter_dims->h * filter_dims->w * input_dims->c;
@@ -68,8 +68,8 @@ void tp_conv2d_s8_dsp(const tp_conv_params *params, const tp_per_channel_requant
     const int in_place = filter_dims->h == 1 && filter_dims->w == 1 && params->stride.h == 1 &&
                          params->stride.w == 1 && params->padding.h == 0 && params->padding.w == 0;
     const int8_t pad = (int8_t)(-params->input_offset);
-    const tp_dsp_output_stage stage = {effective_bias, quant->multiplier, quant->shift, 1,
-                                       params->output_offset, params->activation};
+    const tp_dsp_output_stage stage = {channels, quant->multiplier, quant->shift, params->output_offset,
+                                       params->activation};
 
     for (int32_t b = 0; b < input_dims->n; ++b) {
         const int8_t *image = input + b * input_dims->h * input_dims->w * input_dims->c;

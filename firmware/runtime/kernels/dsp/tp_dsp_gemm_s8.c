@@ -1,32 +1,14 @@
-/* The int8 matrix kernel under the DSP convolution and fully-connected kernels. */
+/* The int8 matrix kernel under the DSP convolution kernel. */
 #include "tp_dsp.h"
 
 #include "tp_dsp_simd.h"
 #include "tp_fixedpoint.h"
 
-/* One row's output arithmetic, loaded once for the columns of a block. */
-typedef struct {
-    int32_t bias, multiplier, shift;
-} tp_dsp_row;
-
-static inline tp_dsp_row tp_dsp_row_at(const tp_dsp_output_stage *stage, int32_t row)
-{
-    const int32_t q = stage->per_channel ? row : 0;
-    const tp_dsp_row r = {stage->effective_bias[row], stage->multiplier[q], stage->shift[q]};
-    return r;
-}
-
-static inline int8_t tp_dsp_output(tp_dsp_row row, int32_t acc, int32_t offset, int32_t lo, int32_t hi)
-{
-    acc = tp_dsp_requantize(acc + row.bias, row.multiplier, row.shift) + offset;
-    return (int8_t)tp_clamp(acc, lo, hi);
-}
-
 /* Two columns times two rows (column 1 follows column 0, row 1 follows row 0, k bytes apart):
- * four accumulators; per word, 4 loads, 8 unpacks and 8 SMLADs do 16 MACs. */
+ * four accumulators, starting from acc; per word, 4 loads, 8 unpacks and 8 SMLADs do 16 MACs. */
 static void tp_dsp_block_2x2(const int8_t *col, const int8_t *row, int32_t k, int32_t acc[4])
 {
-    int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0; /* a<column><row> */
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3]; /* a<column><row> */
     const int8_t *const col_end = col + (k & ~3);
     while (col != col_end) {
         const int32_t x0 = tp_read_s8x4(col), x1 = tp_read_s8x4(col + k);
@@ -63,10 +45,10 @@ static void tp_dsp_block_2x2(const int8_t *col, const int8_t *row, int32_t k, in
     acc[3] = a11;
 }
 
-/* One column times two rows. */
+/* One column times two rows, starting from acc. */
 static void tp_dsp_block_1x2(const int8_t *col, const int8_t *row, int32_t k, int32_t acc[2])
 {
-    int32_t a0 = 0, a1 = 0;
+    int32_t a0 = acc[0], a1 = acc[1];
     const int8_t *const col_end = col + (k & ~3);
     while (col != col_end) {
         const int32_t x = tp_read_s8x4(col);
@@ -89,10 +71,9 @@ static void tp_dsp_block_1x2(const int8_t *col, const int8_t *row, int32_t k, in
     acc[1] = a1;
 }
 
-/* One column times one row (the last row of an odd count). */
-static int32_t tp_dsp_dot(const int8_t *col, const int8_t *row, int32_t k)
+/* a plus one column times one row (the last row of an odd count). */
+static int32_t tp_dsp_dot(const int8_t *col, const int8_t *row, int32_t k, int32_t a)
 {
-    int32_t a = 0;
     for (int32_t n = k >> 2; n > 0; --n) {
         const int32_t x = tp_read_s8x4(col), w = tp_read_s8x4(row);
         col += 4;
@@ -106,35 +87,66 @@ static int32_t tp_dsp_dot(const int8_t *col, const int8_t *row, int32_t k)
     return a;
 }
 
+/* The int8 output of accumulator acc (bias included) for the row whose output words are c,
+ * in the short form of tp_dsp.h. */
+static inline int8_t tp_dsp_output_fast(const int32_t *c, int32_t multiplier, int32_t acc, int32_t lo, int32_t hi)
+{
+    const int32_t high = tp_smmulr((int32_t)((uint32_t)acc << c[1]), multiplier);
+    const int32_t v = (high + (high >> 31) + c[3]) >> c[2];
+    return (int8_t)tp_clamp(v, lo, hi);
+}
+
+/* The same through tp_dsp_requantize, for the channels outside the short form's range. */
+static inline int8_t tp_dsp_output_general(const tp_dsp_output_stage *stage, int32_t row, int32_t acc, int32_t lo,
+                                           int32_t hi)
+{
+    const int32_t v = tp_dsp_requantize(acc, stage->multiplier[row], stage->shift[row]) + stage->output_offset;
+    return (int8_t)tp_clamp(v, lo, hi);
+}
+
 void tp_dsp_gemm_s8(const int8_t *cols, int32_t col_count, const int8_t *weights, int32_t rows, int32_t k,
                     const tp_dsp_output_stage *stage, int8_t *out0, int8_t *out1)
 {
     /* Locals, so the int8 stores (which may alias anything) do not force reloads. */
-    const int32_t offset = stage->output_offset, lo = stage->activation.min, hi = stage->activation.max;
+    const int32_t lo = stage->activation.min, hi = stage->activation.max;
+    const int32_t *const multiplier = stage->multiplier;
     int32_t r = 0;
     for (; r + 1 < rows; r += 2) {
         const int8_t *row = weights + r * k;
-        const tp_dsp_row r0 = tp_dsp_row_at(stage, r), r1 = tp_dsp_row_at(stage, r + 1);
+        /* Only the biases are read before the accumulation: the rest would wait on the stack. */
+        const int32_t *c0 = stage->channels + TP_DSP_CHANNEL_WORDS * r, *c1 = c0 + TP_DSP_CHANNEL_WORDS;
         if (col_count == 2) {
-            int32_t acc[4];
+            int32_t acc[4] = {c0[0], c1[0], c0[0], c1[0]};
             tp_dsp_block_2x2(cols, row, k, acc);
-            out0[r] = tp_dsp_output(r0, acc[0], offset, lo, hi);
-            out0[r + 1] = tp_dsp_output(r1, acc[1], offset, lo, hi);
-            out1[r] = tp_dsp_output(r0, acc[2], offset, lo, hi);
-            out1[r + 1] = tp_dsp_output(r1, acc[3], offset, lo, hi);
+            if (c0[1] != 0 && c1[1] != 0) {
+                out0[r] = tp_dsp_output_fast(c0, multiplier[r], acc[0], lo, hi);
+                out0[r + 1] = tp_dsp_output_fast(c1, multiplier[r + 1], acc[1], lo, hi);
+                out1[r] = tp_dsp_output_fast(c0, multiplier[r], acc[2], lo, hi);
+                out1[r + 1] = tp_dsp_output_fast(c1, multiplier[r + 1], acc[3], lo, hi);
+            } else {
+                out0[r] = tp_dsp_output_general(stage, r, acc[0], lo, hi);
+                out0[r + 1] = tp_dsp_output_general(stage, r + 1, acc[1], lo, hi);
+                out1[r] = tp_dsp_output_general(stage, r, acc[2], lo, hi);
+                out1[r + 1] = tp_dsp_output_general(stage, r + 1, acc[3], lo, hi);
+            }
         } else {
-            int32_t acc[2];
+            int32_t acc[2] = {c0[0], c1[0]};
             tp_dsp_block_1x2(cols, row, k, acc);
-            out0[r] = tp_dsp_output(r0, acc[0], offset, lo, hi);
-            out0[r + 1] = tp_dsp_output(r1, acc[1], offset, lo, hi);
+            if (c0[1] != 0 && c1[1] != 0) {
+                out0[r] = tp_dsp_output_fast(c0, multiplier[r], acc[0], lo, hi);
+                out0[r + 1] = tp_dsp_output_fast(c1, multiplier[r + 1], acc[1], lo, hi);
+            } else {
+                out0[r] = tp_dsp_output_general(stage, r, acc[0], lo, hi);
+                out0[r + 1] = tp_dsp_output_general(stage, r + 1, acc[1], lo, hi);
+            }
         }
     }
     if (r < rows) {
         const int8_t *row = weights + r * k;
-        const tp_dsp_row r0 = tp_dsp_row_at(stage, r);
-        out0[r] = tp_dsp_output(r0, tp_dsp_dot(cols, row, k), offset, lo, hi);
+        const int32_t bias = stage->channels[TP_DSP_CHANNEL_WORDS * r];
+        out0[r] = tp_dsp_output_general(stage, r, tp_dsp_dot(cols, row, k, bias), lo, hi);
         if (col_count == 2) {
-            out1[r] = tp_dsp_output(r0, tp_dsp_dot(cols + k, row, k), offset, lo, hi);
+            out1[r] = tp_dsp_output_general(stage, r, tp_dsp_dot(cols + k, row, k, bias), lo, hi);
         }
     }
 }
