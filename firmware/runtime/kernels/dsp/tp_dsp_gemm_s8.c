@@ -10,6 +10,42 @@ static void tp_dsp_block_2x2(const int8_t *col, const int8_t *row, int32_t k, in
 {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3]; /* a<column><row> */
     const int8_t *const col_end = col + (k & ~3);
+#if defined(__ARM_FEATURE_DSP)
+    /* The loop below in 22 instructions and 14 registers, no spill (GCC's allocation spills
+     * one and adds both pointers separately): both loads of a pair after the post-increment
+     * of the first, at offset k - 4. */
+    if (col != col_end) {
+        int32_t x0, x0o, x1, x1o, w, we;
+        __asm__("1:\n\t"
+                "ldr %[x0], [%[col]], #4\n\t"
+                "ldr %[x1], [%[col], %[km4]]\n\t"
+                "ldr %[w], [%[row]], #4\n\t"
+                "sxtb16 %[x0o], %[x0], ror #8\n\t"
+                "sxtb16 %[x0], %[x0]\n\t"
+                "sxtb16 %[x1o], %[x1], ror #8\n\t"
+                "sxtb16 %[x1], %[x1]\n\t"
+                "sxtb16 %[we], %[w]\n\t"
+                "sxtb16 %[w], %[w], ror #8\n\t"
+                "smlad %[a00], %[x0], %[we], %[a00]\n\t"
+                "smlad %[a00], %[x0o], %[w], %[a00]\n\t"
+                "smlad %[a10], %[x1], %[we], %[a10]\n\t"
+                "smlad %[a10], %[x1o], %[w], %[a10]\n\t"
+                "ldr %[w], [%[row], %[km4]]\n\t"
+                "sxtb16 %[we], %[w]\n\t"
+                "sxtb16 %[w], %[w], ror #8\n\t"
+                "smlad %[a01], %[x0], %[we], %[a01]\n\t"
+                "smlad %[a01], %[x0o], %[w], %[a01]\n\t"
+                "smlad %[a11], %[x1], %[we], %[a11]\n\t"
+                "smlad %[a11], %[x1o], %[w], %[a11]\n\t"
+                "cmp %[col], %[end]\n\t"
+                "bne 1b"
+                : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [col] "+r"(col),
+                  [row] "+r"(row), [x0] "=&r"(x0), [x0o] "=&r"(x0o), [x1] "=&r"(x1), [x1o] "=&r"(x1o),
+                  [w] "=&r"(w), [we] "=&r"(we)
+                : [km4] "r"(k - 4), [end] "r"(col_end)
+                : "cc", "memory");
+    }
+#else
     while (col != col_end) {
         const int32_t x0 = tp_read_s8x4(col), x1 = tp_read_s8x4(col + k);
         const int32_t x0e = tp_sxtb16(x0), x0o = tp_sxtb16_ror8(x0);
@@ -30,6 +66,7 @@ static void tp_dsp_block_2x2(const int8_t *col, const int8_t *row, int32_t k, in
         col += 4;
         row += 4;
     }
+#endif
     for (int32_t n = k & 3; n > 0; --n) {
         const int32_t x0 = col[0], x1 = col[k], w0 = row[0], w1 = row[k];
         a00 += x0 * w0;
