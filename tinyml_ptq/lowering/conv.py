@@ -278,17 +278,23 @@ def lower_depthwise_conv2d_dsp(graph: Graph, op: Operator) -> Step:
     if op.options.get("depth_multiplier", 1) != 1:
         return base
     inp, filt, bias, output = _check_tensors(graph, op, channel_axis=3)
-    if not filt.is_constant:
+    if not filt.is_constant or (bias is not None and not bias.is_constant):
         return base  # run-time weights cannot be packed ahead of time
-    bias_arg = f"$t{bias.index}" if bias is not None else "NULL"
+    _, shifts = per_channel_requant(inp.scale, filt.quantization.scale, output.scale, output.shape[3])
+    bias_values = bias.data.reshape(-1) if bias is not None else None
+    channels = dsp_channel_words(filt.data.reshape(-1, output.shape[3]).T, bias_values, -inp.zero_point,
+                                 output.zero_point, shifts).reshape(-1, 4)
+    # The kernel adds the input offset while unpacking and skips rows of taps in the padding: plain bias.
+    channels[:, 0] = bias_values if bias_values is not None else 0
     return _dsp_step(
         base, ("tp_depthwise_conv2d_s8_dsp.c",),
         call=(f"tp_depthwise_conv2d_s8_dsp(&${{p}}params, &${{p}}quant, &${{p}}input_dims, $t{inp.index}, "
-              f"&${{p}}filter_dims, ${{p}}packed_filter, {bias_arg}, &${{p}}output_dims, $t{output.index});"),
-        arrays=[CArray("packed_filter", "int32_t", pack_depthwise_filter(filt.data.reshape(filt.shape[1:])))],
+              f"&${{p}}filter_dims, ${{p}}packed_filter, ${{p}}channels, &${{p}}output_dims, $t{output.index});"),
+        arrays=[CArray("packed_filter", "int32_t", pack_depthwise_filter(filt.data.reshape(filt.shape[1:]))),
+                CArray("channels", "int32_t", channels.reshape(-1))],
         inplace=_dsp_inplace(op, "tp_depthwise_conv2d_s8", inp, filt, output, call=(
             f"tp_depthwise_conv2d_s8_dsp_inplace(&${{p}}params, &${{p}}quant, &${{p}}input_dims, "
-            f"&${{p}}filter_dims, ${{p}}packed_filter, {bias_arg}, &${{p}}output_dims")),
+            f"&${{p}}filter_dims, ${{p}}packed_filter, ${{p}}channels, &${{p}}output_dims")),
     )
 
 

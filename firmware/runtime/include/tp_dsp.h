@@ -68,16 +68,18 @@ void tp_conv2d_s8_dsp(const tp_conv_params *params, const tp_per_channel_requant
                       const tp_dims *filter_dims, const int8_t *filter, const int32_t *channels,
                       const tp_dims *output_dims, int8_t *output, int8_t *scratch);
 
-/* DEPTHWISE_CONV_2D with depth multiplier 1 (bias may be NULL; the input offset is added while
- * unpacking, so no effective bias is needed). packed_filter holds the [kh][kw][c] filter as
- * int16 pairs, one word each (low half first), in the order the kernel reads them: for each
+/* DEPTHWISE_CONV_2D with depth multiplier 1. channels: the output words above, except that the
+ * first holds the plain bias (0 without one): the input offset is added while unpacking, and
+ * rows of taps in the padding are skipped, so no effective bias. packed_filter holds the
+ * [kh][kw][c] filter as int16 pairs, one word each (low half first), in the order the kernel
+ * reads them: for each
  * group of four channels c..c+3, for each filter row, for each pair of taps (t, t + 1) along
  * the row the words (c at t, c at t + 1) for c, c+1, c+2, c+3, then for an odd row's last tap
  * (c, c+2) and (c+1, c+3); then, for each channel past the last whole group, one word per tap
  * (row-major) holding the weight. */
 void tp_depthwise_conv2d_s8_dsp(const tp_depthwise_conv_params *params, const tp_per_channel_requant *quant,
                                 const tp_dims *input_dims, const int8_t *input,
-                                const tp_dims *filter_dims, const int32_t *packed_filter, const int32_t *bias,
+                                const tp_dims *filter_dims, const int32_t *packed_filter, const int32_t *channels,
                                 const tp_dims *output_dims, int8_t *output);
 
 /* FULLY_CONNECTED with symmetric weights (filter_offset 0). packed_filter holds the

@@ -9,13 +9,6 @@
 
 #include "tp_dsp_simd.h"
 
-static inline int8_t tp_dsp_dw_output(const tp_conv_params *conv, const tp_per_channel_requant *quant,
-                                      int32_t channel, int32_t acc)
-{
-    acc = tp_dsp_requantize(acc, quant->multiplier[channel], quant->shift[channel]) + conv->output_offset;
-    return (int8_t)tp_clamp(acc, conv->activation.min, conv->activation.max);
-}
-
 /* acc += two taps (t, u) of four channels times their weight pairs w[0..3]. */
 __attribute__((always_inline)) static inline void tp_dsp_dw_pair(int32_t t, int32_t u, const int32_t *w, int32_t offset_pair, int32_t *acc)
 {
@@ -40,7 +33,7 @@ __attribute__((always_inline)) static inline void tp_dsp_dw_single(int32_t x, co
 typedef struct {
     const tp_conv_params *conv;
     const tp_per_channel_requant *quant;
-    const int32_t *bias; /* may be NULL */
+    const int32_t *channels; /* TP_DSP_CHANNEL_WORDS per channel, the plain bias first */
     int32_t groups;      /* whole groups of four channels */
     int32_t group_words; /* packed filter words per group: 2 per tap */
     int32_t x_step, y_step;
@@ -48,25 +41,38 @@ typedef struct {
     int32_t zero_point_word; /* the input zero point in all four bytes */
 } tp_dsp_dw_layer;
 
+/* The int8 output of channel's accumulator: the short requantization of tp_dsp.h where the
+ * generator proved it exact, tp_dsp_requantize elsewhere. */
+static inline int8_t tp_dsp_dw_output(const tp_dsp_dw_layer *layer, int32_t channel, int32_t acc)
+{
+    const int32_t *words = layer->channels + TP_DSP_CHANNEL_WORDS * channel;
+    const int32_t multiplier = layer->quant->multiplier[channel];
+    int32_t v;
+    if (words[1] != 0) {
+        const int32_t high = tp_smmulr((int32_t)((uint32_t)acc << words[1]), multiplier);
+        v = (high + (high >> 31) + words[3]) >> words[2];
+    } else {
+        v = tp_dsp_requantize(acc, multiplier, layer->quant->shift[channel]) + layer->conv->output_offset;
+    }
+    return (int8_t)tp_clamp(v, layer->conv->activation.min, layer->conv->activation.max);
+}
+
 __attribute__((always_inline)) static inline void tp_dsp_dw_store(const tp_dsp_dw_layer *layer, int32_t c, const int32_t *acc, int8_t *out)
 {
-    out[0] = tp_dsp_dw_output(layer->conv, layer->quant, c, acc[0]);
-    out[1] = tp_dsp_dw_output(layer->conv, layer->quant, c + 1, acc[1]);
-    out[2] = tp_dsp_dw_output(layer->conv, layer->quant, c + 2, acc[2]);
-    out[3] = tp_dsp_dw_output(layer->conv, layer->quant, c + 3, acc[3]);
+    out[0] = tp_dsp_dw_output(layer, c, acc[0]);
+    out[1] = tp_dsp_dw_output(layer, c + 1, acc[1]);
+    out[2] = tp_dsp_dw_output(layer, c + 2, acc[2]);
+    out[3] = tp_dsp_dw_output(layer, c + 3, acc[3]);
 }
 
 __attribute__((always_inline)) static inline void tp_dsp_dw_bias(const tp_dsp_dw_layer *layer, int32_t c,
                                                                   int32_t *acc)
 {
-    if (layer->bias != NULL) {
-        acc[0] = layer->bias[c];
-        acc[1] = layer->bias[c + 1];
-        acc[2] = layer->bias[c + 2];
-        acc[3] = layer->bias[c + 3];
-    } else {
-        acc[0] = acc[1] = acc[2] = acc[3] = 0;
-    }
+    const int32_t *words = layer->channels + TP_DSP_CHANNEL_WORDS * c;
+    acc[0] = words[0];
+    acc[1] = words[TP_DSP_CHANNEL_WORDS];
+    acc[2] = words[2 * TP_DSP_CHANNEL_WORDS];
+    acc[3] = words[3 * TP_DSP_CHANNEL_WORDS];
 }
 
 /* Every whole channel group of one output pixel of a three-tap-wide filter: rows of taps from
@@ -149,14 +155,14 @@ static void tp_dsp_dw_pixel(const tp_dsp_dw_layer *layer, const int8_t *image, i
 
 void tp_depthwise_conv2d_s8_dsp(const tp_depthwise_conv_params *params, const tp_per_channel_requant *quant,
                                 const tp_dims *input_dims, const int8_t *input,
-                                const tp_dims *filter_dims, const int32_t *packed_filter, const int32_t *bias,
+                                const tp_dims *filter_dims, const int32_t *packed_filter, const int32_t *channel_words,
                                 const tp_dims *output_dims, int8_t *output)
 {
     const tp_conv_params *conv = &params->conv;
     const int32_t channels = input_dims->c, kh = filter_dims->h, kw = filter_dims->w;
     const int32_t groups = channels / 4, taps = kh * kw;
     const tp_dsp_dw_layer layer = {
-        conv, quant, bias, groups, 2 * taps, conv->dilation.w * channels,
+        conv, quant, channel_words, groups, 2 * taps, conv->dilation.w * channels,
         conv->dilation.h * input_dims->w * channels,
         (int32_t)(((uint32_t)conv->input_offset & 0xFFFFu) | ((uint32_t)conv->input_offset << 16)),
         (int32_t)(((uint32_t)-conv->input_offset & 0xFFu) * 0x01010101u),
@@ -187,7 +193,7 @@ void tp_depthwise_conv2d_s8_dsp(const tp_depthwise_conv_params *params, const tp
                     (fx_end == 3 ? tp_dsp_dw_pixel3_left : tp_dsp_dw_pixel3_both)(&layer, p, rows, weights, out);
                 }
                 for (int32_t c = 4 * groups; c < channels; ++c) {
-                    int32_t acc = bias != NULL ? bias[c] : 0;
+                    int32_t acc = channel_words[TP_DSP_CHANNEL_WORDS * c];
                     const int32_t *tail = tail_filter + (c - 4 * groups) * taps;
                     for (int32_t fy = fy_begin; fy < fy_end; ++fy) {
                         const int32_t row = first_row + c + (fy - fy_begin) * layer.y_step;
@@ -195,7 +201,7 @@ void tp_depthwise_conv2d_s8_dsp(const tp_depthwise_conv_params *params, const tp
                             acc += tail[fy * kw + fx] * (image[row + fx * layer.x_step] + conv->input_offset);
                         }
                     }
-                    out[c] = tp_dsp_dw_output(conv, quant, c, acc);
+                    out[c] = tp_dsp_dw_output(&layer, c, acc);
                 }
             }
         }

@@ -8,7 +8,7 @@ typedef struct {
     const tp_dims *input_dims;
     const tp_dims *filter_dims;
     const int32_t *packed_filter;
-    const int32_t *bias;
+    const int32_t *channels;
     const tp_dims *output_dims;
 } dsp_depthwise_op;
 
@@ -20,17 +20,17 @@ static void dsp_depthwise_row(const void *op, const int8_t *buffer, int32_t row,
     params.conv.padding.h -= row * params.conv.stride.h;
     tp_dims one_row = *d->output_dims;
     one_row.h = 1;
-    tp_depthwise_conv2d_s8_dsp(&params, d->quant, d->input_dims, buffer, d->filter_dims, d->packed_filter, d->bias,
+    tp_depthwise_conv2d_s8_dsp(&params, d->quant, d->input_dims, buffer, d->filter_dims, d->packed_filter, d->channels,
                                &one_row, dst);
 }
 
 void tp_depthwise_conv2d_s8_dsp_inplace(const tp_depthwise_conv_params *params, const tp_per_channel_requant *quant,
                                         const tp_dims *input_dims, const tp_dims *filter_dims,
-                                        const int32_t *packed_filter, const int32_t *bias,
+                                        const int32_t *packed_filter, const int32_t *channels,
                                         const tp_dims *output_dims, const tp_inplace_rows *rows, int8_t *buffer,
                                         int8_t *ring)
 {
-    const dsp_depthwise_op op = {params, quant, input_dims, filter_dims, packed_filter, bias, output_dims};
+    const dsp_depthwise_op op = {params, quant, input_dims, filter_dims, packed_filter, channels, output_dims};
     tp_conv_rows_inplace(&params->conv, input_dims, filter_dims, output_dims, rows, buffer, ring, dsp_depthwise_row,
                          &op);
 }
