@@ -41,28 +41,42 @@ typedef struct {
     int32_t zero_point_word; /* the input zero point in all four bytes */
 } tp_dsp_dw_layer;
 
-/* The int8 output of channel's accumulator: the short requantization of tp_dsp.h where the
- * generator proved it exact, tp_dsp_requantize elsewhere. */
-static inline int8_t tp_dsp_dw_output(const tp_dsp_dw_layer *layer, int32_t channel, int32_t acc)
+/* tp_dsp_requantize plus the output offset: out of line, so the common short form keeps its registers. */
+__attribute__((noinline, cold)) static int32_t tp_dsp_dw_requantize_general(const tp_dsp_dw_layer *layer, int32_t channel,
+                                                                            int32_t acc)
 {
-    const int32_t *words = layer->channels + TP_DSP_CHANNEL_WORDS * channel;
-    const int32_t multiplier = layer->quant->multiplier[channel];
-    int32_t v;
-    if (words[1] != 0) {
-        const int32_t high = tp_smmulr((int32_t)((uint32_t)acc << words[1]), multiplier);
-        v = (high + (high >> 31) + words[3]) >> words[2];
-    } else {
-        v = tp_dsp_requantize(acc, multiplier, layer->quant->shift[channel]) + layer->conv->output_offset;
-    }
-    return (int8_t)tp_clamp(v, layer->conv->activation.min, layer->conv->activation.max);
+    return tp_dsp_requantize(acc, layer->quant->multiplier[channel], layer->quant->shift[channel]) +
+           layer->conv->output_offset;
 }
 
+/* The requantized (not yet clamped) output of channel's accumulator, words being its output
+ * words: the short requantization of tp_dsp.h where the generator proved it exact,
+ * tp_dsp_requantize elsewhere. */
+static inline int32_t tp_dsp_dw_requantize(const tp_dsp_dw_layer *layer, const int32_t *words, int32_t multiplier,
+                                           int32_t channel, int32_t acc)
+{
+    if (words[1] != 0) {
+        const int32_t high = tp_smmulr((int32_t)((uint32_t)acc << words[1]), multiplier);
+        return (high + (high >> 31) + words[3]) >> words[2];
+    }
+    return tp_dsp_dw_requantize_general(layer, channel, acc);
+}
+
+/* Outputs c..c+3; every value is read before the first int8 store (which may alias anything). */
 __attribute__((always_inline)) static inline void tp_dsp_dw_store(const tp_dsp_dw_layer *layer, int32_t c, const int32_t *acc, int8_t *out)
 {
-    out[0] = tp_dsp_dw_output(layer, c, acc[0]);
-    out[1] = tp_dsp_dw_output(layer, c + 1, acc[1]);
-    out[2] = tp_dsp_dw_output(layer, c + 2, acc[2]);
-    out[3] = tp_dsp_dw_output(layer, c + 3, acc[3]);
+    const int32_t *words = layer->channels + TP_DSP_CHANNEL_WORDS * c;
+    const int32_t lo = layer->conv->activation.min, hi = layer->conv->activation.max;
+    const int32_t *multiplier = layer->quant->multiplier + c;
+    const int32_t m0 = multiplier[0], m1 = multiplier[1], m2 = multiplier[2], m3 = multiplier[3];
+    const int32_t v0 = tp_dsp_dw_requantize(layer, words, m0, c, acc[0]);
+    const int32_t v1 = tp_dsp_dw_requantize(layer, words + TP_DSP_CHANNEL_WORDS, m1, c + 1, acc[1]);
+    const int32_t v2 = tp_dsp_dw_requantize(layer, words + 2 * TP_DSP_CHANNEL_WORDS, m2, c + 2, acc[2]);
+    const int32_t v3 = tp_dsp_dw_requantize(layer, words + 3 * TP_DSP_CHANNEL_WORDS, m3, c + 3, acc[3]);
+    out[0] = (int8_t)tp_clamp(v0, lo, hi);
+    out[1] = (int8_t)tp_clamp(v1, lo, hi);
+    out[2] = (int8_t)tp_clamp(v2, lo, hi);
+    out[3] = (int8_t)tp_clamp(v3, lo, hi);
 }
 
 __attribute__((always_inline)) static inline void tp_dsp_dw_bias(const tp_dsp_dw_layer *layer, int32_t c,
@@ -201,7 +215,9 @@ void tp_depthwise_conv2d_s8_dsp(const tp_depthwise_conv_params *params, const tp
                             acc += tail[fy * kw + fx] * (image[row + fx * layer.x_step] + conv->input_offset);
                         }
                     }
-                    out[c] = tp_dsp_dw_output(&layer, c, acc);
+                    out[c] = (int8_t)tp_clamp(tp_dsp_dw_requantize(&layer, channel_words + TP_DSP_CHANNEL_WORDS * c,
+                                                                   quant->multiplier[c], c, acc),
+                                              conv->activation.min, conv->activation.max);
                 }
             }
         }
