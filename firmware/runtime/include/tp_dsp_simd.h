@@ -93,6 +93,12 @@ static inline int32_t tp_smmulr(int32_t a, int32_t b)
     return r;
 }
 
+/* x saturated to the int8 range (SSAT #8). */
+static inline int32_t tp_ssat8(int32_t x)
+{
+    return __ssat(x, 8);
+}
+
 #else /* portable equivalents */
 
 static inline int32_t tp_simd_lo16(int32_t x)
@@ -165,6 +171,11 @@ static inline int32_t tp_pkhtb16(int32_t a, int32_t b)
 static inline int32_t tp_smmulr(int32_t a, int32_t b)
 {
     return (int32_t)(((int64_t)a * b + 0x80000000LL) >> 32);
+}
+
+static inline int32_t tp_ssat8(int32_t x)
+{
+    return x < -128 ? -128 : (x > 127 ? 127 : x);
 }
 
 #endif /* __ARM_FEATURE_DSP */

@@ -11,32 +11,38 @@ static void tp_dsp_block_2x2(const int8_t *col, const int8_t *row, int32_t k, in
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3]; /* a<column><row> */
     const int8_t *const col_end = col + (k & ~3);
 #if defined(__ARM_FEATURE_DSP)
-    /* The loop below in 22 instructions and 14 registers, no spill (GCC's allocation spills
-     * one and adds both pointers separately): both loads of a pair after the post-increment
-     * of the first, at offset k - 4. */
+    /* The loop below in 21 instructions per word and 14 registers, no spill (GCC's allocation
+     * spills one and adds both pointers separately): both loads of a pair after the
+     * post-increment of the first, at offset k - 4; two words per iteration, an odd count
+     * entering at the second. */
     if (col != col_end) {
         int32_t x0, x0o, x1, x1o, w, we;
-        __asm__("1:\n\t"
-                "ldr %[x0], [%[col]], #4\n\t"
-                "ldr %[x1], [%[col], %[km4]]\n\t"
-                "ldr %[w], [%[row]], #4\n\t"
-                "sxtb16 %[x0o], %[x0], ror #8\n\t"
-                "sxtb16 %[x0], %[x0]\n\t"
-                "sxtb16 %[x1o], %[x1], ror #8\n\t"
-                "sxtb16 %[x1], %[x1]\n\t"
-                "sxtb16 %[we], %[w]\n\t"
-                "sxtb16 %[w], %[w], ror #8\n\t"
-                "smlad %[a00], %[x0], %[we], %[a00]\n\t"
-                "smlad %[a00], %[x0o], %[w], %[a00]\n\t"
-                "smlad %[a10], %[x1], %[we], %[a10]\n\t"
-                "smlad %[a10], %[x1o], %[w], %[a10]\n\t"
-                "ldr %[w], [%[row], %[km4]]\n\t"
-                "sxtb16 %[we], %[w]\n\t"
-                "sxtb16 %[w], %[w], ror #8\n\t"
-                "smlad %[a01], %[x0], %[we], %[a01]\n\t"
-                "smlad %[a01], %[x0o], %[w], %[a01]\n\t"
-                "smlad %[a11], %[x1], %[we], %[a11]\n\t"
-                "smlad %[a11], %[x1o], %[w], %[a11]\n\t"
+#define TP_DSP_WORD_2X2 \
+    "ldr %[x0], [%[col]], #4\n\t" \
+    "ldr %[x1], [%[col], %[km4]]\n\t" \
+    "ldr %[w], [%[row]], #4\n\t" \
+    "sxtb16 %[x0o], %[x0], ror #8\n\t" \
+    "sxtb16 %[x0], %[x0]\n\t" \
+    "sxtb16 %[x1o], %[x1], ror #8\n\t" \
+    "sxtb16 %[x1], %[x1]\n\t" \
+    "sxtb16 %[we], %[w]\n\t" \
+    "sxtb16 %[w], %[w], ror #8\n\t" \
+    "smlad %[a00], %[x0], %[we], %[a00]\n\t" \
+    "smlad %[a00], %[x0o], %[w], %[a00]\n\t" \
+    "smlad %[a10], %[x1], %[we], %[a10]\n\t" \
+    "smlad %[a10], %[x1o], %[w], %[a10]\n\t" \
+    "ldr %[w], [%[row], %[km4]]\n\t" \
+    "sxtb16 %[we], %[w]\n\t" \
+    "sxtb16 %[w], %[w], ror #8\n\t" \
+    "smlad %[a01], %[x0], %[we], %[a01]\n\t" \
+    "smlad %[a01], %[x0o], %[w], %[a01]\n\t" \
+    "smlad %[a11], %[x1], %[we], %[a11]\n\t" \
+    "smlad %[a11], %[x1o], %[w], %[a11]\n\t"
+        __asm__("sub %[x0], %[end], %[col]\n\t"
+                "tst %[x0], #4\n\t"
+                "bne 2f\n"
+                "1:\n\t" TP_DSP_WORD_2X2
+                "2:\n\t" TP_DSP_WORD_2X2
                 "cmp %[col], %[end]\n\t"
                 "bne 1b"
                 : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [col] "+r"(col),
@@ -44,6 +50,7 @@ static void tp_dsp_block_2x2(const int8_t *col, const int8_t *row, int32_t k, in
                   [w] "=&r"(w), [we] "=&r"(we)
                 : [km4] "r"(k - 4), [end] "r"(col_end)
                 : "cc", "memory");
+#undef TP_DSP_WORD_2X2
     }
 #else
     while (col != col_end) {
@@ -124,13 +131,23 @@ static int32_t tp_dsp_dot(const int8_t *col, const int8_t *row, int32_t k, int32
     return a;
 }
 
-/* The int8 output of accumulator acc (bias included) for the row whose output words are c,
- * in the short form of tp_dsp.h. */
-static inline int8_t tp_dsp_output_fast(const int32_t *c, int32_t multiplier, int32_t acc, int32_t lo, int32_t hi)
+/* The int8 output of accumulator acc (bias included) in the short form of tp_dsp.h, from a
+ * row's output words: left + 1, multiplier, rounding, right. */
+static inline int8_t tp_dsp_output_fast(int32_t acc, int32_t left1, int32_t multiplier, int32_t rounding,
+                                        int32_t right, int32_t lo, int32_t hi)
 {
-    const int32_t high = tp_smmulr((int32_t)((uint32_t)acc << c[1]), multiplier);
-    const int32_t v = (high + (high >> 31) + c[3]) >> c[2];
+    const int32_t high = tp_smmulr((int32_t)((uint32_t)acc << left1), multiplier);
+    const int32_t v = (high + (high >> 31) + rounding) >> right;
     return (int8_t)tp_clamp(v, lo, hi);
+}
+
+/* The same when the activation clamps to the whole int8 range (no activation, or ReLU with
+ * output zero point -128): one saturation. */
+static inline int8_t tp_dsp_output_fast_int8(int32_t acc, int32_t left1, int32_t multiplier, int32_t rounding,
+                                             int32_t right)
+{
+    const int32_t high = tp_smmulr((int32_t)((uint32_t)acc << left1), multiplier);
+    return (int8_t)tp_ssat8((high + (high >> 31) + rounding) >> right);
 }
 
 /* The same through tp_dsp_requantize, for the channels outside the short form's range. */
@@ -141,44 +158,84 @@ static inline int8_t tp_dsp_output_general(const tp_dsp_output_stage *stage, int
     return (int8_t)tp_clamp(v, lo, hi);
 }
 
-void tp_dsp_gemm_s8(const int8_t *cols, int32_t col_count, const int8_t *weights, int32_t rows, int32_t k,
-                    const tp_dsp_output_stage *stage, int8_t *out0, int8_t *out1)
+/* Both columns times rows [0, 2 * pairs), a pair of rows at a time, walking the weights, the
+ * row words and the outputs by pointer. int8_range: the activation clamps to the whole int8
+ * range; a constant in each of the two copies. */
+static inline __attribute__((always_inline)) void
+tp_dsp_row_pairs_2cols(const int8_t *cols, const int8_t *row, int32_t pairs, int32_t k,
+                       const tp_dsp_output_stage *stage, int8_t *out0, int8_t *out1, int int8_range)
 {
     /* Locals, so the int8 stores (which may alias anything) do not force reloads. */
     const int32_t lo = stage->activation.min, hi = stage->activation.max;
-    const int32_t *const multiplier = stage->multiplier;
-    int32_t r = 0;
-    for (; r + 1 < rows; r += 2) {
-        const int8_t *row = weights + r * k;
+    const int32_t *c = stage->channels, *m = stage->multiplier;
+    const int32_t *const c_end = c + 2 * TP_DSP_CHANNEL_WORDS * pairs;
+    for (; c != c_end; c += 2 * TP_DSP_CHANNEL_WORDS, m += 2, row += 2 * k, out0 += 2, out1 += 2) {
         /* Only the biases are read before the accumulation: the rest would wait on the stack. */
-        const int32_t *c0 = stage->channels + TP_DSP_CHANNEL_WORDS * r, *c1 = c0 + TP_DSP_CHANNEL_WORDS;
-        if (col_count == 2) {
-            int32_t acc[4] = {c0[0], c1[0], c0[0], c1[0]};
-            tp_dsp_block_2x2(cols, row, k, acc);
-            if (c0[1] != 0 && c1[1] != 0) {
-                out0[r] = tp_dsp_output_fast(c0, multiplier[r], acc[0], lo, hi);
-                out0[r + 1] = tp_dsp_output_fast(c1, multiplier[r + 1], acc[1], lo, hi);
-                out1[r] = tp_dsp_output_fast(c0, multiplier[r], acc[2], lo, hi);
-                out1[r + 1] = tp_dsp_output_fast(c1, multiplier[r + 1], acc[3], lo, hi);
+        int32_t acc[4] = {c[0], c[TP_DSP_CHANNEL_WORDS], c[0], c[TP_DSP_CHANNEL_WORDS]};
+        tp_dsp_block_2x2(cols, row, k, acc);
+        /* All row words into locals before the first int8 store (which may alias them). */
+        const int32_t l0 = c[1], l1 = c[TP_DSP_CHANNEL_WORDS + 1];
+        if (l0 != 0 && l1 != 0) {
+            const int32_t m0 = m[0], m1 = m[1];
+            const int32_t rs0 = c[2], rn0 = c[3], rs1 = c[TP_DSP_CHANNEL_WORDS + 2], rn1 = c[TP_DSP_CHANNEL_WORDS + 3];
+            int8_t y00, y01, y10, y11;
+            if (int8_range) {
+                y00 = tp_dsp_output_fast_int8(acc[0], l0, m0, rn0, rs0);
+                y10 = tp_dsp_output_fast_int8(acc[2], l0, m0, rn0, rs0);
+                y01 = tp_dsp_output_fast_int8(acc[1], l1, m1, rn1, rs1);
+                y11 = tp_dsp_output_fast_int8(acc[3], l1, m1, rn1, rs1);
             } else {
-                out0[r] = tp_dsp_output_general(stage, r, acc[0], lo, hi);
-                out0[r + 1] = tp_dsp_output_general(stage, r + 1, acc[1], lo, hi);
-                out1[r] = tp_dsp_output_general(stage, r, acc[2], lo, hi);
-                out1[r + 1] = tp_dsp_output_general(stage, r + 1, acc[3], lo, hi);
+                y00 = tp_dsp_output_fast(acc[0], l0, m0, rn0, rs0, lo, hi);
+                y10 = tp_dsp_output_fast(acc[2], l0, m0, rn0, rs0, lo, hi);
+                y01 = tp_dsp_output_fast(acc[1], l1, m1, rn1, rs1, lo, hi);
+                y11 = tp_dsp_output_fast(acc[3], l1, m1, rn1, rs1, lo, hi);
             }
+            out0[0] = y00;
+            out0[1] = y01;
+            out1[0] = y10;
+            out1[1] = y11;
         } else {
+            const int32_t r = (int32_t)(m - stage->multiplier);
+            out0[0] = tp_dsp_output_general(stage, r, acc[0], lo, hi);
+            out0[1] = tp_dsp_output_general(stage, r + 1, acc[1], lo, hi);
+            out1[0] = tp_dsp_output_general(stage, r, acc[2], lo, hi);
+            out1[1] = tp_dsp_output_general(stage, r + 1, acc[3], lo, hi);
+        }
+    }
+}
+
+void tp_dsp_gemm_s8(const int8_t *cols, int32_t col_count, const int8_t *weights, int32_t rows, int32_t k,
+                    const tp_dsp_output_stage *stage, int8_t *out0, int8_t *out1)
+{
+    const int32_t lo = stage->activation.min, hi = stage->activation.max;
+    const int32_t *const multiplier = stage->multiplier;
+    const int32_t pairs = rows / 2;
+    if (col_count == 2) {
+        if (lo == -128 && hi == 127) {
+            tp_dsp_row_pairs_2cols(cols, weights, pairs, k, stage, out0, out1, 1);
+        } else {
+            tp_dsp_row_pairs_2cols(cols, weights, pairs, k, stage, out0, out1, 0);
+        }
+    } else {
+        for (int32_t r = 0; r < 2 * pairs; r += 2) {
+            const int8_t *row = weights + r * k;
+            const int32_t *c0 = stage->channels + TP_DSP_CHANNEL_WORDS * r, *c1 = c0 + TP_DSP_CHANNEL_WORDS;
             int32_t acc[2] = {c0[0], c1[0]};
             tp_dsp_block_1x2(cols, row, k, acc);
-            if (c0[1] != 0 && c1[1] != 0) {
-                out0[r] = tp_dsp_output_fast(c0, multiplier[r], acc[0], lo, hi);
-                out0[r + 1] = tp_dsp_output_fast(c1, multiplier[r + 1], acc[1], lo, hi);
+            const int32_t l0 = c0[1], l1 = c1[1];
+            if (l0 != 0 && l1 != 0) {
+                const int8_t y0 = tp_dsp_output_fast(acc[0], l0, multiplier[r], c0[3], c0[2], lo, hi);
+                const int8_t y1 = tp_dsp_output_fast(acc[1], l1, multiplier[r + 1], c1[3], c1[2], lo, hi);
+                out0[r] = y0;
+                out0[r + 1] = y1;
             } else {
                 out0[r] = tp_dsp_output_general(stage, r, acc[0], lo, hi);
                 out0[r + 1] = tp_dsp_output_general(stage, r + 1, acc[1], lo, hi);
             }
         }
     }
-    if (r < rows) {
+    if (rows % 2 != 0) {
+        const int32_t r = rows - 1;
         const int8_t *row = weights + r * k;
         const int32_t bias = stage->channels[TP_DSP_CHANNEL_WORDS * r];
         out0[r] = tp_dsp_output_general(stage, r, tp_dsp_dot(cols, row, k, bias), lo, hi);
