@@ -38,6 +38,20 @@ static void tp_dsp_im2col(const tp_conv_params *params, const tp_dims *input_dim
     const int32_t x0 = ox * params->stride.w - params->padding.w;
     const int32_t fx_begin = tp_conv_tap_begin(x0, params->dilation.w);
     const int32_t fx_end = TP_MAX(fx_begin, tp_conv_tap_end(x0, params->dilation.w, input_dims->w, kw));
+    if (params->dilation.w == 1 && fx_begin == 0 && fx_end == kw) {
+        /* No tap left or right of the image (most pixels): each filter row is one contiguous run. */
+        const int32_t n = kw * channels, row_bytes = input_dims->w * channels;
+        int32_t offset = y0 * row_bytes + x0 * channels;
+        const int32_t step = params->dilation.h * row_bytes;
+        for (int32_t fy = 0, y = y0; fy < filter_dims->h; ++fy, y += params->dilation.h, offset += step, col += n) {
+            if (y < 0 || y >= input_dims->h) {
+                tp_dsp_fill(col, pad, n);
+            } else {
+                tp_dsp_copy(col, image + offset, n);
+            }
+        }
+        return;
+    }
     for (int32_t fy = 0; fy < filter_dims->h; ++fy, col += kw * channels) {
         const int32_t y = y0 + fy * params->dilation.h;
         if (y < 0 || y >= input_dims->h) {
