@@ -71,6 +71,21 @@ def output_size_and_padding(padding: int, in_size: int, filter_size: int, stride
     return out_size, total // 2
 
 
+def checked_padding(op: Operator, input_hw: tuple[int, int], filter_hw: tuple[int, int],
+                    stride: tuple[int, int], dilation: tuple[int, int], output_hw: tuple[int, int]) -> tuple[int, int]:
+    """Leading (height, width) padding of a windowed op, after checking the output size it implies."""
+    padding = op.options.get("padding", 0)
+    if padding not in PADDING_NAMES:
+        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has unknown padding {padding}; supported: SAME, VALID")
+    out_h, pad_h = output_size_and_padding(padding, input_hw[0], filter_hw[0], stride[0], dilation[0])
+    out_w, pad_w = output_size_and_padding(padding, input_hw[1], filter_hw[1], stride[1], dilation[1])
+    if (out_h, out_w) != tuple(output_hw):
+        raise UnsupportedOperator(
+            f"{op.opcode} (node {op.index}): {PADDING_NAMES[padding]} padding gives a {out_h}x{out_w} output "
+            f"but the model's output is {output_hw[0]}x{output_hw[1]}; the model is inconsistent")
+    return pad_h, pad_w
+
+
 def elementwise_inplace(output: Tensor, *inputs: Tensor) -> InPlace | None:
     """In-place offer for a kernel that reads element i of every input before it writes
     element i of the output: any input of the output's shape and type may be overwritten."""

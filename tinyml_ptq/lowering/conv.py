@@ -11,27 +11,19 @@ import numpy as np
 
 from ..ir import Graph, Operator, Tensor
 from . import CArray, CStruct, InPlace, Step, UnsupportedOperator, lowers
-from .common import (PADDING_NAMES, dims_initializer, effective_bias, fused_activation, output_size_and_padding,
-                     per_channel_requant, require_int8)
+from .common import (checked_padding, dims_initializer, effective_bias, fused_activation, per_channel_requant,
+                     require_int8)
 
 def _geometry(op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> tuple[str, str, str]:
     """Stride, dilation and padding initializers, after checking the output shape they imply."""
     options = op.options
-    padding = options.get("padding", 0)
-    if padding not in PADDING_NAMES:
-        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has unknown padding {padding}; supported: SAME, VALID")
     stride = (options.get("stride_h", 1), options.get("stride_w", 1))
     dilation = (options.get("dilation_h_factor", 1), options.get("dilation_w_factor", 1))
     if min(stride + dilation) < 1:
         raise UnsupportedOperator(
             f"{op.opcode} (node {op.index}) has stride {stride} and dilation {dilation}; both must be >= 1")
-    out_h, pad_h = output_size_and_padding(padding, inp.shape[1], filt.shape[1], stride[0], dilation[0])
-    out_w, pad_w = output_size_and_padding(padding, inp.shape[2], filt.shape[2], stride[1], dilation[1])
-    if (out_h, out_w) != tuple(output.shape[1:3]):
-        raise UnsupportedOperator(
-            f"{op.opcode} (node {op.index}): {PADDING_NAMES[padding]} padding gives a {out_h}x{out_w} output "
-            f"but the model's output is {output.shape[1]}x{output.shape[2]}; the model is inconsistent")
-    return "{%d, %d}" % stride, "{%d, %d}" % dilation, "{%d, %d}" % (pad_h, pad_w)
+    pad = checked_padding(op, inp.shape[1:3], filt.shape[1:3], stride, dilation, output.shape[1:3])
+    return "{%d, %d}" % stride, "{%d, %d}" % dilation, "{%d, %d}" % pad
 
 
 def _check_tensors(graph: Graph, op: Operator, channel_axis: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
@@ -96,8 +88,10 @@ def _inplace_rows(op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> tu
     if inp.shape[0] != 1 or output.shape[0] != 1:
         return None
     options = op.options
-    stride_h, dilation_h = options.get("stride_h", 1), options.get("dilation_h_factor", 1)
-    _, pad_h = output_size_and_padding(options.get("padding", 0), inp.shape[1], filt.shape[1], stride_h, dilation_h)
+    stride = (options.get("stride_h", 1), options.get("stride_w", 1))
+    dilation = (options.get("dilation_h_factor", 1), options.get("dilation_w_factor", 1))
+    pad_h, _ = checked_padding(op, inp.shape[1:3], filt.shape[1:3], stride, dilation, output.shape[1:3])
+    stride_h, dilation_h = stride[0], dilation[0]
     ring, bottom_up = min((inplace_ring_rows(inp, filt, output, stride_h, pad_h, dilation_h, b), b)
                           for b in (False, True))
     return ring * output.shape[2] * output.shape[3], CStruct("tp_inplace_rows", "rows", "{%d, %d}" % (ring, int(bottom_up)))

@@ -80,21 +80,24 @@ def lower_add_sub(graph: Graph, op: Operator) -> Step:
     m2, e2 = _multiplier_below_one(op, "input 2", real2)
     m_out, e_out = _multiplier_below_one(op, "output", real_out)
     act_min, act_max = fused_activation(op, output)
+    params = CStruct("tp_add_params", "params",
+                     f"{{{-input1.zero_point}, {-input2.zero_point}, {output.zero_point}, {ADD_LEFT_SHIFT}, "
+                     f"{{{m1}, {e1}}}, {{{m2}, {e2}}}, {{{m_out}, {e_out}}}, {{{act_min}, {act_max}}}}}")
     kernel = "tp_add_s8" if op.opcode == "ADD" else "tp_sub_s8"
+    return _broadcast_step(op, kernel, "tp_add_sub_s8.c", params, input1, input2, output)
+
+
+def _broadcast_step(op: Operator, kernel: str, source: str, params: CStruct,
+                    input1: Tensor, input2: Tensor, output: Tensor) -> Step:
+    """A binary reference kernel over two operands broadcast to the output (tp_elementwise.h)."""
     return Step(
         op=op,
         header="tp_elementwise.h",
-        sources=("tp_add_sub_s8.c",),
-        structs=[
-            CStruct("tp_add_params", "params",
-                    f"{{{-input1.zero_point}, {-input2.zero_point}, {output.zero_point}, {ADD_LEFT_SHIFT}, "
-                    f"{{{m1}, {e1}}}, {{{m2}, {e2}}}, {{{m_out}, {e_out}}}, {{{act_min}, {act_max}}}}}"),
-            CStruct("tp_broadcast", "shape", broadcast_initializer(op, input1, input2, output)),
-        ],
+        sources=(source,),
+        structs=[params, CStruct("tp_broadcast", "shape", broadcast_initializer(op, input1, input2, output))],
         call=f"{kernel}(&${{p}}params, &${{p}}shape, $t{input1.index}, $t{input2.index}, $t{output.index});",
         inplace=elementwise_inplace(output, input1, input2),
     )
-
 
 
 @lowers("ADD", kernels="dsp")
@@ -117,19 +120,10 @@ def lower_mul(graph: Graph, op: Operator) -> Step:
     real = float(f32(input1.scale)) * float(f32(input2.scale)) / float(f32(output.scale))
     multiplier, shift = quant_math.quantize_multiplier(real)
     act_min, act_max = fused_activation(op, output)
-    return Step(
-        op=op,
-        header="tp_elementwise.h",
-        sources=("tp_mul_s8.c",),
-        structs=[
-            CStruct("tp_mul_params", "params",
-                    f"{{{-input1.zero_point}, {-input2.zero_point}, {output.zero_point}, "
-                    f"{{{multiplier}, {shift}}}, {{{act_min}, {act_max}}}}}"),
-            CStruct("tp_broadcast", "shape", broadcast_initializer(op, input1, input2, output)),
-        ],
-        call=f"tp_mul_s8(&${{p}}params, &${{p}}shape, $t{input1.index}, $t{input2.index}, $t{output.index});",
-        inplace=elementwise_inplace(output, input1, input2),
-    )
+    params = CStruct("tp_mul_params", "params",
+                     f"{{{-input1.zero_point}, {-input2.zero_point}, {output.zero_point}, "
+                     f"{{{multiplier}, {shift}}}, {{{act_min}, {act_max}}}}}")
+    return _broadcast_step(op, "tp_mul_s8", "tp_mul_s8.c", params, input1, input2, output)
 
 
 def _unary_operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor]:

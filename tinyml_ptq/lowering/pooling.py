@@ -7,24 +7,18 @@ import numpy as np
 from .. import quant_math
 from ..ir import Graph, Operator, Tensor
 from . import CStruct, Step, UnsupportedOperator, lowers
-from .common import PADDING_NAMES, dims_initializer, fused_activation, output_size_and_padding, require_int8
+from .common import checked_padding, dims_initializer, fused_activation, require_int8
+
 
 def _pool_params(op: Operator, inp: Tensor, output: Tensor) -> str:
     options = op.options
-    padding = options.get("padding", 0)
-    if padding not in PADDING_NAMES:
-        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has unknown padding {padding}; supported: SAME, VALID")
     stride = (options.get("stride_h", 1), options.get("stride_w", 1))
     filt = (options.get("filter_height", 1), options.get("filter_width", 1))
     if len(inp.shape) != 4:
         raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has a rank-{len(inp.shape)} input; only NHWC is supported")
     if min(stride) < 1 or min(filt) < 1:
         raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has stride {stride} and filter {filt}; both must be >= 1")
-    out_h, pad_h = output_size_and_padding(padding, inp.shape[1], filt[0], stride[0], 1)
-    out_w, pad_w = output_size_and_padding(padding, inp.shape[2], filt[1], stride[1], 1)
-    if (out_h, out_w) != tuple(output.shape[1:3]):
-        raise ValueError(f"{op.opcode} (node {op.index}): {PADDING_NAMES[padding]} padding gives a {out_h}x{out_w} "
-                         f"output but the model says {output.shape[1]}x{output.shape[2]}")
+    pad_h, pad_w = checked_padding(op, inp.shape[1:3], filt, stride, (1, 1), output.shape[1:3])
     act_min, act_max = fused_activation(op, output)
     return (f"{{{{{stride[0]}, {stride[1]}}}, {{{filt[0]}, {filt[1]}}}, {{{pad_h}, {pad_w}}}, "
             f"{{{act_min}, {act_max}}}}}")
