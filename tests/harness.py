@@ -104,3 +104,20 @@ def with_output_scale(model: bytes, scale: float) -> bytes:
     builder = flatbuffers.Builder(len(model) + 1024)
     builder.Finish(tree.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+def only_op(model: bytes, opcode: str):
+    """The graph of `model` and its single `opcode` operator (fails if the converter made zero or several)."""
+    from tinyml_ptq.tflite_reader import parse_tflite
+
+    graph = parse_tflite(model)
+    ops = [op for op in graph.operators if op.opcode == opcode]
+    assert len(ops) == 1, f"expected one {opcode}, graph has {graph.opcodes()}"
+    return graph, ops[0]
+
+
+def random_range(rng):
+    """A calibration range of random magnitude (0.02 to 40) and offset."""
+    half_width = float(rng.choice([0.02, 0.5, 3.0, 40.0])) * float(rng.uniform(0.5, 2.0))
+    offset = float(rng.uniform(-0.9, 0.9)) * half_width
+    return offset - half_width, offset + half_width

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import assert_bit_exact, convert_int8
+from harness import assert_bit_exact, convert_int8, only_op, random_range
 from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
 from tinyml_ptq.tflite_reader import parse_tflite
 
@@ -13,17 +13,8 @@ CONCAT_CASES = 14
 PAD_CASES = 14
 
 
-def _only_op(model, opcode):
-    graph = parse_tflite(model)
-    ops = [op for op in graph.operators if op.opcode == opcode]
-    assert len(ops) == 1, f"expected one {opcode}, graph has {[o.opcode for o in graph.operators]}"
-    return graph, ops[0]
 
 
-def _random_range(rng):
-    half_width = float(rng.choice([0.02, 0.5, 3.0, 40.0])) * float(rng.uniform(0.5, 2.0))
-    offset = float(rng.uniform(-0.9, 0.9)) * half_width
-    return offset - half_width, offset + half_width
 
 
 def _concat_case(rng, case):
@@ -64,8 +55,8 @@ def _concat_case(rng, case):
 def test_concatenation_random(case):
     rng = np.random.default_rng(9000 + case)
     build, shape, axis, count = _concat_case(rng, case)
-    model = convert_int8(build, [shape], calib_range=_random_range(rng), seed=case)
-    graph, op = _only_op(model, "CONCATENATION")
+    model = convert_int8(build, [shape], calib_range=random_range(rng), seed=case)
+    graph, op = only_op(model, "CONCATENATION")
     rank = len(graph.tensors[op.outputs[0]].shape)
     assert op.options["axis"] % rank == axis
     assert len(op.inputs) == count
@@ -104,8 +95,8 @@ def test_pad_random(case):
     else:
         build = lambda x: tf.pad(x, paddings, constant_values=fill)  # noqa: E731
         opcode = "PADV2"
-    model = convert_int8(build, [shape], calib_range=_random_range(rng), seed=case)
-    graph, op = _only_op(model, opcode)
+    model = convert_int8(build, [shape], calib_range=random_range(rng), seed=case)
+    graph, op = only_op(model, opcode)
     np.testing.assert_array_equal(graph.tensors[op.inputs[1]].data, paddings)
     assert_bit_exact(model, samples=8, seed=case, expect_ops={opcode})
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import with_output_scale, assert_bit_exact, convert_int8
+from harness import assert_bit_exact, convert_int8, only_op, with_output_scale
 from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
 from tinyml_ptq.tflite_reader import parse_tflite
 
@@ -57,11 +57,6 @@ def channel_weights(rng, shape, channel_axis):
     return (rng.normal(size=shape) * magnitude.reshape(broadcast)).astype(np.float32)
 
 
-def only_op(model, opcode):
-    graph = parse_tflite(model)
-    ops = [op for op in graph.operators if op.opcode == opcode]
-    assert len(ops) == 1, f"expected one {opcode}, graph has {[op.opcode for op in graph.operators]}"
-    return graph, ops[0]
 
 
 def assert_options(graph, op, stride, dilation, padding, fused, per_channel):

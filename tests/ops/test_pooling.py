@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import assert_bit_exact, convert_int8
+from harness import assert_bit_exact, convert_int8, only_op, random_range
 from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
 from tinyml_ptq.tflite_reader import parse_tflite
 
@@ -13,17 +13,8 @@ POOL_CASES = 16
 MEAN_CASES = 14
 
 
-def _only_op(model: bytes, opcode: str):
-    graph = parse_tflite(model)
-    ops = [op for op in graph.operators if op.opcode == opcode]
-    assert len(ops) == 1, f"expected one {opcode}, graph has {graph.opcodes()}"
-    return graph, ops[0]
 
 
-def _random_input_range(rng):
-    scale = float(rng.choice([0.02, 0.5, 3.0, 40.0])) * float(rng.uniform(0.5, 2.0))
-    offset = float(rng.uniform(-0.9, 0.9)) * scale
-    return offset - scale, offset + scale
 
 
 @pytest.mark.parametrize("case", range(POOL_CASES))
@@ -43,8 +34,8 @@ def test_pool_random(kind, case):
         y = layer(x)
         return activation(y) if activation else y
 
-    model = convert_int8(build, [(h, w, channels)], calib_range=_random_input_range(rng), seed=case)
-    _, op = _only_op(model, kind)
+    model = convert_int8(build, [(h, w, channels)], calib_range=random_range(rng), seed=case)
+    _, op = only_op(model, kind)
     assert (op.options["filter_height"], op.options["filter_width"]) == pool
     assert (op.options["stride_h"], op.options["stride_w"]) == strides
     assert op.options["padding"] == (0 if padding == "same" else 1)
@@ -57,7 +48,7 @@ def test_pool_fused_activations_really_fused():
     for activation in (tf.nn.relu, tf.nn.relu6, lambda t: tf.clip_by_value(t, -1.0, 1.0)):
         layer = tf.keras.layers.AveragePooling2D(2)
         model = convert_int8(lambda x: activation(layer(x)), [(6, 6, 3)], calib_range=(-4, 4))
-        _, op = _only_op(model, "AVERAGE_POOL_2D")
+        _, op = only_op(model, "AVERAGE_POOL_2D")
         seen.add(op.options["fused_activation_function"])
         assert_bit_exact(model, samples=4)
     assert seen == {1, 2, 3}
@@ -93,10 +84,10 @@ def test_mean_random(case):
     else:
         def build(x):
             return tf.reduce_mean(x, axis=axis, keepdims=keepdims)
-    model = convert_int8(build, [(h, w, channels)], calib_range=_random_input_range(rng), seed=case)
+    model = convert_int8(build, [(h, w, channels)], calib_range=random_range(rng), seed=case)
     if case % 5 == 4:
         model = _force_same_quantization(model, "MEAN")
-    graph, op = _only_op(model, "MEAN")
+    graph, op = only_op(model, "MEAN")
     assert len(graph.tensors[op.outputs[0]].shape) == (4 if keepdims else 2)
     inp, out = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
     if case % 5 == 4:
@@ -107,7 +98,7 @@ def test_mean_random(case):
 def test_mean_extreme_plane_and_scales():
     """A large plane; averaging uniform noise gives an output scale far below the input's."""
     model = convert_int8(lambda x: tf.reduce_mean(x, axis=[1, 2]), [(37, 29, 3)], calib_range=(-50, 80))
-    graph, op = _only_op(model, "MEAN")
+    graph, op = only_op(model, "MEAN")
     assert graph.tensors[op.inputs[0]].scale > 5 * graph.tensors[op.outputs[0]].scale
     assert_bit_exact(model, samples=8, expect_ops={"MEAN"})
 

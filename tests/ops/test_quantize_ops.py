@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import assert_bit_exact, convert_int8
+from harness import assert_bit_exact, convert_int8, random_range
 from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
 from tinyml_ptq.tflite_reader import parse_tflite
 
@@ -13,10 +13,6 @@ REQUANTIZE_CASES = 12
 FLOAT_BOUNDARY_CASES = 12
 
 
-def _random_range(rng):
-    half_width = float(rng.choice([0.02, 0.5, 3.0, 40.0])) * float(rng.uniform(0.5, 2.0))
-    offset = float(rng.uniform(-0.9, 0.9)) * half_width
-    return offset - half_width, offset + half_width
 
 
 def _ops(model, opcode):
@@ -35,7 +31,7 @@ def test_requantize_random(case):
     def build(x):
         return tf.concat([x * big, x], axis=-1) + tf.concat([x, x * small], axis=-1)
 
-    model = convert_int8(build, [shape], calib_range=_random_range(rng), seed=case)
+    model = convert_int8(build, [shape], calib_range=random_range(rng), seed=case)
     graph, quantizes = _ops(model, "QUANTIZE")
     assert len(quantizes) >= 1
     for op in quantizes:
@@ -63,7 +59,7 @@ def test_float_boundary_random(case):
     shape = tuple(int(d) for d in rng.integers(1, 7, size=int(rng.integers(0, 4))))
     input_type, output_type = [("float32", "float32"), ("float32", "int8"), ("int8", "float32")][case % 3]
     inner = [tf.nn.relu, lambda x: tf.nn.leaky_relu(x, alpha=0.3), lambda x: x * 1.7][case % 4 % 3]
-    model = convert_int8(inner, [shape], calib_range=_random_range(rng), seed=case,
+    model = convert_int8(inner, [shape], calib_range=random_range(rng), seed=case,
                          input_type=input_type, output_type=output_type)
     graph = parse_tflite(model)
     expected = ({"QUANTIZE"} if input_type == "float32" else set()) | ({"DEQUANTIZE"} if output_type == "float32" else set())

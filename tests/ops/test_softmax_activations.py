@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import assert_bit_exact, convert_int8
+from harness import assert_bit_exact, convert_int8, only_op
 from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
 from tinyml_ptq.tflite_reader import parse_tflite
 
@@ -15,11 +15,6 @@ SOFTMAX_CASES = 16
 ACTIVATION_CASES = 14
 
 
-def _only_op(model: bytes, opcode: str):
-    graph = parse_tflite(model)
-    ops = [op for op in graph.operators if op.opcode == opcode]
-    assert len(ops) == 1, f"expected one {opcode}, graph has {graph.opcodes()}"
-    return graph, ops[0]
 
 
 def _every_byte(size: int, rows: int, rng) -> np.ndarray:
@@ -49,7 +44,7 @@ def test_softmax_random(case):
     else:
         build = tf.nn.softmax
     model = convert_int8(build, [shape], calib_range=(offset - half_range, offset + half_range), seed=case)
-    _only_op(model, "SOFTMAX")
+    only_op(model, "SOFTMAX")
     size = int(np.prod(shape))
     assert_bit_exact(model, inputs=_every_byte(size, 400, rng), expect_ops={"SOFTMAX"})
 
@@ -61,7 +56,7 @@ def test_softmax_input_scales_really_vary():
         rng = np.random.default_rng(5000 + case)
         half_range = float(10 ** rng.uniform(-2.5, 2.5))
         model = convert_int8(tf.nn.softmax, [(8,)], calib_range=(-half_range, half_range))
-        graph, op = _only_op(model, "SOFTMAX")
+        graph, op = only_op(model, "SOFTMAX")
         scales.append(graph.tensors[op.inputs[0]].scale)
     assert max(scales) / min(scales) > 100
 
@@ -83,7 +78,7 @@ def _with_softmax_beta(model: bytes, beta: float) -> bytes:
 def test_softmax_beta(beta):
     rng = np.random.default_rng(int(beta * 100))
     model = _with_softmax_beta(convert_int8(tf.nn.softmax, [(2, 19)], calib_range=(-4, 2)), beta)
-    _, op = _only_op(model, "SOFTMAX")
+    _, op = only_op(model, "SOFTMAX")
     assert op.options["beta"] == pytest.approx(beta)
     assert_bit_exact(model, inputs=_every_byte(38, 300, rng), expect_ops={"SOFTMAX"})
 
@@ -117,7 +112,7 @@ def test_lut_activation_random(kind, case):
     else:
         build = fn
     model = convert_int8(build, [shape], calib_range=(offset - half_range, offset + half_range), seed=case)
-    graph, op = _only_op(model, kind)
+    graph, op = only_op(model, kind)
     size = int(np.prod(shape))
     # Feed all 256 byte values so every table entry is compared.
     rows = -(-256 // size) + 2
