@@ -7,6 +7,8 @@ multiplier comes from the double product, never the float one FULLY_CONNECTED us
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..ir import Graph, Operator, Tensor
@@ -278,18 +280,93 @@ def lower_depthwise_conv2d_dsp(graph: Graph, op: Operator) -> Step:
     bias_values = bias.data.reshape(-1) if bias is not None else None
     channels = dsp_channel_words(filt.data.reshape(-1, output.shape[3]).T, bias_values, -inp.zero_point,
                                  output.zero_point, shifts).reshape(-1, 4)
-    # The kernel adds the input offset while unpacking and skips rows of taps in the padding: plain bias.
+    # The kernel adds the input offset while unpacking and pads with zeros: plain bias.
     channels[:, 0] = bias_values if bias_values is not None else 0
-    return _dsp_step(
-        base, ("tp_depthwise_conv2d_s8_dsp.c",),
-        call=(f"tp_depthwise_conv2d_s8_dsp(&${{p}}params, &${{p}}quant, &${{p}}input_dims, $t{inp.index}, "
-              f"&${{p}}filter_dims, ${{p}}packed_filter, ${{p}}channels, &${{p}}output_dims, $t{output.index});"),
-        arrays=[CArray("packed_filter", "int32_t", pack_depthwise_filter(filt.data.reshape(filt.shape[1:]))),
+    geometry = DepthwiseGeometry.of(op, inp, filt, output)
+    layout = geometry.layout()
+    call = (f"tp_depthwise_conv2d_s8_dsp(&${{p}}params, &${{p}}quant, &${{p}}input_dims, $t{inp.index}, "
+            f"&${{p}}filter_dims, ${{p}}packed_filter, ${{p}}channels, &${{p}}output_dims, $t{output.index}, "
+            "&${p}layout, (int8_t *)$scratch);")
+    step = _dsp_step(
+        base, ("tp_depthwise_conv2d_s8_dsp.c",), call=call,
+        arrays=[CArray("packed_filter", "int32_t", pack_depthwise_filter(filt.data.reshape(filt.shape[1:]),
+                                                                         geometry.simd_rows)),
                 CArray("channels", "int32_t", channels.reshape(-1))],
-        inplace=_dsp_inplace(op, "tp_depthwise_conv2d_s8", inp, filt, output, call=(
-            f"tp_depthwise_conv2d_s8_dsp_inplace(&${{p}}params, &${{p}}quant, &${{p}}input_dims, "
-            f"&${{p}}filter_dims, ${{p}}packed_filter, ${{p}}channels, &${{p}}output_dims")),
-    )
+        scratch_bytes=geometry.scratch_bytes(layout))
+    step.structs.append(CStruct("tp_dsp_dw_layout", "layout", "{%d, %d, %d}" % layout))
+    if inp.shape[0] == 1 and geometry.reads_rows_before_overwriting(layout):
+        # The same call over one buffer: the kernel reads each input row once, before any output lands on it.
+        step.inplace = InPlace(inputs=(inp.index,), scratch_bytes=step.scratch_bytes)
+    return step
+
+
+@dataclass(frozen=True)
+class DepthwiseGeometry:
+    """What tp_depthwise_conv2d_s8_dsp's layout depends on (tp_dsp.h)."""
+
+    height: int
+    width: int
+    kh: int
+    kw: int
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    pad: tuple[int, int]
+    out_h: int
+    out_w: int
+
+    # Outputs per band the kernel amortizes its per-channel set-up over.
+    BAND_OUTPUTS = 32
+
+    @classmethod
+    def of(cls, op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> "DepthwiseGeometry":
+        options = op.options
+        stride = (options.get("stride_h", 1), options.get("stride_w", 1))
+        dilation = (options.get("dilation_h_factor", 1), options.get("dilation_w_factor", 1))
+        pad = checked_padding(op, inp.shape[1:3], filt.shape[1:3], stride, dilation, output.shape[1:3])
+        return cls(inp.shape[1], inp.shape[2], filt.shape[1], filt.shape[2], stride, dilation, tuple(pad),
+                   output.shape[1], output.shape[2])
+
+    @property
+    def simd_rows(self) -> bool:
+        """Whether the kernel takes filter rows by SIMD pairs: three taps, stride 1 or 2 along the row."""
+        return self.kw == 3 and self.dilation[1] == 1 and self.stride[1] in (1, 2)
+
+    @property
+    def acc_w(self) -> int:
+        return (self.out_w + 3) // 4 * 4
+
+    def window(self, band_rows: int) -> int:
+        """Padded input rows one band of output rows reads."""
+        return (band_rows - 1) * self.stride[0] + (self.kh - 1) * self.dilation[0] + 1
+
+    def layout(self) -> tuple[int, int, int]:
+        """(band_rows, plane_rows, line): the fewest output rows holding BAND_OUTPUTS outputs."""
+        band_rows = min(self.out_h, -(-self.BAND_OUTPUTS // self.out_w))
+        line = max(self.pad[1] + self.width, self.acc_w * self.stride[1] + (self.kw - 1) * self.dilation[1] + 2)
+        return band_rows, self.window(band_rows), line + line % 2
+
+    def scratch_bytes(self, layout: tuple[int, int, int]) -> int:
+        band_rows, plane_rows, line = layout
+        return 8 * plane_rows * line + 4 * band_rows * self.acc_w
+
+    def reads_rows_before_overwriting(self, layout: tuple[int, int, int]) -> bool:
+        """Whether the kernel, run with output == input, unpacks every input row before outputs
+        land on it: the C's band loop, replayed. Outputs before band row oy0 cover the input
+        bytes of the first oy0 * out_w pixels (a pixel has as many channels in and out)."""
+        band_rows, plane_rows, _ = layout
+        base = loaded = 0
+        for oy0 in range(0, self.out_h, band_rows):
+            rows = min(band_rows, self.out_h - oy0)
+            first = oy0 * self.stride[0]
+            end = first + self.window(rows)
+            if end - base > plane_rows:
+                loaded, base = max(loaded, first), first
+            for padded_row in range(max(loaded, first), end):
+                y = padded_row - self.pad[0]
+                if 0 <= y < self.height and y * self.width < oy0 * self.out_w:
+                    return False
+            loaded = end
+        return True
 
 
 def _halfword_pairs(low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -298,19 +375,13 @@ def _halfword_pairs(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     return ((words + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
 
 
-def pack_depthwise_filter(filt: np.ndarray) -> np.ndarray:
+def pack_depthwise_filter(filt: np.ndarray, pairs: bool) -> np.ndarray:
     """A [kh][kw][c] depthwise filter in tp_depthwise_conv2d_s8_dsp's order (see tp_dsp.h):
-    per group of four channels and filter row, (tap t, tap t + 1) pairs of each channel,
-    then an odd row's last tap as (c, c+2), (c+1, c+3); leftover channels one word per tap."""
-    kh, kw, channels = filt.shape
-    words = []
-    for c in range(0, channels - channels % 4, 4):
-        for fy in range(kh):
-            for fx in range(0, kw - 1, 2):
-                words.append(_halfword_pairs(filt[fy, fx, c:c + 4], filt[fy, fx + 1, c:c + 4]))
-            if kw % 2:
-                last = filt[fy, kw - 1]
-                words.append(_halfword_pairs(last[[c, c + 1]], last[[c + 2, c + 3]]))
-    for c in range(channels - channels % 4, channels):
-        words.append(filt[:, :, c].reshape(-1).astype(np.int32))
-    return np.concatenate(words) if words else np.zeros(0, dtype=np.int32)
+    channel after channel, each (three-tap) filter row as the pairs (w0, w1), (w1, w2) when
+    `pairs`, else one word per tap."""
+    per_channel = np.moveaxis(filt, 2, 0)  # [c][kh][kw]
+    if pairs:
+        rows = np.stack([_halfword_pairs(per_channel[..., 0], per_channel[..., 1]),
+                         _halfword_pairs(per_channel[..., 1], per_channel[..., 2])], axis=-1)
+        return rows.reshape(-1)
+    return per_channel.reshape(-1).astype(np.int32)

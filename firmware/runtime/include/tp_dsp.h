@@ -68,19 +68,28 @@ void tp_conv2d_s8_dsp(const tp_conv_params *params, const tp_per_channel_requant
                       const tp_dims *filter_dims, const int8_t *filter, const int32_t *channels,
                       const tp_dims *output_dims, int8_t *output, int8_t *scratch);
 
+/* How tp_depthwise_conv2d_s8_dsp cuts its work, chosen by the generator: bands of band_rows
+ * output rows, over int16 planes of plane_rows rows (at least the rows one band reads) of `line`
+ * columns (even, at least padding.w + input w and 4 * ceil(output w / 4) * stride.w +
+ * (kw - 1) * dilation.w + 2). Its scratch: four planes, then band_rows rows of
+ * 4 * ceil(output w / 4) int32 accumulators: 8 * plane_rows * line + 16 * band_rows * ceil(output w / 4) bytes. */
+typedef struct {
+    int32_t band_rows;
+    int32_t plane_rows;
+    int32_t line;
+} tp_dsp_dw_layout;
+
 /* DEPTHWISE_CONV_2D with depth multiplier 1. channels: the output words above, except that the
- * first holds the plain bias (0 without one): the input offset is added while unpacking, and
- * rows of taps in the padding are skipped, so no effective bias. packed_filter holds the
- * [kh][kw][c] filter as int16 pairs, one word each (low half first), in the order the kernel
- * reads them: for each
- * group of four channels c..c+3, for each filter row, for each pair of taps (t, t + 1) along
- * the row the words (c at t, c at t + 1) for c, c+1, c+2, c+3, then for an odd row's last tap
- * (c, c+2) and (c+1, c+3); then, for each channel past the last whole group, one word per tap
- * (row-major) holding the weight. */
+ * first holds the plain bias (0 without one): the input offset is added while unpacking and the
+ * padding holds zeros, so no effective bias. packed_filter holds, channel after channel, each
+ * filter row as int16 pairs (w0, w1), (w1, w2) (low half first) where the row has three taps,
+ * no dilation along it and stride 1 or 2, else as one int32 word per tap. output may be input
+ * when the generator checked the layout reads every input row before it is overwritten. */
 void tp_depthwise_conv2d_s8_dsp(const tp_depthwise_conv_params *params, const tp_per_channel_requant *quant,
                                 const tp_dims *input_dims, const int8_t *input,
                                 const tp_dims *filter_dims, const int32_t *packed_filter, const int32_t *channels,
-                                const tp_dims *output_dims, int8_t *output);
+                                const tp_dims *output_dims, int8_t *output, const tp_dsp_dw_layout *layout,
+                                int8_t *scratch);
 
 /* FULLY_CONNECTED with symmetric weights (filter_offset 0). packed_filter holds the
  * [output_depth][accum_depth] filter's bytes as little-endian words, in the order the kernel

@@ -26,10 +26,4 @@ void tp_conv2d_s8_dsp_pointwise_inplace(const tp_conv_params *params, const tp_p
                                         const int32_t *channel_data, const tp_dims *output_dims, int32_t block,
                                         int8_t *buffer, int8_t *scratch);
 
-void tp_depthwise_conv2d_s8_dsp_inplace(const tp_depthwise_conv_params *params, const tp_per_channel_requant *quant,
-                                        const tp_dims *input_dims, const tp_dims *filter_dims,
-                                        const int32_t *packed_filter, const int32_t *channels,
-                                        const tp_dims *output_dims, const tp_inplace_rows *rows, int8_t *buffer,
-                                        int8_t *ring);
-
 #endif /* TP_DSP_INPLACE_H */

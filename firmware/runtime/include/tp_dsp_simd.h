@@ -69,6 +69,18 @@ static inline int32_t tp_smlatt(int32_t x, int32_t y, int32_t acc)
     return __smlatt(x, y, acc);
 }
 
+/* acc + x.lo * y.hi */
+static inline int32_t tp_smlabt(int32_t x, int32_t y, int32_t acc)
+{
+    return __smlabt(x, y, acc);
+}
+
+/* acc + x.hi * y.lo */
+static inline int32_t tp_smlatb(int32_t x, int32_t y, int32_t acc)
+{
+    return __smlatb(x, y, acc);
+}
+
 /* The low halfwords of a and of b: (a.lo, b.lo). */
 static inline int32_t tp_pkhbt16(int32_t a, int32_t b)
 {
@@ -156,6 +168,16 @@ static inline int32_t tp_smlabb(int32_t x, int32_t y, int32_t acc)
 static inline int32_t tp_smlatt(int32_t x, int32_t y, int32_t acc)
 {
     return (int32_t)((uint32_t)acc + (uint32_t)(tp_simd_hi16(x) * tp_simd_hi16(y)));
+}
+
+static inline int32_t tp_smlabt(int32_t x, int32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(tp_simd_lo16(x) * tp_simd_hi16(y)));
+}
+
+static inline int32_t tp_smlatb(int32_t x, int32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(tp_simd_hi16(x) * tp_simd_lo16(y)));
 }
 
 static inline int32_t tp_pkhbt16(int32_t a, int32_t b)

@@ -1,223 +1,225 @@
-/* DEPTHWISE_CONV_2D (depth multiplier 1) for the DSP extension: four channels per step, two
- * taps per SMLAD. Two word loads bring four channels of two neighbouring taps of a filter row;
- * PKHBT/PKHTB regroup them into (channel c at tap t, channel c at tap t + 1) byte pairs, and
- * SXTAB16 unpacks those and adds the input offset in one instruction. The weights arrive
- * already in that order as int16 pairs (tp_dsp.h), two word loads per pair of taps.
- * Rows of taps in the padding are skipped; columns of taps in the padding (border pixels
- * only) read the input zero point instead, which the offset turns into 0. */
-#include "tp_dsp.h"
+/* DEPTHWISE_CONV_2D (depth multiplier 1) for the DSP extension, one channel at a time over int16 planes.
+ *
+ * Per group of four channels, the input rows a band of output rows reads are unpacked into one
+ * plane per channel: int16 with the input offset already added, and zero in the padding (rows
+ * and columns), so every output sums all kh * kw taps without a test. Rows the next band also
+ * reads move up the plane instead of being unpacked again, so each input row is read once per
+ * channel group; that is what lets the kernel run over its own input (output == input) where
+ * the generator proved no row is overwritten before it is read (lowering/conv.py).
+ * Then, per channel, each filter row adds its taps to a band of int32 accumulators: three-tap
+ * rows at stride 1 four outputs per step (eight multiplies for twelve products, the row's words
+ * sliding through registers), at stride 2 two outputs per step, any other row tap by tap.
+ * Last the band is requantized as in the other DSP kernels (tp_dsp.h).
+ */
+#include <string.h>
 
+#include "tp_dsp.h"
 #include "tp_dsp_simd.h"
 
-/* acc += two taps (t, u) of four channels times their weight pairs w[0..3]. */
-__attribute__((always_inline)) static inline void tp_dsp_dw_pair(int32_t t, int32_t u, const int32_t *w, int32_t offset_pair, int32_t *acc)
+/* Two int16 lanes from a plane (an unaligned word access where a column is odd). */
+static inline int32_t tp_dsp_dw_read(const int16_t *p)
 {
-    const int32_t low = tp_pkhbt16(t, u), high = tp_pkhtb16(u, t); /* channels 0,1 and 2,3 */
-    acc[0] = tp_smlad(tp_sxtab16(offset_pair, low), w[0], acc[0]);
-    acc[1] = tp_smlad(tp_sxtab16_ror8(offset_pair, low), w[1], acc[1]);
-    acc[2] = tp_smlad(tp_sxtab16(offset_pair, high), w[2], acc[2]);
-    acc[3] = tp_smlad(tp_sxtab16_ror8(offset_pair, high), w[3], acc[3]);
+    int32_t word;
+    memcpy(&word, p, sizeof word);
+    return word;
 }
 
-/* acc += one tap x of four channels times its weights w[0] = (c, c+2), w[1] = (c+1, c+3). */
-__attribute__((always_inline)) static inline void tp_dsp_dw_single(int32_t x, const int32_t *w, int32_t offset_pair, int32_t *acc)
+static inline void tp_dsp_dw_write(int16_t *p, int32_t word)
 {
-    const int32_t even = tp_sxtab16(offset_pair, x), odd = tp_sxtab16_ror8(offset_pair, x);
-    acc[0] = tp_smlabb(even, w[0], acc[0]);
-    acc[2] = tp_smlatt(even, w[0], acc[2]);
-    acc[1] = tp_smlabb(odd, w[1], acc[1]);
-    acc[3] = tp_smlatt(odd, w[1], acc[3]);
+    memcpy(p, &word, sizeof word);
 }
 
-/* What every output pixel of one layer shares. */
-typedef struct {
-    const tp_conv_params *conv;
-    const tp_per_channel_requant *quant;
-    const int32_t *channels; /* TP_DSP_CHANNEL_WORDS per channel, the plain bias first */
-    int32_t groups;      /* whole groups of four channels */
-    int32_t group_words; /* packed filter words per group: 2 per tap */
-    int32_t x_step, y_step;
-    int32_t offset_pair;     /* the input offset in both halfwords */
-    int32_t zero_point_word; /* the input zero point in all four bytes */
-} tp_dsp_dw_layer;
-
-/* tp_dsp_requantize plus the output offset: out of line, so the common short form keeps its registers. */
-__attribute__((noinline, cold)) static int32_t tp_dsp_dw_requantize_general(const tp_dsp_dw_layer *layer, int32_t channel,
-                                                                            int32_t acc)
+/* Packed filter words per filter row: the (w0, w1), (w1, w2) pairs of a three-tap row the
+ * SIMD paths read, else one word per tap. lowering/conv.py packs by the same rule. */
+static int32_t tp_dsp_dw_row_words(int32_t kw, int32_t stride_w, int32_t dilation_w)
 {
-    return tp_dsp_requantize(acc, layer->quant->multiplier[channel], layer->quant->shift[channel]) +
-           layer->conv->output_offset;
+    return kw == 3 && dilation_w == 1 && (stride_w == 1 || stride_w == 2) ? 2 : kw;
 }
 
-/* The requantized (not yet clamped) output of channel's accumulator, words being its output
- * words: the short requantization of tp_dsp.h where the generator proved it exact,
- * tp_dsp_requantize elsewhere. */
-static inline int32_t tp_dsp_dw_requantize(const tp_dsp_dw_layer *layer, const int32_t *words, int32_t multiplier,
-                                           int32_t channel, int32_t acc)
+/* Input row `row` of n channels (pixel 0, first channel at src) into the planes at dst (column
+ * 0 of the data, planes plane_step apart): dst[c][x] = src[x][c] + offset. */
+static void tp_dsp_dw_unpack_row(const int8_t *src, int32_t width, int32_t channels, int32_t n, int32_t offset,
+                                 int16_t *dst, int32_t plane_step)
 {
-    if (words[1] != 0) {
-        const int32_t high = tp_smmulr((int32_t)((uint32_t)acc << words[1]), multiplier);
-        return (high + (high >> 31) + words[3]) >> words[2];
-    }
-    return tp_dsp_dw_requantize_general(layer, channel, acc);
-}
-
-/* Outputs c..c+3; every value is read before the first int8 store (which may alias anything). */
-__attribute__((always_inline)) static inline void tp_dsp_dw_store(const tp_dsp_dw_layer *layer, int32_t c, const int32_t *acc, int8_t *out)
-{
-    const int32_t *words = layer->channels + TP_DSP_CHANNEL_WORDS * c;
-    const int32_t lo = layer->conv->activation.min, hi = layer->conv->activation.max;
-    const int32_t *multiplier = layer->quant->multiplier + c;
-    const int32_t m0 = multiplier[0], m1 = multiplier[1], m2 = multiplier[2], m3 = multiplier[3];
-    const int32_t v0 = tp_dsp_dw_requantize(layer, words, m0, c, acc[0]);
-    const int32_t v1 = tp_dsp_dw_requantize(layer, words + TP_DSP_CHANNEL_WORDS, m1, c + 1, acc[1]);
-    const int32_t v2 = tp_dsp_dw_requantize(layer, words + 2 * TP_DSP_CHANNEL_WORDS, m2, c + 2, acc[2]);
-    const int32_t v3 = tp_dsp_dw_requantize(layer, words + 3 * TP_DSP_CHANNEL_WORDS, m3, c + 3, acc[3]);
-    out[0] = (int8_t)tp_clamp(v0, lo, hi);
-    out[1] = (int8_t)tp_clamp(v1, lo, hi);
-    out[2] = (int8_t)tp_clamp(v2, lo, hi);
-    out[3] = (int8_t)tp_clamp(v3, lo, hi);
-}
-
-__attribute__((always_inline)) static inline void tp_dsp_dw_bias(const tp_dsp_dw_layer *layer, int32_t c,
-                                                                  int32_t *acc)
-{
-    const int32_t *words = layer->channels + TP_DSP_CHANNEL_WORDS * c;
-    acc[0] = words[0];
-    acc[1] = words[TP_DSP_CHANNEL_WORDS];
-    acc[2] = words[2 * TP_DSP_CHANNEL_WORDS];
-    acc[3] = words[3 * TP_DSP_CHANNEL_WORDS];
-}
-
-/* Every whole channel group of one output pixel of a three-tap-wide filter: rows of taps from
- * p (channel 0 of the first row inside the input) on, weights from the first such row of group
- * 0. The left or right column tap lies in the padding when left_pad or right_pad, constants in
- * each caller below, so each gets its own register allocation and no tests in the loop. */
-__attribute__((always_inline)) static inline void tp_dsp_dw_pixel3(const tp_dsp_dw_layer *layer, const int8_t *p, int32_t rows, const int32_t *w,
-                                    int8_t *out, int left_pad, int right_pad)
-{
-    const int32_t x_step = layer->x_step, y_step = layer->y_step, offset_pair = layer->offset_pair;
-    for (int32_t c = 0; c < 4 * layer->groups; c += 4, p += 4, w += layer->group_words) {
-        int32_t acc[4];
-        tp_dsp_dw_bias(layer, c, acc);
-        const int8_t *row = p;
-        const int32_t *rw = w;
-        for (int32_t n = rows; n > 0; --n, row += y_step, rw += 6) {
-            const int32_t t = left_pad ? layer->zero_point_word : tp_read_s8x4(row);
-            const int32_t u = tp_read_s8x4(row + x_step);
-            const int32_t v = right_pad ? layer->zero_point_word : tp_read_s8x4(row + 2 * x_step);
-            tp_dsp_dw_pair(t, u, rw, offset_pair, acc);
-            tp_dsp_dw_single(v, rw + 4, offset_pair, acc);
-        }
-        tp_dsp_dw_store(layer, c, acc, out + c);
-    }
-}
-
-__attribute__((noinline, optimize("no-schedule-insns"))) static void tp_dsp_dw_pixel3_inside(const tp_dsp_dw_layer *layer, const int8_t *p,
-                                                              int32_t rows, const int32_t *w, int8_t *out)
-{
-    tp_dsp_dw_pixel3(layer, p, rows, w, out, 0, 0);
-}
-
-__attribute__((noinline, optimize("no-schedule-insns"))) static void tp_dsp_dw_pixel3_left(const tp_dsp_dw_layer *layer, const int8_t *p,
-                                                            int32_t rows, const int32_t *w, int8_t *out)
-{
-    tp_dsp_dw_pixel3(layer, p, rows, w, out, 1, 0);
-}
-
-__attribute__((noinline, optimize("no-schedule-insns"))) static void tp_dsp_dw_pixel3_right(const tp_dsp_dw_layer *layer, const int8_t *p,
-                                                             int32_t rows, const int32_t *w, int8_t *out)
-{
-    tp_dsp_dw_pixel3(layer, p, rows, w, out, 0, 1);
-}
-
-__attribute__((noinline, optimize("no-schedule-insns"))) static void tp_dsp_dw_pixel3_both(const tp_dsp_dw_layer *layer, const int8_t *p,
-                                                            int32_t rows, const int32_t *w, int8_t *out)
-{
-    tp_dsp_dw_pixel3(layer, p, rows, w, out, 1, 1);
-}
-
-/* Any filter width and clipping: taps fx outside [fx_begin, fx_end) read the zero point.
- * row is the offset in image of column tap 0 (maybe in the padding) of the first row. */
-static void tp_dsp_dw_pixel(const tp_dsp_dw_layer *layer, const int8_t *image, int32_t row, int32_t rows,
-                            int32_t kw, const int32_t *w, int32_t fx_begin, int32_t fx_end, int8_t *out)
-{
-    for (int32_t c = 0; c < 4 * layer->groups; c += 4, w += layer->group_words) {
-        int32_t acc[4];
-        tp_dsp_dw_bias(layer, c, acc);
-        const int32_t *rw = w;
-        for (int32_t n = 0; n < rows; ++n) {
-            const int32_t at = row + c + n * layer->y_step;
-            for (int32_t fx = 0; fx < kw; fx += 2) {
-                const int32_t t = fx >= fx_begin && fx < fx_end ? tp_read_s8x4(image + at + fx * layer->x_step)
-                                                                 : layer->zero_point_word;
-                if (fx + 1 == kw) {
-                    tp_dsp_dw_single(t, rw, layer->offset_pair, acc);
-                    rw += 2;
-                    break;
-                }
-                const int32_t u = fx + 1 >= fx_begin && fx + 1 < fx_end
-                                      ? tp_read_s8x4(image + at + (fx + 1) * layer->x_step)
-                                      : layer->zero_point_word;
-                tp_dsp_dw_pair(t, u, rw, layer->offset_pair, acc);
-                rw += 4;
+    if (n < 4) {
+        for (int32_t c = 0; c < n; ++c) {
+            for (int32_t x = 0; x < width; ++x) {
+                dst[c * plane_step + x] = (int16_t)(src[x * channels + c] + offset);
             }
         }
-        tp_dsp_dw_store(layer, c, acc, out + c);
+        return;
+    }
+    const int32_t offset_pair = (int32_t)(((uint32_t)offset & 0xFFFFu) | ((uint32_t)offset << 16));
+    int16_t *d0 = dst, *d1 = dst + plane_step, *d2 = dst + 2 * plane_step, *d3 = dst + 3 * plane_step;
+    int32_t x = 0;
+    for (; x + 1 < width; x += 2, src += 2 * channels) {
+        const int32_t p = tp_read_s8x4(src), q = tp_read_s8x4(src + channels);
+        const int32_t even_p = tp_sxtab16(offset_pair, p), odd_p = tp_sxtab16_ror8(offset_pair, p);
+        const int32_t even_q = tp_sxtab16(offset_pair, q), odd_q = tp_sxtab16_ror8(offset_pair, q);
+        tp_dsp_dw_write(d0 + x, tp_pkhbt16(even_p, even_q));
+        tp_dsp_dw_write(d1 + x, tp_pkhbt16(odd_p, odd_q));
+        tp_dsp_dw_write(d2 + x, tp_pkhtb16(even_q, even_p));
+        tp_dsp_dw_write(d3 + x, tp_pkhtb16(odd_q, odd_p));
+    }
+    if (x < width) {
+        d0[x] = (int16_t)(src[0] + offset);
+        d1[x] = (int16_t)(src[1] + offset);
+        d2[x] = (int16_t)(src[2] + offset);
+        d3[x] = (int16_t)(src[3] + offset);
+    }
+}
+
+/* acc[r][i] += x[r][i + 0..2] . (w0, w1, w2) for `rows` rows of acc_w outputs (a multiple of 4);
+ * w holds (w0, w1), (w1, w2). Four outputs read six columns: words a, b, c, and c is the next a. */
+static void tp_dsp_dw_taps3_stride1(const int16_t *x, int32_t x_step, const int32_t *w, int32_t *acc, int32_t acc_w,
+                                    int32_t rows)
+{
+    const int32_t w01 = w[0], w12 = w[1];
+    for (; rows > 0; --rows, x += x_step) {
+        const int16_t *p = x + 2;
+        int32_t a = tp_dsp_dw_read(x);
+        for (int32_t *end = acc + acc_w; acc < end; acc += 4, p += 4) {
+            const int32_t b = tp_dsp_dw_read(p), c = tp_dsp_dw_read(p + 2);
+            int32_t s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3];
+            s0 = tp_smlabt(b, w12, tp_smlad(a, w01, s0));
+            s1 = tp_smlad(b, w12, tp_smlatb(a, w01, s1));
+            s2 = tp_smlabt(c, w12, tp_smlad(b, w01, s2));
+            s3 = tp_smlad(c, w12, tp_smlatb(b, w01, s3));
+            acc[0] = s0;
+            acc[1] = s1;
+            acc[2] = s2;
+            acc[3] = s3;
+            a = c;
+        }
+    }
+}
+
+/* The same at stride 2: output i reads columns 2i..2i+2, two outputs per step (words a, b, c). */
+static void tp_dsp_dw_taps3_stride2(const int16_t *x, int32_t x_step, const int32_t *w, int32_t *acc, int32_t acc_w,
+                                    int32_t rows)
+{
+    const int32_t w01 = w[0], w12 = w[1];
+    for (; rows > 0; --rows, x += x_step) {
+        const int16_t *p = x + 2;
+        int32_t a = tp_dsp_dw_read(x);
+        for (int32_t *end = acc + acc_w; acc < end; acc += 2, p += 4) {
+            const int32_t b = tp_dsp_dw_read(p), c = tp_dsp_dw_read(p + 2);
+            acc[0] = tp_smlabt(b, w12, tp_smlad(a, w01, acc[0]));
+            acc[1] = tp_smlabt(c, w12, tp_smlad(b, w01, acc[1]));
+            a = c;
+        }
+    }
+}
+
+/* Any filter row: output i reads columns i * stride + fx * dilation, fx < kw. */
+static void tp_dsp_dw_taps(const int16_t *x, int32_t x_step, const int32_t *w, int32_t kw, int32_t stride,
+                           int32_t dilation, int32_t *acc, int32_t acc_w, int32_t rows)
+{
+    for (; rows > 0; --rows, x += x_step, acc += acc_w) {
+        for (int32_t i = 0; i < acc_w; ++i) {
+            int32_t sum = acc[i];
+            for (int32_t fx = 0; fx < kw; ++fx) {
+                sum += x[i * stride + fx * dilation] * w[fx];
+            }
+            acc[i] = sum;
+        }
+    }
+}
+
+/* One channel's band of accumulators (rows of acc_w, the first out_w used) to int8 outputs
+ * `channels` apart; words, multiplier and shift are the channel's (tp_dsp.h). */
+static void tp_dsp_dw_requantize_band(const int32_t *acc, int32_t acc_w, int32_t rows, int32_t out_w,
+                                      const int32_t *words, int32_t multiplier, int32_t shift,
+                                      const tp_conv_params *conv, int8_t *out, int32_t channels)
+{
+    const int32_t lo = conv->activation.min, hi = conv->activation.max;
+    if (words[1] != 0) {
+        const int32_t left = words[1], right = words[2], rounding = words[3];
+        for (; rows > 0; --rows, acc += acc_w) {
+            for (int32_t i = 0; i < out_w; ++i, out += channels) {
+                const int32_t high = tp_smmulr((int32_t)((uint32_t)acc[i] << left), multiplier);
+                *out = (int8_t)tp_clamp((high + (high >> 31) + rounding) >> right, lo, hi);
+            }
+        }
+        return;
+    }
+    for (; rows > 0; --rows, acc += acc_w) {
+        for (int32_t i = 0; i < out_w; ++i, out += channels) {
+            const int32_t value = tp_dsp_requantize(acc[i], multiplier, shift) + conv->output_offset;
+            *out = (int8_t)tp_clamp(value, lo, hi);
+        }
     }
 }
 
 void tp_depthwise_conv2d_s8_dsp(const tp_depthwise_conv_params *params, const tp_per_channel_requant *quant,
                                 const tp_dims *input_dims, const int8_t *input,
                                 const tp_dims *filter_dims, const int32_t *packed_filter, const int32_t *channel_words,
-                                const tp_dims *output_dims, int8_t *output)
+                                const tp_dims *output_dims, int8_t *output, const tp_dsp_dw_layout *layout,
+                                int8_t *scratch)
 {
     const tp_conv_params *conv = &params->conv;
-    const int32_t channels = input_dims->c, kh = filter_dims->h, kw = filter_dims->w;
-    const int32_t groups = channels / 4, taps = kh * kw;
-    const tp_dsp_dw_layer layer = {
-        conv, quant, channel_words, groups, 2 * taps, conv->dilation.w * channels,
-        conv->dilation.h * input_dims->w * channels,
-        (int32_t)(((uint32_t)conv->input_offset & 0xFFFFu) | ((uint32_t)conv->input_offset << 16)),
-        (int32_t)(((uint32_t)-conv->input_offset & 0xFFu) * 0x01010101u),
-    };
-    const int32_t *tail_filter = packed_filter + groups * 2 * taps;
-    int8_t *out = output;
+    const int32_t channels = input_dims->c, height = input_dims->h, width = input_dims->w;
+    const int32_t kh = filter_dims->h, kw = filter_dims->w;
+    const int32_t out_h = output_dims->h, out_w = output_dims->w, acc_w = (out_w + 3) & ~3;
+    const int32_t line = layout->line, plane_step = layout->plane_rows * line;
+    const int32_t row_words = tp_dsp_dw_row_words(kw, conv->stride.w, conv->dilation.w);
+    int16_t *planes = (int16_t *)(void *)scratch;
+    int32_t *acc = (int32_t *)(void *)(scratch + 4 * plane_step * (int32_t)sizeof(int16_t));
 
+    memset(planes, 0, 4 * (size_t)plane_step * sizeof(int16_t)); /* the padding columns stay zero */
     for (int32_t b = 0; b < input_dims->n; ++b) {
-        const int8_t *image = input + b * input_dims->h * input_dims->w * channels;
-        for (int32_t oy = 0; oy < output_dims->h; ++oy) {
-            const int32_t y0 = oy * conv->stride.h - conv->padding.h;
-            const int32_t fy_begin = tp_conv_tap_begin(y0, conv->dilation.h);
-            const int32_t fy_end = tp_conv_tap_end(y0, conv->dilation.h, input_dims->h, kh);
-            const int32_t rows = fy_end - fy_begin;
-            const int32_t *weights = packed_filter + fy_begin * 2 * kw;
-            for (int32_t ox = 0; ox < output_dims->w; ++ox, out += channels) {
-                const int32_t x0 = ox * conv->stride.w - conv->padding.w;
-                const int32_t fx_begin = tp_conv_tap_begin(x0, conv->dilation.w);
-                const int32_t fx_end = tp_conv_tap_end(x0, conv->dilation.w, input_dims->w, kw);
-                /* Offset of the first tap row inside the input, column tap 0 (maybe in the padding). */
-                const int32_t first_row = ((y0 + fy_begin * conv->dilation.h) * input_dims->w + x0) * channels;
-                const int8_t *p = image + first_row; /* only read where the tap is inside */
-                if (kw != 3 || fx_begin > 1 || fx_end < 2) {
-                    tp_dsp_dw_pixel(&layer, image, first_row, rows, kw, weights, fx_begin, fx_end, out);
-                } else if (fx_begin == 0) {
-                    (fx_end == 3 ? tp_dsp_dw_pixel3_inside : tp_dsp_dw_pixel3_right)(&layer, p, rows, weights, out);
-                } else {
-                    (fx_end == 3 ? tp_dsp_dw_pixel3_left : tp_dsp_dw_pixel3_both)(&layer, p, rows, weights, out);
+        const int8_t *image = input + b * height * width * channels;
+        int8_t *out_image = output + b * out_h * out_w * channels;
+        for (int32_t c0 = 0; c0 < channels; c0 += 4) {
+            const int32_t n = channels - c0 < 4 ? channels - c0 : 4;
+            int32_t base = 0, loaded = 0; /* padded rows [base, loaded) sit from plane row 0 on */
+            for (int32_t oy0 = 0; oy0 < out_h; oy0 += layout->band_rows) {
+                const int32_t rows = out_h - oy0 < layout->band_rows ? out_h - oy0 : layout->band_rows;
+                const int32_t first = oy0 * conv->stride.h;
+                const int32_t end = first + (rows - 1) * conv->stride.h + (kh - 1) * conv->dilation.h + 1;
+                if (end - base > layout->plane_rows) { /* slide: rows from `first` on move to the top */
+                    const int32_t keep = loaded > first ? loaded - first : 0;
+                    for (int32_t c = 0; c < n && keep > 0; ++c) {
+                        memmove(planes + c * plane_step, planes + c * plane_step + (first - base) * line,
+                                (size_t)(keep * line) * sizeof(int16_t));
+                    }
+                    base = first;
+                    loaded = first + keep;
                 }
-                for (int32_t c = 4 * groups; c < channels; ++c) {
-                    int32_t acc = channel_words[TP_DSP_CHANNEL_WORDS * c];
-                    const int32_t *tail = tail_filter + (c - 4 * groups) * taps;
-                    for (int32_t fy = fy_begin; fy < fy_end; ++fy) {
-                        const int32_t row = first_row + c + (fy - fy_begin) * layer.y_step;
-                        for (int32_t fx = fx_begin; fx < fx_end; ++fx) {
-                            acc += tail[fy * kw + fx] * (image[row + fx * layer.x_step] + conv->input_offset);
+                for (int32_t py = loaded > first ? loaded : first; py < end; ++py) {
+                    const int32_t y = py - conv->padding.h;
+                    int16_t *dst = planes + (py - base) * line;
+                    if (y >= 0 && y < height) {
+                        tp_dsp_dw_unpack_row(image + y * width * channels + c0, width, channels, n,
+                                             conv->input_offset, dst + conv->padding.w, plane_step);
+                    } else {
+                        for (int32_t c = 0; c < n; ++c) {
+                            memset(dst + c * plane_step, 0, (size_t)line * sizeof(int16_t));
                         }
                     }
-                    out[c] = (int8_t)tp_clamp(tp_dsp_dw_requantize(&layer, channel_words + TP_DSP_CHANNEL_WORDS * c,
-                                                                   quant->multiplier[c], c, acc),
-                                              conv->activation.min, conv->activation.max);
+                }
+                loaded = end;
+                for (int32_t c = 0; c < n; ++c) {
+                    const int32_t channel = c0 + c;
+                    const int32_t *words = channel_words + TP_DSP_CHANNEL_WORDS * channel;
+                    const int32_t *w = packed_filter + channel * kh * row_words;
+                    const int16_t *x = planes + c * plane_step + (first - base) * line;
+                    const int32_t x_step = conv->stride.h * line;
+                    for (int32_t i = 0; i < rows * acc_w; ++i) {
+                        acc[i] = words[0];
+                    }
+                    for (int32_t fy = 0; fy < kh; ++fy, w += row_words, x += conv->dilation.h * line) {
+                        if (row_words == kw) {
+                            tp_dsp_dw_taps(x, x_step, w, kw, conv->stride.w, conv->dilation.w, acc, acc_w, rows);
+                        } else if (conv->stride.w == 1) {
+                            tp_dsp_dw_taps3_stride1(x, x_step, w, acc, acc_w, rows);
+                        } else {
+                            tp_dsp_dw_taps3_stride2(x, x_step, w, acc, acc_w, rows);
+                        }
+                    }
+                    tp_dsp_dw_requantize_band(acc, acc_w, rows, out_w, words, quant->multiplier[channel],
+                                              quant->shift[channel], conv, out_image + oy0 * out_w * channels + channel,
+                                              channels);
                 }
             }
         }
