@@ -85,6 +85,41 @@ def depthwise_model(case: int) -> bytes:
                         calib_range=draw_calibration(rng), seed=case)
 
 
+# 3x3 depthwise geometries the DSP kernel treats specially: (input HxWxC, strides, dilation, padding).
+# Narrow images taller than wide run along columns (the first five; the last one's planes are too
+# big for that), four-output steps leave 1..3 outputs of a row, stride 2 either way, a tall
+# dilation on the SIMD rows, a wide one off them, channel counts that are not a multiple of 4.
+DEPTHWISE_3X3 = [
+    ((25, 5, 9), (1, 1), (1, 1), "SAME"),  # KWS-like, transposed
+    ((20, 6, 6), (2, 2), (1, 1), "SAME"),
+    ((9, 7, 5), (1, 1), (1, 1), "VALID"),
+    ((30, 4, 16), (1, 1), (1, 1), "SAME"),
+    ((17, 9, 3), (2, 1), (1, 1), "SAME"),
+    ((6, 6, 8), (1, 1), (1, 1), "SAME"),  # square: a quad and a pair per row
+    ((3, 3, 12), (1, 1), (1, 1), "SAME"),  # a pair and a single
+    ((13, 11, 7), (2, 2), (1, 1), "SAME"),
+    ((10, 14, 6), (1, 2), (1, 1), "VALID"),
+    ((11, 9, 5), (1, 1), (2, 1), "SAME"),
+    ((9, 11, 5), (1, 1), (1, 2), "SAME"),
+    ((12, 23, 4), (1, 1), (1, 1), "SAME"),
+    ((200, 6, 8), (1, 1), (1, 1), "SAME"),  # too tall to transpose: along rows, bands sliding
+]
+
+
+def depthwise_3x3_model(case: int) -> bytes:
+    rng = np.random.default_rng(8500 + case)
+    shape, stride, dilation, padding = DEPTHWISE_3X3[case]
+    _, activation, _ = ACTIVATIONS[case % len(ACTIVATIONS)]
+    weights = channel_weights(rng, (3, 3, shape[2]), channel_axis=2)[..., None]
+    bias = rng.normal(size=shape[2]).astype(np.float32)
+
+    def build(x):
+        y = tf.nn.depthwise_conv2d(x, weights, strides=[1, *stride, 1], padding=padding, dilations=dilation)
+        return activation(tf.nn.bias_add(y, bias))
+
+    return convert_int8(build, [shape], per_tensor=case % 4 == 1, calib_range=draw_calibration(rng), seed=case)
+
+
 def fully_connected_model(case: int) -> bytes:
     rng = np.random.default_rng(9000 + case)
     rows = 3 if case % 4 == 2 else 1  # a 2-D input: rows are batches, the kernel's two columns
@@ -112,6 +147,7 @@ MODELS = {
     **{f"conv{c}": (conv_model, c) for c in range(14)},
     "kws_first_layer": (lambda _: kws_first_layer_model(), 0),
     **{f"depthwise{c}": (depthwise_model, c) for c in range(10)},
+    **{f"dw3x3_{c}": (depthwise_3x3_model, c) for c in range(len(DEPTHWISE_3X3))},
     **{f"fc{c}": (fully_connected_model, c) for c in range(8)},
     **{f"add{c}": (add_model, c) for c in range(4)},
 }

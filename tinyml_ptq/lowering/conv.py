@@ -278,44 +278,55 @@ def lower_depthwise_conv2d_dsp(graph: Graph, op: Operator) -> Step:
         return base  # run-time weights cannot be packed ahead of time
     _, shifts = per_channel_requant(inp.scale, filt.quantization.scale, output.scale, output.shape[3])
     bias_values = bias.data.reshape(-1) if bias is not None else None
-    channels = dsp_channel_words(filt.data.reshape(-1, output.shape[3]).T, bias_values, -inp.zero_point,
-                                 output.zero_point, shifts).reshape(-1, 4)
-    # The kernel adds the input offset while unpacking and pads with zeros: plain bias.
+    filt_per_channel = np.moveaxis(filt.data.reshape(filt.shape[1:]), 2, 0).astype(np.int64)  # [c][kh][kw]
+    channels = dsp_channel_words(filt_per_channel, bias_values, -inp.zero_point, output.zero_point,
+                                 shifts).reshape(-1, 4).astype(np.int64)
+    # The kernel adds the input offset while unpacking and pads with zeros: plain bias. The short
+    # requantization's left shift moves into the weights and bias (kept within int16 up to 2^8).
     channels[:, 0] = bias_values if bias_values is not None else 0
+    channels[channels[:, 1] > 8, 1:] = 0
+    scale = np.where(channels[:, 1] > 0, 1 << channels[:, 1], 1)
+    channels[:, 0] *= scale
+    filt_per_channel *= scale[:, None, None]
     geometry = DepthwiseGeometry.of(op, inp, filt, output)
-    layout = geometry.layout()
+    frame, layout = geometry.plane_layout()
+    if frame.transposed:
+        filt_per_channel = filt_per_channel.transpose(0, 2, 1)
     call = (f"tp_depthwise_conv2d_s8_dsp(&${{p}}params, &${{p}}quant, &${{p}}input_dims, $t{inp.index}, "
             f"&${{p}}filter_dims, ${{p}}packed_filter, ${{p}}channels, &${{p}}output_dims, $t{output.index}, "
             "&${p}layout, (int8_t *)$scratch);")
     step = _dsp_step(
         base, ("tp_depthwise_conv2d_s8_dsp.c",), call=call,
-        arrays=[CArray("packed_filter", "int32_t", pack_depthwise_filter(filt.data.reshape(filt.shape[1:]),
-                                                                         geometry.simd_rows)),
-                CArray("channels", "int32_t", channels.reshape(-1))],
-        scratch_bytes=geometry.scratch_bytes(layout))
-    step.structs.append(CStruct("tp_dsp_dw_layout", "layout", "{%d, %d, %d}" % layout))
-    if inp.shape[0] == 1 and geometry.reads_rows_before_overwriting(layout):
-        # The same call over one buffer: the kernel reads each input row once, before any output lands on it.
+        arrays=[CArray("packed_filter", "int32_t", pack_depthwise_filter(filt_per_channel, frame.simd)),
+                CArray("channels", "int32_t", channels.reshape(-1).astype(np.int32))],
+        scratch_bytes=frame.scratch_bytes(layout))
+    step.structs.append(CStruct("tp_dsp_dw_layout", "layout", "{%d, %d, %d, %d}" % (*layout, frame.transposed)))
+    if inp.shape[0] == 1 and frame.reads_lines_before_overwriting(layout):
+        # The same call over one buffer: the kernel reads each input line once, before any output lands on it.
         step.inplace = InPlace(inputs=(inp.index,), scratch_bytes=step.scratch_bytes)
     return step
 
 
 @dataclass(frozen=True)
 class DepthwiseGeometry:
-    """What tp_depthwise_conv2d_s8_dsp's layout depends on (tp_dsp.h)."""
+    """A depthwise convolution as tp_depthwise_conv2d_s8_dsp's planes see it (tp_dsp.h): `rows`
+    across the planes' lines, `cols` along them; image rows are lines unless transposed."""
 
-    height: int
-    width: int
-    kh: int
-    kw: int
-    stride: tuple[int, int]
+    rows: int  # input extent across lines
+    cols: int  # input extent along a line
+    k_rows: int
+    k_cols: int
+    stride: tuple[int, int]  # (across, along)
     dilation: tuple[int, int]
     pad: tuple[int, int]
-    out_h: int
-    out_w: int
+    out_rows: int
+    out_cols: int
+    transposed: bool = False
 
     # Outputs per band the kernel amortizes its per-channel set-up over.
-    BAND_OUTPUTS = 32
+    BAND_OUTPUTS = 64
+    # Narrow images go along columns when all their planes fit in this many bytes (one band).
+    TRANSPOSED_PLANE_BYTES = 4096
 
     @classmethod
     def of(cls, op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> "DepthwiseGeometry":
@@ -326,44 +337,58 @@ class DepthwiseGeometry:
         return cls(inp.shape[1], inp.shape[2], filt.shape[1], filt.shape[2], stride, dilation, tuple(pad),
                    output.shape[1], output.shape[2])
 
-    @property
-    def simd_rows(self) -> bool:
-        """Whether the kernel takes filter rows by SIMD pairs: three taps, stride 1 or 2 along the row."""
-        return self.kw == 3 and self.dilation[1] == 1 and self.stride[1] in (1, 2)
+    def flipped(self) -> "DepthwiseGeometry":
+        return DepthwiseGeometry(self.cols, self.rows, self.k_cols, self.k_rows, self.stride[::-1],
+                                 self.dilation[::-1], self.pad[::-1], self.out_cols, self.out_rows, not self.transposed)
 
     @property
-    def acc_w(self) -> int:
-        return (self.out_w + 3) // 4 * 4
+    def simd(self) -> bool:
+        """Whether the kernel takes the filter by SIMD pairs: 3x3, stride 1 or 2 and no dilation along lines."""
+        return self.k_rows == self.k_cols == 3 and self.dilation[1] == 1 and self.stride[1] in (1, 2)
 
     def window(self, band_rows: int) -> int:
-        """Padded input rows one band of output rows reads."""
-        return (band_rows - 1) * self.stride[0] + (self.kh - 1) * self.dilation[0] + 1
+        """Padded input lines one band of output lines reads."""
+        return (band_rows - 1) * self.stride[0] + (self.k_rows - 1) * self.dilation[0] + 1
 
-    def layout(self) -> tuple[int, int, int]:
-        """(band_rows, plane_rows, line): the fewest output rows holding BAND_OUTPUTS outputs."""
-        band_rows = min(self.out_h, -(-self.BAND_OUTPUTS // self.out_w))
-        line = max(self.pad[1] + self.width, self.acc_w * self.stride[1] + (self.kw - 1) * self.dilation[1] + 2)
+    def layout(self, band_rows: int) -> tuple[int, int, int]:
+        """(band_rows, plane_rows, line), lines long enough for the SIMD rows' word reads past the last tap."""
+        line = max(self.pad[1] + self.cols, self.out_cols * self.stride[1] + (self.k_cols - 1) * self.dilation[1] + 2)
         return band_rows, self.window(band_rows), line + line % 2
 
-    def scratch_bytes(self, layout: tuple[int, int, int]) -> int:
-        band_rows, plane_rows, line = layout
-        return 8 * plane_rows * line + 4 * band_rows * self.acc_w
+    def plane_layout(self) -> tuple["DepthwiseGeometry", tuple[int, int, int]]:
+        """The frame and layout the kernel runs: lines along image rows in bands of the fewest rows
+        holding BAND_OUTPUTS outputs, or along columns (one band) for images narrower than 8 outputs
+        and taller than wide, where four-output steps would otherwise leave most rows a short tail."""
+        if self.out_cols < 8 and self.out_rows > self.out_cols:
+            flipped = self.flipped()
+            whole = flipped.layout(flipped.out_rows)
+            if flipped.scratch_bytes(whole) <= self.TRANSPOSED_PLANE_BYTES:
+                return flipped, whole
+        return self, self.layout(min(self.out_rows, -(-self.BAND_OUTPUTS // self.out_cols)))
 
-    def reads_rows_before_overwriting(self, layout: tuple[int, int, int]) -> bool:
-        """Whether the kernel, run with output == input, unpacks every input row before outputs
-        land on it: the C's band loop, replayed. Outputs before band row oy0 cover the input
-        bytes of the first oy0 * out_w pixels (a pixel has as many channels in and out)."""
+    def scratch_bytes(self, layout: tuple[int, int, int]) -> int:
+        """Four int16 planes."""
+        _, plane_rows, line = layout
+        return 8 * plane_rows * line
+
+    def reads_lines_before_overwriting(self, layout: tuple[int, int, int]) -> bool:
+        """Whether the kernel, run with output == input, unpacks every input line before outputs
+        land on it: the C's band loop, replayed. With lines along image rows, outputs before band
+        row o0 cover the input bytes of the first o0 * out_cols pixels (a pixel has as many
+        channels in and out); a transposed layout's one band reads everything before writing."""
         band_rows, plane_rows, _ = layout
+        if self.transposed:
+            return band_rows >= self.out_rows
         base = loaded = 0
-        for oy0 in range(0, self.out_h, band_rows):
-            rows = min(band_rows, self.out_h - oy0)
-            first = oy0 * self.stride[0]
+        for o0 in range(0, self.out_rows, band_rows):
+            rows = min(band_rows, self.out_rows - o0)
+            first = o0 * self.stride[0]
             end = first + self.window(rows)
             if end - base > plane_rows:
                 loaded, base = max(loaded, first), first
             for padded_row in range(max(loaded, first), end):
-                y = padded_row - self.pad[0]
-                if 0 <= y < self.height and y * self.width < oy0 * self.out_w:
+                row = padded_row - self.pad[0]
+                if 0 <= row < self.rows and row * self.cols < o0 * self.out_cols:
                     return False
             loaded = end
         return True
@@ -376,12 +401,11 @@ def _halfword_pairs(low: np.ndarray, high: np.ndarray) -> np.ndarray:
 
 
 def pack_depthwise_filter(filt: np.ndarray, pairs: bool) -> np.ndarray:
-    """A [kh][kw][c] depthwise filter in tp_depthwise_conv2d_s8_dsp's order (see tp_dsp.h):
-    channel after channel, each (three-tap) filter row as the pairs (w0, w1), (w1, w2) when
+    """A [c][k_rows][k_cols] depthwise filter in tp_depthwise_conv2d_s8_dsp's order (see tp_dsp.h):
+    channel after channel, each three-tap filter line as the pairs (w0, w1), (w1, w2) when
     `pairs`, else one word per tap."""
-    per_channel = np.moveaxis(filt, 2, 0)  # [c][kh][kw]
     if pairs:
-        rows = np.stack([_halfword_pairs(per_channel[..., 0], per_channel[..., 1]),
-                         _halfword_pairs(per_channel[..., 1], per_channel[..., 2])], axis=-1)
-        return rows.reshape(-1)
-    return per_channel.reshape(-1).astype(np.int32)
+        lines = np.stack([_halfword_pairs(filt[..., 0], filt[..., 1]),
+                          _halfword_pairs(filt[..., 1], filt[..., 2])], axis=-1)
+        return lines.reshape(-1)
+    return filt.reshape(-1).astype(np.int32)

@@ -68,23 +68,27 @@ void tp_conv2d_s8_dsp(const tp_conv_params *params, const tp_per_channel_requant
                       const tp_dims *filter_dims, const int8_t *filter, const int32_t *channels,
                       const tp_dims *output_dims, int8_t *output, int8_t *scratch);
 
-/* How tp_depthwise_conv2d_s8_dsp cuts its work, chosen by the generator: bands of band_rows
- * output rows, over int16 planes of plane_rows rows (at least the rows one band reads) of `line`
- * columns (even, at least padding.w + input w and 4 * ceil(output w / 4) * stride.w +
- * (kw - 1) * dilation.w + 2). Its scratch: four planes, then band_rows rows of
- * 4 * ceil(output w / 4) int32 accumulators: 8 * plane_rows * line + 16 * band_rows * ceil(output w / 4) bytes. */
+/* How tp_depthwise_conv2d_s8_dsp cuts its work, chosen by the generator. The planes run along
+ * image rows, or along columns when `transposed` (narrow images: longer lines). Bands of
+ * band_rows output lines, over int16 planes of plane_rows lines (at least what one band reads)
+ * of `line` columns (even, at least padding + input extent along the line, and output extent *
+ * stride + (taps - 1) * dilation + 2 for the word reads past the last tap). A transposed layout
+ * has one band. Scratch: four planes, 8 * plane_rows * line bytes. */
 typedef struct {
     int32_t band_rows;
     int32_t plane_rows;
     int32_t line;
+    int32_t transposed;
 } tp_dsp_dw_layout;
 
 /* DEPTHWISE_CONV_2D with depth multiplier 1. channels: the output words above, except that the
- * first holds the plain bias (0 without one): the input offset is added while unpacking and the
- * padding holds zeros, so no effective bias. packed_filter holds, channel after channel, each
- * filter row as int16 pairs (w0, w1), (w1, w2) (low half first) where the row has three taps,
- * no dilation along it and stride 1 or 2, else as one int32 word per tap. output may be input
- * when the generator checked the layout reads every input row before it is overwritten. */
+ * first holds the plain bias (0 without one) and, where the short requantization applies, the
+ * bias and the channel's weights come scaled by 2^(left + 1), the shift the short form applies
+ * to the accumulator (at most 8, else the channel takes tp_dsp_requantize). packed_filter holds,
+ * channel after channel, the filter as the planes see it (kw x kh when transposed): 3x3 at
+ * stride 1 or 2 along the line without dilation along it as int16 pairs (w0, w1), (w1, w2) per
+ * filter line (low half first), any other as one int32 word per tap. output may be input when
+ * the generator checked that the kernel reads every input line before it is overwritten. */
 void tp_depthwise_conv2d_s8_dsp(const tp_depthwise_conv_params *params, const tp_per_channel_requant *quant,
                                 const tp_dims *input_dims, const int8_t *input,
                                 const tp_dims *filter_dims, const int32_t *packed_filter, const int32_t *channels,

@@ -105,6 +105,14 @@ static inline int32_t tp_smmulr(int32_t a, int32_t b)
     return r;
 }
 
+/* acc plus the high word of a * b, rounded: (acc * 2^32 + a * b + 2^31) >> 32 (SMMLAR). */
+static inline int32_t tp_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+
 /* x saturated to the int8 range (SSAT #8). */
 static inline int32_t tp_ssat8(int32_t x)
 {
@@ -193,6 +201,11 @@ static inline int32_t tp_pkhtb16(int32_t a, int32_t b)
 static inline int32_t tp_smmulr(int32_t a, int32_t b)
 {
     return (int32_t)(((int64_t)a * b + 0x80000000LL) >> 32);
+}
+
+static inline int32_t tp_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)((int64_t)(((uint64_t)(uint32_t)acc << 32) + (uint64_t)((int64_t)a * b) + 0x80000000u) >> 32);
 }
 
 static inline int32_t tp_ssat8(int32_t x)

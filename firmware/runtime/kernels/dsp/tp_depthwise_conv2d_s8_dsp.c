@@ -6,10 +6,9 @@
  * reads move up the plane instead of being unpacked again, so each input row is read once per
  * channel group; that is what lets the kernel run over its own input (output == input) where
  * the generator proved no row is overwritten before it is read (lowering/conv.py).
- * Then, per channel, each filter row adds its taps to a band of int32 accumulators: three-tap
- * rows at stride 1 four outputs per step (eight multiplies for twelve products, the row's words
- * sliding through registers), at stride 2 two outputs per step, any other row tap by tap.
- * Last the band is requantized as in the other DSP kernels (tp_dsp.h).
+ * Then each channel's outputs are summed in registers and requantized at once (tp_dsp.h): for
+ * three-tap filter rows at stride 1 or 2, four outputs per step with eight multiplies per filter
+ * row for twelve products (int16 pairs from word reads, SMLAD and SMLAxy); other filters tap by tap.
  */
 #include <string.h>
 
@@ -29,127 +28,207 @@ static inline void tp_dsp_dw_write(int16_t *p, int32_t word)
     memcpy(p, &word, sizeof word);
 }
 
-/* Packed filter words per filter row: the (w0, w1), (w1, w2) pairs of a three-tap row the
- * SIMD paths read, else one word per tap. lowering/conv.py packs by the same rule. */
-static int32_t tp_dsp_dw_row_words(int32_t kw, int32_t stride_w, int32_t dilation_w)
+/* Whether the 3x3 SIMD rows below take the filter (stride 1 or 2, no dilation along rows): their
+ * filter rows are packed as (w0, w1), (w1, w2) pairs, other filters one word per tap.
+ * lowering/conv.py packs by the same rule. */
+static int tp_dsp_dw_simd(int32_t kh, int32_t kw, int32_t stride_w, int32_t dilation_w)
 {
-    return kw == 3 && dilation_w == 1 && (stride_w == 1 || stride_w == 2) ? 2 : kw;
+    return kh == 3 && kw == 3 && dilation_w == 1 && (stride_w == 1 || stride_w == 2);
 }
 
-/* Input row `row` of n channels (pixel 0, first channel at src) into the planes at dst (column
- * 0 of the data, planes plane_step apart): dst[c][x] = src[x][c] + offset. */
-static void tp_dsp_dw_unpack_row(const int8_t *src, int32_t width, int32_t channels, int32_t n, int32_t offset,
-                                 int16_t *dst, int32_t plane_step)
+/* One line of `count` pixels, `step` bytes apart from src (channel c0 of the first), of n channels
+ * into the planes at dst (planes plane_step apart): dst[c][i] = src[i * step + c] + offset. */
+static void tp_dsp_dw_unpack_line(const int8_t *src, int32_t count, int32_t step, int32_t n, int32_t offset,
+                                  int16_t *dst, int32_t plane_step)
 {
     if (n < 4) {
         for (int32_t c = 0; c < n; ++c) {
-            for (int32_t x = 0; x < width; ++x) {
-                dst[c * plane_step + x] = (int16_t)(src[x * channels + c] + offset);
+            for (int32_t i = 0; i < count; ++i) {
+                dst[c * plane_step + i] = (int16_t)(src[i * step + c] + offset);
             }
         }
         return;
     }
     const int32_t offset_pair = (int32_t)(((uint32_t)offset & 0xFFFFu) | ((uint32_t)offset << 16));
     int16_t *d0 = dst, *d1 = dst + plane_step, *d2 = dst + 2 * plane_step, *d3 = dst + 3 * plane_step;
-    int32_t x = 0;
-    for (; x + 1 < width; x += 2, src += 2 * channels) {
-        const int32_t p = tp_read_s8x4(src), q = tp_read_s8x4(src + channels);
+    int32_t i = 0;
+    for (; i + 1 < count; i += 2, src += 2 * step) {
+        const int32_t p = tp_read_s8x4(src), q = tp_read_s8x4(src + step);
         const int32_t even_p = tp_sxtab16(offset_pair, p), odd_p = tp_sxtab16_ror8(offset_pair, p);
         const int32_t even_q = tp_sxtab16(offset_pair, q), odd_q = tp_sxtab16_ror8(offset_pair, q);
-        tp_dsp_dw_write(d0 + x, tp_pkhbt16(even_p, even_q));
-        tp_dsp_dw_write(d1 + x, tp_pkhbt16(odd_p, odd_q));
-        tp_dsp_dw_write(d2 + x, tp_pkhtb16(even_q, even_p));
-        tp_dsp_dw_write(d3 + x, tp_pkhtb16(odd_q, odd_p));
+        tp_dsp_dw_write(d0 + i, tp_pkhbt16(even_p, even_q));
+        tp_dsp_dw_write(d1 + i, tp_pkhbt16(odd_p, odd_q));
+        tp_dsp_dw_write(d2 + i, tp_pkhtb16(even_q, even_p));
+        tp_dsp_dw_write(d3 + i, tp_pkhtb16(odd_q, odd_p));
     }
-    if (x < width) {
-        d0[x] = (int16_t)(src[0] + offset);
-        d1[x] = (int16_t)(src[1] + offset);
-        d2[x] = (int16_t)(src[2] + offset);
-        d3[x] = (int16_t)(src[3] + offset);
+    if (i < count) {
+        d0[i] = (int16_t)(src[0] + offset);
+        d1[i] = (int16_t)(src[1] + offset);
+        d2[i] = (int16_t)(src[2] + offset);
+        d3[i] = (int16_t)(src[3] + offset);
     }
 }
 
-/* acc[r][i] += x[r][i + 0..2] . (w0, w1, w2) for `rows` rows of acc_w outputs (a multiple of 4);
- * w holds (w0, w1), (w1, w2). Four outputs read six columns: words a, b, c, and c is the next a. */
-static void tp_dsp_dw_taps3_stride1(const int16_t *x, int32_t x_step, const int32_t *w, int32_t *acc, int32_t acc_w,
-                                    int32_t rows)
+/* One channel's requantization (tp_dsp.h): the short form where left != 0, else tp_dsp_requantize.
+ * For the short form the generator has already scaled the channel's weights and bias by
+ * 2^left (left <= 8 keeps weights within int16), so the accumulator needs no shift. */
+typedef struct {
+    int32_t bias, left, right, rounding, multiplier, shift, output_offset, lo, hi;
+} tp_dsp_dw_channel;
+
+/* How the SIMD rows requantize, fixed per copy of their loop: the short form with the clamp
+ * range the whole int8 range (one SSAT, what most models' activations give) or narrower, or
+ * the general form. */
+enum { TP_DSP_DW_SATURATE, TP_DSP_DW_CLAMP, TP_DSP_DW_GENERAL };
+
+__attribute__((always_inline)) static inline int8_t tp_dsp_dw_output(int32_t acc, tp_dsp_dw_channel ch, int mode)
 {
-    const int32_t w01 = w[0], w12 = w[1];
-    for (; rows > 0; --rows, x += x_step) {
-        const int16_t *p = x + 2;
-        int32_t a = tp_dsp_dw_read(x);
-        for (int32_t *end = acc + acc_w; acc < end; acc += 4, p += 4) {
-            const int32_t b = tp_dsp_dw_read(p), c = tp_dsp_dw_read(p + 2);
-            int32_t s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3];
+    if (mode == TP_DSP_DW_GENERAL) {
+        return (int8_t)tp_clamp(tp_dsp_requantize(acc, ch.multiplier, ch.shift) + ch.output_offset, ch.lo, ch.hi);
+    }
+    /* (h + (h < 0 ? -1 : 0) + rounding) >> right with h = SMMULR(acc, multiplier), as in tp_dsp.h; the
+     * sign is taken from acc instead: it is h's (multiplier > 0) except where h = 0, and there
+     * (rounding - 1) >> right = rounding >> right = the output offset, since right >= 1. */
+    const int32_t value = tp_smmlar(acc, ch.multiplier, ch.rounding + (acc >> 31)) >> ch.right;
+    return (int8_t)(mode == TP_DSP_DW_SATURATE ? tp_ssat8(value) : tp_clamp(value, ch.lo, ch.hi));
+}
+
+/* The three filter rows of four outputs at stride 1 (x at the first one's first tap, filter rows
+ * row_step apart): six columns per filter row, words a, b, c, eight multiplies for twelve
+ * products. w: (w0, w1), (w1, w2) per filter row. */
+__attribute__((always_inline)) static inline void tp_dsp_dw_quad_stride1(const int16_t *x, int32_t row_step,
+                                                                         const int32_t *w, int32_t *s)
+{
+#pragma GCC unroll 3
+    for (int32_t fy = 0; fy < 3; ++fy, x += row_step) {
+        const int32_t w01 = w[2 * fy], w12 = w[2 * fy + 1];
+        const int32_t a = tp_dsp_dw_read(x), b = tp_dsp_dw_read(x + 2), c = tp_dsp_dw_read(x + 4);
+        s[0] = tp_smlabt(b, w12, tp_smlad(a, w01, s[0]));
+        s[1] = tp_smlad(b, w12, tp_smlatb(a, w01, s[1]));
+        s[2] = tp_smlabt(c, w12, tp_smlad(b, w01, s[2]));
+        s[3] = tp_smlad(c, w12, tp_smlatb(b, w01, s[3]));
+    }
+}
+
+/* The same at stride 2: output i reads columns 2i..2i+2, so four outputs read words a..e. */
+__attribute__((always_inline)) static inline void tp_dsp_dw_quad_stride2(const int16_t *x, int32_t row_step,
+                                                                         const int32_t *w, int32_t *s)
+{
+#pragma GCC unroll 3
+    for (int32_t fy = 0; fy < 3; ++fy, x += row_step) {
+        const int32_t w01 = w[2 * fy], w12 = w[2 * fy + 1];
+        const int32_t a = tp_dsp_dw_read(x), b = tp_dsp_dw_read(x + 2);
+        s[0] = tp_smlabt(b, w12, tp_smlad(a, w01, s[0]));
+        const int32_t c = tp_dsp_dw_read(x + 4);
+        s[1] = tp_smlabt(c, w12, tp_smlad(b, w01, s[1]));
+        const int32_t d = tp_dsp_dw_read(x + 6);
+        s[2] = tp_smlabt(d, w12, tp_smlad(c, w01, s[2]));
+        const int32_t e = tp_dsp_dw_read(x + 8);
+        s[3] = tp_smlabt(e, w12, tp_smlad(d, w01, s[3]));
+    }
+}
+
+/* One output row of one channel, 3x3 filter: four outputs at a time, then two, then one. */
+__attribute__((always_inline)) static inline void tp_dsp_dw_row3(const int16_t *x, int32_t row_step, const int32_t *w,
+                                                                 tp_dsp_dw_channel ch, int32_t out_w, int8_t *out,
+                                                                 int32_t out_step, int32_t stride, int mode)
+{
+    int32_t ox = 0;
+    for (; ox + 4 <= out_w; ox += 4, x += 4 * stride, out += 4 * out_step) {
+        int32_t s[4] = {ch.bias, ch.bias, ch.bias, ch.bias};
+        if (stride == 1) {
+            tp_dsp_dw_quad_stride1(x, row_step, w, s);
+        } else {
+            tp_dsp_dw_quad_stride2(x, row_step, w, s);
+        }
+        out[0] = tp_dsp_dw_output(s[0], ch, mode);
+        out[out_step] = tp_dsp_dw_output(s[1], ch, mode);
+        out[2 * out_step] = tp_dsp_dw_output(s[2], ch, mode);
+        out[3 * out_step] = tp_dsp_dw_output(s[3], ch, mode);
+    }
+    if (ox + 2 <= out_w) { /* two outputs from words a, b (stride 1) or a, b, c (stride 2) */
+        int32_t s0 = ch.bias, s1 = ch.bias;
+        const int16_t *row = x;
+#pragma GCC unroll 3
+        for (int32_t fy = 0; fy < 3; ++fy, row += row_step) {
+            const int32_t w01 = w[2 * fy], w12 = w[2 * fy + 1];
+            const int32_t a = tp_dsp_dw_read(row), b = tp_dsp_dw_read(row + 2);
             s0 = tp_smlabt(b, w12, tp_smlad(a, w01, s0));
-            s1 = tp_smlad(b, w12, tp_smlatb(a, w01, s1));
-            s2 = tp_smlabt(c, w12, tp_smlad(b, w01, s2));
-            s3 = tp_smlad(c, w12, tp_smlatb(b, w01, s3));
-            acc[0] = s0;
-            acc[1] = s1;
-            acc[2] = s2;
-            acc[3] = s3;
-            a = c;
-        }
-    }
-}
-
-/* The same at stride 2: output i reads columns 2i..2i+2, two outputs per step (words a, b, c). */
-static void tp_dsp_dw_taps3_stride2(const int16_t *x, int32_t x_step, const int32_t *w, int32_t *acc, int32_t acc_w,
-                                    int32_t rows)
-{
-    const int32_t w01 = w[0], w12 = w[1];
-    for (; rows > 0; --rows, x += x_step) {
-        const int16_t *p = x + 2;
-        int32_t a = tp_dsp_dw_read(x);
-        for (int32_t *end = acc + acc_w; acc < end; acc += 2, p += 4) {
-            const int32_t b = tp_dsp_dw_read(p), c = tp_dsp_dw_read(p + 2);
-            acc[0] = tp_smlabt(b, w12, tp_smlad(a, w01, acc[0]));
-            acc[1] = tp_smlabt(c, w12, tp_smlad(b, w01, acc[1]));
-            a = c;
-        }
-    }
-}
-
-/* Any filter row: output i reads columns i * stride + fx * dilation, fx < kw. */
-static void tp_dsp_dw_taps(const int16_t *x, int32_t x_step, const int32_t *w, int32_t kw, int32_t stride,
-                           int32_t dilation, int32_t *acc, int32_t acc_w, int32_t rows)
-{
-    for (; rows > 0; --rows, x += x_step, acc += acc_w) {
-        for (int32_t i = 0; i < acc_w; ++i) {
-            int32_t sum = acc[i];
-            for (int32_t fx = 0; fx < kw; ++fx) {
-                sum += x[i * stride + fx * dilation] * w[fx];
-            }
-            acc[i] = sum;
-        }
-    }
-}
-
-/* One channel's band of accumulators (rows of acc_w, the first out_w used) to int8 outputs
- * `channels` apart; words, multiplier and shift are the channel's (tp_dsp.h). */
-static void tp_dsp_dw_requantize_band(const int32_t *acc, int32_t acc_w, int32_t rows, int32_t out_w,
-                                      const int32_t *words, int32_t multiplier, int32_t shift,
-                                      const tp_conv_params *conv, int8_t *out, int32_t channels)
-{
-    const int32_t lo = conv->activation.min, hi = conv->activation.max;
-    if (words[1] != 0) {
-        const int32_t left = words[1], right = words[2], rounding = words[3];
-        for (; rows > 0; --rows, acc += acc_w) {
-            for (int32_t i = 0; i < out_w; ++i, out += channels) {
-                const int32_t high = tp_smmulr((int32_t)((uint32_t)acc[i] << left), multiplier);
-                *out = (int8_t)tp_clamp((high + (high >> 31) + rounding) >> right, lo, hi);
+            if (stride == 1) {
+                s1 = tp_smlad(b, w12, tp_smlatb(a, w01, s1));
+            } else {
+                s1 = tp_smlabt(tp_dsp_dw_read(row + 4), w12, tp_smlad(b, w01, s1));
             }
         }
-        return;
+        out[0] = tp_dsp_dw_output(s0, ch, mode);
+        out[out_step] = tp_dsp_dw_output(s1, ch, mode);
+        ox += 2;
+        x += 2 * stride;
+        out += 2 * out_step;
     }
-    for (; rows > 0; --rows, acc += acc_w) {
-        for (int32_t i = 0; i < out_w; ++i, out += channels) {
-            const int32_t value = tp_dsp_requantize(acc[i], multiplier, shift) + conv->output_offset;
-            *out = (int8_t)tp_clamp(value, lo, hi);
+    if (ox < out_w) {
+        int32_t sum = ch.bias;
+        const int16_t *row = x;
+#pragma GCC unroll 3
+        for (int32_t fy = 0; fy < 3; ++fy, row += row_step) {
+            sum = tp_smlabt(tp_dsp_dw_read(row + 2), w[2 * fy + 1], tp_smlad(tp_dsp_dw_read(row), w[2 * fy], sum));
+        }
+        *out = tp_dsp_dw_output(sum, ch, mode);
+    }
+}
+
+/* `rows` output rows of one channel (x_step apart in the plane), 3x3 filter: one copy of the row
+ * loop per stride and requantization mode, so neither is tested per output. */
+__attribute__((noinline)) static void tp_dsp_dw_rows3(const int16_t *x, int32_t x_step, int32_t row_step,
+                                                      int32_t stride, const int32_t *w, tp_dsp_dw_channel ch,
+                                                      int32_t rows, int32_t out_w, int8_t *out, int32_t out_step,
+                                                      int32_t out_row_step)
+{
+    const int mode = ch.left == 0 ? TP_DSP_DW_GENERAL
+                     : ch.lo == -128 && ch.hi == 127 ? TP_DSP_DW_SATURATE : TP_DSP_DW_CLAMP;
+    for (; rows > 0; --rows, x += x_step, out += out_row_step) {
+        if (stride == 1) {
+            if (mode == TP_DSP_DW_SATURATE) {
+                tp_dsp_dw_row3(x, row_step, w, ch, out_w, out, out_step, 1, TP_DSP_DW_SATURATE);
+            } else if (mode == TP_DSP_DW_CLAMP) {
+                tp_dsp_dw_row3(x, row_step, w, ch, out_w, out, out_step, 1, TP_DSP_DW_CLAMP);
+            } else {
+                tp_dsp_dw_row3(x, row_step, w, ch, out_w, out, out_step, 1, TP_DSP_DW_GENERAL);
+            }
+        } else if (mode == TP_DSP_DW_SATURATE) {
+            tp_dsp_dw_row3(x, row_step, w, ch, out_w, out, out_step, 2, TP_DSP_DW_SATURATE);
+        } else if (mode == TP_DSP_DW_CLAMP) {
+            tp_dsp_dw_row3(x, row_step, w, ch, out_w, out, out_step, 2, TP_DSP_DW_CLAMP);
+        } else {
+            tp_dsp_dw_row3(x, row_step, w, ch, out_w, out, out_step, 2, TP_DSP_DW_GENERAL);
         }
     }
 }
+
+/* Any other filter, tap by tap: output i of filter row fy reads column i * stride + fx * dilation. */
+static void tp_dsp_dw_rows(const int16_t *x, int32_t x_step, int32_t row_step, int32_t kh, int32_t kw,
+                           int32_t stride, int32_t dilation, const int32_t *w, tp_dsp_dw_channel ch,
+                           int32_t rows, int32_t out_w, int8_t *out, int32_t out_step, int32_t out_row_step)
+{
+    const int mode = ch.left == 0 ? TP_DSP_DW_GENERAL : TP_DSP_DW_CLAMP;
+    for (; rows > 0; --rows, x += x_step, out += out_row_step) {
+        for (int32_t ox = 0; ox < out_w; ++ox) {
+            int32_t sum = ch.bias;
+            for (int32_t fy = 0; fy < kh; ++fy) {
+                for (int32_t fx = 0; fx < kw; ++fx) {
+                    sum += x[fy * row_step + ox * stride + fx * dilation] * w[fy * kw + fx];
+                }
+            }
+            out[ox * out_step] = tp_dsp_dw_output(sum, ch, mode);
+        }
+    }
+}
+
+/* One axis of the convolution as the planes see it: across plane rows or along lines. */
+typedef struct {
+    int32_t in, out, taps, stride, dilation, padding;
+    int32_t in_pixels, out_pixels; /* pixels between neighbours along the axis, input and output */
+} tp_dsp_dw_axis;
 
 void tp_depthwise_conv2d_s8_dsp(const tp_depthwise_conv_params *params, const tp_per_channel_requant *quant,
                                 const tp_dims *input_dims, const int8_t *input,
@@ -158,25 +237,28 @@ void tp_depthwise_conv2d_s8_dsp(const tp_depthwise_conv_params *params, const tp
                                 int8_t *scratch)
 {
     const tp_conv_params *conv = &params->conv;
-    const int32_t channels = input_dims->c, height = input_dims->h, width = input_dims->w;
-    const int32_t kh = filter_dims->h, kw = filter_dims->w;
-    const int32_t out_h = output_dims->h, out_w = output_dims->w, acc_w = (out_w + 3) & ~3;
+    const int32_t channels = input_dims->c;
+    const tp_dsp_dw_axis vertical = {input_dims->h, output_dims->h, filter_dims->h, conv->stride.h,
+                                     conv->dilation.h, conv->padding.h, input_dims->w, output_dims->w};
+    const tp_dsp_dw_axis horizontal = {input_dims->w, output_dims->w, filter_dims->w, conv->stride.w,
+                                       conv->dilation.w, conv->padding.w, 1, 1};
+    const tp_dsp_dw_axis across = layout->transposed ? horizontal : vertical;
+    const tp_dsp_dw_axis along = layout->transposed ? vertical : horizontal;
     const int32_t line = layout->line, plane_step = layout->plane_rows * line;
-    const int32_t row_words = tp_dsp_dw_row_words(kw, conv->stride.w, conv->dilation.w);
+    const int simd = tp_dsp_dw_simd(across.taps, along.taps, along.stride, along.dilation);
     int16_t *planes = (int16_t *)(void *)scratch;
-    int32_t *acc = (int32_t *)(void *)(scratch + 4 * plane_step * (int32_t)sizeof(int16_t));
 
     memset(planes, 0, 4 * (size_t)plane_step * sizeof(int16_t)); /* the padding columns stay zero */
     for (int32_t b = 0; b < input_dims->n; ++b) {
-        const int8_t *image = input + b * height * width * channels;
-        int8_t *out_image = output + b * out_h * out_w * channels;
+        const int8_t *image = input + b * input_dims->h * input_dims->w * channels;
+        int8_t *out_image = output + b * output_dims->h * output_dims->w * channels;
         for (int32_t c0 = 0; c0 < channels; c0 += 4) {
             const int32_t n = channels - c0 < 4 ? channels - c0 : 4;
             int32_t base = 0, loaded = 0; /* padded rows [base, loaded) sit from plane row 0 on */
-            for (int32_t oy0 = 0; oy0 < out_h; oy0 += layout->band_rows) {
-                const int32_t rows = out_h - oy0 < layout->band_rows ? out_h - oy0 : layout->band_rows;
-                const int32_t first = oy0 * conv->stride.h;
-                const int32_t end = first + (rows - 1) * conv->stride.h + (kh - 1) * conv->dilation.h + 1;
+            for (int32_t o0 = 0; o0 < across.out; o0 += layout->band_rows) {
+                const int32_t rows = across.out - o0 < layout->band_rows ? across.out - o0 : layout->band_rows;
+                const int32_t first = o0 * across.stride;
+                const int32_t end = first + (rows - 1) * across.stride + (across.taps - 1) * across.dilation + 1;
                 if (end - base > layout->plane_rows) { /* slide: rows from `first` on move to the top */
                     const int32_t keep = loaded > first ? loaded - first : 0;
                     for (int32_t c = 0; c < n && keep > 0; ++c) {
@@ -186,12 +268,13 @@ void tp_depthwise_conv2d_s8_dsp(const tp_depthwise_conv_params *params, const tp
                     base = first;
                     loaded = first + keep;
                 }
-                for (int32_t py = loaded > first ? loaded : first; py < end; ++py) {
-                    const int32_t y = py - conv->padding.h;
-                    int16_t *dst = planes + (py - base) * line;
-                    if (y >= 0 && y < height) {
-                        tp_dsp_dw_unpack_row(image + y * width * channels + c0, width, channels, n,
-                                             conv->input_offset, dst + conv->padding.w, plane_step);
+                for (int32_t padded = loaded > first ? loaded : first; padded < end; ++padded) {
+                    const int32_t row = padded - across.padding;
+                    int16_t *dst = planes + (padded - base) * line;
+                    if (row >= 0 && row < across.in) {
+                        tp_dsp_dw_unpack_line(image + row * across.in_pixels * channels + c0, along.in,
+                                              along.in_pixels * channels, n, conv->input_offset, dst + along.padding,
+                                              plane_step);
                     } else {
                         for (int32_t c = 0; c < n; ++c) {
                             memset(dst + c * plane_step, 0, (size_t)line * sizeof(int16_t));
@@ -202,24 +285,21 @@ void tp_depthwise_conv2d_s8_dsp(const tp_depthwise_conv_params *params, const tp
                 for (int32_t c = 0; c < n; ++c) {
                     const int32_t channel = c0 + c;
                     const int32_t *words = channel_words + TP_DSP_CHANNEL_WORDS * channel;
-                    const int32_t *w = packed_filter + channel * kh * row_words;
+                    const tp_dsp_dw_channel ch = {
+                        words[0], words[1], words[2], words[3], quant->multiplier[channel], quant->shift[channel],
+                        conv->output_offset, conv->activation.min, conv->activation.max,
+                    };
+                    const int32_t *w = packed_filter + channel * (simd ? 6 : across.taps * along.taps);
                     const int16_t *x = planes + c * plane_step + (first - base) * line;
-                    const int32_t x_step = conv->stride.h * line;
-                    for (int32_t i = 0; i < rows * acc_w; ++i) {
-                        acc[i] = words[0];
+                    int8_t *out = out_image + o0 * across.out_pixels * channels + channel;
+                    if (simd) {
+                        tp_dsp_dw_rows3(x, across.stride * line, across.dilation * line, along.stride, w, ch, rows,
+                                        along.out, out, along.out_pixels * channels, across.out_pixels * channels);
+                    } else {
+                        tp_dsp_dw_rows(x, across.stride * line, across.dilation * line, across.taps, along.taps,
+                                       along.stride, along.dilation, w, ch, rows, along.out, out,
+                                       along.out_pixels * channels, across.out_pixels * channels);
                     }
-                    for (int32_t fy = 0; fy < kh; ++fy, w += row_words, x += conv->dilation.h * line) {
-                        if (row_words == kw) {
-                            tp_dsp_dw_taps(x, x_step, w, kw, conv->stride.w, conv->dilation.w, acc, acc_w, rows);
-                        } else if (conv->stride.w == 1) {
-                            tp_dsp_dw_taps3_stride1(x, x_step, w, acc, acc_w, rows);
-                        } else {
-                            tp_dsp_dw_taps3_stride2(x, x_step, w, acc, acc_w, rows);
-                        }
-                    }
-                    tp_dsp_dw_requantize_band(acc, acc_w, rows, out_w, words, quant->multiplier[channel],
-                                              quant->shift[channel], conv, out_image + oy0 * out_w * channels + channel,
-                                              channels);
                 }
             }
         }
