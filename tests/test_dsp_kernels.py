@@ -57,6 +57,32 @@ def conv_model(case: int) -> bytes:
                         calib_range=draw_calibration(rng), seed=case)
 
 
+def narrow_conv_model(case: int) -> bytes:
+    """CONV_2D with 2 to 8 input channels (VWW's and ResNet's first layers and early pointwise ones):
+    filter rows of kw * in_c bytes that do and do not fill whole words (the im2col gathers a
+    row or the whole column), odd and even pixel and output channel counts, and (every fourth
+    case) a dead all-zero filter, whose tiny scale can put its pair on the general requantization."""
+    rng = np.random.default_rng(7500 + case)
+    in_channels = 2 + case % 7
+    kernel = [(1, 1), (3, 3), (2, 3), (1, 1), (3, 1)][case % 5]
+    stride = (1, 1) if kernel == (1, 1) else tuple(int(s) for s in rng.integers(1, 3, size=2))
+    padding = "SAME" if case % 2 == 0 else "VALID"
+    height, width = (int(v) for v in rng.integers(3, 12, size=2))
+    out_channels = int(rng.integers(1, 12))
+    _, activation, _ = ACTIVATIONS[case % len(ACTIVATIONS)]
+    weights = channel_weights(rng, (*kernel, in_channels, out_channels), channel_axis=3)
+    if case % 4 == 3:
+        weights[..., out_channels // 2] = 0.0
+    bias = rng.normal(size=out_channels).astype(np.float32)
+
+    def build(x):
+        y = tf.nn.conv2d(x, weights, strides=[1, *stride, 1], padding=padding)
+        return activation(tf.nn.bias_add(y, bias))
+
+    return convert_int8(build, [(height, width, in_channels)], per_tensor=case % 5 == 1,
+                        calib_range=draw_calibration(rng), seed=case)
+
+
 def kws_first_layer_model() -> bytes:
     """KWS DS-CNN's first layer: 49x10x1 MFCCs, 10x4 kernel, stride 2, SAME, 64 filters, ReLU."""
     rng = np.random.default_rng(11)
@@ -145,6 +171,7 @@ def add_model(case: int) -> bytes:
 
 MODELS = {
     **{f"conv{c}": (conv_model, c) for c in range(14)},
+    **{f"narrow_conv{c}": (narrow_conv_model, c) for c in range(14)},
     "kws_first_layer": (lambda _: kws_first_layer_model(), 0),
     **{f"depthwise{c}": (depthwise_model, c) for c in range(10)},
     **{f"dw3x3_{c}": (depthwise_3x3_model, c) for c in range(len(DEPTHWISE_3X3))},

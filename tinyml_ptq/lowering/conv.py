@@ -199,12 +199,13 @@ def _dsp_inplace(op: Operator, kernel: str, inp: Tensor, filt: Tensor, output: T
     )
 
 
-def _dsp_pointwise_inplace(inp: Tensor, output: Tensor, call: str) -> InPlace | None:
+def _dsp_pointwise_inplace(inp: Tensor, output: Tensor, call: str, columns_bytes: int) -> InPlace | None:
     """A 1x1 stride-1 convolution over the input's buffer a block of pixels at a time: an even
     count (the matrix kernel's pixel pairs run across row ends) of about one row, the scratch
-    the row-by-row kernels take. `call` is the call of tp_conv2d_s8_dsp_pointwise_inplace up to the block."""
+    the row-by-row kernels take, then (word-aligned) the kernel's columns. `call` is the call of
+    tp_conv2d_s8_dsp_pointwise_inplace up to the block."""
     block = output.shape[2] + output.shape[2] % 2
-    scratch = block * output.shape[3]
+    scratch = (block * output.shape[3] + 3) // 4 * 4 + columns_bytes
     if inp.shape[0] != 1 or scratch >= min(inp.nbytes, output.nbytes):
         return None
     return InPlace(
@@ -246,26 +247,57 @@ def lower_conv2d_dsp(graph: Graph, op: Operator) -> Step:
     inp, filt, bias, output = _check_tensors(graph, op, channel_axis=0)
     if filt.shape[3] != inp.shape[3] or not filt.is_constant or (bias is not None and not bias.is_constant):
         return base  # grouped convolutions and run-time weights stay on the reference kernel
-    _, shifts = per_channel_requant(inp.scale, filt.quantization.scale, output.scale, output.shape[3])
+    multipliers, shifts = per_channel_requant(inp.scale, filt.quantization.scale, output.scale, output.shape[3])
     channels = dsp_channel_words(filt.data, bias.data if bias is not None else None, -inp.zero_point,
                                  output.zero_point, shifts)
-    # A 1x1 filter at stride 1 has no padding: the kernel reads pixels in place, no im2col.
+    # A 1x1 filter at stride 1 has no padding: the kernel widens pixels in place, no im2col.
     in_place = filt.shape[1] == filt.shape[2] == 1 and (op.options.get("stride_h", 1), op.options.get("stride_w", 1)) == (1, 1)
-    im2col_bytes = 0 if in_place else 2 * filt.shape[1] * filt.shape[2] * filt.shape[3]  # two im2col columns
+    run, k = filt.shape[2] * filt.shape[3], filt.shape[1] * filt.shape[2] * filt.shape[3]
+    gather = 0 if in_place else run if run % 4 == 0 else (k + 3) // 4 * 4  # a filter row or a column (tp_dsp_im2col)
+    scratch_bytes = 16 * -(-k // 4) + gather  # the two widened columns first
     return _dsp_step(
         base, ("tp_conv2d_s8_dsp.c", "tp_dsp_gemm_s8.c"),
         call=(f"tp_conv2d_s8_dsp(&${{p}}params, &${{p}}quant, &${{p}}input_dims, $t{inp.index}, "
-              f"&${{p}}filter_dims, $t{filt.index}, ${{p}}channels, &${{p}}output_dims, $t{output.index}, "
-              f"{'NULL' if in_place else '(int8_t *)$scratch'});"),
-        arrays=[CArray("channels", "int32_t", channels)],
-        scratch_bytes=im2col_bytes,
-        inplace=_dsp_pointwise_inplace(inp, output, call=(
+              f"&${{p}}filter_dims, ${{p}}packed_filter, ${{p}}words, &${{p}}output_dims, $t{output.index}, "
+              "(int8_t *)$scratch);"),
+        arrays=[CArray("packed_filter", "int32_t", pack_conv_filter(filt.data)),
+                CArray("words", "int32_t",
+                       pair_words(channels, multipliers, fused_activation(op, output) == (-128, 127)))],
+        scratch_bytes=scratch_bytes,
+        inplace=_dsp_pointwise_inplace(inp, output, columns_bytes=scratch_bytes, call=(
             f"tp_conv2d_s8_dsp_pointwise_inplace(&${{p}}params, &${{p}}quant, &${{p}}input_dims, &${{p}}filter_dims, "
-            f"$t{filt.index}, ${{p}}channels, &${{p}}output_dims")) if in_place else _dsp_inplace(
-            op, "tp_conv2d_s8", inp, filt, output, im2col_bytes=im2col_bytes, call=(
+            f"${{p}}packed_filter, ${{p}}words, &${{p}}output_dims")) if in_place else _dsp_inplace(
+            op, "tp_conv2d_s8", inp, filt, output, im2col_bytes=scratch_bytes, call=(
                 f"tp_conv2d_s8_dsp_inplace(&${{p}}params, &${{p}}quant, &${{p}}input_dims, &${{p}}filter_dims, "
-                f"$t{filt.index}, ${{p}}channels, &${{p}}output_dims")),
+                f"${{p}}packed_filter, ${{p}}words, &${{p}}output_dims")),
     )
+
+
+def pair_words(channels: np.ndarray, multipliers: np.ndarray, int8_range: bool) -> np.ndarray:
+    """dsp_channel_words as tp_dsp_gemm_s8 reads them (TP_DSP_PAIR_WORDS in tp_dsp.h): per pair of
+    channels both biases, then per channel left + 1, multiplier, rounding, right, with an odd
+    count's last channel paired with a zero channel. left + 1 is 0 for both channels of a pair
+    (the matrix kernel's general output) where either needs tp_dsp_requantize, for the last pair
+    of an odd count, and everywhere when the activation clamps inside the int8 range."""
+    words = channels.reshape(-1, 4).astype(np.int64)
+    rows = np.zeros((len(words) + len(words) % 2, 5), dtype=np.int64)
+    rows[:len(words)] = np.column_stack([words[:, 0], words[:, 1], multipliers, words[:, 3], words[:, 2]])
+    pairs = rows.reshape(-1, 2, 5)
+    pairs[(pairs[:, :, 1] == 0).any(axis=1), :, 1] = 0
+    if not int8_range:
+        pairs[:, :, 1] = 0
+    return np.concatenate([pairs[:, :, 0], pairs[:, :, 1:].reshape(-1, 8)], axis=1).reshape(-1).astype(np.int32)
+
+
+def pack_conv_filter(filt: np.ndarray) -> np.ndarray:
+    """An [out_c][kh][kw][in_c] int8 filter in tp_dsp_gemm_s8's order (tp_dsp.h): channels
+    zero-padded to whole words and to an even count; per pair of channels, per word, the first
+    channel's then the second's."""
+    out_c, k = len(filt), filt[0].size
+    padded = np.zeros((out_c + out_c % 2, -(-k // 4) * 4), dtype=np.int8)
+    padded[:out_c, :k] = filt.reshape(out_c, k)
+    pairs = padded.reshape(len(padded) // 2, 2, -1, 4).transpose(0, 2, 1, 3)
+    return np.ascontiguousarray(pairs).reshape(-1).view("<i4").astype(np.int32)
 
 
 @lowers("DEPTHWISE_CONV_2D", kernels="dsp")

@@ -46,26 +46,44 @@ static inline int32_t tp_dsp_requantize(int32_t x, int32_t multiplier, int32_t s
  * and goes through tp_dsp_requantize. */
 #define TP_DSP_CHANNEL_WORDS 4
 
-/* What turns a row's int32 accumulator into an int8 output. */
+/* The convolution's output words per pair of output channels (an odd count's last channel
+ * paired with a zero channel), TP_DSP_PAIR_WORDS int32: both effective biases, then each
+ * channel's other three words above with its multiplier second: left + 1, multiplier,
+ * rounding, right. left + 1 is 0 for both channels of a pair (the matrix kernel's general
+ * output: tp_dsp_requantize, then the clamp) where either needs tp_dsp_requantize, for an odd
+ * count's last pair, and everywhere when the activation clamps inside the int8 range. */
+#define TP_DSP_PAIR_WORDS 10
+
+/* What turns the convolution's int32 accumulators into int8 outputs. */
 typedef struct {
-    const int32_t *channels;   /* TP_DSP_CHANNEL_WORDS per row */
+    const int32_t *words;      /* TP_DSP_PAIR_WORDS per pair of rows */
     const int32_t *multiplier; /* per row */
     const int32_t *shift;      /* per row */
     int32_t output_offset;
     tp_activation activation;
 } tp_dsp_output_stage;
 
-/* out0[r] = requant(dot(column 0, weights row r)) for rows [0, rows), each row k int8 long;
- * with col_count 2 also out1[r] from column 1, which follows column 0 in memory (cols + k). */
-void tp_dsp_gemm_s8(const int8_t *cols, int32_t col_count, const int8_t *weights, int32_t rows, int32_t k,
+/* The convolution's filter as the matrix kernel reads it (the generator packs it): k = kh * kw *
+ * in_c weights per output channel, zero-padded to `groups` = ceil(k / 4) words; for each pair
+ * of output channels (the last one of an odd count paired with zeros), for each group the
+ * word of the first channel, then of the second. Its columns are widened to int16 pairs as
+ * SXTB16 splits each filter word: per group of four inputs x0..x3, the words (x0, x2) and
+ * (x1, x3) of column 0, then those of column 1. */
+
+/* out0[r] = requant(dot(column 0, row r)) and out1[r] = the same of column 1, for rows [0, rows),
+ * from the widened columns (4 * groups words) and the packed filter. out1 may be out0 when
+ * both columns are the same. */
+void tp_dsp_gemm_s8(const int32_t *cols, int32_t groups, const int32_t *packed_filter, int32_t rows,
                     const tp_dsp_output_stage *stage, int8_t *out0, int8_t *out1);
 
-/* CONV_2D without groups. channels: the output words above. scratch holds two im2col
- * columns, 2 * kh * kw * in_c bytes; a 1x1, stride-1, unpadded convolution reads the input in
- * place and needs none (may be NULL). */
+/* CONV_2D without groups. words: the output words per pair of channels above. scratch
+ * (word-aligned): the two widened columns, 16 * groups bytes, then a filter row's kw * in_c
+ * bytes where that is a multiple of 4, else k bytes for gathering a column (tp_dsp_im2col);
+ * a 1x1, stride-1, unpadded convolution widens its columns from the input and needs only the
+ * first part. */
 void tp_conv2d_s8_dsp(const tp_conv_params *params, const tp_per_channel_requant *quant,
                       const tp_dims *input_dims, const int8_t *input,
-                      const tp_dims *filter_dims, const int8_t *filter, const int32_t *channels,
+                      const tp_dims *filter_dims, const int32_t *packed_filter, const int32_t *words,
                       const tp_dims *output_dims, int8_t *output, int8_t *scratch);
 
 /* How tp_depthwise_conv2d_s8_dsp cuts its work, chosen by the generator. The planes run along

@@ -11,18 +11,19 @@
 #include "tp_conv_inplace.h"
 #include "tp_dsp.h"
 
-/* buffer holds the input on entry and the output on return; im2col holds the two im2col columns
- * tp_conv2d_s8_dsp needs; channel_data is tp_conv2d_s8_dsp's per-output-channel array. */
+/* buffer holds the input on entry and the output on return; scratch is tp_conv2d_s8_dsp's;
+ * packed_filter and channel_data are its filter and per-output-channel arrays. */
 void tp_conv2d_s8_dsp_inplace(const tp_conv_params *params, const tp_per_channel_requant *quant,
-                              const tp_dims *input_dims, const tp_dims *filter_dims, const int8_t *filter,
+                              const tp_dims *input_dims, const tp_dims *filter_dims, const int32_t *packed_filter,
                               const int32_t *channel_data, const tp_dims *output_dims,
-                              const tp_inplace_rows *rows, int8_t *buffer, int8_t *ring, int8_t *im2col);
+                              const tp_inplace_rows *rows, int8_t *buffer, int8_t *ring, int8_t *scratch);
 
 /* A 1x1, stride-1, unpadded convolution over its own input, `block` pixels at a time (an even
  * number, so the matrix kernel's pixel pairs run across row ends): scratch holds one block of
- * output pixels, block * output_dims->c bytes. */
+ * output pixels, block * output_dims->c bytes, then (word-aligned) tp_conv2d_s8_dsp's columns. */
 void tp_conv2d_s8_dsp_pointwise_inplace(const tp_conv_params *params, const tp_per_channel_requant *quant,
-                                        const tp_dims *input_dims, const tp_dims *filter_dims, const int8_t *filter,
+                                        const tp_dims *input_dims, const tp_dims *filter_dims,
+                                        const int32_t *packed_filter,
                                         const int32_t *channel_data, const tp_dims *output_dims, int32_t block,
                                         int8_t *buffer, int8_t *scratch);
 

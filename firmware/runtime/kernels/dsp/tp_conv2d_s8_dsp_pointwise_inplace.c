@@ -5,7 +5,8 @@
 #include <string.h>
 
 void tp_conv2d_s8_dsp_pointwise_inplace(const tp_conv_params *params, const tp_per_channel_requant *quant,
-                                        const tp_dims *input_dims, const tp_dims *filter_dims, const int8_t *filter,
+                                        const tp_dims *input_dims, const tp_dims *filter_dims,
+                                        const int32_t *packed_filter,
                                         const int32_t *channel_data, const tp_dims *output_dims, int32_t block,
                                         int8_t *buffer, int8_t *scratch)
 {
@@ -16,12 +17,13 @@ void tp_conv2d_s8_dsp_pointwise_inplace(const tp_conv_params *params, const tp_p
     const int bottom_up = out_c > in_c;
     tp_dims input_block = {1, 1, block, in_c};
     tp_dims output_block = {1, 1, block, out_c};
+    int8_t *const columns = scratch + (block * out_c + 3) / 4 * 4;
     for (int32_t done = 0; done < pixels; done += block) {
         const int32_t n = pixels - done >= block ? block : pixels - done;
         const int32_t p = bottom_up ? pixels - done - n : done;
         input_block.w = output_block.w = n;
-        tp_conv2d_s8_dsp(params, quant, &input_block, buffer + p * in_c, filter_dims, filter, channel_data,
-                         &output_block, scratch, NULL);
+        tp_conv2d_s8_dsp(params, quant, &input_block, buffer + p * in_c, filter_dims, packed_filter, channel_data,
+                         &output_block, scratch, columns);
         memcpy(buffer + p * out_c, scratch, (size_t)(n * out_c));
     }
 }
