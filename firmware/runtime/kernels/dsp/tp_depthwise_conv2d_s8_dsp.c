@@ -93,13 +93,40 @@ __attribute__((always_inline)) static inline int8_t tp_dsp_dw_output(int32_t acc
     return (int8_t)(mode == TP_DSP_DW_SATURATE ? tp_ssat8(value) : tp_clamp(value, ch.lo, ch.hi));
 }
 
-/* The three filter rows of four outputs at stride 1 (x at the first one's first tap, filter rows
- * row_step apart): six columns per filter row, words a, b, c, eight multiplies for twelve
- * products. w: (w0, w1), (w1, w2) per filter row. */
+/* The three filter rows of four outputs at stride 1 (x at the first one's first tap, word-aligned,
+ * filter rows row_step int16 apart): six columns per filter row, words a, b, c, eight multiplies
+ * for twelve products. w: (w0, w1), (w1, w2) per filter row. On DSP cores in assembly: GCC's
+ * register allocation spills around the twelve live values; LDRD takes two words per load. */
 __attribute__((always_inline)) static inline void tp_dsp_dw_quad_stride1(const int16_t *x, int32_t row_step,
                                                                          const int32_t *w, int32_t *s)
 {
-#pragma GCC unroll 3
+#if defined(__ARM_FEATURE_DSP)
+    int32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3], a, b, c, w01, w12;
+    const int32_t step = row_step * (int32_t)sizeof(int16_t);
+#define TP_DSP_DW_ROW_S1(offset)                                                                          \
+    "ldrd %[a], %[b], [%[x]]\n\t"                                                                         \
+    "ldr %[c], [%[x], #8]\n\t"                                                                            \
+    "ldrd %[w01], %[w12], [%[w], #" offset "]\n\t"                                                        \
+    "add %[x], %[x], %[step]\n\t"                                                                         \
+    "smlad %[s0], %[a], %[w01], %[s0]\n\t"                                                                \
+    "smlabt %[s0], %[b], %[w12], %[s0]\n\t"                                                               \
+    "smlatb %[s1], %[a], %[w01], %[s1]\n\t"                                                               \
+    "smlad %[s1], %[b], %[w12], %[s1]\n\t"                                                                \
+    "smlad %[s2], %[b], %[w01], %[s2]\n\t"                                                                \
+    "smlabt %[s2], %[c], %[w12], %[s2]\n\t"                                                               \
+    "smlatb %[s3], %[b], %[w01], %[s3]\n\t"                                                               \
+    "smlad %[s3], %[c], %[w12], %[s3]\n\t"
+    __asm__(TP_DSP_DW_ROW_S1("0") TP_DSP_DW_ROW_S1("8") TP_DSP_DW_ROW_S1("16")
+            : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [x] "+r"(x), [a] "=&r"(a), [b] "=&r"(b),
+              [c] "=&r"(c), [w01] "=&r"(w01), [w12] "=&r"(w12)
+            : [w] "r"(w), [step] "r"(step)
+            : "memory");
+#undef TP_DSP_DW_ROW_S1
+    s[0] = s0;
+    s[1] = s1;
+    s[2] = s2;
+    s[3] = s3;
+#else
     for (int32_t fy = 0; fy < 3; ++fy, x += row_step) {
         const int32_t w01 = w[2 * fy], w12 = w[2 * fy + 1];
         const int32_t a = tp_dsp_dw_read(x), b = tp_dsp_dw_read(x + 2), c = tp_dsp_dw_read(x + 4);
@@ -108,13 +135,41 @@ __attribute__((always_inline)) static inline void tp_dsp_dw_quad_stride1(const i
         s[2] = tp_smlabt(c, w12, tp_smlad(b, w01, s[2]));
         s[3] = tp_smlad(c, w12, tp_smlatb(b, w01, s[3]));
     }
+#endif
 }
 
 /* The same at stride 2: output i reads columns 2i..2i+2, so four outputs read words a..e. */
 __attribute__((always_inline)) static inline void tp_dsp_dw_quad_stride2(const int16_t *x, int32_t row_step,
                                                                          const int32_t *w, int32_t *s)
 {
-#pragma GCC unroll 3
+#if defined(__ARM_FEATURE_DSP)
+    int32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3], a, b, c, w01, w12;
+    const int32_t step = row_step * (int32_t)sizeof(int16_t);
+#define TP_DSP_DW_ROW_S2(offset)                                                                          \
+    "ldrd %[a], %[b], [%[x]]\n\t"                                                                         \
+    "ldrd %[w01], %[w12], [%[w], #" offset "]\n\t"                                                        \
+    "smlad %[s0], %[a], %[w01], %[s0]\n\t"                                                                \
+    "smlabt %[s0], %[b], %[w12], %[s0]\n\t"                                                               \
+    "ldrd %[a], %[c], [%[x], #8]\n\t"                                                                     \
+    "smlad %[s1], %[b], %[w01], %[s1]\n\t"                                                                \
+    "smlabt %[s1], %[a], %[w12], %[s1]\n\t"                                                               \
+    "smlad %[s2], %[a], %[w01], %[s2]\n\t"                                                                \
+    "smlabt %[s2], %[c], %[w12], %[s2]\n\t"                                                               \
+    "ldr %[a], [%[x], #16]\n\t"                                                                           \
+    "add %[x], %[x], %[step]\n\t"                                                                         \
+    "smlad %[s3], %[c], %[w01], %[s3]\n\t"                                                                \
+    "smlabt %[s3], %[a], %[w12], %[s3]\n\t"
+    __asm__(TP_DSP_DW_ROW_S2("0") TP_DSP_DW_ROW_S2("8") TP_DSP_DW_ROW_S2("16")
+            : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [x] "+r"(x), [a] "=&r"(a), [b] "=&r"(b),
+              [c] "=&r"(c), [w01] "=&r"(w01), [w12] "=&r"(w12)
+            : [w] "r"(w), [step] "r"(step)
+            : "memory");
+#undef TP_DSP_DW_ROW_S2
+    s[0] = s0;
+    s[1] = s1;
+    s[2] = s2;
+    s[3] = s3;
+#else
     for (int32_t fy = 0; fy < 3; ++fy, x += row_step) {
         const int32_t w01 = w[2 * fy], w12 = w[2 * fy + 1];
         const int32_t a = tp_dsp_dw_read(x), b = tp_dsp_dw_read(x + 2);
@@ -126,6 +181,7 @@ __attribute__((always_inline)) static inline void tp_dsp_dw_quad_stride2(const i
         const int32_t e = tp_dsp_dw_read(x + 8);
         s[3] = tp_smlabt(e, w12, tp_smlad(d, w01, s[3]));
     }
+#endif
 }
 
 /* One output row of one channel, 3x3 filter: four outputs at a time, then two, then one. */
