@@ -15,6 +15,7 @@ from ..ir import Graph, Operator, Tensor
 from . import CArray, CStruct, InPlace, Step, UnsupportedOperator, lowers
 from .common import (checked_padding, dims_initializer, effective_bias, fused_activation, per_channel_requant,
                      require_int8)
+from .gemmlowp_math import multiply_by_quantized_multiplier
 
 def _geometry(op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> tuple[str, str, str]:
     """Stride, dilation and padding initializers, after checking the output shape they imply."""
@@ -218,19 +219,28 @@ def _dsp_pointwise_inplace(inp: Tensor, output: Tensor, call: str, columns_bytes
 
 
 def dsp_channel_words(filter_rows: np.ndarray, bias: np.ndarray | None, input_offset: int, output_offset: int,
-                      shifts: np.ndarray) -> np.ndarray:
+                      multipliers: np.ndarray, shifts: np.ndarray, activation: tuple[int, int],
+                      fold_offset: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The DSP convolution's TP_DSP_CHANNEL_WORDS per output channel (tp_dsp.h): effective
-    bias, left shift + 1, right shift, rounding; left shift + 1 is 0 where the short
-    requantization is not proven exact, so the kernel takes the general one there."""
+    bias (the plain bias unless fold_offset), left shift + 1, right shift, rounding; left
+    shift + 1 is 0 where the short requantization is not proven exact, so the kernel takes the
+    general one there. Also which channels are constant: a channel whose filter is all zeros
+    outputs one value c whatever the input (pruned channels: most of VWW's last layers). Its
+    words keep the bias for the general form and give c in the short one once the caller
+    makes its high product 0 (a zero multiplier, or a zero accumulator): right shift 1,
+    rounding 2c + 1, whatever the accumulator's sign."""
     rows = np.asarray(filter_rows, dtype=np.int64).reshape(len(filter_rows), -1)
+    bias_values = np.zeros(len(rows), dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64).reshape(-1)
     # The largest |accumulator| any int8 input gives: what the reference sums, before wrapping.
     widest_input = max(abs(-128 + input_offset), abs(127 + input_offset))
-    bound = np.abs(rows).sum(axis=1) * widest_input
-    if bias is not None:
-        bound = bound + np.abs(np.asarray(bias, dtype=np.int64).reshape(-1))
+    bound = np.abs(rows).sum(axis=1) * widest_input + np.abs(bias_values)
     words = np.zeros((len(rows), 4), dtype=np.int64)
-    words[:, 0] = effective_bias(rows, bias, input_offset)
+    words[:, 0] = effective_bias(rows, bias, input_offset) if fold_offset else bias_values
     for c, shift in enumerate(np.asarray(shifts, dtype=np.int64)):
+        if not rows[c].any():
+            constant = multiply_by_quantized_multiplier(int(bias_values[c]), int(multipliers[c]), int(shift))
+            words[c, 1:] = 1, 1, 2 * min(max(constant + output_offset, activation[0]), activation[1]) + 1
+            continue
         left, right = max(int(shift), 0), max(-int(shift), 0)
         if right < 1:
             continue
@@ -238,7 +248,7 @@ def dsp_channel_words(filter_rows: np.ndarray, bias: np.ndarray | None, input_of
         high = (int(bound[c]) << left) + 1  # |SMMULR(acc << (left + 1), multiplier)| <= |acc| * 2^left + 1
         if (int(bound[c]) << left) < 1 << 30 and high + 1 + abs(rounding) < 1 << 31:
             words[c, 1:] = left + 1, right, rounding
-    return words.reshape(-1).astype(np.int32)
+    return words.reshape(-1).astype(np.int32), ~rows.any(axis=1)
 
 
 @lowers("CONV_2D", kernels="dsp")
@@ -248,8 +258,9 @@ def lower_conv2d_dsp(graph: Graph, op: Operator) -> Step:
     if filt.shape[3] != inp.shape[3] or not filt.is_constant or (bias is not None and not bias.is_constant):
         return base  # grouped convolutions and run-time weights stay on the reference kernel
     multipliers, shifts = per_channel_requant(inp.scale, filt.quantization.scale, output.scale, output.shape[3])
-    channels = dsp_channel_words(filt.data, bias.data if bias is not None else None, -inp.zero_point,
-                                 output.zero_point, shifts)
+    activation = fused_activation(op, output)
+    channels, constant = dsp_channel_words(filt.data, bias.data if bias is not None else None, -inp.zero_point,
+                                           output.zero_point, multipliers, shifts, activation)
     # A 1x1 filter at stride 1 has no padding: the kernel widens pixels in place, no im2col.
     in_place = filt.shape[1] == filt.shape[2] == 1 and (op.options.get("stride_h", 1), op.options.get("stride_w", 1)) == (1, 1)
     run, k = filt.shape[2] * filt.shape[3], filt.shape[1] * filt.shape[2] * filt.shape[3]
@@ -262,7 +273,7 @@ def lower_conv2d_dsp(graph: Graph, op: Operator) -> Step:
               "(int8_t *)$scratch);"),
         arrays=[CArray("packed_filter", "int32_t", pack_conv_filter(filt.data)),
                 CArray("words", "int32_t",
-                       pair_words(channels, multipliers, fused_activation(op, output) == (-128, 127)))],
+                       pair_words(channels, np.where(constant, 0, multipliers), activation == (-128, 127)))],
         scratch_bytes=scratch_bytes,
         inplace=_dsp_pointwise_inplace(inp, output, columns_bytes=scratch_bytes, call=(
             f"tp_conv2d_s8_dsp_pointwise_inplace(&${{p}}params, &${{p}}quant, &${{p}}input_dims, &${{p}}filter_dims, "
@@ -308,14 +319,15 @@ def lower_depthwise_conv2d_dsp(graph: Graph, op: Operator) -> Step:
     inp, filt, bias, output = _check_tensors(graph, op, channel_axis=3)
     if not filt.is_constant or (bias is not None and not bias.is_constant):
         return base  # run-time weights cannot be packed ahead of time
-    _, shifts = per_channel_requant(inp.scale, filt.quantization.scale, output.scale, output.shape[3])
+    multipliers, shifts = per_channel_requant(inp.scale, filt.quantization.scale, output.scale, output.shape[3])
     bias_values = bias.data.reshape(-1) if bias is not None else None
     filt_per_channel = np.moveaxis(filt.data.reshape(filt.shape[1:]), 2, 0).astype(np.int64)  # [c][kh][kw]
-    channels = dsp_channel_words(filt_per_channel, bias_values, -inp.zero_point, output.zero_point,
-                                 shifts).reshape(-1, 4).astype(np.int64)
     # The kernel adds the input offset while unpacking and pads with zeros: plain bias. The short
     # requantization's left shift moves into the weights and bias (kept within int16 up to 2^8).
-    channels[:, 0] = bias_values if bias_values is not None else 0
+    channels, constant = dsp_channel_words(filt_per_channel, bias_values, -inp.zero_point, output.zero_point,
+                                           multipliers, shifts, fused_activation(op, output), fold_offset=False)
+    channels = channels.reshape(-1, 4).astype(np.int64)
+    channels[constant, 0] = 0  # a zero accumulator: the short form's high product is 0
     channels[channels[:, 1] > 8, 1:] = 0
     scale = np.where(channels[:, 1] > 0, 1 << channels[:, 1], 1)
     channels[:, 0] *= scale
