@@ -178,25 +178,24 @@ def _dsp_step(base: Step, sources: tuple[str, ...], call: str, arrays: list[CArr
                 structs=base.structs, call=call, scratch_bytes=scratch_bytes, inplace=inplace)
 
 
-def _dsp_inplace(op: Operator, kernel: str, inp: Tensor, filt: Tensor, output: Tensor, call: str,
-                 im2col_bytes: int = 0) -> InPlace | None:
-    """The DSP kernel row by row over the input's buffer (tp_dsp_inplace.h), if the ring and
-    the im2col columns (after the ring, word-aligned) cost less than sharing saves. `call` is
-    the call of `kernel`_dsp_inplace up to the ring struct; a convolution also gets its im2col pointer."""
+def _dsp_conv_inplace(op: Operator, inp: Tensor, filt: Tensor, output: Tensor, call: str,
+                      scratch_bytes: int) -> InPlace | None:
+    """tp_conv2d_s8_dsp row by row over the input's buffer (tp_dsp_inplace.h), if the ring and
+    the kernel's scratch (after the ring, word-aligned) cost less than sharing saves. `call` is
+    the call of tp_conv2d_s8_dsp_inplace up to the ring struct."""
     ring = _inplace_rows(op, inp, filt, output)
     if ring is None:
         return None
     ring_bytes = (ring[0] + 3) // 4 * 4
-    if ring_bytes + im2col_bytes >= min(inp.nbytes, output.nbytes):
+    if ring_bytes + scratch_bytes >= min(inp.nbytes, output.nbytes):
         return None
-    im2col = f", (int8_t *)$scratch + {ring_bytes}" if op.opcode == "CONV_2D" else ""
     return InPlace(
         inputs=(inp.index,),
         header="tp_dsp_inplace.h",
-        sources=(f"dsp/{kernel}_dsp_inplace.c", "reference/tp_conv_rows_inplace.c"),
-        scratch_bytes=ring_bytes + im2col_bytes,
+        sources=("dsp/tp_conv2d_s8_dsp_inplace.c", "reference/tp_conv_rows_inplace.c"),
+        scratch_bytes=ring_bytes + scratch_bytes,
         structs=[ring[1]],
-        call=f"{call}, &${{p}}rows, $t{output.index}, (int8_t *)$scratch{im2col});",
+        call=f"{call}, &${{p}}rows, $t{output.index}, (int8_t *)$scratch, (int8_t *)$scratch + {ring_bytes});",
     )
 
 
@@ -277,8 +276,8 @@ def lower_conv2d_dsp(graph: Graph, op: Operator) -> Step:
         scratch_bytes=scratch_bytes,
         inplace=_dsp_pointwise_inplace(inp, output, columns_bytes=scratch_bytes, call=(
             f"tp_conv2d_s8_dsp_pointwise_inplace(&${{p}}params, &${{p}}quant, &${{p}}input_dims, &${{p}}filter_dims, "
-            f"${{p}}packed_filter, ${{p}}words, &${{p}}output_dims")) if in_place else _dsp_inplace(
-            op, "tp_conv2d_s8", inp, filt, output, im2col_bytes=scratch_bytes, call=(
+            f"${{p}}packed_filter, ${{p}}words, &${{p}}output_dims")) if in_place else _dsp_conv_inplace(
+            op, inp, filt, output, scratch_bytes=scratch_bytes, call=(
                 f"tp_conv2d_s8_dsp_inplace(&${{p}}params, &${{p}}quant, &${{p}}input_dims, &${{p}}filter_dims, "
                 f"${{p}}packed_filter, ${{p}}words, &${{p}}output_dims")),
     )

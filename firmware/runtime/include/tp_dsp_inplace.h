@@ -1,9 +1,10 @@
-/* The DSP convolutions over their own input (one arena buffer for input and output).
+/* The DSP CONV_2D over its own input (one arena buffer for input and output).
  *
  * Same row schedule as the reference in-place convolutions (tp_conv_inplace.h): each output
  * row is computed by the DSP kernel into a ring of rows and copied over the input once no
- * later output row reads what the copy overwrites. Pointwise convolutions go by pairs of
- * pixels instead. Batch 1 only.
+ * later output row reads what the copy overwrites. Pointwise convolutions go by blocks of
+ * pixels instead. Batch 1 only. (The DSP depthwise kernel needs neither: it reads each input
+ * line into its planes before any output lands on it, so it runs over its input as it is.)
  */
 #ifndef TP_DSP_INPLACE_H
 #define TP_DSP_INPLACE_H
