@@ -115,6 +115,38 @@ def test_changed_inputs_rerun_their_stages(digits_deployed, tmp_path):
     assert fewer.run.exact == 1.0
 
 
+def test_kernels_option_regenerates_only_the_firmware(digits_deployed, tmp_path):
+    """--kernels reference on an M4 board: quantize reused, the project regenerated with the
+    reference kernels, still bit-exact, more instructions than the default dsp kernels."""
+    from tinyml_ptq.deploy import deploy
+
+    out = tmp_path / "reference"
+    shutil.copytree(digits_deployed.out_dir, out)
+    args = (DIGITS_DIR / "digits_cnn.keras", str(DIGITS_DIR / "calib.npz"), str(DIGITS_DIR / "eval.npz"), out)
+    result = deploy(*args, kernels="reference")
+    assert {s.name: s.cached for s in result.stages} == \
+        {"quantize": True, "generate": False, "build": False, "run": False}
+    assert digits_deployed.generate.kernels == "dsp" and result.generate.kernels == "reference"
+    assert json.loads((out / "firmware" / "project.json").read_text())["kernels"] == "reference"
+    assert result.run.exact == 1.0
+    assert result.run.latency_mean > digits_deployed.run.latency_mean
+    commands = result.report["commands"]
+    assert "--kernels reference" in commands["deploy"] and "--kernels reference" in commands["generate"]
+    # auto resolves to the board's set, so it shares the dsp cache entry
+    again = deploy(*args, kernels="dsp")
+    assert again.generate.kernels == "dsp" and not again.stages[1].cached
+    assert deploy(*args).stages[1].cached
+
+
+def test_dsp_kernels_on_a_cortex_m3_are_refused_before_quantizing(tmp_path, capsys):
+    code = main(["deploy", str(DIGITS_DIR / "digits_cnn.keras"), "--data", str(DIGITS_DIR / "calib.npz"),
+                 "--eval", str(DIGITS_DIR / "eval.npz"), "--board", "mps2-an385", "--kernels", "dsp",
+                 "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [err[0]] and "has no DSP extension" in err[0]
+    assert not (tmp_path / "out").exists()
+
+
 def test_failed_stage_is_named_and_earlier_artefacts_stay(digits_deployed, tmp_path, capsys):
     """NUCLEO-L4R5ZI builds, but has no emulator: the run stage fails, the firmware stays."""
     out = tmp_path / "nucleo"

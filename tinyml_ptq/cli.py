@@ -191,13 +191,15 @@ def flash_cmd(project_dir: str, probe: str, target: str | None) -> None:
 @click.option("--eval-samples", default=1000, show_default=True, type=click.IntRange(min=1),
               help="Evaluation samples to use at most (fixed-seed random subset).")
 @click.option("--name", default=None, help="Model name reported by the device (default: the .tflite name).")
+@click.option("--kernels", type=click.Choice(["auto", "reference", "dsp"]), default="auto", show_default=True,
+              help="Runtime kernels, as generate --kernels: auto picks dsp on Cortex-M4/M7/M33 boards.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Emulator instances to split the evaluation over.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Seconds to wait for a device reply before retrying.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
 def deploy_cmd(model: str, data: str, eval_data: str, board: str, out_dir: str, samples: int, per_tensor: bool,
-               eval_samples: int, name: str | None, workers: int, timeout: float, as_json: bool) -> None:
+               eval_samples: int, name: str | None, kernels: str, workers: int, timeout: float, as_json: bool) -> None:
     """Quantize, generate, build and run MODEL in one go; write DIR/report.json and DIR/report.html."""
     import json
 
@@ -207,7 +209,7 @@ def deploy_cmd(model: str, data: str, eval_data: str, board: str, out_dir: str, 
     if as_json:
         progress.set_enabled(False)
     result = deploy(model, data, eval_data, out_dir, board=board, samples=samples, per_tensor=per_tensor,
-                    eval_samples=eval_samples, name=name, workers=workers, timeout=timeout,
+                    eval_samples=eval_samples, name=name, kernels=kernels, workers=workers, timeout=timeout,
                     command=["tinyml-ptq", *sys.argv[1:]] if sys.argv[1:2] == ["deploy"] else None)
     if as_json:
         click.echo(json.dumps(result.report, indent=2))

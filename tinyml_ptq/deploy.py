@@ -72,16 +72,19 @@ class DeployResult:
 
 def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | os.PathLike, *,
            board: str = "mps2-an386", samples: int = 200, per_tensor: bool = False, eval_samples: int = 1000,
-           name: str | None = None, workers: int = 1, timeout: float = 2.0,
+           name: str | None = None, kernels: str = "auto", workers: int = 1, timeout: float = 2.0,
            command: list[str] | None = None) -> DeployResult:
     """Quantize MODEL, generate and build firmware for BOARD, run EVAL on it; write the reports into OUT_DIR.
+
+    kernels: the runtime kernel set, as `generate --kernels` (auto: dsp where the board's core has
+    the DSP extension, else reference).
 
     A stage that fails raises UserError("stage <name> failed: ...") and leaves
     what the earlier stages wrote in OUT_DIR. `command` is the command line to
     record in the report (the CLI passes its argv); by default the equivalent
     `tinyml-ptq deploy` line.
     """
-    from .boards import get_board
+    from .boards import get_board, resolve_kernels
     from .build import build, measure
     from .datasets import load_dataset
     from .project import GenerateResult, generate
@@ -90,7 +93,8 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     from .run import run
 
     started = time.monotonic()
-    board_info = get_board(board)  # an unknown board is an error before minutes of quantization
+    board_info = get_board(board)  # an unknown board or kernel set is an error before minutes of quantization
+    kernels = resolve_kernels(board_info, kernels)
     if not eval_data:
         raise UserError("--eval is required: deploy measures accuracy and exactness on the device with it")
     out = Path(out_dir)
@@ -131,7 +135,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
 
     # ---- generate + build (one cache entry: a regenerated project always needs a new build)
     t0 = time.monotonic()
-    g_key = _digest_of("generate", __version__, _file_digest(tflite), board_info.name, name or "",
+    g_key = _digest_of("generate", __version__, _file_digest(tflite), board_info.name, name or "", kernels,
                        _generator_fingerprint())
     if _up_to_date(out, manifest.get("generate"), g_key, tree=project):
         # The folder may have moved since: paths are those of this run.
@@ -139,7 +143,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
         g_cached = True
     else:
         with _stage("generate"):
-            g = generate(tflite, project, board=board_info.name, name=name)
+            g = generate(tflite, project, board=board_info.name, name=name, kernels=kernels)
         g_cached = False
         manifest.pop("build", None)
         _record(out, manifest, "generate", g_key, [], tree=project, result=g.to_dict())
@@ -175,7 +179,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
 
     labels = evaluation.y if _class_labels(evaluation.y, q.report) else None
     commands = _stage_commands(model, data, eval_data, run_data, tflite, quant_report, project, build_json, run_json,
-                               board_info.name, samples, per_tensor, eval_samples, name, workers, timeout)
+                               board_info.name, samples, per_tensor, eval_samples, name, kernels, workers, timeout)
     deploy_cmd = command or ["tinyml-ptq", "deploy", *commands["deploy_args"]]
     report = _merge_report(model, board_info, q, g, b, r, stages, labels, deploy_cmd, commands["stages"],
                            time.monotonic() - started)
@@ -329,16 +333,16 @@ def _compiler_version(board) -> str:
 
 
 def _stage_commands(model, data, eval_data, run_data, tflite, quant_report, project, build_json, run_json,
-                    board, samples, per_tensor, eval_samples, name, workers, timeout) -> dict:
+                    board, samples, per_tensor, eval_samples, name, kernels, workers, timeout) -> dict:
     q = ["tinyml-ptq", "quantize", str(model), "--data", str(data), "--eval", str(eval_data),
          "--samples", str(samples), "--eval-samples", str(eval_samples), "-o", str(tflite),
          "--report", str(quant_report)] + (["--per-tensor"] if per_tensor else [])
-    g = ["tinyml-ptq", "generate", str(tflite), "-o", str(project), "--board", board] + \
+    g = ["tinyml-ptq", "generate", str(tflite), "-o", str(project), "--board", board, "--kernels", kernels] + \
         (["--name", name] if name else [])
     b = ["tinyml-ptq", "build", str(project), "--json", str(build_json)]
     r = ["tinyml-ptq", "run", str(project), "--data", str(run_data), "--model", str(tflite),
          "--workers", str(workers), "--timeout", str(timeout), "--json", str(run_json)]
-    deploy_args = [str(model), "--data", str(data), "--eval", str(eval_data), "--board", board,
+    deploy_args = [str(model), "--data", str(data), "--eval", str(eval_data), "--board", board, "--kernels", kernels,
                    "-o", str(Path(project).parent), "--samples", str(samples), "--eval-samples", str(eval_samples),
                    "--workers", str(workers), "--timeout", str(timeout)] + \
         (["--per-tensor"] if per_tensor else []) + (["--name", name] if name else [])
