@@ -35,7 +35,10 @@ static void tp_dsp_pair_output(const int32_t acc[4], const int32_t *words, const
     }
 }
 
-#if defined(__ARM_FEATURE_DSP)
+/* The pair loop below keeps every operand in registers, r7 included: r7 is Thumb's frame pointer
+ * when not optimizing (-O0), where GCC refuses it in asm, so such builds take the C loop. */
+#if defined(__ARM_FEATURE_DSP) && defined(__OPTIMIZE__)
+#define TP_DSP_GEMM_ASM 1
 /* Per group of four: 3 LDRD, 4 SXTB16 and 8 SMLAD do 16 MACs (a<column><row>). */
 #define TP_DSP_GROUP_2X2 \
     "ldrd r0, r1, [%[col]], #16\n\t" \
@@ -127,7 +130,7 @@ static const int32_t *tp_dsp_pairs(const int32_t *cols, const int32_t *cols_end,
 }
 #undef TP_DSP_GROUP_2X2
 #undef TP_DSP_OUTPUT
-#endif
+#endif /* TP_DSP_GEMM_ASM */
 
 void tp_dsp_gemm_s8(const int32_t *cols, int32_t groups, const int32_t *packed_filter, int32_t rows,
                     const tp_dsp_output_stage *stage, int8_t *out0, int8_t *out1)
@@ -135,7 +138,7 @@ void tp_dsp_gemm_s8(const int32_t *cols, int32_t groups, const int32_t *packed_f
     for (int32_t row = 0; row < rows; row += 2) {
         const int32_t *words = stage->words + TP_DSP_PAIR_WORDS * (row / 2);
         int32_t acc[4];
-#if defined(__ARM_FEATURE_DSP)
+#if defined(TP_DSP_GEMM_ASM)
         const int32_t *const words_end = stage->words + TP_DSP_PAIR_WORDS * ((rows + 1) / 2);
         const int32_t *const at = tp_dsp_pairs(cols, cols + 4 * groups, packed_filter + row * groups, words, words_end,
                                                out0 + row, out1 + row, acc);
