@@ -223,7 +223,8 @@ def dsp_channel_words(filter_rows: np.ndarray, bias: np.ndarray | None, input_of
     """The DSP convolution's TP_DSP_CHANNEL_WORDS per output channel (tp_dsp.h): effective
     bias (the plain bias unless fold_offset), left shift + 1, right shift, rounding; left
     shift + 1 is 0 where the short requantization is not proven exact, so the kernel takes the
-    general one there. Also which channels are constant: a channel whose filter is all zeros
+    general one there, else 1: the short form needs a right shift, so its left shift is 0.
+    Also which channels are constant: a channel whose filter is all zeros
     outputs one value c whatever the input (pruned channels: most of VWW's last layers). Its
     words keep the bias for the general form and give c in the short one once the caller
     makes its high product 0 (a zero multiplier, or a zero accumulator): right shift 1,
@@ -240,13 +241,13 @@ def dsp_channel_words(filter_rows: np.ndarray, bias: np.ndarray | None, input_of
             constant = multiply_by_quantized_multiplier(int(bias_values[c]), int(multipliers[c]), int(shift))
             words[c, 1:] = 1, 1, 2 * min(max(constant + output_offset, activation[0]), activation[1]) + 1
             continue
-        left, right = max(int(shift), 0), max(-int(shift), 0)
+        right = -int(shift)
         if right < 1:
             continue
         rounding = (1 << (right - 1)) + output_offset * (1 << right)
-        high = (int(bound[c]) << left) + 1  # |SMMULR(acc << (left + 1), multiplier)| <= |acc| * 2^left + 1
-        if (int(bound[c]) << left) < 1 << 30 and high + 1 + abs(rounding) < 1 << 31:
-            words[c, 1:] = left + 1, right, rounding
+        high = int(bound[c]) + 1  # |SMMULR(acc << 1, multiplier)| <= |acc| + 1
+        if int(bound[c]) < 1 << 30 and high + 1 + abs(rounding) < 1 << 31:
+            words[c, 1:] = 1, right, rounding
     return words.reshape(-1).astype(np.int32), ~rows.any(axis=1)
 
 
@@ -322,15 +323,15 @@ def lower_depthwise_conv2d_dsp(graph: Graph, op: Operator) -> Step:
     bias_values = bias.data.reshape(-1) if bias is not None else None
     filt_per_channel = np.moveaxis(filt.data.reshape(filt.shape[1:]), 2, 0).astype(np.int64)  # [c][kh][kw]
     # The kernel adds the input offset while unpacking and pads with zeros: plain bias. The short
-    # requantization's left shift moves into the weights and bias (kept within int16 up to 2^8).
+    # requantization's doubling of the accumulator (left + 1 = 1) moves into the weights and bias
+    # (int8 weights doubled stay within the int16 halves SMLAD multiplies).
     channels, constant = dsp_channel_words(filt_per_channel, bias_values, -inp.zero_point, output.zero_point,
                                            multipliers, shifts, fused_activation(op, output), fold_offset=False)
     channels = channels.reshape(-1, 4).astype(np.int64)
     channels[constant, 0] = 0  # a zero accumulator: the short form's high product is 0
-    channels[channels[:, 1] > 8, 1:] = 0
-    scale = np.where(channels[:, 1] > 0, 1 << channels[:, 1], 1)
-    channels[:, 0] *= scale
-    filt_per_channel *= scale[:, None, None]
+    short = channels[:, 1] == 1
+    channels[short, 0] *= 2
+    filt_per_channel[short] *= 2
     geometry = DepthwiseGeometry.of(op, inp, filt, output)
     frame, layout = geometry.plane_layout()
     if frame.transposed:

@@ -43,7 +43,8 @@ static inline int32_t tp_dsp_requantize(int32_t x, int32_t multiplier, int32_t s
  * output_offset * 2^right. That holds when right >= 1 and nothing overflows, which the
  * generator proves per channel from the weights, bias and input offset (|acc| * 2^left < 2^30
  * for every int8 input, and the sum fits int32); a channel where it does not has left + 1 = 0
- * and goes through tp_dsp_requantize. */
+ * and goes through tp_dsp_requantize. As the short form needs right >= 1, its left is 0: left + 1
+ * is 1 or 0. */
 #define TP_DSP_CHANNEL_WORDS 4
 
 /* The convolution's output words per pair of output channels (an odd count's last channel
@@ -101,8 +102,8 @@ typedef struct {
 
 /* DEPTHWISE_CONV_2D with depth multiplier 1. channels: the output words above, except that the
  * first holds the plain bias (0 without one) and, where the short requantization applies, the
- * bias and the channel's weights come scaled by 2^(left + 1), the shift the short form applies
- * to the accumulator (at most 8, else the channel takes tp_dsp_requantize). packed_filter holds,
+ * bias and the channel's weights come doubled: the shift by left + 1 = 1 the short form applies
+ * to the accumulator. packed_filter holds,
  * channel after channel, the filter as the planes see it (kw x kh when transposed): 3x3 at
  * stride 1 or 2 along the line without dilation along it as int16 pairs (w0, w1), (w1, w2) per
  * filter line (low half first), any other as one int32 word per tap. output may be input when

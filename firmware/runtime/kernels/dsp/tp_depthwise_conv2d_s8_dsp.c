@@ -69,11 +69,11 @@ static void tp_dsp_dw_unpack_line(const int8_t *src, int32_t count, int32_t step
     }
 }
 
-/* One channel's requantization (tp_dsp.h): the short form where left != 0, else tp_dsp_requantize.
- * For the short form the generator has already scaled the channel's weights and bias by
- * 2^left (left <= 8 keeps weights within int16), so the accumulator needs no shift. */
+/* One channel's requantization (tp_dsp.h): the short form where its word left + 1 (short_form)
+ * is not 0, else tp_dsp_requantize. For the short form the generator has already doubled the
+ * channel's weights and bias (the shift by left + 1 = 1), so the accumulator needs no shift. */
 typedef struct {
-    int32_t bias, left, right, rounding, multiplier, shift, output_offset, lo, hi;
+    int32_t bias, short_form, right, rounding, multiplier, shift, output_offset, lo, hi;
 } tp_dsp_dw_channel;
 
 /* How the SIMD rows requantize, fixed per copy of their loop: the short form with the clamp
@@ -240,7 +240,7 @@ __attribute__((noinline)) static void tp_dsp_dw_rows3(const int16_t *x, int32_t 
                                                       int32_t rows, int32_t out_w, int8_t *out, int32_t out_step,
                                                       int32_t out_row_step)
 {
-    const int mode = ch.left == 0 ? TP_DSP_DW_GENERAL
+    const int mode = ch.short_form == 0 ? TP_DSP_DW_GENERAL
                      : ch.lo == -128 && ch.hi == 127 ? TP_DSP_DW_SATURATE : TP_DSP_DW_CLAMP;
     for (; rows > 0; --rows, x += x_step, out += out_row_step) {
         if (stride == 1) {
@@ -266,7 +266,7 @@ static void tp_dsp_dw_rows(const int16_t *x, int32_t x_step, int32_t row_step, i
                            int32_t stride, int32_t dilation, const int32_t *w, tp_dsp_dw_channel ch,
                            int32_t rows, int32_t out_w, int8_t *out, int32_t out_step, int32_t out_row_step)
 {
-    const int mode = ch.left == 0 ? TP_DSP_DW_GENERAL : TP_DSP_DW_CLAMP;
+    const int mode = ch.short_form == 0 ? TP_DSP_DW_GENERAL : TP_DSP_DW_CLAMP;
     for (; rows > 0; --rows, x += x_step, out += out_row_step) {
         for (int32_t ox = 0; ox < out_w; ++ox) {
             int32_t sum = ch.bias;
