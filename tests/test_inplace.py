@@ -120,8 +120,9 @@ def test_mlperf_arena_at_or_below_the_live_tensor_bound(shared_models, name):
         assert sources.arena_bytes < sources.live_lower_bound
 
 
-# The same in-place steps on the DSP kernels (`--kernels dsp`, the default on M4/M7/M33 boards): their
-# row functions under the same ring schedule, pointwise convolutions a block of pixels at a time.
+# The same in-place steps on the DSP kernels (`--kernels dsp`, the default on M4/M7/M33 boards): CONV_2D
+# row by row under the same ring schedule, pointwise convolutions a block of pixels at a time, the
+# depthwise kernel over its input as it is (it unpacks every input line before outputs land on it).
 # Natively the DSP kernels build with portable C for the instructions; slow, on the emulated M4.
 
 def _dsp_sources(model: bytes):

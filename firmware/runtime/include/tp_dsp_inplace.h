@@ -13,10 +13,10 @@
 #include "tp_dsp.h"
 
 /* buffer holds the input on entry and the output on return; scratch is tp_conv2d_s8_dsp's;
- * packed_filter and channel_data are its filter and per-output-channel arrays. */
+ * packed_filter and words are its packed filter and output words (tp_dsp.h). */
 void tp_conv2d_s8_dsp_inplace(const tp_conv_params *params, const tp_per_channel_requant *quant,
                               const tp_dims *input_dims, const tp_dims *filter_dims, const int32_t *packed_filter,
-                              const int32_t *channel_data, const tp_dims *output_dims,
+                              const int32_t *words, const tp_dims *output_dims,
                               const tp_inplace_rows *rows, int8_t *buffer, int8_t *ring, int8_t *scratch);
 
 /* A 1x1, stride-1, unpadded convolution over its own input, `block` pixels at a time (an even
@@ -25,7 +25,7 @@ void tp_conv2d_s8_dsp_inplace(const tp_conv_params *params, const tp_per_channel
 void tp_conv2d_s8_dsp_pointwise_inplace(const tp_conv_params *params, const tp_per_channel_requant *quant,
                                         const tp_dims *input_dims, const tp_dims *filter_dims,
                                         const int32_t *packed_filter,
-                                        const int32_t *channel_data, const tp_dims *output_dims, int32_t block,
+                                        const int32_t *words, const tp_dims *output_dims, int32_t block,
                                         int8_t *buffer, int8_t *scratch);
 
 #endif /* TP_DSP_INPLACE_H */

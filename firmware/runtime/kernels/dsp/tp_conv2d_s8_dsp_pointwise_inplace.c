@@ -7,7 +7,7 @@
 void tp_conv2d_s8_dsp_pointwise_inplace(const tp_conv_params *params, const tp_per_channel_requant *quant,
                                         const tp_dims *input_dims, const tp_dims *filter_dims,
                                         const int32_t *packed_filter,
-                                        const int32_t *channel_data, const tp_dims *output_dims, int32_t block,
+                                        const int32_t *words, const tp_dims *output_dims, int32_t block,
                                         int8_t *buffer, int8_t *scratch)
 {
     const int32_t in_c = input_dims->c, out_c = output_dims->c;
@@ -22,7 +22,7 @@ void tp_conv2d_s8_dsp_pointwise_inplace(const tp_conv_params *params, const tp_p
         const int32_t n = pixels - done >= block ? block : pixels - done;
         const int32_t p = bottom_up ? pixels - done - n : done;
         input_block.w = output_block.w = n;
-        tp_conv2d_s8_dsp(params, quant, &input_block, buffer + p * in_c, filter_dims, packed_filter, channel_data,
+        tp_conv2d_s8_dsp(params, quant, &input_block, buffer + p * in_c, filter_dims, packed_filter, words,
                          &output_block, scratch, columns);
         memcpy(buffer + p * out_c, scratch, (size_t)(n * out_c));
     }
