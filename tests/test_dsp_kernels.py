@@ -163,14 +163,18 @@ def fully_connected_model(case: int) -> bytes:
 
 
 
-def add_model(case: int) -> bytes:
-    """ADD of two same-shape tensors (a residual join), each with its own scale, fused activations."""
-    rng = np.random.default_rng(9500 + case)
+def add_model(case: int, subtract: bool = False) -> bytes:
+    """ADD (or SUB) of two same-shape tensors (a residual join), each with its own scale, fused activations."""
+    rng = np.random.default_rng(9500 + case + 100 * subtract)
     shape = (int(rng.integers(1, 9)), int(rng.integers(1, 9)), int(rng.integers(1, 20)))
     gain = float(rng.uniform(0.2, 4.0))
     _, activation, _ = ACTIVATIONS[case % len(ACTIVATIONS)]
-    return convert_int8(lambda x: activation(x + tf.nn.relu(x) * gain), [shape], calib_range=draw_calibration(rng),
-                        seed=case)
+
+    def build(x):
+        y = tf.nn.relu(x) * gain
+        return activation(x - y if subtract else x + y)
+
+    return convert_int8(build, [shape], calib_range=draw_calibration(rng), seed=case)
 
 
 MODELS = {
@@ -181,6 +185,7 @@ MODELS = {
     **{f"dw3x3_{c}": (depthwise_3x3_model, c) for c in range(len(DEPTHWISE_3X3))},
     **{f"fc{c}": (fully_connected_model, c) for c in range(8)},
     **{f"add{c}": (add_model, c) for c in range(4)},
+    **{f"sub{c}": (lambda case: add_model(case, subtract=True), c) for c in range(4)},
 }
 _cache: dict[str, bytes] = {}
 

@@ -10,7 +10,8 @@ import numpy as np
 
 from .. import quant_math
 from ..ir import Graph, Operator, Tensor
-from . import CStruct, Step, UnsupportedOperator, lowers
+from . import CArray, CStruct, Step, UnsupportedOperator, lowers
+from . import gemmlowp_math as gl
 from .common import elementwise_inplace, dims_initializer, fused_activation, require_int8
 
 f32 = np.float32
@@ -62,9 +63,9 @@ def _binary_operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor, Tensor
     return input1, input2, output
 
 
-@lowers("ADD", "SUB")
-def lower_add_sub(graph: Graph, op: Operator) -> Step:
-    input1, input2, output = _binary_operands(graph, op)
+def _add_sub_rescaling(op: Operator, input1: Tensor, input2: Tensor,
+                       output: Tensor) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """(multiplier, shift) of input 1, input 2 and the output, as TFLite Micro's Prepare forms them."""
     s1, s2, s_out = f32(input1.scale), f32(input2.scale), f32(output.scale)
     if op.opcode == "ADD":
         # CalculateOpDataAdd works in double throughout.
@@ -76,9 +77,14 @@ def lower_add_sub(graph: Graph, op: Operator) -> Step:
         twice_max = f32(2) * max(s1, s2)
         real1, real2 = float(s1 / twice_max), float(s2 / twice_max)
         real_out = float(twice_max / (f32(1 << ADD_LEFT_SHIFT) * s_out))
-    m1, e1 = _multiplier_below_one(op, "input 1", real1)
-    m2, e2 = _multiplier_below_one(op, "input 2", real2)
-    m_out, e_out = _multiplier_below_one(op, "output", real_out)
+    return (_multiplier_below_one(op, "input 1", real1), _multiplier_below_one(op, "input 2", real2),
+            _multiplier_below_one(op, "output", real_out))
+
+
+@lowers("ADD", "SUB")
+def lower_add_sub(graph: Graph, op: Operator) -> Step:
+    input1, input2, output = _binary_operands(graph, op)
+    (m1, e1), (m2, e2), (m_out, e_out) = _add_sub_rescaling(op, input1, input2, output)
     act_min, act_max = fused_activation(op, output)
     params = CStruct("tp_add_params", "params",
                      f"{{{-input1.zero_point}, {-input2.zero_point}, {output.zero_point}, {ADD_LEFT_SHIFT}, "
@@ -100,16 +106,36 @@ def _broadcast_step(op: Operator, kernel: str, source: str, params: CStruct,
     )
 
 
-@lowers("ADD", kernels="dsp")
-def lower_add_dsp(graph: Graph, op: Operator) -> Step:
+@lowers("ADD", "SUB", kernels="dsp")
+def lower_add_sub_dsp(graph: Graph, op: Operator) -> Step:
+    """Same-shape ADD and SUB on tp_add_s8_dsp: each input's rescaling (offset, shift left by 20,
+    rescale) depends on its int8 value alone, so the generator tabulates it (SUB negates input
+    2's table); the kernel sums two table entries and requantizes the sum in the short form of
+    tp_dsp.h, which the generator proves exact from the tables' extremes (else the reference)."""
     base = lower_add_sub(graph, op)
     input1, input2, output = _binary_operands(graph, op)
     if not tuple(input1.shape) == tuple(input2.shape) == tuple(output.shape):
         return base  # broadcasting stays on the reference kernel
+    (m1, e1), (m2, e2), (m_out, e_out) = _add_sub_rescaling(op, input1, input2, output)
+    values = range(-128, 128)
+    scaled1 = [gl.multiply_by_quantized_multiplier((v - input1.zero_point) << ADD_LEFT_SHIFT, m1, e1) for v in values]
+    scaled2 = [gl.multiply_by_quantized_multiplier((v - input2.zero_point) << ADD_LEFT_SHIFT, m2, e2) for v in values]
+    if op.opcode == "SUB":
+        scaled2 = [-v for v in scaled2]
+    right = -e_out
+    widest_sum = max(map(abs, scaled1)) + max(map(abs, scaled2))
+    # Right shift 0 is no rounding divide at all: no rounding half and no -1 for negatives.
+    rounding = (1 << right >> 1) + output.zero_point * (1 << right)
+    sign_mask = -1 if right else 0
+    # |SMMULR(sum << 1, m_out)| <= |sum| + 1: no overflow before the floor shift.
+    if widest_sum >= 1 << 30 or widest_sum + 2 + abs(rounding) >= 1 << 31:
+        return base
     return Step(
         op=op, header="tp_dsp.h", sources=("tp_add_s8_dsp.c",), kernel_dir="dsp", structs=base.structs[:1],
-        call=(f"tp_add_s8_dsp(&${{p}}params, {output.num_elements}, $t{input1.index}, $t{input2.index}, "
-              f"$t{output.index});"),
+        arrays=[CArray("scaled", "int32_t", np.array(scaled1 + scaled2, dtype=np.int32)),
+                CArray("output_words", "int32_t", np.array([rounding, right, sign_mask], dtype=np.int32))],
+        call=(f"tp_add_s8_dsp(&${{p}}params, ${{p}}scaled, ${{p}}output_words, {output.num_elements}, "
+              f"$t{input1.index}, $t{input2.index}, $t{output.index});"),
         inplace=base.inplace,
     )
 

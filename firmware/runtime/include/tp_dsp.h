@@ -125,8 +125,12 @@ void tp_fully_connected_s8_dsp(const tp_fc_params *params, const tp_per_channel_
                                const int8_t *input, const int32_t *packed_filter, const int32_t *effective_bias,
                                int8_t *output);
 
-/* ADD of two inputs of the output's shape (no broadcast), count elements. */
-void tp_add_s8_dsp(const tp_add_params *params, int32_t count, const int8_t *input1, const int8_t *input2,
-                   int8_t *output);
+/* ADD (or SUB) of two inputs of the output's shape (no broadcast), count elements. scaled: the
+ * generator's tables, 256 int32 per input indexed by value + 128, of what the reference adds
+ * (input 2's negated for SUB); output_words: rounding, right shift and the mask of the sum's
+ * sign (0 at right shift 0) of the output's short requantization, which the generator proved
+ * free of overflow for every sum of two table entries. */
+void tp_add_s8_dsp(const tp_add_params *params, const int32_t *scaled, const int32_t *output_words, int32_t count,
+                   const int8_t *input1, const int8_t *input2, int8_t *output);
 
 #endif /* TP_DSP_H */

@@ -1,25 +1,38 @@
-/* ADD of two same-shape int8 tensors for the DSP builds: the reference arithmetic (both
- * operands to a common scale with headroom, summed, rescaled) in one flat loop with the
- * parameters in registers, instead of the broadcast walk's index arithmetic per element.
- * Element i of both inputs is read before output i is written, so it may run in place. */
+/* ADD or SUB of two same-shape int8 tensors for the DSP builds. The reference brings each operand
+ * to a common scale (offset, shift left by 20, rescale) before summing; that depends on the
+ * operand's int8 value alone, so the generator tabulates it, and an element is two table reads,
+ * a sum and the output's requantization in the short form of tp_dsp.h (with the rounding
+ * divide's -1 for negatives taken from the sum's sign, as in the convolutions, and dropped with
+ * the rounding where the right shift is 0). Element i of
+ * both inputs is read before output i is written, so it may run in place. */
 #include "tp_dsp.h"
 
-void tp_add_s8_dsp(const tp_add_params *params, int32_t count, const int8_t *input1, const int8_t *input2,
-                   int8_t *output)
+#include "tp_dsp_simd.h"
+
+/* Output i from the two inputs' table entries; the clamp is one SSAT where it spans int8. */
+__attribute__((always_inline)) static inline void tp_dsp_add_loop(const tp_add_params *params, const int32_t *scaled1,
+                                                                  const int32_t *scaled2, const int32_t *words,
+                                                                  int32_t count, const int8_t *input1,
+                                                                  const int8_t *input2, int8_t *output, int saturate)
 {
-    const int32_t offset1 = params->input1_offset, offset2 = params->input2_offset;
-    const int32_t left = params->left_shift;
-    const int32_t m1 = params->input1.multiplier, e1 = params->input1.shift;
-    const int32_t m2 = params->input2.multiplier, e2 = params->input2.shift;
-    const int32_t m_out = params->output.multiplier, e_out = params->output.shift;
-    const int32_t output_offset = params->output_offset;
+    const int32_t multiplier = params->output.multiplier;
+    const int32_t rounding = words[0], right = words[1], sign_mask = words[2];
     const int32_t lo = params->activation.min, hi = params->activation.max;
     for (int32_t i = 0; i < count; ++i) {
-        /* Every multiplier is positive and every shift <= 0 (the generator checks), where
-         * tp_dsp_requantize equals the reference's tp_requantize_smaller_than_one. */
-        const int32_t scaled1 = tp_dsp_requantize(tp_shift_left(input1[i] + offset1, left), m1, e1);
-        const int32_t scaled2 = tp_dsp_requantize(tp_shift_left(input2[i] + offset2, left), m2, e2);
-        const int32_t result = tp_dsp_requantize(scaled1 + scaled2, m_out, e_out) + output_offset;
-        output[i] = (int8_t)tp_clamp(result, lo, hi);
+        const int32_t sum = scaled1[input1[i]] + scaled2[input2[i]];
+        const int32_t value =
+            tp_smmlar((int32_t)((uint32_t)sum << 1), multiplier, rounding + ((sum >> 31) & sign_mask)) >> right;
+        output[i] = (int8_t)(saturate ? tp_ssat8(value) : tp_clamp(value, lo, hi));
+    }
+}
+
+void tp_add_s8_dsp(const tp_add_params *params, const int32_t *scaled, const int32_t *output_words, int32_t count,
+                   const int8_t *input1, const int8_t *input2, int8_t *output)
+{
+    const int32_t *scaled1 = scaled + 128, *scaled2 = scaled + 256 + 128; /* indexed by the int8 value */
+    if (params->activation.min == -128 && params->activation.max == 127) {
+        tp_dsp_add_loop(params, scaled1, scaled2, output_words, count, input1, input2, output, 1);
+    } else {
+        tp_dsp_add_loop(params, scaled1, scaled2, output_words, count, input1, input2, output, 0);
     }
 }
