@@ -48,6 +48,17 @@ static inline __attribute__((always_inline)) void tp_dsp_widen(const int8_t *src
     }
 }
 
+/* The same for whole groups read from a gather buffer (round4(n) bytes long): the last group's
+ * values past n are whatever the buffer holds, which the filter's zero padding multiplies away. */
+static inline __attribute__((always_inline)) void tp_dsp_widen_groups(const int8_t *src, int32_t groups, int32_t *col)
+{
+    for (; groups > 0; --groups, src += 4, col += 4) {
+        const int32_t x = tp_read_s8x4(src);
+        col[0] = tp_sxtb16(x);
+        col[1] = tp_sxtb16_ror8(x);
+    }
+}
+
 /* The widened column of output pixel (oy, ox): kh * kw * in_c input values in filter order.
  * Taps in the padding get pad, the input zero point, which the effective bias turns into
  * zero. When a filter row's kw * in_c values fill whole groups, each row is widened on its
@@ -60,9 +71,27 @@ static void tp_dsp_im2col(const tp_conv_params *params, const tp_dims *input_dim
     const int by_rows = n % 4 == 0;
     const int32_t y0 = oy * params->stride.h - params->padding.h;
     const int32_t x0 = ox * params->stride.w - params->padding.w;
+    const int32_t row_step = params->dilation.h * input_dims->w * channels;
+    if (params->dilation.w == 1 && x0 >= 0 && x0 + kw <= input_dims->w && y0 >= 0 &&
+        y0 + (filter_dims->h - 1) * params->dilation.h < input_dims->h) {
+        /* Every tap inside (most pixels): each filter row is one run of the image, no padding tests. */
+        const int8_t *src = image + (y0 * input_dims->w + x0) * channels;
+        if (by_rows) {
+            for (int32_t fy = 0; fy < filter_dims->h; ++fy, src += row_step, col += n) {
+                tp_dsp_widen_groups(src, n / 4, col);
+            }
+        } else {
+            int8_t *dst = row;
+            for (int32_t fy = 0; fy < filter_dims->h; ++fy, src += row_step, dst += n) {
+                tp_dsp_copy(dst, src, n);
+            }
+            tp_dsp_widen_groups(row, (filter_dims->h * n + 3) / 4, col);
+        }
+        return;
+    }
     const int32_t fx_begin = tp_conv_tap_begin(x0, params->dilation.w);
     const int32_t fx_end = TP_MAX(fx_begin, tp_conv_tap_end(x0, params->dilation.w, input_dims->w, kw));
-    /* No tap left or right of the image (most pixels): a filter row inside is one contiguous run. */
+    /* No tap left or right of the image: a filter row inside is one contiguous run. */
     const int whole = params->dilation.w == 1 && fx_begin == 0 && fx_end == kw;
     for (int32_t fy = 0, y = y0; fy < filter_dims->h; ++fy, y += params->dilation.h) {
         int8_t *const dst = by_rows ? row : row + fy * n;
@@ -88,11 +117,11 @@ static void tp_dsp_im2col(const tp_conv_params *params, const tp_dims *input_dim
             tp_dsp_fill(dst + fx_end * channels, pad, (kw - fx_end) * channels);
         }
         if (by_rows) {
-            tp_dsp_widen(src, n, col + fy * n);
+            tp_dsp_widen_groups(src, n / 4, col + fy * n);
         }
     }
     if (!by_rows) {
-        tp_dsp_widen(row, filter_dims->h * n, col);
+        tp_dsp_widen_groups(row, (filter_dims->h * n + 3) / 4, col);
     }
 }
 
@@ -115,19 +144,23 @@ void tp_conv2d_s8_dsp(const tp_conv_params *params, const tp_per_channel_requant
     for (int32_t b = 0; b < input_dims->n; ++b) {
         const int8_t *image = input + b * input_dims->h * input_dims->w * input_dims->c;
         int8_t *out = output + b * pixels * out_c;
+        int32_t oy = 0, ox = 0; /* of pixel p */
         for (int32_t p = 0; p < pixels; p += 2) {
             /* A last pixel of an odd count fills both columns and writes its outputs twice. */
             const int32_t last = pixels - p >= 2 ? p + 1 : p;
+            const int32_t next_y = ox + 1 < out_w ? oy : oy + 1, next_x = ox + 1 < out_w ? ox + 1 : 0;
             for (int32_t i = 0; i < 2; ++i) {
                 const int32_t q = i == 0 ? p : last;
                 if (in_place) {
                     tp_dsp_widen(image + q * k, k, cols + 2 * i);
                 } else {
-                    tp_dsp_im2col(params, input_dims, image, filter_dims, q / out_w, q % out_w, pad, row,
-                                  cols + 2 * i);
+                    tp_dsp_im2col(params, input_dims, image, filter_dims, q == p ? oy : next_y,
+                                  q == p ? ox : next_x, pad, row, cols + 2 * i);
                 }
             }
             tp_dsp_gemm_s8(cols, groups, packed_filter, out_c, &stage, out + p * out_c, out + last * out_c);
+            oy = next_x + 1 < out_w ? next_y : next_y + 1;
+            ox = next_x + 1 < out_w ? next_x + 1 : 0;
         }
     }
 }
