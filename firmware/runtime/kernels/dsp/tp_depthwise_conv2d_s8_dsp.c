@@ -1,11 +1,12 @@
 /* DEPTHWISE_CONV_2D (depth multiplier 1) for the DSP extension, one channel at a time over int16 planes.
  *
- * Per group of four channels, the input rows a band of output rows reads are unpacked into one
- * plane per channel: int16 with the input offset already added, and zero in the padding (rows
- * and columns), so every output sums all kh * kw taps without a test. Rows the next band also
- * reads move up the plane instead of being unpacked again, so each input row is read once per
+ * Per group of four channels, the input lines a band of output lines reads (image rows, or
+ * columns for images narrow and tall: tp_dsp_dw_layout) are unpacked into one plane per
+ * channel: int16 with the input offset already added, and zero in the padding (lines and
+ * columns), so every output sums all kh * kw taps without a test. Lines the next band also
+ * reads move up the plane instead of being unpacked again, so each input line is read once per
  * channel group; that is what lets the kernel run over its own input (output == input) where
- * the generator proved no row is overwritten before it is read (lowering/conv.py).
+ * the generator proved no line is overwritten before it is read (lowering/conv.py).
  * Then each channel's outputs are summed in registers and requantized at once (tp_dsp.h): for
  * three-tap filter rows at stride 1 or 2, four outputs per step with eight multiplies per filter
  * row for twelve products (int16 pairs from word reads, SMLAD and SMLAxy); other filters tap by tap.
