@@ -18,8 +18,12 @@ typedef struct {
     int32_t bottom_up; /* 1: last output row first (output larger than input) */
 } tp_inplace_rows;
 
-/* Computes output row `row` into dst (output_dims->w * output_dims->c bytes) from buffer. */
-typedef void (*tp_conv_row_fn)(const void *op, const int8_t *buffer, int32_t row, int8_t *dst);
+/* Computes one output row into dst (output_dims->w * output_dims->c bytes) from buffer: the
+ * regular kernel called with row_params (the convolution's, top padding moved up by row *
+ * stride, so that output row 0 of the call is the wanted row) and one_row (the output dims,
+ * height 1). */
+typedef void (*tp_conv_row_fn)(const void *op, const tp_conv_params *row_params, const tp_dims *one_row,
+                               const int8_t *buffer, int8_t *dst);
 
 void tp_conv_rows_inplace(const tp_conv_params *conv, const tp_dims *input_dims, const tp_dims *filter_dims,
                           const tp_dims *output_dims, const tp_inplace_rows *rows, int8_t *buffer, int8_t *ring,

@@ -2,24 +2,18 @@
 #include "tp_conv_inplace.h"
 
 typedef struct {
-    const tp_conv_params *params;
     const tp_per_channel_requant *quant;
     const tp_dims *input_dims;
     const tp_dims *filter_dims;
     const int8_t *filter;
     const int32_t *bias;
-    const tp_dims *output_dims;
 } conv_op;
 
-static void conv_row(const void *op, const int8_t *buffer, int32_t row, int8_t *dst)
+static void conv_row(const void *op, const tp_conv_params *row_params, const tp_dims *one_row,
+                     const int8_t *buffer, int8_t *dst)
 {
     const conv_op *c = (const conv_op *)op;
-    /* Moving the top padding up by row * stride makes output row 0 of this call be `row`. */
-    tp_conv_params params = *c->params;
-    params.padding.h -= row * params.stride.h;
-    tp_dims one_row = *c->output_dims;
-    one_row.h = 1;
-    tp_conv2d_s8(&params, c->quant, c->input_dims, buffer, c->filter_dims, c->filter, c->bias, &one_row, dst);
+    tp_conv2d_s8(row_params, c->quant, c->input_dims, buffer, c->filter_dims, c->filter, c->bias, one_row, dst);
 }
 
 void tp_conv2d_s8_inplace(const tp_conv_params *params, const tp_per_channel_requant *quant,
@@ -27,6 +21,6 @@ void tp_conv2d_s8_inplace(const tp_conv_params *params, const tp_per_channel_req
                           const int32_t *bias, const tp_dims *output_dims, const tp_inplace_rows *rows,
                           int8_t *buffer, int8_t *ring)
 {
-    const conv_op op = {params, quant, input_dims, filter_dims, filter, bias, output_dims};
+    const conv_op op = {quant, input_dims, filter_dims, filter, bias};
     tp_conv_rows_inplace(params, input_dims, filter_dims, output_dims, rows, buffer, ring, conv_row, &op);
 }

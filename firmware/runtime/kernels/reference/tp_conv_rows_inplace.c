@@ -12,10 +12,14 @@ void tp_conv_rows_inplace(const tp_conv_params *conv, const tp_dims *input_dims,
     const int32_t in_row_bytes = input_dims->w * input_dims->c;
     const int32_t reach = (filter_dims->h - 1) * conv->dilation.h; /* input rows one output row spans, minus 1 */
     int32_t pending = 0; /* computed rows still in the ring */
+    tp_conv_params row_params = *conv;
+    tp_dims one_row = *output_dims;
+    one_row.h = 1;
 
     for (int32_t step = 0; step < out_rows; ++step) {
         const int32_t row = rows->bottom_up ? out_rows - 1 - step : step;
-        compute_row(op, buffer, row, ring + (row % rows->ring_rows) * out_row_bytes);
+        row_params.padding.h = conv->padding.h - row * conv->stride.h;
+        compute_row(op, &row_params, &one_row, buffer, ring + (row % rows->ring_rows) * out_row_bytes);
         ++pending;
         const int32_t last_step = step == out_rows - 1;
         while (pending > 0) {

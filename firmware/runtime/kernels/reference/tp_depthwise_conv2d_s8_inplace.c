@@ -8,18 +8,15 @@ typedef struct {
     const tp_dims *filter_dims;
     const int8_t *filter;
     const int32_t *bias;
-    const tp_dims *output_dims;
 } depthwise_op;
 
-static void depthwise_row(const void *op, const int8_t *buffer, int32_t row, int8_t *dst)
+static void depthwise_row(const void *op, const tp_conv_params *row_params, const tp_dims *one_row,
+                          const int8_t *buffer, int8_t *dst)
 {
     const depthwise_op *d = (const depthwise_op *)op;
-    /* Moving the top padding up by row * stride makes output row 0 of this call be `row`. */
     tp_depthwise_conv_params params = *d->params;
-    params.conv.padding.h -= row * params.conv.stride.h;
-    tp_dims one_row = *d->output_dims;
-    one_row.h = 1;
-    tp_depthwise_conv2d_s8(&params, d->quant, d->input_dims, buffer, d->filter_dims, d->filter, d->bias, &one_row,
+    params.conv = *row_params;
+    tp_depthwise_conv2d_s8(&params, d->quant, d->input_dims, buffer, d->filter_dims, d->filter, d->bias, one_row,
                            dst);
 }
 
@@ -28,7 +25,7 @@ void tp_depthwise_conv2d_s8_inplace(const tp_depthwise_conv_params *params, cons
                                     const int32_t *bias, const tp_dims *output_dims, const tp_inplace_rows *rows,
                                     int8_t *buffer, int8_t *ring)
 {
-    const depthwise_op op = {params, quant, input_dims, filter_dims, filter, bias, output_dims};
+    const depthwise_op op = {params, quant, input_dims, filter_dims, filter, bias};
     tp_conv_rows_inplace(&params->conv, input_dims, filter_dims, output_dims, rows, buffer, ring, depthwise_row,
                          &op);
 }
