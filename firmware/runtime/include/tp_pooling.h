@@ -13,6 +13,15 @@ typedef struct {
     tp_activation activation;
 } tp_pool_params;
 
+/* The in-bounds part [*start, *end) of output position `out`'s window along one axis. */
+static inline void tp_pool_window(int32_t out, int32_t stride, int32_t padding, int32_t filter, int32_t size,
+                                  int32_t *start, int32_t *end)
+{
+    const int32_t first = out * stride - padding;
+    *start = first > 0 ? first : 0;
+    *end = first + filter < size ? first + filter : size;
+}
+
 /* Average of the window's in-bounds elements only (padding is not counted),
  * rounded half away from zero. Input and output share one quantization. */
 void tp_avg_pool_s8(const tp_pool_params *params, const tp_dims *input_dims, const int8_t *input,

@@ -10,13 +10,13 @@ void tp_max_pool_s8(const tp_pool_params *params, const tp_dims *input_dims, con
     for (int32_t b = 0; b < output_dims->n; ++b) {
         const int8_t *in_batch = input + b * input_dims->h * input_dims->w * depth;
         for (int32_t out_y = 0; out_y < output_dims->h; ++out_y) {
-            const int32_t in_y0 = out_y * params->stride.h - params->padding.h;
-            const int32_t y_start = TP_MAX(in_y0, 0);
-            const int32_t y_end = TP_MIN(in_y0 + params->filter.h, input_dims->h);
+            int32_t y_start, y_end;
+            tp_pool_window(out_y, params->stride.h, params->padding.h, params->filter.h, input_dims->h, &y_start,
+                           &y_end);
             for (int32_t out_x = 0; out_x < output_dims->w; ++out_x) {
-                const int32_t in_x0 = out_x * params->stride.w - params->padding.w;
-                const int32_t x_start = TP_MAX(in_x0, 0);
-                const int32_t x_end = TP_MIN(in_x0 + params->filter.w, input_dims->w);
+                int32_t x_start, x_end;
+                tp_pool_window(out_x, params->stride.w, params->padding.w, params->filter.w, input_dims->w,
+                               &x_start, &x_end);
                 for (int32_t c = 0; c < depth; ++c) {
                     int32_t max = INT8_MIN;
                     for (int32_t y = y_start; y < y_end; ++y) {
