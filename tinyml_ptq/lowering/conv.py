@@ -17,8 +17,9 @@ from .common import (checked_padding, dims_initializer, effective_bias, fused_ac
                      require_int8)
 from .gemmlowp_math import multiply_by_quantized_multiplier
 
-def _geometry(op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> tuple[str, str, str]:
-    """Stride, dilation and padding initializers, after checking the output shape they imply."""
+def _conv_geometry(op: Operator, inp: Tensor, filt: Tensor,
+                  output: Tensor) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """(h, w) stride, dilation and top/left padding, after checking the output shape they imply."""
     options = op.options
     stride = (options.get("stride_h", 1), options.get("stride_w", 1))
     dilation = (options.get("dilation_h_factor", 1), options.get("dilation_w_factor", 1))
@@ -26,7 +27,12 @@ def _geometry(op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> tuple[
         raise UnsupportedOperator(
             f"{op.opcode} (node {op.index}) has stride {stride} and dilation {dilation}; both must be >= 1")
     pad = checked_padding(op, inp.shape[1:3], filt.shape[1:3], stride, dilation, output.shape[1:3])
-    return "{%d, %d}" % stride, "{%d, %d}" % dilation, "{%d, %d}" % pad
+    return stride, dilation, tuple(pad)
+
+
+def _geometry(op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> tuple[str, str, str]:
+    """Stride, dilation and padding initializers."""
+    return tuple("{%d, %d}" % pair for pair in _conv_geometry(op, inp, filt, output))
 
 
 def _check_tensors(graph: Graph, op: Operator, channel_axis: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
@@ -90,11 +96,7 @@ def _inplace_rows(op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> tu
     its bytes and its tp_inplace_rows struct."""
     if inp.shape[0] != 1 or output.shape[0] != 1:
         return None
-    options = op.options
-    stride = (options.get("stride_h", 1), options.get("stride_w", 1))
-    dilation = (options.get("dilation_h_factor", 1), options.get("dilation_w_factor", 1))
-    pad_h, _ = checked_padding(op, inp.shape[1:3], filt.shape[1:3], stride, dilation, output.shape[1:3])
-    stride_h, dilation_h = stride[0], dilation[0]
+    (stride_h, _), (dilation_h, _), (pad_h, _) = _conv_geometry(op, inp, filt, output)
     ring, bottom_up = min((inplace_ring_rows(inp, filt, output, stride_h, pad_h, dilation_h, b), b)
                           for b in (False, True))
     return ring * output.shape[2] * output.shape[3], CStruct("tp_inplace_rows", "rows", "{%d, %d}" % (ring, int(bottom_up)))
@@ -262,7 +264,7 @@ def lower_conv2d_dsp(graph: Graph, op: Operator) -> Step:
     channels, constant = dsp_channel_words(filt.data, bias.data if bias is not None else None, -inp.zero_point,
                                            output.zero_point, multipliers, shifts, activation)
     # A 1x1 filter at stride 1 has no padding: the kernel widens pixels in place, no im2col.
-    in_place = filt.shape[1] == filt.shape[2] == 1 and (op.options.get("stride_h", 1), op.options.get("stride_w", 1)) == (1, 1)
+    in_place = filt.shape[1] == filt.shape[2] == 1 and _conv_geometry(op, inp, filt, output)[0] == (1, 1)
     run, k = filt.shape[2] * filt.shape[3], filt.shape[1] * filt.shape[2] * filt.shape[3]
     gather = 0 if in_place else run if run % 4 == 0 else (k + 3) // 4 * 4  # a filter row or a column (tp_dsp_im2col)
     scratch_bytes = 16 * -(-k // 4) + gather  # the two widened columns first
@@ -374,11 +376,8 @@ class DepthwiseGeometry:
 
     @classmethod
     def of(cls, op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> "DepthwiseGeometry":
-        options = op.options
-        stride = (options.get("stride_h", 1), options.get("stride_w", 1))
-        dilation = (options.get("dilation_h_factor", 1), options.get("dilation_w_factor", 1))
-        pad = checked_padding(op, inp.shape[1:3], filt.shape[1:3], stride, dilation, output.shape[1:3])
-        return cls(inp.shape[1], inp.shape[2], filt.shape[1], filt.shape[2], stride, dilation, tuple(pad),
+        stride, dilation, pad = _conv_geometry(op, inp, filt, output)
+        return cls(inp.shape[1], inp.shape[2], filt.shape[1], filt.shape[2], stride, dilation, pad,
                    output.shape[1], output.shape[2])
 
     def flipped(self) -> "DepthwiseGeometry":
