@@ -6,7 +6,7 @@ VENV      := .venv
 VPY       := $(VENV)/bin/python
 CLI       := $(VENV)/bin/tinyml-ptq
 STAMP     := $(VENV)/.installed
-APT_PKGS  := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm gcc make
+APT_PKGS  := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm gcc g++ make
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT  ?= out/digits
 

@@ -161,9 +161,9 @@ def test_main_cc_uses_the_public_tflm_api(request, tmp_path):
     export_tflm_project(model, tmp_path / "p")
     main_cc = (tmp_path / "p" / "model" / "main.cc").read_text()
     for needle in ("tflite::GetModel(g_resnet8_cifar10_int8_model_data)", "TFLITE_SCHEMA_VERSION",
-                   "tflite::MicroInterpreter(model, *resolver, tensor_arena, sizeof(tensor_arena)",
-                   "AllocateTensors() != kTfLiteOk", "arena_used_bytes()", "Invoke()",
-                   "alignas(16) uint8_t tensor_arena[kResnet8Cifar10Int8TensorArenaSize];"):
+                   "tflite::MicroInterpreter(model, resolver, model_arena, arena_bytes, nullptr, timer)",
+                   "Allocate(model, *resolver, sizeof(model_arena)) != kTfLiteOk", "arena_used_bytes()", "Invoke()",
+                   "alignas(16) uint8_t model_arena[kResnet8Cifar10Int8TensorArenaSize];"):
         assert needle in main_cc, needle
     # Braces balance, and every op name the device reports is a model operator.
     assert main_cc.count("{") == main_cc.count("}")
@@ -209,7 +209,7 @@ def test_cli_generate_runtime_tflm_and_makefile_asks_for_tflm_dir(request, tmp_p
     assert meta["runtime"] == "tflm" and meta["tflm_resolver"] == ["AddFullyConnected"]
     make = out / "Makefile"
     text = make.read_text()
-    assert "TARGET_ARCH ?= cortex-m4+fp" in text and "OPTIMIZED_KERNEL_DIR" in text
+    assert "TARGET_ARCH ?= cortex-m4+fp" in text and "OPTIMIZED_KERNEL_DIR ?= cmsis_nn" in text
     proc = subprocess.run(["make", "-C", str(out)], capture_output=True, text=True)
     assert proc.returncode != 0 and "TFLM_DIR is not set" in proc.stderr
     proc = subprocess.run(["make", "-C", str(out), f"TFLM_DIR={tmp_path}"], capture_output=True, text=True)

@@ -115,20 +115,34 @@ def format_size(n: int | None) -> str:
     return f"{n} B"
 
 
-KERNEL_CHOICES = ("auto", "reference", "dsp")
+# The kernel sets each runtime can be built with; "auto" picks the optimized one
+# where the board's core has the DSP extension.
+KERNEL_SETS = {"native": ("reference", "dsp"), "tflm": ("reference", "cmsis_nn")}
+KERNEL_CHOICES = ("auto", *sorted({k for sets in KERNEL_SETS.values() for k in sets}))
 
 
-def resolve_kernels(board: Board, kernels: str) -> str:
-    """The kernel set for `board`: auto is dsp on cores with the DSP extension, else reference.
+def resolve_kernels(board: Board, kernels: str, runtime: str = "native") -> str:
+    """The kernel set for `board` and `runtime`.
 
-    dsp on the host compiles the DSP kernels with portable C in place of the instructions
-    (for testing their logic natively); a Cortex-M core without the extension cannot run them.
+    native: auto is dsp on cores with the DSP extension, else reference; dsp on the
+    host compiles the DSP kernels with portable C in place of the instructions (for
+    testing their logic natively); a Cortex-M core without the extension cannot run them.
+    tflm: auto is cmsis_nn (TFLM's OPTIMIZED_KERNEL_DIR=cmsis_nn) on cores with the DSP
+    extension, as TFLM users build it, else TFLM's reference kernels; cmsis_nn needs a
+    Cortex-M core (CMSIS-NN has plain-C paths for those without DSP).
     """
-    if kernels not in KERNEL_CHOICES:
-        raise UserError(f"unknown kernel set '{kernels}'; choose one of: {', '.join(KERNEL_CHOICES)}")
+    if runtime not in KERNEL_SETS:
+        raise UserError(f"unknown runtime '{runtime}'; choose one of: {', '.join(KERNEL_SETS)}")
+    sets = KERNEL_SETS[runtime]
     if kernels == "auto":
-        return "dsp" if board.dsp else "reference"
+        return sets[1] if board.dsp else sets[0]
+    if kernels not in sets:
+        other = next((r for r, s in KERNEL_SETS.items() if kernels in s), None)
+        why = f"'{kernels}' is a kernel set of the {other} runtime" if other else f"unknown kernel set '{kernels}'"
+        raise UserError(f"{why}; the {runtime} runtime has: auto, {', '.join(sets)}")
     if kernels == "dsp" and not board.dsp and not board.is_host:
         raise UserError(f"board {board.name} ({board.cpu}) has no DSP extension; "
                         "use --kernels reference (or auto)")
+    if kernels == "cmsis_nn" and board.is_host:
+        raise UserError("TFLM's cmsis_nn kernels are for Arm Cortex-M boards; use --kernels reference on the host")
     return kernels

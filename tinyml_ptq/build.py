@@ -9,18 +9,21 @@ UserError saying by how much.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import struct
 import subprocess
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .boards import Board, format_size, get_board
 from .errors import UserError
 from .fileio import write_text_atomic
+from .progress import log
 from .project import PROJECT_MARKER
 
 SHT_SYMTAB = 2
@@ -58,8 +61,9 @@ class BuildResult:
     flash_capacity: int | None
     ram_capacity: int | None
     sections: list[Section] = field(default_factory=list)
-    # Flash by what it holds (None without a link map, e.g. a TFLM project):
-    # {"weights", "runtime_code", "other"} and runtime code by part {"kernels", "app", "board"}.
+    # Flash by what it holds (None without a link map): {"weights", "runtime_code", "other"}
+    # and runtime code by part: {"kernels", "app", "board"}, or {"tflm", "app", "board"} for
+    # a TensorFlow Lite Micro project.
     flash_split: dict[str, int] | None = None
     runtime_code: dict[str, int] | None = None
 
@@ -93,9 +97,9 @@ class BuildResult:
         ]
         if self.flash_split is not None:
             code = self.runtime_code
+            parts = ", ".join(f"{'TFLM library' if part == 'tflm' else part} {n}" for part, n in code.items())
             lines.append(f"split  weights {self.flash_split['weights']}, runtime code {self.flash_split['runtime_code']} "
-                         f"(kernels {code['kernels']}, app {code['app']}, board {code['board']}), "
-                         f"other {self.flash_split['other']}")
+                         f"({parts}), other {self.flash_split['other']}")
         return "\n".join(lines)
 
 
@@ -110,21 +114,18 @@ def build(project_dir: str | os.PathLike, json_out: str | os.PathLike | None = N
     project = Path(project_dir)
     meta = _read_project(project)
     board = get_board(meta["board"])
-    _check_tools(board)
+    _check_tools(board, tflm=meta.get("runtime") == "tflm")
     make_args = list(make_args or [])
     if meta.get("runtime") == "tflm":
-        tflm_dir = tflm_dir or os.environ.get("TFLM_DIR")
-        if not tflm_dir:
-            raise UserError(f"{project} is a TensorFlow Lite Micro project; give --tflm-dir DIR (a TFLM "
-                            "source tree with its third-party downloads) or set TFLM_DIR")
-        if not Path(tflm_dir, "tensorflow", "lite", "micro").is_dir():
-            raise UserError(f"{tflm_dir} is not a TFLM source tree (no tensorflow/lite/micro inside)")
-        make_args.append(f"TFLM_DIR={Path(tflm_dir).resolve()}")
+        make_args = tflm_make_args(meta, board, find_tflm_dir(tflm_dir, project), make_args)
     cmd = ["make", "-C", str(project), f"-j{jobs or min(os.cpu_count() or 1, 8)}", *make_args]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     output = proc.stdout + proc.stderr
     if proc.returncode != 0:
         _raise_overflow(output, board, meta)
+        if "cstddef: No such file" in output or "cstdint: No such file" in output:
+            raise UserError("the C++ standard library for arm-none-eabi is missing; install it "
+                            "(apt-get install libstdc++-arm-none-eabi-newlib)")
         tail = "\n".join(output.strip().splitlines()[-15:])
         raise UserError(f"build of {project} failed (make exit status {proc.returncode}):\n{tail}")
 
@@ -135,6 +136,58 @@ def build(project_dir: str | os.PathLike, json_out: str | os.PathLike | None = N
     if json_out is not None:
         write_text_atomic(json_out, json.dumps(result.to_dict(), indent=2) + "\n")
     return result
+
+
+def find_tflm_dir(tflm_dir: str | os.PathLike | None, project: Path | None = None) -> Path:
+    """The TFLM source tree: the option, else $TFLM_DIR; UserError if neither names one."""
+    tflm_dir = tflm_dir or os.environ.get("TFLM_DIR")
+    if not tflm_dir:
+        what = f"{project} is a TensorFlow Lite Micro project" if project else "the TFLM route needs a TFLM tree"
+        raise UserError(f"{what}; give --tflm-dir DIR (a TFLM source tree with its third-party downloads) "
+                        "or set TFLM_DIR")
+    if not Path(tflm_dir, "tensorflow", "lite", "micro", "tools", "make", "Makefile").is_file():
+        raise UserError(f"{tflm_dir} is not a TFLM source tree (no tensorflow/lite/micro/tools/make/Makefile inside)")
+    return Path(tflm_dir).resolve()
+
+
+def cache_dir() -> Path:
+    """Where built artefacts shared between projects live: $TINYML_PTQ_CACHE, else ~/.cache/tinyml-ptq."""
+    explicit = os.environ.get("TINYML_PTQ_CACHE")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tinyml-ptq"
+
+
+def tflm_make_args(meta: dict, board: Board, tflm_dir: Path, make_args: list[str]) -> list[str]:
+    """make arguments for a TFLM project: the tree, this Python for TFLM's scripts, and the
+    library's folder in the cache.
+
+    The TFLM library takes minutes to build, so it is built once per TFLM tree, core, kernel
+    set, build type, compiler and extra make arguments (the key of its cache folder) and
+    shared by every project; TFLM's own make keeps it up to date with the tree's sources.
+    """
+    overrides = dict(a.split("=", 1) for a in make_args if "=" in a)
+    kernels = overrides.get("OPTIMIZED_KERNEL_DIR", "" if meta["kernels"] == "reference" else meta["kernels"])
+    build_type = overrides.get("TFLM_BUILD_TYPE", meta["tflm_build_type"])
+    arch = overrides.get("TFLM_TARGET_ARCH", meta["tflm_target_arch"])
+    key = json.dumps({"tflm": str(tflm_dir), "arch": arch, "kernels": kernels, "build_type": build_type,
+                      "compiler": _compiler_identity(board), "extra": overrides.get("TFLM_MAKE_EXTRA", "")},
+                     sort_keys=True)
+    name = f"{arch or 'host'}_{kernels or 'reference'}_{build_type}_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    gendir = cache_dir() / "tflm" / name
+    if not (gendir / "lib" / "libtensorflow-microlite.a").is_file():
+        log(f"building TensorFlow Lite Micro ({arch or 'host'}, {kernels or 'reference'} kernels, {build_type}) "
+            f"into {gendir}: minutes, once per TFLM tree and configuration")
+    return [*make_args, f"TFLM_DIR={tflm_dir}", f"TFLM_PYTHON={sys.executable}", f"TFLM_GENDIR={gendir}/"]
+
+
+def _compiler_identity(board: Board) -> str:
+    compiler = "c++" if board.is_host else "arm-none-eabi-g++"
+    try:
+        out = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
+    except OSError:
+        return compiler
+    return out.splitlines()[0] if out else compiler
 
 
 def _build_subdir(make_args: list[str] | None) -> str:
@@ -157,13 +210,17 @@ def _read_project(project: Path) -> dict:
         raise UserError(f"{marker} is corrupt; generate the project again") from None
 
 
-def _check_tools(board: Board) -> None:
+def _check_tools(board: Board, tflm: bool) -> None:
     if shutil.which("make") is None:
         raise UserError("make not found; install it (apt-get install make)")
-    compiler = "cc" if board.is_host else "arm-none-eabi-gcc"
-    if shutil.which(compiler) is None:
-        package = "gcc" if board.is_host else "gcc-arm-none-eabi libnewlib-arm-none-eabi"
-        raise UserError(f"{compiler} not found; install it (apt-get install {package})")
+    compilers = ["cc", "c++"] if board.is_host else ["arm-none-eabi-gcc", "arm-none-eabi-g++"]
+    for compiler in compilers[:2 if tflm else 1]:
+        if shutil.which(compiler) is None:
+            package = ("g++" if compiler == "c++" else "gcc") if board.is_host else \
+                "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib"
+            raise UserError(f"{compiler} not found; install it (apt-get install {package})")
+    if tflm and shutil.which("flock") is None:
+        raise UserError("flock not found; install it (apt-get install util-linux)")
 
 
 _OVERFLOW = re.compile(r"region `?'?(\w+)'? overflowed by (\d+) bytes")
@@ -238,27 +295,42 @@ def measure(elf: str | os.PathLike, board: Board, project: Path | None = None) -
     )
 
 
-# The generated model's const data: weight tensors `model_w<N>` and each step's arrays and
-# structs `model_op<N>_<name>` (codegen.py names them so; the project prefix is "model").
-_WEIGHT_SYMBOL = re.compile(r"model_(w\d+|op\d+_\w+)$")
+# Weights by symbol: the native generator's weight tensors `model_w<N>` and each step's
+# arrays and structs `model_op<N>_<name>` (codegen.py names them so; the project prefix is
+# "model"); a TFLM project's whole .tflite, `g_<name>_model_data` (tflm_export.py).
+_WEIGHT_SYMBOL = re.compile(r"model_(w\d+|op\d+_\w+)$|g_\w+_model_data$")
 # An input section in a GNU ld map: " .text.name" then address, size and the object file,
 # on the same line or (for a long name) the next one.
 _MAP_SECTION_NAME = re.compile(r"^ (\.\S+)(.*)$")
 _MAP_PLACEMENT = re.compile(r"^\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(\S+)$")
+# Runtime code by part: the native runtime's kernels (objects under obj/runtime/), or the
+# TensorFlow Lite Micro library (interpreter, allocator and kernels, CMSIS-NN included);
+# the protocol app and the board support of either.
 _CODE_PARTS = {"runtime": "kernels", "app": "app", "board": "board"}
+TFLM_LIBRARY = "libtensorflow-microlite.a"
+
+
+def _code_part(obj: str) -> str | None:
+    if f"{TFLM_LIBRARY}(" in obj:
+        return "tflm"
+    parts = Path(obj).parts
+    top = parts[parts.index("obj") + 1] if "obj" in parts[:-1] else None
+    return _CODE_PARTS.get(top)
 
 
 def _flash_split(map_path: Path, symbols: dict[str, int], flash_bytes: int) -> dict:
-    """Weights from the ELF symbol table; runtime code (kernels, app, board) from the link
-    map's code sections of those objects, after --gc-sections; everything else is other
-    (the generated model_invoke and its tables, libc, the vector table, .data values)."""
+    """Weights from the ELF symbol table; runtime code (kernels or the TFLM library, app,
+    board) from the link map's code sections of those objects, after --gc-sections;
+    everything else is other (the generated model code and its tables, libc, the vector
+    table, .data values)."""
     if not map_path.is_file():
         return {}
     text = map_path.read_text(errors="replace")
     start = text.find("Linker script and memory map")
     if start < 0:
         return {}
-    code = dict.fromkeys(_CODE_PARTS.values(), 0)
+    tflm = f"{TFLM_LIBRARY}(" in text[start:]
+    code = dict.fromkeys(["tflm" if tflm else "kernels", "app", "board"], 0)
     name = None
     for line in text[start:].splitlines():
         named = _MAP_SECTION_NAME.match(line)
@@ -271,10 +343,9 @@ def _flash_split(map_path: Path, symbols: dict[str, int], flash_bytes: int) -> d
         section, name = name, None
         if not (section == ".text" or section.startswith(".text.")):
             continue
-        parts = Path(obj).parts
-        top = parts[parts.index("obj") + 1] if "obj" in parts[:-1] else None
-        if top in _CODE_PARTS:
-            code[_CODE_PARTS[top]] += int(size, 16)
+        part = _code_part(obj)
+        if part in code:
+            code[part] += int(size, 16)
     weights = sum(size for name, size in symbols.items() if _WEIGHT_SYMBOL.match(name))
     runtime = sum(code.values())
     return {"flash_split": {"weights": weights, "runtime_code": runtime, "other": flash_bytes - weights - runtime},

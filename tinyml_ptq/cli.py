@@ -10,8 +10,12 @@ import sys
 
 import click
 
+from .boards import KERNEL_CHOICES
 from .errors import UserError
 
+KERNELS_HELP = ("Kernel set of the runtime: auto picks the optimized set on cores with the DSP extension "
+                "(Cortex-M4/M7/M33) and reference elsewhere; native: reference (portable C) or dsp (SIMD); "
+                "tflm: reference (TFLM's) or cmsis_nn (OPTIMIZED_KERNEL_DIR=cmsis_nn).")
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tinyml-ptq")
@@ -67,10 +71,9 @@ def quantize_cmd(model: str, data: str, output: str, samples: int, mode: str, pe
 @click.option("--name", default=None, help="Model name reported by the device (default: the file name).")
 @click.option("--runtime", type=click.Choice(["native", "tflm"]), default="native", show_default=True,
               help="native: C for tinyml-ptq's int8 runtime; tflm: a TensorFlow Lite Micro project "
-                   "(build with make TFLM_DIR=...).")
-@click.option("--kernels", type=click.Choice(["auto", "reference", "dsp"]), default="auto", show_default=True,
-              help="Native runtime kernels: auto picks dsp (SIMD, Arm DSP extension) on Cortex-M4/M7/M33 "
-                   "boards and reference (portable C) elsewhere.")
+                   "(build with --tflm-dir or make TFLM_DIR=...).")
+@click.option("--kernels", type=click.Choice(KERNEL_CHOICES), default="auto", show_default=True,
+              help=KERNELS_HELP)
 def generate_cmd(model: str, out_dir: str, board: str, name: str | None, runtime: str, kernels: str) -> None:
     """Write a self-contained firmware project for an int8 MODEL.tflite."""
     from .project import generate
@@ -78,7 +81,7 @@ def generate_cmd(model: str, out_dir: str, board: str, name: str | None, runtime
     result = generate(model, out_dir, board=board, name=name, runtime=runtime, kernels=kernels)
     click.echo(f"wrote {result.project_dir}: model '{result.model_name}' for {result.board}, "
                f"{len(result.op_names)} ops, arena {result.arena_bytes} bytes, weights {result.weights_bytes} bytes"
-               + (f", {result.kernels} kernels" if runtime == "native" else ""))
+               + f", {'TFLM ' if runtime == 'tflm' else ''}{result.kernels} kernels")
     if runtime == "tflm":
         click.echo(f"build it with: tinyml-ptq build {result.project_dir} --tflm-dir TFLM_SOURCE_TREE")
     else:
@@ -191,15 +194,20 @@ def flash_cmd(project_dir: str, probe: str, target: str | None) -> None:
 @click.option("--eval-samples", default=1000, show_default=True, type=click.IntRange(min=1),
               help="Evaluation samples to use at most (fixed-seed random subset).")
 @click.option("--name", default=None, help="Model name reported by the device (default: the .tflite name).")
-@click.option("--kernels", type=click.Choice(["auto", "reference", "dsp"]), default="auto", show_default=True,
-              help="Runtime kernels, as generate --kernels: auto picks dsp on Cortex-M4/M7/M33 boards.")
+@click.option("--runtime", type=click.Choice(["native", "tflm"]), default="native", show_default=True,
+              help="As generate --runtime; tflm needs --tflm-dir or $TFLM_DIR.")
+@click.option("--kernels", type=click.Choice(KERNEL_CHOICES), default="auto", show_default=True,
+              help=KERNELS_HELP)
+@click.option("--tflm-dir", type=click.Path(file_okay=False), default=None,
+              help="TFLM source tree, for --runtime tflm (default: $TFLM_DIR).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Emulator instances to split the evaluation over.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Seconds to wait for a device reply before retrying.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
 def deploy_cmd(model: str, data: str, eval_data: str, board: str, out_dir: str, samples: int, per_tensor: bool,
-               eval_samples: int, name: str | None, kernels: str, workers: int, timeout: float, as_json: bool) -> None:
+               eval_samples: int, name: str | None, runtime: str, kernels: str, tflm_dir: str | None, workers: int,
+               timeout: float, as_json: bool) -> None:
     """Quantize, generate, build and run MODEL in one go; write DIR/report.json and DIR/report.html."""
     import json
 
@@ -209,7 +217,8 @@ def deploy_cmd(model: str, data: str, eval_data: str, board: str, out_dir: str, 
     if as_json:
         progress.set_enabled(False)
     result = deploy(model, data, eval_data, out_dir, board=board, samples=samples, per_tensor=per_tensor,
-                    eval_samples=eval_samples, name=name, kernels=kernels, workers=workers, timeout=timeout,
+                    eval_samples=eval_samples, name=name, runtime=runtime, kernels=kernels, tflm_dir=tflm_dir,
+                    workers=workers, timeout=timeout,
                     command=["tinyml-ptq", *sys.argv[1:]] if sys.argv[1:2] == ["deploy"] else None)
     if as_json:
         click.echo(json.dumps(result.report, indent=2))
@@ -291,15 +300,18 @@ def verify_cmd(model: str, data: str, limit: int | None, json_out: str | None) -
 @click.option("--model", "models", multiple=True, type=click.Path(dir_okay=False),
               help="An int8 .tflite to benchmark (repeatable; default: the four MLPerf Tiny models beside the "
                    "checkout and the digits example).")
-@click.option("--board", "boards", multiple=True, default=("mps2-an386", "mps2-an500"), show_default=True,
-              help="Emulated board (repeatable).")
+@click.option("--board", "boards", multiple=True, default=("mps2-an386", "mps2-an500", "mps2-an505"),
+              show_default=True, help="Emulated board (repeatable).")
 @click.option("--samples", default=3, show_default=True, type=click.IntRange(min=1),
               help="Random int8 inputs per model (instructions are averaged over them).")
 @click.option("--no-stages", is_flag=True, help="Skip the digits example's stage timing and run throughput.")
+@click.option("--tflm-dir", type=click.Path(file_okay=False), default=None,
+              help="TFLM source tree to compare against (default: $TFLM_DIR; without one, our figures only).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json instead of the tables.")
 def bench_cmd(out_dir: str, models: tuple[str, ...], boards: tuple[str, ...], samples: int, no_stages: bool,
-              as_json: bool) -> None:
-    """Instructions per inference, MACs, arena and flash split of each model on emulated boards, per kernel set."""
+              tflm_dir: str | None, as_json: bool) -> None:
+    """TFLM (reference, CMSIS-NN) and our runtime (reference, DSP) side by side on emulated boards:
+    instructions per inference, MACs, arena, RAM and flash split of each model."""
     import json
 
     from . import progress
@@ -307,7 +319,8 @@ def bench_cmd(out_dir: str, models: tuple[str, ...], boards: tuple[str, ...], sa
 
     if as_json:
         progress.set_enabled(False)
-    result = bench(out_dir, models=list(models) or None, boards=boards, samples=samples, stages=not no_stages)
+    result = bench(out_dir, models=list(models) or None, boards=boards, samples=samples, stages=not no_stages,
+                   tflm_dir=tflm_dir)
     click.echo(json.dumps(result.to_dict(), indent=2) if as_json else format_markdown(result), nl=False)
     if not as_json:
         click.echo(f"wrote {result.json_path} and {result.markdown_path}")

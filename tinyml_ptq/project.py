@@ -50,7 +50,8 @@ class GenerateResult:
     output_size: int
     max_payload: int
     files: list[str] = field(default_factory=list)  # relative to project_dir
-    kernels: str = "reference"  # kernel set compiled in: "reference" or "dsp" (native runtime)
+    kernels: str = "reference"  # kernel set: "reference" or "dsp" (native), "reference" or "cmsis_nn" (tflm)
+    runtime: str = "native"  # "native" (tinyml-ptq's runtime) or "tflm" (TensorFlow Lite Micro)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,19 +65,20 @@ def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board:
     """Write a firmware project for `model_tflite` on `board` into `out_dir` (atomically).
 
     runtime "native" generates C for our int8 runtime; "tflm" a TensorFlow Lite
-    Micro project serving the same protocol (tinyml_ptq.tflm_export). kernels
-    (native runtime): "auto" (dsp if the board's core has the DSP extension),
-    "reference" (portable C) or "dsp".
+    Micro project serving the same protocol (tinyml_ptq.tflm_export). kernels: the
+    runtime's kernel set, "auto" (the optimized set if the board's core has the DSP
+    extension) or, native, "reference" (portable C) / "dsp"; TFLM, "reference" /
+    "cmsis_nn" (see boards.resolve_kernels).
     """
     if runtime == "tflm":
         from .tflm_export import export_tflm_project
 
-        r = export_tflm_project(model_tflite, out_dir, board=board, name=name)
+        r = export_tflm_project(model_tflite, out_dir, board=board, name=name, kernels=kernels)
         return GenerateResult(
             project_dir=r.project_dir, board=r.board, model=r.model, model_name=r.model_name,
             arena_bytes=r.arena_bytes, weights_bytes=os.path.getsize(model_tflite),
             op_names=r.op_names, input_size=r.input_size, output_size=r.output_size, max_payload=r.max_payload,
-            files=r.files,
+            files=r.files, kernels=r.kernels, runtime="tflm",
         )
     if runtime != "native":
         raise UserError(f"unknown runtime '{runtime}'; choose one of: {', '.join(RUNTIMES)}")

@@ -34,7 +34,7 @@ import jinja2
 import numpy as np
 
 from . import __version__
-from .boards import DEFAULT_BOARD, Board, get_board
+from .boards import DEFAULT_BOARD, Board, get_board, resolve_kernels
 from .cnames import c_comment, c_identifier, c_string
 from .codegen import format_c_array
 from .errors import UserError
@@ -76,6 +76,9 @@ TFLM_BUILTIN_OPS: dict[str, str] = {
     "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM", "VAR_HANDLE": "AddVarHandle",
     "WHILE": "AddWhile", "ZEROS_LIKE": "AddZerosLike",
 }
+
+# TFLM's BUILD_TYPE the generated Makefile builds by default (templates/tflm/Makefile.j2 says why).
+TFLM_BUILD_TYPE = "release_with_logs"
 
 # Custom operators TFLM registers, by the custom code a model must carry.
 TFLM_CUSTOM_OPS: dict[str, str] = {
@@ -292,6 +295,7 @@ class TflmExportResult:
     model: str
     model_name: str
     symbol: str  # g_<symbol>_model_data
+    kernels: str  # TFLM kernel set the Makefile builds by default: "reference" or "cmsis_nn"
     arena_bytes: int  # k<Name>TensorArenaSize (reference kernels)
     arena: ArenaEstimate
     op_names: list[str]  # every operator, in execution order
@@ -335,13 +339,18 @@ def _float_literal(x: float) -> str:
 
 
 def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board: str = DEFAULT_BOARD,
-                        name: str | None = None) -> TflmExportResult:
-    """Write a TFLM project for `model_tflite` on `board` into `out_dir` (atomically)."""
+                        name: str | None = None, kernels: str = "auto") -> TflmExportResult:
+    """Write a TFLM project for `model_tflite` on `board` into `out_dir` (atomically).
+
+    kernels: TFLM's kernel set the Makefile builds by default, "reference" or "cmsis_nn"
+    (OPTIMIZED_KERNEL_DIR=cmsis_nn); "auto" is cmsis_nn on cores with the DSP extension.
+    """
     # The protocol app, its configuration and the destination rules are the native project's.
     from .project import (PROJECT_MARKER, app_and_board_files, check_destination, check_io, max_payload,
                           tensor_meta, write_project)
 
     board_info = get_board(board)
+    kernel_set = resolve_kernels(board_info, kernels, runtime="tflm")
     model_path = Path(model_tflite)
     out = Path(out_dir)
     check_destination(out)
@@ -368,6 +377,8 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
         "symbol": symbol, "Name": _camel(symbol), "model_bytes": data, "model_size": len(data),
         "calls": calls, "op_names": op_names, "inputs": inputs, "outputs": outputs, "arena": arena,
         "board": board_info, "host": board_info.is_host, "target_arch": tflm_target_arch(board_info),
+        "tflm_kernels": kernel_set, "optimized_kernel_dir": "" if kernel_set == "reference" else kernel_set,
+        "build_type": TFLM_BUILD_TYPE,
     }
     env = _environment()
     files: dict[str, str | Path] = {}
@@ -381,6 +392,9 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
         "generator": f"tinyml-ptq {__version__}",
         "runtime": "tflm",
         "board": board_info.name,
+        "kernels": kernel_set,
+        "tflm_target_arch": tflm_target_arch(board_info),
+        "tflm_build_type": TFLM_BUILD_TYPE,
         "model": str(model_path),
         "model_name": model_name,
         "arena_bytes": arena.arena_bytes,
@@ -397,7 +411,7 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
     write_project(out, files)
     return TflmExportResult(
         project_dir=str(out), board=board_info.name, model=str(model_path), model_name=model_name,
-        symbol=symbol, arena_bytes=arena.arena_bytes, arena=arena, op_names=op_names, resolver=calls,
+        symbol=symbol, kernels=kernel_set, arena_bytes=arena.arena_bytes, arena=arena, op_names=op_names, resolver=calls,
         input_size=inputs[0]["size"], output_size=outputs[0]["size"], max_payload=payload,
         files=sorted(files),
     )
