@@ -16,6 +16,7 @@ CRC. A FAULT frame from the device raises `DeviceFault` with its registers.
 from __future__ import annotations
 
 import enum
+import re
 import struct
 import time
 import zlib
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from .errors import UserError
 
 SYNC = 0xA5
+GARBAGE_KEPT = 512  # bytes of non-frame traffic kept for error messages
 PROTOCOL_VERSION = 1
 HEADER_SIZE = 8  # SYNC, kind, seq, status, u32 length
 CRC_SIZE = 4
@@ -88,9 +90,29 @@ class FrameDecoder:
         self._buf = bytearray()
         self.skipped = 0  # garbage bytes between frames
         self.corrupt = 0  # candidate frames rejected (bad length or CRC)
+        self._garbage = bytearray()  # the latest bytes that were not frames (a device's own text)
 
     def feed(self, data: bytes) -> None:
         self._buf += data
+
+    def discard(self, data: bytes) -> None:
+        """Bytes dropped without decoding (a resync's drain): kept only as possible device text."""
+        self._note_garbage(data)
+
+    def _note_garbage(self, data: bytes | bytearray) -> None:
+        self._garbage += data
+        del self._garbage[:-GARBAGE_KEPT]
+
+    def device_text(self) -> str:
+        """The last line of text among the bytes that were not frames, or ''.
+
+        A firmware that cannot start the protocol (a TFLM arena too small, a board set-up
+        failure) says why in plain text on the same line; errors quote it.
+        """
+        text = self._garbage.decode("ascii", errors="replace")
+        lines = [re.sub(r"[^ -~]+", " ", line).strip() for line in re.split(r"[\r\n]+", text)]
+        lines = [line for line in lines if len(line) >= 8 and sum(c.isalpha() for c in line) >= len(line) // 2]
+        return lines[-1][-200:] if lines else ""
 
     def clear(self) -> None:
         self._buf.clear()
@@ -107,10 +129,12 @@ class FrameDecoder:
             start = buf.find(SYNC)
             if start < 0:
                 self.skipped += len(buf)
+                self._note_garbage(buf)
                 buf.clear()
                 return None
             if start:
                 self.skipped += start
+                self._note_garbage(buf[:start])
                 del buf[:start]
             if len(buf) < HEADER_SIZE:
                 return None
@@ -411,8 +435,8 @@ class DeviceClient:
         is already buffered here is stale and dropped."""
         self.transport.write(bytes(self._resync_bytes))
         self.decoder.clear()
-        while self.transport.read(0.0):
-            pass
+        while data := self.transport.read(0.0):
+            self.decoder.discard(data)
 
     def _request(self, kind: Cmd, payload: bytes, expect: int | None = None, max_reply: int | None = None,
                  parse=None, before_each=None):
@@ -459,14 +483,19 @@ class DeviceClient:
                     silent_since = sent if silent_since is None else silent_since
                     if now - silent_since >= (self.silent_retries + 1) * full_timeout:
                         raise DeviceTimeout(
-                            f"no reply to {kind.name} for {now - silent_since:.1f} s: the device is not running "
-                            "a tinyml-ptq firmware, is hung, or the line is down") from None
+                            f"no reply to {kind.name} for {now - silent_since:.1f} s: "
+                            + self._device_said("the device is not running a tinyml-ptq firmware, is hung, "
+                                                "or the line is down")) from None
                     continue
                 silent_since = None
                 failures += 1
                 if failures > self.retries:
-                    raise DeviceError(f"no valid reply to {kind.name} after {failures} attempts "
-                                      f"(line too noisy?); last problems: {'; '.join(problems[-3:])}") from None
+                    raise DeviceError(f"no valid reply to {kind.name} after {failures} attempts: " + self._device_said(
+                        f"line too noisy? last problems: {'; '.join(problems[-3:])}")) from None
+
+    def _device_said(self, otherwise: str) -> str:
+        text = self.decoder.device_text()
+        return f"the device printed '{text}'" if text else otherwise
 
     def _await(self, kind: int, seq: int, limit: int, timeout: float) -> Frame:
         deadline = time.monotonic() + timeout
