@@ -72,12 +72,14 @@ class DeployResult:
 
 def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | os.PathLike, *,
            board: str = "mps2-an386", samples: int = 200, per_tensor: bool = False, eval_samples: int = 1000,
-           name: str | None = None, kernels: str = "auto", workers: int = 1, timeout: float = 2.0,
+           name: str | None = None, runtime: str = "native", kernels: str = "auto",
+           tflm_dir: str | os.PathLike | None = None, workers: int = 1, timeout: float = 2.0,
            command: list[str] | None = None) -> DeployResult:
     """Quantize MODEL, generate and build firmware for BOARD, run EVAL on it; write the reports into OUT_DIR.
 
-    kernels: the runtime kernel set, as `generate --kernels` (auto: dsp where the board's core has
-    the DSP extension, else reference).
+    runtime, kernels: as `generate --runtime/--kernels` (kernels auto: the optimized set where the
+    board's core has the DSP extension, else reference). runtime "tflm" builds the firmware on
+    TensorFlow Lite Micro from `tflm_dir` (or $TFLM_DIR).
 
     A stage that fails raises UserError("stage <name> failed: ...") and leaves
     what the earlier stages wrote in OUT_DIR. `command` is the command line to
@@ -85,7 +87,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     `tinyml-ptq deploy` line.
     """
     from .boards import get_board, resolve_kernels
-    from .build import build, measure
+    from .build import build, find_tflm_dir, measure
     from .datasets import load_dataset
     from .project import GenerateResult, generate
     from .quantize import QuantizeResult, quantize
@@ -94,7 +96,8 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
 
     started = time.monotonic()
     board_info = get_board(board)  # an unknown board or kernel set is an error before minutes of quantization
-    kernels = resolve_kernels(board_info, kernels)
+    kernels = resolve_kernels(board_info, kernels, runtime)
+    tflm_tree = find_tflm_dir(tflm_dir) if runtime == "tflm" else None
     if not eval_data:
         raise UserError("--eval is required: deploy measures accuracy and exactness on the device with it")
     out = Path(out_dir)
@@ -135,15 +138,15 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
 
     # ---- generate + build (one cache entry: a regenerated project always needs a new build)
     t0 = time.monotonic()
-    g_key = _digest_of("generate", __version__, _file_digest(tflite), board_info.name, name or "", kernels,
-                       _generator_fingerprint())
+    g_key = _digest_of("generate", __version__, _file_digest(tflite), board_info.name, name or "", runtime,
+                       kernels, _generator_fingerprint())
     if _up_to_date(out, manifest.get("generate"), g_key, tree=project):
         # The folder may have moved since: paths are those of this run.
         g = GenerateResult(**{**manifest["generate"]["result"], "project_dir": str(project), "model": str(tflite)})
         g_cached = True
     else:
         with _stage("generate"):
-            g = generate(tflite, project, board=board_info.name, name=name, kernels=kernels)
+            g = generate(tflite, project, board=board_info.name, name=name, runtime=runtime, kernels=kernels)
         g_cached = False
         manifest.pop("build", None)
         _record(out, manifest, "generate", g_key, [], tree=project, result=g.to_dict())
@@ -151,7 +154,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
 
     t0 = time.monotonic()
     elf = project / "build" / "firmware.elf"
-    b_key = _digest_of("build", g_key, _tree_digest(project), _compiler_version(board_info))
+    b_key = _digest_of("build", g_key, _tree_digest(project), _compiler_version(board_info), str(tflm_tree or ""))
     if g_cached and _up_to_date(out, manifest.get("build"), b_key):
         with _stage("build", announce=False):
             b = measure(elf, board_info, project)
@@ -159,7 +162,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
         b_cached = True
     else:
         with _stage("build"):
-            b = build(project, json_out=build_json)
+            b = build(project, json_out=build_json, tflm_dir=tflm_tree)
         b_cached = False
         # The build adds build/ to the project; the key is of the sources it was built from.
         _record(out, manifest, "build", b_key, [elf])
@@ -179,7 +182,8 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
 
     labels = evaluation.y if _class_labels(evaluation.y, q.report) else None
     commands = _stage_commands(model, data, eval_data, run_data, tflite, quant_report, project, build_json, run_json,
-                               board_info.name, samples, per_tensor, eval_samples, name, kernels, workers, timeout)
+                               board_info.name, samples, per_tensor, eval_samples, name, runtime, kernels, tflm_tree,
+                               workers, timeout)
     deploy_cmd = command or ["tinyml-ptq", "deploy", *commands["deploy_args"]]
     report = _merge_report(model, board_info, q, g, b, r, stages, labels, deploy_cmd, commands["stages"],
                            time.monotonic() - started)
@@ -333,17 +337,20 @@ def _compiler_version(board) -> str:
 
 
 def _stage_commands(model, data, eval_data, run_data, tflite, quant_report, project, build_json, run_json,
-                    board, samples, per_tensor, eval_samples, name, kernels, workers, timeout) -> dict:
+                    board, samples, per_tensor, eval_samples, name, runtime, kernels, tflm_dir, workers,
+                    timeout) -> dict:
     q = ["tinyml-ptq", "quantize", str(model), "--data", str(data), "--eval", str(eval_data),
          "--samples", str(samples), "--eval-samples", str(eval_samples), "-o", str(tflite),
          "--report", str(quant_report)] + (["--per-tensor"] if per_tensor else [])
-    g = ["tinyml-ptq", "generate", str(tflite), "-o", str(project), "--board", board, "--kernels", kernels] + \
+    runtime_args = ["--runtime", runtime, "--kernels", kernels]
+    tflm_args = ["--tflm-dir", str(tflm_dir)] if tflm_dir else []
+    g = ["tinyml-ptq", "generate", str(tflite), "-o", str(project), "--board", board, *runtime_args] + \
         (["--name", name] if name else [])
-    b = ["tinyml-ptq", "build", str(project), "--json", str(build_json)]
+    b = ["tinyml-ptq", "build", str(project), "--json", str(build_json), *tflm_args]
     r = ["tinyml-ptq", "run", str(project), "--data", str(run_data), "--model", str(tflite),
          "--workers", str(workers), "--timeout", str(timeout), "--json", str(run_json)]
-    deploy_args = [str(model), "--data", str(data), "--eval", str(eval_data), "--board", board, "--kernels", kernels,
-                   "-o", str(Path(project).parent), "--samples", str(samples), "--eval-samples", str(eval_samples),
+    deploy_args = [str(model), "--data", str(data), "--eval", str(eval_data), "--board", board, *runtime_args,
+                   *tflm_args, "-o", str(Path(project).parent), "--samples", str(samples), "--eval-samples", str(eval_samples),
                    "--workers", str(workers), "--timeout", str(timeout)] + \
         (["--per-tensor"] if per_tensor else []) + (["--name", name] if name else [])
     return {"stages": {"quantize": q, "generate": g, "build": b, "run": r}, "deploy_args": deploy_args}
@@ -416,6 +423,12 @@ def _summary_numbers(qr: dict, b, r) -> dict:
     }
 
 
+def _runtime_name(generated: dict) -> str:
+    if generated.get("runtime") == "tflm":
+        return f"TensorFlow Lite Micro, {generated['kernels']} kernels"
+    return f"tinyml-ptq native, {generated['kernels']} kernels"
+
+
 def format_summary(report: dict) -> str:
     """The deploy summary printed by the CLI and `make demo`, from report.json."""
     s = report["summary"]
@@ -431,6 +444,7 @@ def format_summary(report: dict) -> str:
                        for st in report["stages"])
     return "\n".join([
         f"model      {report['model']['path']} -> {report['model']['name']} on {report['board']['name']}",
+        f"runtime    {_runtime_name(report['generate'])}",
         f"accuracy   float {pct(s['accuracy_float'])}, int8 {pct(s['accuracy_int8'])} (TFLM), "
         f"device {pct(s['accuracy_device'])}  ({s['samples']} samples)",
         f"exact      {s['exact']:.4f} of device outputs identical to the TFLM reference",
