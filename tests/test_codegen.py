@@ -1,5 +1,6 @@
 """Code generator: hostile model files, refused models, and the memory plan."""
 
+import re
 import subprocess
 
 import flatbuffers
@@ -73,6 +74,20 @@ def test_unsupported_operator_is_refused_before_anything_is_written():
     model = convert_int8(lambda x: tf.transpose(x, [0, 2, 1]), [(3, 5)])
     with pytest.raises(UserError, match=r"unsupported operator TRANSPOSE \(node \d+\); supported: .*FULLY_CONNECTED"):
         generate_model_sources(parse_tflite(model), model)
+
+
+def test_every_unsupported_operator_is_named_and_the_tflm_route_offered(tmp_path):
+    from tinyml_ptq.project import generate
+
+    model = convert_int8(lambda x: tf.reduce_max(tf.transpose(x, [0, 2, 1]), axis=1), [(3, 5)])
+    path = tmp_path / "m.tflite"
+    path.write_bytes(model)
+    with pytest.raises(UserError) as info:
+        generate(path, tmp_path / "out")
+    message = str(info.value)
+    assert re.search(r"unsupported operators TRANSPOSE \(node \d+\), REDUCE_MAX \(node \d+\)", message), message
+    assert message.endswith("--runtime tflm (with --tflm-dir) builds the firmware on TFLM instead")
+    assert not (tmp_path / "out").exists()
 
 
 def test_float_model_is_refused():

@@ -29,6 +29,7 @@ from .codegen import ModelSources, generate_model_sources, runtime_files
 from .errors import UserError
 from .fileio import atomic_dir
 from .ir import Graph
+from .lowering import UnsupportedOperator
 from .resources import FIRMWARE_DIR, TEMPLATES_DIR
 from .tflite_reader import read_tflite
 
@@ -89,7 +90,10 @@ def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board:
     check_destination(out)
     graph = read_tflite(model_path)
     check_io(graph)
-    sources = generate_model_sources(graph, model_path.read_bytes(), prefix="model", kernels=kernel_set)
+    try:
+        sources = generate_model_sources(graph, model_path.read_bytes(), prefix="model", kernels=kernel_set)
+    except UnsupportedOperator as exc:
+        raise UnsupportedOperator(f"{exc}{_tflm_hint(graph)}") from None
     model_name = c_string(name if name is not None else graph.name, limit=64).strip() or "model"
 
     inputs = [graph.tensors[i] for i in graph.inputs]
@@ -140,6 +144,18 @@ def check_destination(out: Path) -> None:
     if out.is_dir() and any(out.iterdir()) and not (out / PROJECT_MARKER).is_file():
         raise UserError(f"{out} is not empty and is not a tinyml-ptq firmware project; "
                         "choose a new or empty output folder")
+
+
+def _tflm_hint(graph: Graph) -> str:
+    """Where TensorFlow Lite Micro registers every operator of the model, say that its route can try."""
+    from .tflm_export import resolver_calls
+
+    try:
+        resolver_calls(graph)
+    except UserError:
+        return ""
+    return ("; TensorFlow Lite Micro has a kernel for every operator of this model: "
+            "--runtime tflm (with --tflm-dir) builds the firmware on TFLM instead")
 
 
 def check_io(graph: Graph) -> None:

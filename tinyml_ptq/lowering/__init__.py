@@ -111,12 +111,15 @@ def lower_graph(graph: Graph, kernels: str = "reference") -> list[Step]:
     if kernels not in KERNEL_SETS:
         raise ValueError(f"unknown kernel set {kernels!r}; expected one of {KERNEL_SETS}")
     _load_all()
+    missing: dict[str, list[int]] = {}
     for op in graph.operators:
         if op.opcode not in _LOWERINGS:
-            raise UnsupportedOperator(
-                f"unsupported operator {op.opcode} (node {op.index}); "
-                f"supported: {', '.join(supported_operators())}"
-            )
+            missing.setdefault(op.opcode, []).append(op.index)
+    if missing:  # every one at once, not just the first
+        listed = ", ".join(f"{opcode} (node{'s' if len(nodes) > 1 else ''} {', '.join(map(str, nodes))})"
+                           for opcode, nodes in missing.items())
+        raise UnsupportedOperator(f"unsupported operator{'s' if len(missing) > 1 else ''} {listed}; "
+                                  f"supported: {', '.join(supported_operators())}")
     table = _DSP_LOWERINGS if kernels == "dsp" else {}
     return [table.get(op.opcode, _LOWERINGS[op.opcode])(graph, op) for op in graph.operators]
 
