@@ -191,3 +191,19 @@ def test_flash_refuses_emulated_boards_and_missing_tools(tmp_path):
         else:  # pragma: no cover - only with a board attached
             pass
     assert time.monotonic() - start < 120
+
+
+def test_summary_says_when_the_firmware_reports_no_per_op_profile():
+    """A TFLM release build times no operator: the summary says so instead of listing zeros."""
+    from tinyml_ptq.run import OpLatency, RunResult
+
+    def result(per_op_means):
+        return RunResult(board="mps2-an386", samples=1, accuracy_device=None, accuracy_reference=None, exact=1.0,
+                         latency_unit="instructions", latency_mean=1000.0, latency_min=1000, latency_max=1000,
+                         per_op=[OpLatency(i, "CONV_2D", m) for i, m in enumerate(per_op_means)],
+                         flash_bytes=None, ram_bytes=None, arena_bytes=0)
+
+    silent = result([0.0, 0.0]).summary()
+    assert "per-operator profile: none reported" in silent and "op   0" not in silent
+    profiled = result([600.0, 400.0]).summary()
+    assert "none reported" not in profiled and "op   1 CONV_2D" in profiled and "40.0%" in profiled

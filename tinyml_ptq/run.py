@@ -108,8 +108,11 @@ class RunResult:
         lines.append(f"latency   mean {num(self.latency_mean)}, min {num(self.latency_min)}, "
                      f"max {num(self.latency_max)} {self.latency_unit}")
         lines.append(f"          ({UNIT_NOTES.get(self.latency_unit, self.latency_unit)})")
-        total = sum(o.mean for o in self.per_op) or 1.0
-        for o in self.per_op:
+        total = sum(o.mean for o in self.per_op)
+        if self.per_op and total == 0:
+            lines.append("  per-operator profile: none reported (a TFLM BUILD_TYPE=release build compiles "
+                         "TFLM's profiler hooks out; release_with_logs keeps them)")
+        for o in self.per_op if total else []:
             lines.append(f"  op {o.index:3d} {o.op:<24s} {num(o.mean):>14s}  {100 * o.mean / total:5.1f}%")
         mem = "-" if self.flash_bytes is None else f"flash {self.flash_bytes:,} B, RAM {self.ram_bytes:,} B"
         lines.append(f"memory    {mem}, arena {self.arena_bytes:,} B")
