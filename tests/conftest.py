@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,6 +13,20 @@ import pytest
 # The MLPerf Tiny models live in the shared/ folder beside the repository checkout.
 SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models" / "mlperf_tiny"
 AD01_MODEL = SHARED_MODELS / "ad01_int8.tflite"
+# A TensorFlow Lite Micro source tree: $TFLM_DIR, else the one in shared/ beside the checkout.
+TFLM_TREE = Path(os.environ.get("TFLM_DIR") or Path(__file__).resolve().parents[2] / "shared" / "tflm")
+HOW_TO_GET_TFLM = ("no TensorFlow Lite Micro tree: git clone https://github.com/tensorflow/tflite-micro, fetch its "
+                   "downloads (make -f tensorflow/lite/micro/tools/make/Makefile third_party_downloads) and set TFLM_DIR")
+
+
+@pytest.fixture(scope="session")
+def tflm_dir() -> Path:
+    """The TFLM tree the TFLM-route tests build against; they skip (one line, how to get one) without it."""
+    if not (TFLM_TREE / "tensorflow" / "lite" / "micro" / "tools" / "make" / "Makefile").is_file():
+        pytest.skip(HOW_TO_GET_TFLM)
+    if shutil.which("arm-none-eabi-g++") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("arm-none-eabi-g++ and qemu-system-arm are needed (make apt installs them)")
+    return TFLM_TREE.resolve()
 
 
 # --- run / HIL: built firmware projects ----------------------------------------------------------

@@ -35,6 +35,7 @@ def test_deploy_digits_end_to_end(digits_deployed):
     run_json = json.loads((out / "run.json").read_text())
     assert {k: report["run"][k] for k in run_json} == run_json
     assert report["board"]["name"] == "mps2-an386" and report["board"]["cpu"] == "Cortex-M4F"
+    assert report["summary"]["runtime"] == "tinyml-ptq native, dsp kernels"
     assert report["tinyml_ptq_version"] == __import__("tinyml_ptq").__version__
     assert report["model"]["path"].endswith("digits_cnn.keras")
 

@@ -385,7 +385,7 @@ def _merge_report(model, board, q, g, b, r, stages, labels, deploy_cmd, stage_cm
         "run": run_report,
         "confusion_matrix": confusion,
         "op_table": _op_table(g.model, q.report, r),
-        "summary": _summary_numbers(q.report, b, r),
+        "summary": {**_summary_numbers(q.report, b, r), "runtime": _runtime_name(g.to_dict())},
     }
 
 
@@ -444,7 +444,7 @@ def format_summary(report: dict) -> str:
                        for st in report["stages"])
     return "\n".join([
         f"model      {report['model']['path']} -> {report['model']['name']} on {report['board']['name']}",
-        f"runtime    {_runtime_name(report['generate'])}",
+        f"runtime    {s['runtime']}",
         f"accuracy   float {pct(s['accuracy_float'])}, int8 {pct(s['accuracy_int8'])} (TFLM), "
         f"device {pct(s['accuracy_device'])}  ({s['samples']} samples)",
         f"exact      {s['exact']:.4f} of device outputs identical to the TFLM reference",

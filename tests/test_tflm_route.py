@@ -1,0 +1,220 @@
+"""The TFLM route against a real TensorFlow Lite Micro tree (issue #13): the exported project
+built with TFLM's reference kernels and with CMSIS-NN, run under QEMU, bit-exact with the TFLM
+reference interpreter; the memory split, the library cache and the device's own set-up error.
+
+The TFLM library (minutes to build) is cached by the toolkit per tree and configuration, so
+each configuration is built once for the whole session (and reused by later sessions).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import DIGITS_DIR, SHARED_MODELS
+from tinyml_ptq.build import build
+from tinyml_ptq.errors import UserError
+from tinyml_ptq.project import generate
+from tinyml_ptq.run import run
+
+pytestmark = pytest.mark.slow
+
+KWS = SHARED_MODELS / "kws_ref_model_int8.tflite"
+
+
+class TflmProjects:
+    """(model, board, kernels) -> a generated and built TFLM project, made on first use."""
+
+    def __init__(self, root: Path, tflm_dir: Path, models: dict[str, Path]):
+        self.root, self.tflm_dir, self.models = root, tflm_dir, models
+        self.built: dict[tuple[str, str, str], Path] = {}
+
+    def get(self, model: str, board: str = "mps2-an386", kernels: str = "auto") -> Path:
+        key = (model, board, kernels)
+        if key not in self.built:
+            project = self.root / f"{model}-{board}-{kernels}"
+            generate(self.models[model], project, board=board, runtime="tflm", kernels=kernels)
+            build(project, tflm_dir=self.tflm_dir)
+            self.built[key] = project
+        return self.built[key]
+
+
+@pytest.fixture(scope="session")
+def tflm_projects(tmp_path_factory, tflm_dir, digits_int8_tflite) -> TflmProjects:
+    if not KWS.is_file():
+        pytest.fail(f"{KWS} is missing")
+    return TflmProjects(tmp_path_factory.mktemp("tflm-projects"), tflm_dir,
+                        {"digits": digits_int8_tflite, "kws": KWS})
+
+
+def _int8_samples(path: Path, project: Path, count: int) -> Path:
+    shape = json.loads((project / "project.json").read_text())["input"]["shape"]
+    rng = np.random.default_rng(5)
+    np.save(path, rng.integers(-128, 128, size=(count, *shape[1:]), dtype=np.int8))
+    return path
+
+
+@pytest.mark.parametrize("kernels", ["reference", "cmsis_nn"])
+def test_digits_runs_bit_exact_on_tflm(tflm_projects, kernels, no_qemu_left):
+    project = tflm_projects.get("digits", kernels=kernels)
+    meta = json.loads((project / "project.json").read_text())
+    assert meta["runtime"] == "tflm" and meta["kernels"] == kernels
+    result = run(project, str(DIGITS_DIR / "eval.npz"), limit=60)
+    assert result.samples == 60 and result.exact == 1.0
+    assert result.accuracy_device == result.accuracy_reference > 0.9
+    # release_with_logs keeps TFLM's profiler hooks: each operator is timed, and the
+    # operators together take most of an inference.
+    assert [o.op for o in result.per_op] == meta["op_names"]
+    assert all(o.mean > 0 for o in result.per_op)
+    assert 0.9 * result.latency_mean < sum(o.mean for o in result.per_op) <= result.latency_mean
+
+
+def test_kws_runs_bit_exact_and_cmsis_nn_is_faster(tflm_projects, tmp_path, no_qemu_left):
+    mean = {}
+    for kernels in ("reference", "cmsis_nn"):
+        project = tflm_projects.get("kws", kernels=kernels)
+        result = run(project, _int8_samples(tmp_path / "kws.npy", project, 3))
+        assert result.exact == 1.0, kernels
+        mean[kernels] = result.latency_mean
+    assert mean["cmsis_nn"] < mean["reference"]
+
+
+def _nm(path: Path, *flags: str) -> list[tuple[str, int, str, int]]:
+    """(name, size, type, address) of the sized symbols binutils' nm lists."""
+    out = subprocess.run(["arm-none-eabi-nm", "-S", *flags, str(path)], capture_output=True, text=True,
+                         check=True).stdout
+    return [(p[3], int(p[1], 16), p[2], int(p[0], 16))
+            for p in (line.split() for line in out.splitlines()) if len(p) == 4]
+
+
+def test_build_reports_the_tflm_arena_weights_and_library_code(tflm_projects):
+    project = tflm_projects.get("kws", kernels="cmsis_nn")
+    result = build(project, tflm_dir=tflm_projects.tflm_dir)  # up to date: measures again
+    elf = project / "build" / "firmware.elf"
+    linked = {name: (size, kind) for name, size, kind, _ in _nm(elf)}
+    settings = (project / "model" / "model_settings.h").read_text()
+    assert result.arena_bytes == linked["model_arena"][0] > 0
+    assert f"= {result.arena_bytes}" in settings or str(result.arena_bytes) in settings
+    assert result.flash_split["weights"] == linked["g_kws_ref_model_int8_model_data"][0] == KWS.stat().st_size
+    # TFLM library code: the functions of libtensorflow-microlite.a that survived --gc-sections
+    # (the link map counts their sections, which may end in a few bytes of padding).
+    library = Path(re.search(r"(\S+libtensorflow-microlite\.a)\(", (project / "build" / "firmware.map")
+                             .read_text()).group(1))
+    in_library = {name for name, _, kind, _ in _nm(library, "--defined-only") if kind in "tTwW"}
+    # Kernels' local functions share mangled names (tflite::(anonymous)::Eval, ...) and one function
+    # may carry two names (C1/C2 constructors): count each linked address once.
+    kept = list({address: size for name, size, kind, address in _nm(elf)
+                 if kind in "tTwW" and name in in_library}.values())
+    assert sum(kept) > 20_000
+    assert sum(kept) <= result.runtime_code["tflm"] <= sum(kept) + 3 * len(kept)
+    split = result.flash_split
+    assert split["runtime_code"] == sum(result.runtime_code.values())
+    assert split["weights"] + split["runtime_code"] + split["other"] == result.flash_bytes
+    assert "TFLM library" in result.summary()
+
+
+def test_changing_a_tflm_option_links_the_matching_library(tflm_projects, tmp_path, no_qemu_left):
+    """A project built with CMSIS-NN, then with OPTIMIZED_KERNEL_DIR= (reference): the second link
+    uses the reference library, not the stale one, and still runs bit-exact."""
+    project = tmp_path / "switch"
+    shutil.copytree(tflm_projects.get("digits", kernels="cmsis_nn"), project)
+
+    def linked_library() -> str:
+        return re.search(r"/tflm/([^/]+)/lib/libtensorflow-microlite\.a",
+                         (project / "build" / "firmware.map").read_text()).group(1)
+
+    assert linked_library().startswith("cortex-m4+fp_cmsis_nn_")
+    cmsis_elf = (project / "build" / "firmware.elf").read_bytes()
+    build(project, tflm_dir=tflm_projects.tflm_dir, make_args=["OPTIMIZED_KERNEL_DIR="])
+    assert linked_library().startswith("cortex-m4+fp_reference_")
+    assert (project / "build" / "firmware.elf").read_bytes() != cmsis_elf
+    assert run(project, str(DIGITS_DIR / "eval.npz"), limit=10).exact == 1.0
+
+
+def test_a_second_project_reuses_the_cached_library(tflm_projects, tmp_path):
+    first = tflm_projects.get("kws", kernels="reference")
+    library = Path(re.search(r"(\S+libtensorflow-microlite\.a)\(",
+                             (first / "build" / "firmware.map").read_text()).group(1))
+    before = library.stat().st_mtime_ns
+    second = tmp_path / "again"
+    generate(KWS, second, runtime="tflm", kernels="reference", name="kws_again")
+    build(second, tflm_dir=tflm_projects.tflm_dir)
+    assert str(library) in (second / "build" / "firmware.map").read_text()
+    assert library.stat().st_mtime_ns == before, "the cached TFLM library was rebuilt"
+
+
+def test_a_tflm_set_up_failure_is_shown_as_the_device_said_it(tflm_projects, tmp_path, capsys, no_qemu_left):
+    """An arena too small: TFLM's own reason reaches the user, not a bare 'no reply'."""
+    from tinyml_ptq.cli import main
+
+    project = tmp_path / "small-arena"
+    shutil.copytree(tflm_projects.get("kws", kernels="reference"), project, ignore=shutil.ignore_patterns("build"))
+    settings = project / "model" / "model_settings.h"
+    settings.write_text(re.sub(r"(ReferenceTensorArenaSize = )\d+;", r"\g<1>4096;", settings.read_text()))
+    build(project, tflm_dir=tflm_projects.tflm_dir)
+    data = _int8_samples(tmp_path / "x.npy", project, 1)
+    assert main(["run", str(project), "--data", str(data), "--timeout", "0.5"]) == 2
+    err = capsys.readouterr().err
+    # TFLM's own first complaint, quoted ("Failed to resize buffer. Requested: ..., available ...").
+    assert re.search(r"the device printed 'tinyml-ptq TFLM set-up failed: AllocateTensors\(\) failed: "
+                     r"Failed to [a-z ]+\. Requested: \d+, available \d+", err), err
+    assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_tflm_options_are_refused_clearly(tmp_path, capsys):
+    from tinyml_ptq.cli import main
+
+    model = str(SHARED_MODELS / "ad01_int8.tflite")
+    assert main(["generate", model, "-o", str(tmp_path / "a"), "--runtime", "tflm", "--kernels", "dsp"]) == 2
+    assert "'dsp' is a kernel set of the native runtime; the tflm runtime has: auto, reference, cmsis_nn" in \
+        capsys.readouterr().err
+    assert main(["generate", model, "-o", str(tmp_path / "b"), "--kernels", "cmsis_nn"]) == 2
+    assert "'cmsis_nn' is a kernel set of the tflm runtime" in capsys.readouterr().err
+    assert main(["generate", model, "-o", str(tmp_path / "c"), "--runtime", "tflm", "--board", "host",
+                 "--kernels", "cmsis_nn"]) == 2
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+
+
+def test_deploy_runtime_tflm_end_to_end(tflm_dir, digits_deployed, tmp_path, capsys):
+    """deploy --runtime tflm on the digits example: quantize reused from the native deploy, the
+    firmware built on TFLM + CMSIS-NN, every evaluation sample bit-exact, the report says so."""
+    from tinyml_ptq.cli import main
+
+    out = tmp_path / "digits"
+    shutil.copytree(digits_deployed.out_dir, out)
+    assert main(["deploy", str(DIGITS_DIR / "digits_cnn.keras"), "--data", str(DIGITS_DIR / "calib.npz"),
+                 "--eval", str(DIGITS_DIR / "eval.npz"), "-o", str(out), "--runtime", "tflm",
+                 "--tflm-dir", str(tflm_dir)]) == 0
+    summary = capsys.readouterr().out
+    assert "runtime    TensorFlow Lite Micro, cmsis_nn kernels" in summary
+    report = json.loads((out / "report.json").read_text())
+    assert {s["name"]: s["cached"] for s in report["stages"]} == \
+        {"quantize": True, "generate": False, "build": False, "run": False}
+    assert report["generate"]["runtime"] == "tflm" and report["generate"]["kernels"] == "cmsis_nn"
+    assert json.loads((out / "firmware" / "project.json").read_text())["runtime"] == "tflm"
+    assert report["summary"]["runtime"] == "TensorFlow Lite Micro, cmsis_nn kernels"
+    assert "<td>TensorFlow Lite Micro, cmsis_nn kernels</td>" in (out / "report.html").read_text()
+    s = report["summary"]
+    assert s["exact"] == 1.0 and s["samples"] == digits_deployed.report["summary"]["samples"]
+    assert s["accuracy_device"] == s["accuracy_int8"] == digits_deployed.report["summary"]["accuracy_device"]
+    assert report["build"]["runtime_code"]["tflm"] > 0 and s["arena_bytes"] > 0
+    assert "--runtime tflm" in report["commands"]["deploy"] and "--tflm-dir" in report["commands"]["build"]
+    # The recorded command, run again, reuses everything but the run.
+    assert main(shlex.split(report["commands"]["deploy"])[1:]) == 0
+    again = json.loads((out / "report.json").read_text())
+    assert {s["name"]: s["cached"] for s in again["stages"]} == \
+        {"quantize": True, "generate": True, "build": True, "run": False}
+
+
+def test_host_board_runs_tflm_natively(tflm_projects):
+    """The TFLM route on the host board: TFLM built with the host compiler, the protocol on stdio."""
+    project = tflm_projects.get("digits", board="host")
+    result = run(project, str(DIGITS_DIR / "eval.npz"), limit=30)
+    assert result.exact == 1.0 and result.latency_unit == "ns"
