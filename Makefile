@@ -49,10 +49,13 @@ demo: setup
 	$(CLI) deploy examples/digits/digits_cnn.keras --data examples/digits/calib.npz \
 	  --eval examples/digits/eval.npz --board mps2-an386 -o $(DEMO_OUT)
 
-# The MLPerf Tiny models and the digits example on emulated Cortex-M4 and M7, both kernel sets:
-# bench/results.json and bench/results.md (minutes; not part of make test).
+# The MLPerf Tiny models and the digits example on emulated Cortex-M4, M7 and M33: TFLM (reference,
+# CMSIS-NN) and ours (reference, DSP) side by side; bench/results.json and bench/results.md. TFLM
+# comes from TFLM_DIR (default: the shared/ tree beside the checkout, if there); the first run
+# builds its libraries (about 5 minutes each, cached in ~/.cache/tinyml-ptq). Not part of make test.
+TFLM_DIR  ?= $(wildcard $(abspath ../shared/tflm))
 bench: setup
-	$(CLI) bench -o bench
+	$(CLI) bench -o bench $(if $(TFLM_DIR),--tflm-dir $(TFLM_DIR))
 
 clean:
 	rm -rf out build .pytest_cache

@@ -1,9 +1,13 @@
 """The benchmark: the MLPerf Tiny int8 models and the digits example on emulated Cortex-M
-boards, each kernel set, against TensorFlow Lite Micro's published figures.
+boards, TensorFlow Lite Micro and tinyml-ptq side by side, in one run.
 
-Every number comes from the stages themselves: `generate` (arena, live-tensor bound),
-`build` (flash split from the ELF and link map), `run` (instructions per inference under
-QEMU -icount shift=0, per-op profile, exactness against the TFLM reference). MACs are
+For each model and board it builds and runs, on the same samples: TFLM with its reference
+kernels, TFLM + CMSIS-NN, our reference kernels and our DSP kernels (the TFLM pair only
+where a TFLM source tree is given: --tflm-dir or $TFLM_DIR). Every number comes from the
+stages themselves: `generate` (arena, live-tensor bound), `build` (flash split from the ELF
+and link map, RAM), `run` (instructions per inference under QEMU -icount shift=0, per-op
+profile, exactness against the TFLM reference interpreter, the arena TFLM reports in INFO).
+The ratios to TFLM are computed from those measurements; no figure is typed in. MACs are
 counted from the graph. The digits example also gives each stage's wall time and `run`
 throughput with 1 and 2 workers.
 """
@@ -19,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .build import build
+from .build import build, find_tflm_dir
 from .codegen import generate_model_sources
 from .errors import UserError
 from .fileio import write_text_atomic
@@ -30,33 +34,15 @@ from .quantize import quantize
 from .resources import ROOT
 from .run import run
 from .tflite_reader import parse_tflite
+from .tflm_export import TFLM_BUILD_TYPE
 
-DEFAULT_BOARDS = ("mps2-an386", "mps2-an500")
-KERNEL_SETS = ("reference", "dsp")  # generate --kernels; reference first: the speed-up baseline
+DEFAULT_BOARDS = ("mps2-an386", "mps2-an500", "mps2-an505")
+# (runtime, kernel set) in the order they run; our reference kernels are the speed-up
+# baseline, TFLM + CMSIS-NN the one the ratios are taken to.
+CONFIGURATIONS = (("tflm", "reference"), ("tflm", "cmsis_nn"), ("native", "reference"), ("native", "dsp"))
+MLPERF_MODELS = ("kws_ref_model_int8", "vww_96_int8", "resnet8_cifar10_int8", "ad01_int8")
 MLPERF_DIR = ROOT.parent / "shared" / "models" / "mlperf_tiny"
 DIGITS_DIR = ROOT / "examples" / "digits"
-
-
-@dataclass(frozen=True)
-class TflmFigures:
-    """TFLM on mps2-an386 (issue #7 anchors): instructions per inference with the reference
-    kernels and with CMSIS-NN, its arena, and the live-tensor bound of the model."""
-
-    reference_instructions: int
-    cmsis_nn_instructions: int
-    arena_bytes: int
-    live_bound_bytes: int
-    macs: int
-
-
-TFLM = {
-    "kws_ref_model_int8": TflmFigures(43_042_826, 7_700_253, 22_772, 16_000, 2_656_768),
-    "vww_96_int8": TflmFigures(100_251_320, 24_102_786, 100_660, 55_296, 7_489_664),
-    "resnet8_cifar10_int8": TflmFigures(107_405_280, 29_863_786, 54_340, 49_152, 12_501_632),
-    "ad01_int8": TflmFigures(1_952_573, 583_253, 2_260, 768, 264_192),
-}
-# TFLM's own code without the model (KWS): reference kernels, CMSIS-NN kernels.
-TFLM_CODE_BYTES = {"reference": 59 * 1024, "cmsis_nn": 105 * 1024}
 
 
 def count_macs(graph: Graph) -> int:
@@ -81,24 +67,30 @@ def count_macs(graph: Graph) -> int:
 class ModelBench:
     model: str
     board: str
-    kernels: str
+    runtime: str  # "tflm" or "native"
+    kernels: str  # "reference" / "cmsis_nn" (tflm), "reference" / "dsp" (native)
     samples: int
     exact: float
     instructions: float  # mean per inference
     macs: int
     macs_per_instruction: float
-    speedup_vs_reference: float | None  # our reference kernels' instructions / these
-    vs_tflm_reference: float | None  # these instructions / TFLM reference kernels' (mps2-an386 only)
-    vs_tflm_cmsis_nn: float | None  # these instructions / TFLM + CMSIS-NN's (mps2-an386 only)
-    arena_bytes: int
+    arena_bytes: int  # native: the planned arena; tflm: what TFLM reports using (INFO)
+    arena_reserved_bytes: int  # the arena array linked into the firmware
     live_bound_bytes: int
-    tflm_arena_bytes: int | None
     flash_bytes: int
+    ram_bytes: int
     weights_bytes: int | None
     runtime_code_bytes: int | None
     runtime_code: dict[str, int] | None
     other_flash_bytes: int | None
+    speedup_vs_reference: float | None = None  # our reference kernels' instructions / these
+    vs_tflm_reference: float | None = None  # these instructions / TFLM reference kernels', same run
+    vs_tflm_cmsis_nn: float | None = None  # these instructions / TFLM + CMSIS-NN's, same run
     per_op: list[dict] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return {"tflm": "TFLM", "native": "ours"}[self.runtime] + f" {self.kernels}"
 
 
 @dataclass
@@ -106,7 +98,8 @@ class BenchResult:
     models: list[ModelBench]
     stages_seconds: dict[str, float] | None  # digits example: quantize, generate, build, run
     throughput: dict[str, float] | None  # digits example, run samples/s: {"1": .., "2": ..}
-    kernel_sets: list[str]
+    configurations: list[str]  # "runtime/kernels" of each entry, in run order
+    tflm: dict | None  # the TFLM tree and build type compared against, or None without one
     json_path: str | None = None
     markdown_path: str | None = None
 
@@ -117,37 +110,48 @@ class BenchResult:
         return data
 
 
-def bench_model(model: Path, board: str, kernels: str, work: Path, samples: int) -> ModelBench:
-    """generate, build and run one model on one board with one kernel set."""
+def bench_model(model: Path, board: str, runtime: str, kernels: str, work: Path, samples: int,
+                tflm_dir: Path | None = None) -> ModelBench:
+    """generate, build and run one model on one board with one runtime and kernel set."""
     name = model.stem
-    project = work / f"{name}-{board}-{kernels}"
-    generated = generate(model, project, board=board, kernels=kernels)
-    built = build(project)
+    project = work / f"{name}-{board}-{runtime}-{kernels}"
+    generated = generate(model, project, board=board, runtime=runtime, kernels=kernels)
+    built = build(project, tflm_dir=tflm_dir)
     graph = parse_tflite(model.read_bytes())
-    shape = graph.tensors[graph.inputs[0]].shape
-    rng = np.random.default_rng(0)
     data = work / f"{name}-inputs.npy"
-    np.save(data, rng.integers(-128, 128, size=(samples, *shape[1:]), dtype=np.int8))
+    if not data.exists():  # every configuration runs the same samples
+        shape = graph.tensors[graph.inputs[0]].shape
+        rng = np.random.default_rng(0)
+        np.save(data, rng.integers(-128, 128, size=(samples, *shape[1:]), dtype=np.int8))
     result = run(project, data)
     macs = count_macs(graph)
     split = built.flash_split or {}
-    tflm = TFLM.get(name)
     # The bound of separate buffers with the reference kernels' scratch: what in-place steps beat.
     bound = generate_model_sources(graph, model.read_bytes()).live_lower_bound
     return ModelBench(
-        model=name, board=board, kernels=generated.kernels, samples=result.samples,
+        model=name, board=board, runtime=runtime, kernels=generated.kernels, samples=result.samples,
         exact=result.exact, instructions=result.latency_mean, macs=macs,
         macs_per_instruction=macs / result.latency_mean if result.latency_mean else 0.0,
-        speedup_vs_reference=None,
-        vs_tflm_reference=result.latency_mean / tflm.reference_instructions if tflm and board == "mps2-an386" else None,
-        vs_tflm_cmsis_nn=result.latency_mean / tflm.cmsis_nn_instructions if tflm and board == "mps2-an386" else None,
-        arena_bytes=generated.arena_bytes, live_bound_bytes=bound,
-        tflm_arena_bytes=tflm.arena_bytes if tflm else None,
-        flash_bytes=built.flash_bytes, weights_bytes=split.get("weights"),
+        arena_bytes=result.arena_bytes if runtime == "tflm" else generated.arena_bytes,
+        arena_reserved_bytes=built.arena_bytes, live_bound_bytes=bound,
+        flash_bytes=built.flash_bytes, ram_bytes=built.ram_bytes, weights_bytes=split.get("weights"),
         runtime_code_bytes=split.get("runtime_code"), runtime_code=built.runtime_code,
         other_flash_bytes=split.get("other"),
         per_op=[{"index": p.index, "op": p.op, "instructions": p.mean} for p in result.per_op],
     )
+
+
+def _set_ratios(entries: list[ModelBench]) -> None:
+    """Ratios between the configurations of one model on one board, from this run's figures."""
+    by_config = {(e.runtime, e.kernels): e.instructions for e in entries}
+    ours_reference = by_config.get(("native", "reference"))
+    tflm_reference = by_config.get(("tflm", "reference"))
+    tflm_cmsis = by_config.get(("tflm", "cmsis_nn"))
+    for e in entries:
+        if e.runtime == "native":
+            e.speedup_vs_reference = round(ours_reference / e.instructions, 3) if ours_reference else None
+        e.vs_tflm_reference = e.instructions / tflm_reference if tflm_reference else None
+        e.vs_tflm_cmsis_nn = e.instructions / tflm_cmsis if tflm_cmsis else None
 
 
 def bench_stages(work: Path) -> tuple[dict[str, float], dict[str, float], Path]:
@@ -174,14 +178,18 @@ def bench_stages(work: Path) -> tuple[dict[str, float], dict[str, float], Path]:
 
 
 def bench(out_dir: str | os.PathLike = "bench", models: list[str | os.PathLike] | None = None,
-          boards: tuple[str, ...] = DEFAULT_BOARDS, samples: int = 3, stages: bool = True) -> BenchResult:
+          boards: tuple[str, ...] = DEFAULT_BOARDS, samples: int = 3, stages: bool = True,
+          tflm_dir: str | os.PathLike | None = None) -> BenchResult:
     """Run the benchmark; write OUT/results.json and OUT/results.md.
 
     models: int8 .tflite files (default: the four MLCommons models beside the checkout,
     plus the digits example quantized by the stage timing run). stages: time the
-    digits example's stages (needed for the default digits model).
+    digits example's stages (needed for the default digits model). tflm_dir: the TFLM
+    tree to compare against (default $TFLM_DIR); without one only our figures are given.
     """
     out = Path(out_dir)
+    tflm_tree = _tflm_tree(tflm_dir)
+    configurations = [c for c in CONFIGURATIONS if tflm_tree is not None or c[0] != "tflm"]
     with tempfile.TemporaryDirectory(prefix="tp-bench-") as tmp:
         work = Path(tmp)
         stage_seconds = throughput = None
@@ -190,9 +198,9 @@ def bench(out_dir: str | os.PathLike = "bench", models: list[str | os.PathLike] 
             log("bench: digits example stage times and run throughput")
             stage_seconds, throughput, digits = bench_stages(work)
             if paths is None:
-                paths = [*(MLPERF_DIR / f"{n}.tflite" for n in TFLM), digits]
+                paths = [*(MLPERF_DIR / f"{n}.tflite" for n in MLPERF_MODELS), digits]
         if paths is None:
-            paths = [MLPERF_DIR / f"{n}.tflite" for n in TFLM]
+            paths = [MLPERF_DIR / f"{n}.tflite" for n in MLPERF_MODELS]
         for path in paths:
             if not path.is_file():
                 raise UserError(f"bench: model {path} not found (the MLPerf Tiny models are expected in "
@@ -200,15 +208,15 @@ def bench(out_dir: str | os.PathLike = "bench", models: list[str | os.PathLike] 
         results = []
         for path in paths:
             for board in boards:
-                reference = None
-                for kernels in KERNEL_SETS:
-                    log(f"bench: {path.stem} on {board}, {kernels} kernels")
-                    entry = bench_model(path, board, kernels, work, samples)
-                    if kernels == "reference":
-                        reference = entry.instructions
-                    entry.speedup_vs_reference = round(reference / entry.instructions, 3) if reference else None
-                    results.append(entry)
-    result = BenchResult(results, stage_seconds, throughput, list(KERNEL_SETS))
+                entries = []
+                for runtime, kernels in configurations:
+                    log(f"bench: {path.stem} on {board}, {'TFLM' if runtime == 'tflm' else 'ours'} {kernels}")
+                    entries.append(bench_model(path, board, runtime, kernels, work, samples, tflm_tree))
+                _set_ratios(entries)
+                results.extend(entries)
+    tflm_info = None if tflm_tree is None else {"dir": str(tflm_tree), "commit": _tflm_commit(tflm_tree),
+                                                "build_type": TFLM_BUILD_TYPE}
+    result = BenchResult(results, stage_seconds, throughput, [f"{r}/{k}" for r, k in configurations], tflm_info)
     result.json_path = str(out / "results.json")
     result.markdown_path = str(out / "results.md")
     write_text_atomic(result.json_path, json.dumps(result.to_dict(), indent=2) + "\n")
@@ -216,31 +224,54 @@ def bench(out_dir: str | os.PathLike = "bench", models: list[str | os.PathLike] 
     return result
 
 
+def _tflm_tree(tflm_dir: str | os.PathLike | None) -> Path | None:
+    if tflm_dir is None and not os.environ.get("TFLM_DIR"):
+        log("bench: no TFLM tree (--tflm-dir or $TFLM_DIR): our figures only, no TFLM comparison")
+        return None
+    return find_tflm_dir(tflm_dir)
+
+
+def _tflm_commit(tree: Path) -> str | None:
+    """The TFLM tree's git commit, if it is a checkout (a copy without .git has none)."""
+    head = tree / ".git" / "HEAD"
+    try:
+        ref = head.read_text().strip()
+        if ref.startswith("ref: "):
+            return (tree / ".git" / ref[5:]).read_text().strip()
+        return ref
+    except OSError:
+        return None
+
+
 def _n(value: float | int | None, fmt: str = ",.0f") -> str:
     return "—" if value is None else format(value, fmt)
 
 
 def format_markdown(result: BenchResult) -> str:
-    lines = [
-        "| model | board | kernels | instructions / inference | MACs | MACs / instr. | speed-up vs our reference "
+    lines = []
+    if result.tflm:
+        lines += [f"TFLM: {result.tflm['dir']} (commit {result.tflm['commit'] or 'unknown'}), "
+                  f"BUILD_TYPE={result.tflm['build_type']}, cortex_m_generic, arm-none-eabi-gcc", ""]
+    lines += [
+        "| model | board | runtime / kernels | instructions / inference | MACs / instr. | speed-up vs our reference "
         "| ÷ TFLM reference | ÷ TFLM + CMSIS-NN | exact |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for m in result.models:
-        lines.append(f"| {m.model} | {m.board} | {m.kernels} | {_n(m.instructions)} | {_n(m.macs)} "
+        lines.append(f"| {m.model} | {m.board} | {m.label} | {_n(m.instructions)} "
                      f"| {_n(m.macs_per_instruction, '.3f')} | {_n(m.speedup_vs_reference, '.2f')} "
                      f"| {_n(m.vs_tflm_reference, '.3f')} | {_n(m.vs_tflm_cmsis_nn, '.3f')} | {m.exact:.4f} |")
     lines += [
         "",
-        "| model | board | kernels | arena | live-tensor bound | TFLM arena | flash | weights | runtime code "
-        "(kernels / app / board) | other |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | board | runtime / kernels | arena | arena linked | live-tensor bound | RAM | flash | weights "
+        "| runtime code (kernels or TFLM / app / board) | other |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for m in result.models:
         code = m.runtime_code or {}
-        parts = " / ".join(_n(code.get(k)) for k in ("kernels", "app", "board"))
-        lines.append(f"| {m.model} | {m.board} | {m.kernels} | {_n(m.arena_bytes)} | {_n(m.live_bound_bytes)} "
-                     f"| {_n(m.tflm_arena_bytes)} | {_n(m.flash_bytes)} | {_n(m.weights_bytes)} "
+        parts = " / ".join(_n(v) for v in code.values())
+        lines.append(f"| {m.model} | {m.board} | {m.label} | {_n(m.arena_bytes)} | {_n(m.arena_reserved_bytes)} "
+                     f"| {_n(m.live_bound_bytes)} | {_n(m.ram_bytes)} | {_n(m.flash_bytes)} | {_n(m.weights_bytes)} "
                      f"| {_n(m.runtime_code_bytes)} ({parts}) | {_n(m.other_flash_bytes)} |")
     if result.stages_seconds:
         lines += ["", "| digits example stage | wall time (s) |", "|---|---:|"]
