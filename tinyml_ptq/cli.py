@@ -268,10 +268,6 @@ def main(argv: list[str] | None = None) -> int:
     return result if isinstance(result, int) else 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 @cli.command("verify")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--data", required=True, metavar="EVAL",
@@ -324,3 +320,7 @@ def bench_cmd(out_dir: str, models: tuple[str, ...], boards: tuple[str, ...], sa
     click.echo(json.dumps(result.to_dict(), indent=2) if as_json else format_markdown(result), nl=False)
     if not as_json:
         click.echo(f"wrote {result.json_path} and {result.markdown_path}")
+
+
+if __name__ == "__main__":  # last: every command above is registered by now
+    sys.exit(main())
