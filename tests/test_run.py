@@ -207,3 +207,23 @@ def test_summary_says_when_the_firmware_reports_no_per_op_profile():
     assert "per-operator profile: none reported" in silent and "op   0" not in silent
     profiled = result([600.0, 400.0]).summary()
     assert "none reported" not in profiled and "op   1 CONV_2D" in profiled and "40.0%" in profiled
+
+
+def test_a_refused_connection_is_reported_after_one_attempt(run_projects, dense_data, monkeypatch, capsys):
+    import socket
+
+    from tinyml_ptq.emulator import free_port
+
+    project = run_projects.get("dense", "host")
+    attempts = []
+    real_connect = socket.create_connection
+
+    def counted(*args, **kwargs):
+        attempts.append(args[0])
+        return real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", counted)
+    port = free_port()  # nothing listens there
+    assert main(["run", str(project), "--data", str(dense_data), "--port", f"socket://127.0.0.1:{port}"]) == 2
+    assert "Connection refused" in capsys.readouterr().err
+    assert attempts == [("127.0.0.1", port)]

@@ -20,7 +20,6 @@ import os
 import select
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 from .errors import UserError
@@ -86,16 +85,13 @@ class SocketTransport(Transport):
     """A TCP connection (QEMU's `-serial tcp:...` chardev, `tinyml-ptq emulate`, ser2net...)."""
 
     def __init__(self, host: str, port: int, connect_timeout: float = 10.0):
+        # One attempt: a refused connection is reported at once (waiting for an emulator
+        # that is still starting is Emulator.transport()'s job).
         self.address = (host, port)
-        deadline = time.monotonic() + connect_timeout
-        while True:
-            try:
-                self.sock = socket.create_connection(self.address, timeout=max(0.1, deadline - time.monotonic()))
-                break
-            except OSError as exc:
-                if time.monotonic() >= deadline:
-                    raise DeviceError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
-                time.sleep(0.05)
+        try:
+            self.sock = socket.create_connection(self.address, timeout=connect_timeout)
+        except OSError as exc:
+            raise DeviceError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(None)
 
