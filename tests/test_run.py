@@ -227,3 +227,21 @@ def test_a_refused_connection_is_reported_after_one_attempt(run_projects, dense_
     assert main(["run", str(project), "--data", str(dense_data), "--port", f"socket://127.0.0.1:{port}"]) == 2
     assert "Connection refused" in capsys.readouterr().err
     assert attempts == [("127.0.0.1", port)]
+
+
+def test_run_from_another_folder_after_the_model_moved(run_projects, dense_data, tmp_path, monkeypatch):
+    """The project keeps its own copy of the reference model: a relative path given to generate
+    and a model moved since do not matter."""
+    from tinyml_ptq.build import build
+    from tinyml_ptq.project import generate
+
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(run_projects.model("dense"), work / "dense.tflite")
+    monkeypatch.chdir(work)
+    generate("dense.tflite", "fw", board="host")
+    build("fw")
+    (work / "dense.tflite").rename(tmp_path / "moved.tflite")
+    monkeypatch.chdir(tmp_path)
+    result = run(work / "fw", dense_data)
+    assert result.exact == 1.0 and result.samples == 40

@@ -35,6 +35,9 @@ from .tflite_reader import read_tflite
 
 APP_FILES = ("main.c", "protocol.c", "protocol.h", "board.h")
 PROJECT_MARKER = "project.json"
+# A copy of the .tflite the project was generated from: `run` checks every output against
+# it, from any working folder and after the original has moved.
+REFERENCE_MODEL = "model.tflite"
 MIN_MAX_PAYLOAD = 1024
 
 
@@ -116,6 +119,7 @@ def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board:
         "board_info": board_info.to_dict(),
     }
     files[PROJECT_MARKER] = json.dumps(metadata, indent=2) + "\n"
+    files[REFERENCE_MODEL] = model_path
     write_project(out, files)
     return GenerateResult(
         project_dir=str(out), board=board_info.name, model=str(model_path), model_name=model_name,

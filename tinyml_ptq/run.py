@@ -27,6 +27,7 @@ import numpy as np
 from .errors import UserError
 from .fileio import atomic_path, write_text_atomic
 from .progress import log, track
+from .project import REFERENCE_MODEL
 from .protocol import DeviceClient, DeviceError, DeviceFault, DeviceInfo
 
 UNIT_NOTES = {
@@ -193,7 +194,7 @@ def _memory(project: Path, meta: dict, elf: Path) -> tuple[int | None, int | Non
 
 
 def _reference_model(project: Path, meta: dict, model: str | os.PathLike | None) -> bytes:
-    candidates = [Path(model)] if model is not None else [project / "model.tflite", Path(meta.get("model", ""))]
+    candidates = [Path(model)] if model is not None else [project / REFERENCE_MODEL, Path(meta.get("model", ""))]
     for path in candidates:
         if str(path) and path.is_file():
             return path.read_bytes()
