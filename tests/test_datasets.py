@@ -188,3 +188,34 @@ def test_truncated_npz(tmp_path):
     (tmp_path / "t.npz").write_bytes(data[: len(data) // 2])
     with pytest.raises(UserError, match="cannot read it"):
         load_dataset(str(tmp_path / "t.npz"), SHAPE)
+
+
+@pytest.mark.parametrize("labels, expected", [
+    (np.array([3.0, 0.0, 9.0, 1.0]), np.array([3, 0, 9, 1])),  # MLCommons: whole numbers as float64
+    (np.eye(10)[[3, 0, 9, 1]], np.array([3, 0, 9, 1])),  # one-hot
+    (np.array([[3], [0], [9], [1]]), np.array([3, 0, 9, 1])),  # a column
+])
+def test_labels_become_class_indices_in_every_stage(tmp_path, labels, expected):
+    np.savez(tmp_path / "d.npz", x=_samples(4), y=labels)
+    y = load_dataset(str(tmp_path / "d.npz"), SHAPE, samples=None).y
+    assert np.issubdtype(y.dtype, np.integer)
+    np.testing.assert_array_equal(y, expected)
+
+
+def test_regression_targets_stay_as_they_are(tmp_path):
+    targets = np.array([0.5, -1.25, 3.0, 2.0])
+    np.savez(tmp_path / "d.npz", x=_samples(4), y=targets)
+    y = load_dataset(str(tmp_path / "d.npz"), SHAPE, samples=None).y
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, targets)
+
+
+def test_labels_outside_the_models_classes_are_refused_with_their_range():
+    from tinyml_ptq.datasets import check_class_labels
+
+    assert check_class_labels(np.array([0, 9, 4]), 10, "--eval e.npz")
+    assert not check_class_labels(np.array([0.5, 2.0]), 10, "--eval e.npz")  # not class indices
+    assert not check_class_labels(None, 10, "--eval e.npz")
+    with pytest.raises(UserError, match=r"--eval e.npz: labels run from 1 to 10 but the model has 10 outputs "
+                                        r"\(classes 0 to 9\); give labels as class indices"):
+        check_class_labels(np.array([1, 10, 4]), 10, "--eval e.npz")

@@ -245,3 +245,16 @@ def test_run_from_another_folder_after_the_model_moved(run_projects, dense_data,
     monkeypatch.chdir(tmp_path)
     result = run(work / "fw", dense_data)
     assert result.exact == 1.0 and result.samples == 40
+
+
+def test_labels_outside_the_classes_are_refused_before_running(run_projects, dense_data, tmp_path, capsys):
+    project = run_projects.get("dense", "host")
+    data = np.load(dense_data)
+    shifted = tmp_path / "shifted.npz"
+    np.savez(shifted, x=data["x"], y=data["y"] + 1)  # 1..10 for a 10-class model
+    assert main(["run", str(project), "--data", str(shifted)]) == 2
+    assert "labels run from 1 to 10 but the model has 10 outputs" in capsys.readouterr().err
+    as_floats = tmp_path / "floats.npz"
+    np.savez(as_floats, x=data["x"], y=data["y"].astype(np.float64))  # as MLCommons ships them
+    result = run(project, as_floats)
+    assert result.accuracy_device is not None and result.accuracy_device == result.accuracy_reference

@@ -258,4 +258,33 @@ def _check(spec: str, x, y, input_shape: tuple[int, ...], what: str, accept_int8
         y = np.asarray(y)
         if len(y) != len(x):
             raise UserError(f"{what} {spec}: {len(y)} labels for {len(x)} samples; give one label per sample")
+        y = _as_class_indices(y)
     return x, y
+
+
+def _as_class_indices(y: np.ndarray) -> np.ndarray:
+    """Labels as class indices wherever they are ones: one-hot (or per-class score) rows become
+    the index of their largest entry, whole numbers stored as floats (MLCommons ships labels as
+    float64) become int64. Other labels (regression targets) stay as they are."""
+    if y.ndim == 2 and y.shape[1] > 1:
+        return y.argmax(axis=1)
+    y = y.reshape(len(y)) if y.ndim == 2 else y
+    if y.ndim == 1 and np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) \
+            and np.all(y == np.round(y)):
+        return y.astype(np.int64)
+    return y
+
+
+def check_class_labels(y: np.ndarray | None, classes: int, what: str) -> bool:
+    """True if `y` holds class indices of a `classes`-way output (accuracy can be measured).
+
+    Integer labels outside 0..classes-1 would give an accuracy of zero that means nothing:
+    they are refused with the range found, rather than reported.
+    """
+    if y is None or y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or classes < 2 or len(y) == 0:
+        return False
+    low, high = int(y.min()), int(y.max())
+    if low < 0 or high >= classes:
+        raise UserError(f"{what}: labels run from {low} to {high} but the model has {classes} outputs "
+                        f"(classes 0 to {classes - 1}); give labels as class indices")
+    return True

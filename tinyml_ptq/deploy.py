@@ -88,7 +88,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     """
     from .boards import get_board, resolve_kernels
     from .build import build, find_tflm_dir, measure
-    from .datasets import load_dataset
+    from .datasets import check_class_labels, load_dataset
     from .project import GenerateResult, generate
     from .quantize import QuantizeResult, quantize
     from .report_html import write_report_html
@@ -180,7 +180,8 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
         r = run(project, run_data, workers=workers, json_out=run_json, timeout=timeout, model=tflite)
     stages.append(_done("run", False, t0))
 
-    labels = evaluation.y if _class_labels(evaluation.y, q.report) else None
+    classes = int(np.prod(q.report["output"]["shape"][1:]))  # a confusion matrix needs class indices
+    labels = evaluation.y if check_class_labels(evaluation.y, classes, f"--eval {eval_data}") else None
     commands = _stage_commands(model, data, eval_data, run_data, tflite, quant_report, project, build_json, run_json,
                                board_info.name, samples, per_tensor, eval_samples, name, runtime, kernels, tflm_tree,
                                workers, timeout)
@@ -225,14 +226,6 @@ def _save_npz(path: Path, x: np.ndarray, y: np.ndarray | None) -> None:
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, x=x, **({} if y is None else {"y": y}))
-
-
-def _class_labels(y: np.ndarray | None, quant_report: dict) -> bool:
-    """True when y holds class indices of the model's output (a confusion matrix makes sense)."""
-    if y is None or y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or len(y) == 0:
-        return False
-    classes = int(np.prod(quant_report["output"]["shape"][1:]))
-    return classes > 1 and int(y.min()) >= 0 and int(y.max()) < classes
 
 
 # ----------------------------------------------------------------------------- cache

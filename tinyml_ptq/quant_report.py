@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import progress
+from .datasets import check_class_labels
 from .reference import ReferenceInterpreter, dequantize, quantize_input
 from .reference import _tensor_info as _info  # LiteRT details share TFLM's dict layout
 
@@ -108,8 +109,7 @@ def _evaluate(loaded, mode: str, quant_tflite: bytes, ops: list[str], evaluation
         runtime, quant_out = "litert", _run_litert(quant_tflite, x)
     quant_out = quant_out.reshape(len(x), -1)
     classes = float_out.shape[1]
-    labels = y is not None and y.ndim == 1 and np.issubdtype(y.dtype, np.integer) \
-        and classes > 1 and y.min() >= 0 and y.max() < classes
+    labels = check_class_labels(y, classes, f"--eval {evaluation.source}")
     # A classifier: labelled with class indices, or ending in a softmax.
     classifier = labels or (classes > 1 and bool(ops) and ops[-1] == "SOFTMAX")
     result = {

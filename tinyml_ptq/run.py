@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .datasets import check_class_labels
 from .errors import UserError
 from .fileio import atomic_path, write_text_atomic
 from .progress import log, track
@@ -132,13 +133,7 @@ def load_data(path: str | os.PathLike, input_shape: tuple[int, ...]) -> tuple[np
     from .datasets import load_dataset
 
     ds = load_dataset(str(path), tuple(input_shape), samples=None, what="--data", accept_int8=True)
-    y = ds.y
-    if y is not None:
-        y = np.asarray(y)
-        if y.ndim == 2:
-            y = y.argmax(axis=1)  # one-hot
-        y = y.reshape(-1)
-    return ds.x, y
+    return ds.x, ds.y
 
 
 def _input_shape(meta: dict) -> tuple[int, ...]:
@@ -272,6 +267,8 @@ def run(project_dir: str | os.PathLike, data: str | os.PathLike, limit: int | No
         x, y = x[:limit], (None if y is None else y[:limit])
     if len(x) == 0:
         raise UserError(f"{data} holds no samples")
+    # One output is read as a binary classifier (predictions() thresholds it).
+    labelled = check_class_labels(y, max(int(np.prod(meta["output"]["shape"])), 2), f"--data {data}")
     model_bytes = _reference_model(project, meta, model)
     workers = min(workers, len(x))
     options = dict(timeout=timeout, invoke_timeout=invoke_timeout, retries=retries)
@@ -360,7 +357,7 @@ def run(project_dir: str | os.PathLike, data: str | os.PathLike, limit: int | No
     ticks = np.array([r.ticks for r in results], dtype=np.int64)
     op_ticks = np.array([r.op_ticks for r in results], dtype=np.float64).reshape(len(results), -1)
     acc_dev = acc_ref = None
-    if y is not None:
+    if labelled:
         scale, zp = info.output.scale, info.output.zero_point
         acc_dev = float(np.mean(predictions(outputs, scale, zp) == y))
         acc_ref = float(np.mean(predictions(reference, scale, zp) == y))
