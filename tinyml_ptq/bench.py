@@ -26,7 +26,7 @@ import numpy as np
 from .build import build, find_tflm_dir
 from .codegen import generate_model_sources
 from .errors import UserError
-from .fileio import write_text_atomic
+from .fileio import check_writable, write_text_atomic
 from .ir import Graph
 from .progress import log
 from .project import generate
@@ -188,6 +188,7 @@ def bench(out_dir: str | os.PathLike = "bench", models: list[str | os.PathLike] 
     tree to compare against (default $TFLM_DIR); without one only our figures are given.
     """
     out = Path(out_dir)
+    check_writable(out, "output folder", folder=True)
     tflm_tree = _tflm_tree(tflm_dir)
     configurations = [c for c in CONFIGURATIONS if tflm_tree is not None or c[0] != "tflm"]
     with tempfile.TemporaryDirectory(prefix="tp-bench-") as tmp:

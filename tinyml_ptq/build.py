@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .boards import Board, format_size, get_board
 from .errors import UserError
-from .fileio import write_text_atomic
+from .fileio import check_writable, write_text_atomic
 from .progress import log
 from .project import PROJECT_MARKER
 
@@ -112,6 +112,7 @@ def build(project_dir: str | os.PathLike, json_out: str | os.PathLike | None = N
     source tree: `tflm_dir`, or the TFLM_DIR environment variable.
     """
     project = Path(project_dir)
+    check_writable(json_out, "--json")
     meta = _read_project(project)
     board = get_board(meta["board"])
     _check_tools(board, tflm=meta.get("runtime") == "tflm")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UserError
-from .fileio import write_text_atomic
+from .fileio import check_writable, write_text_atomic
 
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:([kmg])(?:i?b)?|b)?\s*", re.IGNORECASE)
 _UNITS = {None: 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
@@ -76,6 +76,7 @@ def check(report: str | os.PathLike | dict, *, max_accuracy_drop: float | None =
     if all(v is None for v in thresholds.values()):
         raise UserError("give at least one threshold: --max-accuracy-drop, --min-exact, --max-flash, "
                         "--max-ram or --max-latency")
+    check_writable(junit, "--junit")
     name, data = _load(report)
     summary = data["summary"]
     result = CheckResult(name)

@@ -35,10 +35,11 @@ import numpy as np
 
 from . import __version__, progress
 from .errors import UserError
-from .fileio import write_text_atomic
+from .fileio import check_writable, write_text_atomic
 
 MANIFEST = "manifest.json"
 FIRMWARE_SUBDIR = "firmware"
+EVAL_SUBSET = "eval_samples.npz"  # written when EVAL has more samples than --eval-samples
 STAGES = ("quantize", "generate", "build", "run")
 _TOOLKIT_ROOT = Path(__file__).resolve().parent.parent
 # Everything that can change generated code: the whole package, the C sources and
@@ -103,20 +104,21 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a folder; choose another output folder")
-    out.mkdir(parents=True, exist_ok=True)
+    check_writable(out, "output folder", folder=True)
     manifest = _load_manifest(out)
     report_json = out / "report.json"
     report_html = out / "report.html"
-    for stale in (report_json, report_html):  # they describe an earlier run; a failed run leaves none
-        stale.unlink(missing_ok=True)
-    stages: list[StageStatus] = []
-
     stem = Path(str(model)).stem or "model"
     tflite = out / f"{stem}_int8.tflite"
     quant_report = out / "quantize_report.json"
     project = out / FIRMWARE_SUBDIR
     build_json = out / "build.json"
     run_json = out / "run.json"
+    eval_subset = out / EVAL_SUBSET
+    _claim_outputs(out, manifest, [tflite, quant_report, build_json, run_json, eval_subset, report_json, report_html])
+    for stale in (report_json, report_html):  # they describe an earlier run; a failed run leaves none
+        stale.unlink(missing_ok=True)
+    stages: list[StageStatus] = []
 
     # ---- quantize
     t0 = time.monotonic()
@@ -175,7 +177,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
         shape = tuple(q.report["input"]["shape"][1:])
         evaluation = load_dataset(eval_data, shape, eval_samples, what="--eval")
         if evaluation.total > len(evaluation.x):
-            run_data = str(out / "eval_samples.npz")
+            run_data = str(eval_subset)
             _save_npz(Path(run_data), evaluation.x, evaluation.y)
         r = run(project, run_data, workers=workers, json_out=run_json, timeout=timeout, model=tflite)
     stages.append(_done("run", False, t0))
@@ -229,6 +231,26 @@ def _save_npz(path: Path, x: np.ndarray, y: np.ndarray | None) -> None:
 
 
 # ----------------------------------------------------------------------------- cache
+
+
+def _claim_outputs(out: Path, manifest: dict, outputs: list[Path]) -> None:
+    """Refuse to overwrite or delete any file of OUT that deploy did not write, then record
+    `outputs` in the manifest as deploy's own, before the first of them is written.
+
+    A folder's files are deploy's if its manifest lists them (a manifest from before the list
+    was kept vouches for the standard outputs); without a manifest, none are.
+    """
+    if (out / MANIFEST).exists() and not manifest:
+        raise UserError(f"{out / MANIFEST} is not a tinyml-ptq deploy manifest; choose another output folder")
+    ours = set(manifest.get("written", [str(p.relative_to(out)) for p in outputs]) if manifest else [])
+    foreign = [p for p in outputs if p.exists() and str(p.relative_to(out)) not in ours]
+    if foreign:
+        raise UserError(f"{foreign[0]} was not written by tinyml-ptq deploy and would be replaced; move it or "
+                        "choose another output folder")
+    out.mkdir(parents=True, exist_ok=True)
+    manifest["written"] = sorted(ours | {str(p.relative_to(out)) for p in outputs})
+    manifest["tinyml_ptq"] = __version__
+    write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
 
 
 def _load_manifest(out: Path) -> dict:

@@ -27,7 +27,7 @@ from .boards import DEFAULT_BOARD, Board, get_board, resolve_kernels
 from .cnames import c_string
 from .codegen import ModelSources, generate_model_sources, runtime_files
 from .errors import UserError
-from .fileio import atomic_dir
+from .fileio import atomic_dir, check_writable
 from .ir import Graph
 from .lowering import UnsupportedOperator
 from .resources import FIRMWARE_DIR, TEMPLATES_DIR
@@ -142,9 +142,10 @@ def write_project(out: Path, files: dict[str, str | Path]) -> None:
 
 
 def check_destination(out: Path) -> None:
-    """Only ever replace an empty folder or an earlier generated project."""
+    """Only ever replace an empty folder or an earlier generated project, in a place that can be written."""
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a folder; choose another output folder")
+    check_writable(out, "output folder", folder=True)
     if out.is_dir() and any(out.iterdir()) and not (out / PROJECT_MARKER).is_file():
         raise UserError(f"{out} is not empty and is not a tinyml-ptq firmware project; "
                         "choose a new or empty output folder")

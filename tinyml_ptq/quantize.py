@@ -17,7 +17,7 @@ import numpy as np
 
 from . import progress
 from .errors import UserError
-from .fileio import write_bytes_atomic, write_text_atomic
+from .fileio import check_writable, write_bytes_atomic, write_text_atomic
 
 MODES = ("int8", "int16x8", "dynamic", "float16")
 
@@ -112,7 +112,7 @@ def _check_output(output: Path, inputs: list[Path]) -> None:
     for source in inputs:
         if source.exists() and output.exists() and output.resolve() == source.resolve():
             raise UserError(f"output {output} is also an input; write the result to another path")
-    _write(output, lambda: output.parent.mkdir(parents=True, exist_ok=True))
+    check_writable(output, "output")
 
 
 def _write(path, action) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 
 from .datasets import check_class_labels
 from .errors import UserError
-from .fileio import atomic_path, write_text_atomic
+from .fileio import atomic_path, check_writable, write_text_atomic
 from .progress import log, track
 from .project import REFERENCE_MODEL
 from .protocol import DeviceClient, DeviceError, DeviceFault, DeviceInfo
@@ -252,6 +252,8 @@ def run(project_dir: str | os.PathLike, data: str | os.PathLike, limit: int | No
     model: the .tflite to check against (default: the one the project was generated from).
     """
     project = Path(project_dir)
+    check_writable(json_out, "--json")
+    check_writable(save_outputs, "--save-outputs")
     meta = _read_project(project)
     elf = project / "build" / "firmware.elf"
     if port is None and not elf.is_file():

@@ -18,7 +18,7 @@ import numpy as np
 from . import progress
 from .codegen import generate_model_sources
 from .datasets import load_dataset
-from .fileio import write_text_atomic
+from .fileio import check_writable, write_text_atomic
 from .hostrun import build_host_runner, run_host
 from .reference import ReferenceInterpreter, quantize_input
 from .tflite_reader import read_tflite
@@ -60,6 +60,7 @@ def verify(model: str | Path, data: str | np.ndarray, limit: int | None = None,
     array; float samples are quantized with the input scale and zero point, int8
     samples are taken as they are)."""
     model = Path(model)
+    check_writable(json_out, "--json")
     graph = read_tflite(model)
     tflite_bytes = model.read_bytes()
     sources = generate_model_sources(graph, tflite_bytes)
