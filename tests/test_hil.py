@@ -26,7 +26,8 @@ from conftest import our_qemus
 
 from tinyml_ptq.emulator import Emulator, free_port
 from tinyml_ptq.protocol import DeviceClient, DeviceError, DeviceFault, DeviceTimeout
-from tinyml_ptq.run import run
+from tinyml_ptq.run import prepare_inputs, run
+from tinyml_ptq.transport import open_port
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")]
@@ -51,6 +52,7 @@ class FaultyProxy:
     def __init__(self, upstream: tuple[str, int], corrupt: float = 0.0, drop: float = 0.0, stall: float = 0.0,
                  stall_seconds: tuple[float, float] = (0.3, 1.5), seed: int = 0):
         self.upstream = upstream
+        self.reply_delay = 0.0  # seconds every device -> host chunk is held back (a slow line or host)
         self.corrupt, self.drop, self.stall, self.stall_seconds = corrupt, drop, stall, stall_seconds
         self.rng = np.random.default_rng(seed)
         self.lock = threading.Lock()
@@ -78,8 +80,8 @@ class FaultyProxy:
             upstream = socket.create_connection(self.upstream, timeout=10)
             upstream.settimeout(None)
             self.sockets += [client, upstream]
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+            for src, dst, from_device in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pump, args=(src, dst, from_device), daemon=True).start()
 
     def _mangle(self, data: bytes) -> tuple[bytes, float]:
         with self.lock:
@@ -95,7 +97,7 @@ class FaultyProxy:
             self.counts["stalls"] += pause > 0
         return arr[keep].tobytes(), pause
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, from_device: bool) -> None:
         try:
             while True:
                 data = src.recv(4096)
@@ -104,6 +106,8 @@ class FaultyProxy:
                 if not self.forwarding:
                     continue
                 data, pause = self._mangle(data)
+                if from_device:
+                    pause += self.reply_delay
                 if pause:
                     time.sleep(pause)
                 dst.sendall(data)
@@ -210,6 +214,26 @@ def test_fault_injection_never_gives_a_wrong_output(clean_ad01, ad01_data, no_qe
         finally:
             proxy.close()
     assert proxy.counts["corrupted"] + proxy.counts["dropped"] > 0, "the proxy injected nothing"
+
+
+def test_a_device_that_gets_slower_is_waited_for_up_to_the_timeout(clean_ad01, ad01_data, no_qemu_left):
+    """Replies that turn slow mid-run (a loaded machine): the adaptive wait learned from the fast
+    ones may cut the first attempt short, but the run completes, identical to the clean one."""
+    project, clean = clean_ad01
+    with Emulator(project / "build" / "firmware.elf", "mps2-an386", serial="tcp") as em:
+        proxy = FaultyProxy((em.host, em.port))
+        try:
+            client = DeviceClient(open_port(proxy.url), timeout=3.0, invoke_timeout=3.0)
+            info = client.info()
+            x = prepare_inputs(np.load(ad01_data)["x"][:6], info)
+            outputs = [client.invoke(x[i].tobytes()).output for i in range(3)]  # fast: the wait adapts
+            proxy.reply_delay = 0.6  # 20x slower than those replies, well within --timeout
+            outputs += [client.invoke(x[i].tobytes()).output for i in range(3, 6)]
+            client.transport.close()
+        finally:
+            proxy.close()
+    assert [bytes(o) for o in outputs] == [bytes(o) for o in clean.outputs[:6]]
+    assert client.stats.retries > 0, "the delay never outlasted the adaptive wait: the test tests nothing"
 
 
 def test_heavy_corruption_stops_with_a_clear_error(clean_ad01, ad01_data, no_qemu_left):

@@ -303,9 +303,10 @@ def parse_fault(payload: bytes) -> dict[str, int]:
 class _Retry(Exception):
     """One attempt failed in a way a retry can fix."""
 
-    def __init__(self, reason: str, silent: bool = False):
+    def __init__(self, reason: str, silent: bool = False, timed_out: bool = False):
         super().__init__(reason)
         self.silent = silent  # nothing at all came back
+        self.timed_out = timed_out  # the attempt's wait ran out
 
 
 class _BadReply(Exception):
@@ -327,7 +328,9 @@ class DeviceClient:
     timeout: seconds to wait for a reply to INFO, LOAD_INPUT, PROFILE, OP_NAMES;
     invoke_timeout: for INVOKE. Both are upper bounds: once a command has been
     answered, an attempt is given up after 4x its typical (median of the recent)
-    answer time plus 0.2 s, so a lost request or reply is retried promptly.
+    answer time plus 0.2 s, so a lost request or reply is retried promptly; an attempt
+    cut short that way counts as no failure, and the retry waits the full timeout, so a
+    device that merely got slower is never declared lost before `timeout`.
     retries: how many times a request is sent again after a damaged, stale or
     error reply; a device that stays silent is instead given
     (silent_retries + 1) x timeout seconds in all before DeviceTimeout.
@@ -446,6 +449,7 @@ class DeviceClient:
         problems: list[str] = []
         failures = 0
         silent_since: float | None = None
+        patient = False  # once an adaptive wait proved too short, wait the full timeout
         self.stats.requests += 1
         first = True
         while True:
@@ -457,7 +461,7 @@ class DeviceClient:
                 if before_each is not None:
                     before_each()
                 seq = self._next_seq()
-                timeout = self._attempt_timeout(kind)
+                timeout = full_timeout if patient else self._attempt_timeout(kind)
                 sent = time.monotonic()
                 self.transport.write(encode_frame(kind, seq, payload))
                 frame = self._await(kind, seq, limit, timeout)
@@ -479,6 +483,11 @@ class DeviceClient:
                 problems.append(str(exc))
                 self.stats.problems = (self.stats.problems + [f"{kind.name}: {exc}"])[-20:]
                 now = time.monotonic()
+                if exc.timed_out and timeout < full_timeout:
+                    # The device answers more slowly than it did (a loaded machine, a slower
+                    # sample): that is no failure; the next attempt waits the whole timeout.
+                    patient = True
+                    continue
                 if exc.silent:
                     silent_since = sent if silent_since is None else silent_since
                     if now - silent_since >= (self.silent_retries + 1) * full_timeout:
@@ -514,12 +523,13 @@ class DeviceClient:
                 suspicious = suspicious or frame.status in _TRANSIENT
                 continue
             now = time.monotonic()
-            damaged = suspicious or self.decoder.corrupt > corrupt_at_start or self.decoder.pending > 0
+            # A frame that is only incomplete may be slow, not lost: it has until the deadline.
+            damaged = suspicious or self.decoder.corrupt > corrupt_at_start
             if damaged and now - last_byte >= self.quiet:
                 self.stats.corrupt_frames += self.decoder.corrupt - corrupt_at_start
                 raise _Retry("reply damaged, incomplete or lost")
             if now >= deadline:
-                raise _Retry(f"no reply within {timeout:.2f} s", silent=not got_bytes)
+                raise _Retry(f"no reply within {timeout:.2f} s", silent=not got_bytes, timed_out=True)
             wait = deadline - now
             if damaged:
                 wait = min(wait, self.quiet - (now - last_byte))
