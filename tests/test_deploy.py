@@ -215,3 +215,51 @@ def test_ci_examples_parse_and_use_real_options(name):
             sub = cli.get_command(ctx, argv[0])
             sub.make_context(argv[0], argv[1:])  # raises on an unknown option or a bad value
     assert "--junit" in text and "check.xml" in text
+
+
+@pytest.mark.parametrize("stage, options", [("quantize", ["--samples", "150"]),
+                                            ("build", ["--kernels", "reference"]),
+                                            ("run", [])])
+def test_ctrl_c_in_a_stage_leaves_only_complete_artefacts_for_the_next_run(digits_deployed, tmp_path, stage,
+                                                                             options):
+    """SIGINT while STAGE runs (options make it run again on a copy of the deployment): the command
+    stops with no emulator left, and the next deploy reuses only what earlier stages completed,
+    redoes the interrupted stage and ends bit-exact."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import our_qemus
+
+    out = tmp_path / "digits"
+    shutil.copytree(digits_deployed.out_dir, out)
+    argv = [str(DIGITS_DIR / "digits_cnn.keras"), "--data", str(DIGITS_DIR / "calib.npz"), "--eval",
+            str(DIGITS_DIR / "eval.npz"), "-o", str(out), *options]
+    proc = subprocess.Popen([sys.executable, "-m", "tinyml_ptq", "deploy", *argv], stderr=subprocess.PIPE, text=True)
+    started = []  # the stages the interrupted deploy entered; the last is the one SIGINT stopped
+    try:
+        for line in proc.stderr:
+            if line.startswith("deploy: ") and line.split()[1] in ("quantize", "generate", "build", "run"):
+                started.append(line.split()[1])
+            if started[-1:] == [stage]:
+                time.sleep(0.3)  # inside the stage (a fast one may be over: then the next one is hit)
+                proc.send_signal(signal.SIGINT)
+                break
+        started += [line.split()[1] for line in proc.stderr if line.startswith("deploy: ")
+                    and line.split()[1] in ("quantize", "generate", "build", "run")]
+        assert proc.wait(timeout=60) != 0, f"deploy finished before SIGINT reached {stage}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    interrupted = started[-1]
+    assert our_qemus(tmp_path) == []
+    assert not (out / "report.json").exists(), "an interrupted deploy left a report"
+    assert main(["deploy", *argv]) == 0
+    report = json.loads((out / "report.json").read_text())
+    cached = {s["name"]: s["cached"] for s in report["stages"]}
+    order = ["quantize", "generate", "build", "run"]
+    assert all(not cached[s] for s in order[order.index(interrupted):]), (interrupted, cached)
+    assert report["summary"]["exact"] == 1.0
