@@ -280,10 +280,11 @@ def test_generate_records_kernels_and_copies_only_that_set(tmp_path):
     assert (dsp.kernels, ref.kernels) == ("dsp", "reference")
     assert json.loads((tmp_path / "dsp" / "project.json").read_text())["kernels"] == "dsp"
     assert json.loads((tmp_path / "ref" / "project.json").read_text())["kernels"] == "reference"
-    dsp_kernels = sorted(p.name for p in (tmp_path / "dsp" / "runtime" / "kernels").glob("*.c"))
+    dsp_kernels = sorted(p.name for p in (tmp_path / "dsp" / "runtime" / "kernels").glob("*.[cS]"))
     ref_kernels = sorted(p.name for p in (tmp_path / "ref" / "runtime" / "kernels").glob("*.c"))
     # The pointwise convolution runs in place over its input, two pixels at a time.
-    assert dsp_kernels == ["tp_conv2d_s8_dsp.c", "tp_conv2d_s8_dsp_pointwise_inplace.c", "tp_dsp_gemm_s8.c"]
+    assert dsp_kernels == ["tp_conv2d_s8_dsp.c", "tp_conv2d_s8_dsp_pointwise_inplace.c", "tp_dsp_gemm_s8.c",
+                           "tp_dsp_gemm_s8_pairs.S"]
     assert "tp_conv2d_s8.c" in ref_kernels and not any("dsp" in k for k in ref_kernels)
     assert "tp_conv2d_s8_dsp_pointwise_inplace(" in (tmp_path / "dsp" / "model" / "model.c").read_text()
     assert "tp_conv2d_s8_dsp" not in (tmp_path / "ref" / "model" / "model.c").read_text()

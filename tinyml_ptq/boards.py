@@ -146,3 +146,7 @@ def resolve_kernels(board: Board, kernels: str, runtime: str = "native") -> str:
     if kernels == "cmsis_nn" and board.is_host:
         raise UserError("TFLM's cmsis_nn kernels are for Arm Cortex-M boards; use --kernels reference on the host")
     return kernels
+
+
+# Optimization levels `build --opt` passes to the compiler (-O2 when none is given).
+OPT_LEVELS = ("-O0", "-Og", "-O1", "-O2", "-O3", "-Os", "-Oz")

@@ -20,7 +20,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .boards import Board, format_size, get_board
+from .boards import OPT_LEVELS, Board, format_size, get_board
 from .errors import UserError
 from .fileio import check_writable, write_text_atomic
 from .progress import log
@@ -105,18 +105,22 @@ class BuildResult:
 
 def build(project_dir: str | os.PathLike, json_out: str | os.PathLike | None = None,
           jobs: int | None = None, make_args: list[str] | None = None,
-          tflm_dir: str | os.PathLike | None = None) -> BuildResult:
+          tflm_dir: str | os.PathLike | None = None, *, opt: str | None = None, lto: bool = False,
+          cflags: str | None = None) -> BuildResult:
     """Run `make` in a generated project; measure and check the firmware it produced.
 
     A TensorFlow Lite Micro project (`generate --runtime tflm`) needs the user's TFLM
-    source tree: `tflm_dir`, or the TFLM_DIR environment variable.
+    source tree: `tflm_dir`, or the TFLM_DIR environment variable. opt: the optimization
+    flag (-O2 by default: -O0, -Og, -O1, -O2, -O3, -Os, -Oz); lto: link-time optimization;
+    cflags: more compiler flags, e.g. "-fno-omit-frame-pointer" (the project's own sources;
+    a TFLM library keeps TFLM's flags).
     """
     project = Path(project_dir)
     check_writable(json_out, "--json")
     meta = _read_project(project)
     board = get_board(meta["board"])
     _check_tools(board, tflm=meta.get("runtime") == "tflm")
-    make_args = list(make_args or [])
+    make_args = [*(make_args or []), *compiler_options(opt, lto, cflags)]
     if meta.get("runtime") == "tflm":
         make_args = tflm_make_args(meta, board, find_tflm_dir(tflm_dir, project), make_args)
     cmd = ["make", "-C", str(project), f"-j{jobs or min(os.cpu_count() or 1, 8)}", *make_args]
@@ -137,6 +141,23 @@ def build(project_dir: str | os.PathLike, json_out: str | os.PathLike | None = N
     if json_out is not None:
         write_text_atomic(json_out, json.dumps(result.to_dict(), indent=2) + "\n")
     return result
+
+
+def compiler_options(opt: str | None, lto: bool, cflags: str | None) -> list[str]:
+    """make arguments for the optimization level, LTO and extra compiler flags."""
+    args = []
+    if opt is not None:
+        if opt not in OPT_LEVELS:
+            raise UserError(f"unknown optimization level '{opt}'; choose one of: {', '.join(OPT_LEVELS)}")
+        args.append(f"OPT={opt}")
+    if lto:
+        args.append("LTO=1")
+    if cflags:
+        if any(c in cflags for c in "\n'\"$`\\"):
+            raise UserError(f"--cflags '{cflags}' holds a quote, $, backquote, backslash or newline; "
+                            "give plain compiler flags")
+        args.append(f"EXTRA_CFLAGS={cflags}")
+    return args
 
 
 def find_tflm_dir(tflm_dir: str | os.PathLike | None, project: Path | None = None) -> Path:

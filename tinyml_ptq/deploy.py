@@ -74,13 +74,14 @@ class DeployResult:
 def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | os.PathLike, *,
            board: str = "mps2-an386", samples: int = 200, per_tensor: bool = False, eval_samples: int = 1000,
            name: str | None = None, runtime: str = "native", kernels: str = "auto",
-           tflm_dir: str | os.PathLike | None = None, workers: int = 1, timeout: float = 2.0,
+           tflm_dir: str | os.PathLike | None = None, opt: str | None = None, lto: bool = False,
+           cflags: str | None = None, workers: int = 1, timeout: float = 2.0,
            command: list[str] | None = None) -> DeployResult:
     """Quantize MODEL, generate and build firmware for BOARD, run EVAL on it; write the reports into OUT_DIR.
 
     runtime, kernels: as `generate --runtime/--kernels` (kernels auto: the optimized set where the
     board's core has the DSP extension, else reference). runtime "tflm" builds the firmware on
-    TensorFlow Lite Micro from `tflm_dir` (or $TFLM_DIR).
+    TensorFlow Lite Micro from `tflm_dir` (or $TFLM_DIR). opt, lto, cflags: as `build`.
 
     A stage that fails raises UserError("stage <name> failed: ...") and leaves
     what the earlier stages wrote in OUT_DIR. `command` is the command line to
@@ -88,7 +89,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     `tinyml-ptq deploy` line.
     """
     from .boards import get_board, resolve_kernels
-    from .build import build, find_tflm_dir, measure
+    from .build import build, compiler_options, find_tflm_dir, measure
     from .datasets import check_class_labels, load_dataset
     from .project import GenerateResult, generate
     from .quantize import QuantizeResult, quantize
@@ -99,6 +100,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     board_info = get_board(board)  # an unknown board or kernel set is an error before minutes of quantization
     kernels = resolve_kernels(board_info, kernels, runtime)
     tflm_tree = find_tflm_dir(tflm_dir) if runtime == "tflm" else None
+    compiler = compiler_options(opt, lto, cflags)  # checked before minutes of quantization
     if not eval_data:
         raise UserError("--eval is required: deploy measures accuracy and exactness on the device with it")
     out = Path(out_dir)
@@ -156,7 +158,8 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
 
     t0 = time.monotonic()
     elf = project / "build" / "firmware.elf"
-    b_key = _digest_of("build", g_key, _tree_digest(project), _compiler_version(board_info), str(tflm_tree or ""))
+    b_key = _digest_of("build", g_key, _tree_digest(project), _compiler_version(board_info), str(tflm_tree or ""),
+                       " ".join(compiler))
     if g_cached and _up_to_date(out, manifest.get("build"), b_key):
         with _stage("build", announce=False):
             b = measure(elf, board_info, project)
@@ -164,7 +167,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
         b_cached = True
     else:
         with _stage("build"):
-            b = build(project, json_out=build_json, tflm_dir=tflm_tree)
+            b = build(project, json_out=build_json, tflm_dir=tflm_tree, opt=opt, lto=lto, cflags=cflags)
         b_cached = False
         # The build adds build/ to the project; the key is of the sources it was built from.
         _record(out, manifest, "build", b_key, [elf])
@@ -186,7 +189,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     labels = evaluation.y if check_class_labels(evaluation.y, classes, f"--eval {eval_data}") else None
     commands = _stage_commands(model, data, eval_data, run_data, tflite, quant_report, project, build_json, run_json,
                                board_info.name, samples, per_tensor, eval_samples, name, runtime, kernels, tflm_tree,
-                               workers, timeout)
+                               _flag_args(opt, lto, cflags), workers, timeout)
     deploy_cmd = command or ["tinyml-ptq", "deploy", *commands["deploy_args"]]
     report = _merge_report(model, board_info, q, g, b, r, stages, labels, deploy_cmd, commands["stages"],
                            time.monotonic() - started)
@@ -352,7 +355,7 @@ def _compiler_version(board) -> str:
 
 
 def _stage_commands(model, data, eval_data, run_data, tflite, quant_report, project, build_json, run_json,
-                    board, samples, per_tensor, eval_samples, name, runtime, kernels, tflm_dir, workers,
+                    board, samples, per_tensor, eval_samples, name, runtime, kernels, tflm_dir, flag_args, workers,
                     timeout) -> dict:
     q = ["tinyml-ptq", "quantize", str(model), "--data", str(data), "--eval", str(eval_data),
          "--samples", str(samples), "--eval-samples", str(eval_samples), "-o", str(tflite),
@@ -361,11 +364,11 @@ def _stage_commands(model, data, eval_data, run_data, tflite, quant_report, proj
     tflm_args = ["--tflm-dir", str(tflm_dir)] if tflm_dir else []
     g = ["tinyml-ptq", "generate", str(tflite), "-o", str(project), "--board", board, *runtime_args] + \
         (["--name", name] if name else [])
-    b = ["tinyml-ptq", "build", str(project), "--json", str(build_json), *tflm_args]
+    b = ["tinyml-ptq", "build", str(project), "--json", str(build_json), *tflm_args, *flag_args]
     r = ["tinyml-ptq", "run", str(project), "--data", str(run_data), "--model", str(tflite),
          "--workers", str(workers), "--timeout", str(timeout), "--json", str(run_json)]
     deploy_args = [str(model), "--data", str(data), "--eval", str(eval_data), "--board", board, *runtime_args,
-                   *tflm_args, "-o", str(Path(project).parent), "--samples", str(samples), "--eval-samples", str(eval_samples),
+                   *tflm_args, *flag_args, "-o", str(Path(project).parent), "--samples", str(samples), "--eval-samples", str(eval_samples),
                    "--workers", str(workers), "--timeout", str(timeout)] + \
         (["--per-tensor"] if per_tensor else []) + (["--name", name] if name else [])
     return {"stages": {"quantize": q, "generate": g, "build": b, "run": r}, "deploy_args": deploy_args}
@@ -436,6 +439,11 @@ def _summary_numbers(qr: dict, b, r) -> dict:
         "latency_unit": r.latency_unit,
         "samples": r.samples,
     }
+
+
+def _flag_args(opt: str | None, lto: bool, cflags: str | None) -> list[str]:
+    """The build options as command-line arguments, for the recorded commands."""
+    return ([f"--opt={opt}"] if opt else []) + (["--lto"] if lto else []) + ([f"--cflags={cflags}"] if cflags else [])
 
 
 def _runtime_name(generated: dict) -> str:

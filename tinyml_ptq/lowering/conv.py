@@ -269,7 +269,7 @@ def lower_conv2d_dsp(graph: Graph, op: Operator) -> Step:
     gather = 0 if in_place else run if run % 4 == 0 else (k + 3) // 4 * 4  # a filter row or a column (tp_dsp_im2col)
     scratch_bytes = 16 * -(-k // 4) + gather  # the two widened columns first
     return _dsp_step(
-        base, ("tp_conv2d_s8_dsp.c", "tp_dsp_gemm_s8.c"),
+        base, ("tp_conv2d_s8_dsp.c", "tp_dsp_gemm_s8.c", "tp_dsp_gemm_s8_pairs.S"),
         call=(f"tp_conv2d_s8_dsp(&${{p}}params, &${{p}}quant, &${{p}}input_dims, $t{inp.index}, "
               f"&${{p}}filter_dims, ${{p}}packed_filter, ${{p}}words, &${{p}}output_dims, $t{output.index}, "
               "(int8_t *)$scratch);"),

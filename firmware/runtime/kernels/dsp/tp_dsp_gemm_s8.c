@@ -35,102 +35,14 @@ static void tp_dsp_pair_output(const int32_t acc[4], const int32_t *words, const
     }
 }
 
-/* The pair loop below keeps every operand in registers, r7 included: r7 is Thumb's frame pointer
- * when not optimizing (-O0), where GCC refuses it in asm, so such builds take the C loop. */
-#if defined(__ARM_FEATURE_DSP) && defined(__OPTIMIZE__)
+/* On DSP cores the row-pair loop runs in assembly (tp_dsp_gemm_s8_pairs.S), with every operand
+ * in registers: pairs of rows from `words` on, up to words_end or the first pair whose outputs
+ * take tp_dsp_pair_output (left + 1 = 0); returns that pair's words, its accumulators in acc. */
+#if defined(__ARM_FEATURE_DSP)
 #define TP_DSP_GEMM_ASM 1
-/* Per group of four: 3 LDRD, 4 SXTB16 and 8 SMLAD do 16 MACs (a<column><row>). */
-#define TP_DSP_GROUP_2X2 \
-    "ldrd r0, r1, [%[col]], #16\n\t" \
-    "ldrd r2, r3, [%[col], #-8]\n\t" \
-    "ldrd r4, r5, [%[w]], #8\n\t" \
-    "sxtb16 r6, r4\n\t" \
-    "sxtb16 r4, r4, ror #8\n\t" \
-    "smlad %[a00], r0, r6, %[a00]\n\t" \
-    "smlad %[a10], r2, r6, %[a10]\n\t" \
-    "smlad %[a00], r1, r4, %[a00]\n\t" \
-    "smlad %[a10], r3, r4, %[a10]\n\t" \
-    "sxtb16 r6, r5\n\t" \
-    "sxtb16 r5, r5, ror #8\n\t" \
-    "smlad %[a01], r0, r6, %[a01]\n\t" \
-    "smlad %[a11], r2, r6, %[a11]\n\t" \
-    "smlad %[a01], r1, r5, %[a01]\n\t" \
-    "smlad %[a11], r3, r5, %[a11]\n\t"
-/* The short form of one accumulator with the row's words in r5 (left + 1), r6 (multiplier),
- * r3 (rounding), r4 (right), saturated to int8 and stored at out, which moves on by one. */
-#define TP_DSP_OUTPUT(acc, out) \
-    "add r11, r3, " acc ", asr #31\n\t" \
-    "lsl " acc ", " acc ", r5\n\t" \
-    "smmlar " acc ", " acc ", r6, r11\n\t" \
-    "asr " acc ", " acc ", r4\n\t" \
-    "ssat " acc ", #8, " acc "\n\t" \
-    "strb " acc ", [" out "], #1\n\t"
-
-/* Pairs of rows from `words` on, up to words_end or the first pair whose outputs take
- * tp_dsp_pair_output (left + 1 = 0): returns that pair's words, its accumulators in acc. All
- * in registers: the pointers the group loop does not need wait on the stack. */
-static const int32_t *tp_dsp_pairs(const int32_t *cols, const int32_t *cols_end, const int32_t *w,
-                                   const int32_t *words, const int32_t *words_end, int8_t *out0, int8_t *out1,
-                                   int32_t acc[4])
-{
-    register const int32_t *r_words __asm__("r0") = words;
-    register int8_t *r_out0 __asm__("r1") = out0;
-    register int8_t *r_out1 __asm__("r2") = out1;
-    register const int32_t *r_words_end __asm__("r3") = words_end;
-    register const int32_t *r_cols __asm__("r4") = cols;
-    register int32_t r5 __asm__("r5"), r6 __asm__("r6");
-    register int32_t a00 __asm__("r7"), a01 __asm__("r8"), a10 __asm__("r9"), a11 __asm__("r10");
-    register const int32_t *col __asm__("r11");
-    register const int32_t *r_w __asm__("r12") = w;
-    register const int32_t *r_cols_end __asm__("r14") = cols_end;
-    __asm__("cmp r0, r3\n\t"
-            "beq 9f\n"
-            "1:\n\t"
-            "ldrd %[a00], %[a01], [r0]\n\t"
-            "mov %[a10], %[a00]\n\t"
-            "mov %[a11], %[a01]\n\t"
-            "mov %[col], r4\n\t"
-            "push {r0-r4}\n\t"
-            "sub r6, %[end], %[col]\n\t"
-            "tst r6, #16\n\t"
-            "bne 3f\n"
-            "2:\n\t" TP_DSP_GROUP_2X2
-            "3:\n\t" TP_DSP_GROUP_2X2
-            "cmp %[col], %[end]\n\t"
-            "bne 2b\n\t"
-            "pop {r0-r2}\n\t"
-            "ldrd r5, r6, [r0, #8]\n\t"
-            "cmp r5, #0\n\t"
-            "beq 8f\n\t"
-            "ldrd r3, r4, [r0, #16]\n\t"
-            TP_DSP_OUTPUT("%[a00]", "r1")
-            TP_DSP_OUTPUT("%[a10]", "r2")
-            "ldrd r5, r6, [r0, #24]\n\t"
-            "ldrd r3, r4, [r0, #32]\n\t"
-            TP_DSP_OUTPUT("%[a01]", "r1")
-            TP_DSP_OUTPUT("%[a11]", "r2")
-            "adds r0, #40\n\t"
-            "pop {r3, r4}\n\t"
-            "cmp r0, r3\n\t"
-            "bne 1b\n\t"
-            "b 9f\n"
-            "8:\n\t"
-            "pop {r3, r4}\n"
-            "9:"
-            : "+r"(r_words), "+r"(r_out0), "+r"(r_out1), "+r"(r_words_end), "+r"(r_cols), "=&r"(r5), "=&r"(r6),
-              [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10), [a11] "=&r"(a11), [col] "=&r"(col),
-              [w] "+r"(r_w), [end] "+r"(r_cols_end)
-            :
-            : "cc", "memory");
-    acc[0] = a00;
-    acc[1] = a01;
-    acc[2] = a10;
-    acc[3] = a11;
-    return r_words;
-}
-#undef TP_DSP_GROUP_2X2
-#undef TP_DSP_OUTPUT
-#endif /* TP_DSP_GEMM_ASM */
+const int32_t *tp_dsp_pairs(const int32_t *cols, const int32_t *cols_end, const int32_t *w, const int32_t *words,
+                            const int32_t *words_end, int8_t *out0, int8_t *out1, int32_t acc[4]);
+#endif
 
 void tp_dsp_gemm_s8(const int32_t *cols, int32_t groups, const int32_t *packed_filter, int32_t rows,
                     const tp_dsp_output_stage *stage, int8_t *out0, int8_t *out1)
