@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# The MLPerf Tiny models live in the shared/ folder beside the repository checkout.
-SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models" / "mlperf_tiny"
+# The MLPerf Tiny models, float and int8, ship with the repository (examples/models/, with their
+# license and provenance): a fresh clone tests everything.
+SHARED_MODELS = Path(__file__).resolve().parents[1] / "examples" / "models" / "mlperf_tiny"
 AD01_MODEL = SHARED_MODELS / "ad01_int8.tflite"
 # A TensorFlow Lite Micro source tree: $TFLM_DIR, else the one in shared/ beside the checkout.
 TFLM_TREE = Path(os.environ.get("TFLM_DIR") or Path(__file__).resolve().parents[2] / "shared" / "tflm")
@@ -43,8 +44,6 @@ class RunProjects:
     def model(self, name: str) -> Path:
         if name not in self._models:
             if name == "ad01":
-                if not AD01_MODEL.exists():
-                    pytest.skip(f"{AD01_MODEL} not available")
                 self._models[name] = AD01_MODEL
             elif name == "dense":
                 self._models[name] = _dense_classifier(self.root / "dense_classifier.tflite")
@@ -127,11 +126,9 @@ DIGITS_DIR = REPO / "examples" / "digits"
 
 @pytest.fixture(scope="session")
 def shared_models() -> Path:
-    """The MLPerf Tiny models in the `shared/` folder beside the repository checkout."""
-    path = SHARED_MODELS
-    if not path.is_dir():
-        pytest.skip(f"{path} not found: the shared/ folder beside the repository holds the MLPerf Tiny models")
-    return path
+    """The MLPerf Tiny models in examples/models/mlperf_tiny (part of the repository: missing is a failure)."""
+    assert SHARED_MODELS.is_dir(), f"{SHARED_MODELS} is missing from the checkout"
+    return SHARED_MODELS
 
 
 @pytest.fixture(scope="session")

@@ -65,8 +65,6 @@ def test_macs_counted_from_the_graph_match_the_mlperf_figures(shared_models):
 
 @pytest.mark.slow
 def test_bench_on_ad01_runs_tflm_and_ours_side_by_side(tmp_path, tflm_dir):
-    if not AD01_MODEL.exists():
-        pytest.skip(f"{AD01_MODEL} not available")
     from tinyml_ptq.cli import main
 
     out = tmp_path / "bench"
@@ -108,8 +106,6 @@ def test_bench_on_ad01_runs_tflm_and_ours_side_by_side(tmp_path, tflm_dir):
 
 @pytest.mark.slow
 def test_bench_without_a_tflm_tree_gives_our_figures_alone(tmp_path, monkeypatch, capsys):
-    if not AD01_MODEL.exists():
-        pytest.skip(f"{AD01_MODEL} not available")
     from tinyml_ptq.cli import main
 
     monkeypatch.delenv("TFLM_DIR", raising=False)

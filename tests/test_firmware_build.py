@@ -53,10 +53,7 @@ def models(tmp_path_factory) -> dict[str, Path]:
     out.build((1, 16))
     dense = folder / "dense_small.tflite"
     dense.write_bytes(convert_int8(lambda x: out(hidden(x)), [(12,)]))
-    found = {"dense": dense}
-    if AD01.exists():
-        found["ad01"] = AD01
-    return found
+    return {"dense": dense, "ad01": AD01}
 
 
 class Builds:
@@ -70,8 +67,6 @@ class Builds:
     def get(self, model: str, board: str, fault_test: bool = False):
         key = (model, board, "fault" if fault_test else "normal")
         if key not in self.cache:
-            if model not in self.models:
-                pytest.skip(f"model {model} not available")
             project = self.root / f"{model}-{board}"
             if not (project / "project.json").exists():
                 generate(self.models[model], project, board=board)

@@ -1,15 +1,14 @@
 """Arena planner: valid placements on random problems, and the real models' arenas."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import SHARED_MODELS as MODELS_DIR
 from tinyml_ptq.codegen import generate_model_sources
 from tinyml_ptq.planner import ALIGNMENT, Buffer, _place_best, live_lower_bound, plan_memory
 from tinyml_ptq.tflite_reader import read_tflite
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "shared" / "models" / "mlperf_tiny"
 # TFLite Micro's recording allocator on the same files (models README, 64-bit host).
 TFLM_ARENA = {"kws_ref_model_int8": 24272, "resnet8_cifar10_int8": 55984, "vww_96_int8": 103680, "ad01_int8": 3984}
 
@@ -38,8 +37,6 @@ def test_random_lifetimes_get_valid_placements(seed):
 @pytest.mark.parametrize("name", sorted(TFLM_ARENA))
 def test_mlperf_arena_reaches_live_bound_and_beats_tflm(name):
     path = MODELS_DIR / f"{name}.tflite"
-    if not path.exists():
-        pytest.skip(f"{path} not found (shared models folder absent)")
     graph = read_tflite(path)
     sources = generate_model_sources(graph, path.read_bytes())
     _assert_valid(sources.plan.buffers)

@@ -170,8 +170,6 @@ def test_flash_refuses_emulated_boards_and_missing_tools(tmp_path):
     from tinyml_ptq.project import generate
 
     ad01 = AD01_MODEL
-    if not ad01.exists():
-        pytest.skip("AD01 not available")
     qemu_project = tmp_path / "qemu"
     generate(ad01, qemu_project, board="mps2-an386")
     with pytest.raises(UserError, match="not real hardware"):

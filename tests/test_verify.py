@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import SHARED_MODELS as MODELS_DIR
 from tinyml_ptq.cli import main
 from tinyml_ptq.verify import compare_outputs
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS_DIR = REPO.parent / "shared" / "models" / "mlperf_tiny"
 MLPERF = ["kws_ref_model_int8", "vww_96_int8", "resnet8_cifar10_int8", "ad01_int8"]
 
 
@@ -29,8 +29,6 @@ def test_verify_digits_example_is_exact(digits_int8_tflite, tmp_path, capsys):
 @pytest.mark.parametrize("name", MLPERF)
 def test_verify_mlperf_models_are_exact(name, tmp_path):
     path = MODELS_DIR / f"{name}.tflite"
-    if not path.exists():
-        pytest.skip(f"{path} not found (shared models folder absent)")
     from tinyml_ptq.reference import ReferenceInterpreter
 
     shape = ReferenceInterpreter(path.read_bytes()).input.shape

@@ -41,7 +41,7 @@ DEFAULT_BOARDS = ("mps2-an386", "mps2-an500", "mps2-an505")
 # baseline, TFLM + CMSIS-NN the one the ratios are taken to.
 CONFIGURATIONS = (("tflm", "reference"), ("tflm", "cmsis_nn"), ("native", "reference"), ("native", "dsp"))
 MLPERF_MODELS = ("kws_ref_model_int8", "vww_96_int8", "resnet8_cifar10_int8", "ad01_int8")
-MLPERF_DIR = ROOT.parent / "shared" / "models" / "mlperf_tiny"
+MLPERF_DIR = ROOT / "examples" / "models" / "mlperf_tiny"
 DIGITS_DIR = ROOT / "examples" / "digits"
 
 
