@@ -6,7 +6,12 @@ VENV      := .venv
 VPY       := $(VENV)/bin/python
 CLI       := $(VENV)/bin/tinyml-ptq
 STAMP     := $(VENV)/.installed
-APT_PKGS  := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm gcc g++ make
+# What the Renode 1.15 build in ../shared/tools/renode needs of Mono, headless (--disable-xwt):
+# the runtime and the assemblies it loads (found by loading it, not from a package list).
+MONO_PKGS := mono-runtime libmono-microsoft-csharp4.0-cil libmono-posix4.0-cil libmono-system-drawing4.0-cil \
+             libmono-system-xml-linq4.0-cil libglib2.0-cil
+APT_PKGS  := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm gcc g++ make \
+             $(MONO_PKGS)
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT  ?= out/digits
 

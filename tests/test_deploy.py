@@ -263,3 +263,22 @@ def test_ctrl_c_in_a_stage_leaves_only_complete_artefacts_for_the_next_run(digit
     order = ["quantize", "generate", "build", "run"]
     assert all(not cached[s] for s in order[order.index(interrupted):]), (interrupted, cached)
     assert report["summary"]["exact"] == 1.0
+
+
+def test_build_flags_rebuild_only_the_firmware_and_are_recorded(digits_deployed, tmp_path, capsys):
+    out = tmp_path / "flags"
+    shutil.copytree(digits_deployed.out_dir, out)
+    argv = ["deploy", str(DIGITS_DIR / "digits_cnn.keras"), "--data", str(DIGITS_DIR / "calib.npz"),
+            "--eval", str(DIGITS_DIR / "eval.npz"), "-o", str(out), "--opt", "-Os",
+            "--cflags=-fno-omit-frame-pointer"]
+    assert main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert {s["name"]: s["cached"] for s in report["stages"]} == \
+        {"quantize": True, "generate": True, "build": False, "run": False}
+    assert report["summary"]["exact"] == 1.0
+    assert "--opt=-Os --cflags=-fno-omit-frame-pointer" in report["commands"]["build"]
+    assert "-Os" in (out / "firmware" / "build" / "flags.txt").read_text()
+    capsys.readouterr()
+    assert main(shlex.split(report["commands"]["deploy"])[1:]) == 0  # the same flags: the build is reused
+    again = json.loads((out / "report.json").read_text())
+    assert [s["cached"] for s in again["stages"]] == [True, True, True, False]

@@ -19,6 +19,8 @@ _CORTEX_M_COMMON = ("cortex-m",)
 _QEMU_VERIFIED = ("boots in QEMU {machine} (-icount shift=0); INFO, INVOKE (bit-exact with the TFLM reference "
                   "on AD01), PROFILE, OP_NAMES, protocol errors and the FAULT frame tested by "
                   "tests/test_firmware_build.py")
+_RENODE_VERIFIED = ("runs in Renode ({platform}); the digits example bit-exact with the TFLM reference{more} "
+                    "(tests/test_renode.py); not yet tried on hardware")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,26 @@ class Board:
     source_dirs: tuple[str, ...]  # folders under firmware/boards copied into the project
     stack_bytes: int = 16 * KiB
     dsp: bool = False  # the Arm DSP extension (SMLAD, SXTB16): `--kernels auto` picks kernels/dsp
+    # Renode: the platform description (Renode's own, "platforms/...", or one shipped in
+    # tinyml_ptq/renode/) and the UART the firmware talks on; None: not emulated by Renode.
+    renode_platform: str | None = None
+    renode_uart: str | None = None
+
+    @property
+    def emulator(self) -> str | None:
+        """What runs this board without hardware: "qemu", "renode", or None (native or hardware only)."""
+        if self.qemu_machine:
+            return "qemu"
+        if self.renode_platform:
+            return "renode"
+        return None
+
+    @property
+    def verification(self) -> str:
+        """How far the board is verified, in short: emulated in tests, run natively, or cross-built only."""
+        if self.emulator:
+            return "emulated in tests"
+        return "run natively in tests" if self.is_host else "cross-built only"
 
     @property
     def is_host(self) -> bool:
@@ -50,6 +72,8 @@ class Board:
         data["cpu_flags"] = list(self.cpu_flags)
         data["source_dirs"] = list(self.source_dirs)
         data["toolchain"] = self.toolchain
+        data["emulator"] = self.emulator
+        data["verification"] = self.verification
         return data
 
 
@@ -77,8 +101,28 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         name="nucleo-l4r5zi", description="ST NUCLEO-L4R5ZI (STM32L4R5ZI), LPUART1 on the ST-LINK virtual COM port",
         cpu="Cortex-M4F", cpu_flags=("-mthumb", "-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"),
         flash_bytes=2 * MiB, ram_bytes=640 * KiB, clock_hz=120_000_000, tick_unit="cycles", qemu_machine=None,
-        verified="cross-built only (tests/test_firmware_build.py), not yet tried on hardware",
-        source_dirs=(*_CORTEX_M_COMMON, "nucleo-l4r5zi"), dsp=True,
+        verified=_RENODE_VERIFIED.format(platform="stm32l4r5.repl shipped with the toolkit, RCC as a register "
+                                                  "file", more=""),
+        source_dirs=(*_CORTEX_M_COMMON, "stm32", "nucleo-l4r5zi"), dsp=True,
+        renode_platform="stm32l4r5.repl", renode_uart="lpuart1",
+    ),
+    Board(
+        name="stm32f4-disco", description="ST STM32F4DISCOVERY (STM32F407VG), USART2 on PA2/PA3",
+        cpu="Cortex-M4F", cpu_flags=("-mthumb", "-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"),
+        flash_bytes=1 * MiB, ram_bytes=128 * KiB, clock_hz=168_000_000, tick_unit="cycles", qemu_machine=None,
+        verified=_RENODE_VERIFIED.format(platform="stm32f4_discovery-kit",
+                                         more=", KWS, emulate over TCP, the FAULT frame and a hung firmware"),
+        source_dirs=(*_CORTEX_M_COMMON, "stm32", "stm32f4-disco"), dsp=True,
+        renode_platform="platforms/boards/stm32f4_discovery-kit.repl", renode_uart="usart2",
+    ),
+    Board(
+        name="stm32f746-disco", description="ST 32F746GDISCOVERY (STM32F746NG), USART1 on the ST-LINK virtual COM port",
+        cpu="Cortex-M7 (single-precision FPU)",
+        cpu_flags=("-mthumb", "-mcpu=cortex-m7", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard"),
+        flash_bytes=1 * MiB, ram_bytes=320 * KiB, clock_hz=216_000_000, tick_unit="cycles", qemu_machine=None,
+        verified=_RENODE_VERIFIED.format(platform="stm32f7_discovery-bb", more=""),
+        source_dirs=(*_CORTEX_M_COMMON, "stm32", "stm32f746-disco"), dsp=True,
+        renode_platform="platforms/boards/stm32f7_discovery-bb.repl", renode_uart="usart1",
     ),
     Board(
         name="host", description="this computer: native build, protocol on stdin/stdout",

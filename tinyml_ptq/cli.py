@@ -10,8 +10,17 @@ import sys
 
 import click
 
-from .boards import KERNEL_CHOICES
+from .boards import KERNEL_CHOICES, OPT_LEVELS
 from .errors import UserError
+
+def compiler_flag_options(command):
+    """--opt, --lto and --cflags, as build and deploy take them."""
+    command = click.option("--cflags", default=None, metavar="FLAGS",
+                           help="More compiler flags, e.g. --cflags=-fno-omit-frame-pointer.")(command)
+    command = click.option("--lto", is_flag=True, help="Link-time optimization (-flto).")(command)
+    return click.option("--opt", type=click.Choice(OPT_LEVELS), default=None, metavar="LEVEL",
+                        help=f"Optimization level (default -O2): {', '.join(OPT_LEVELS)}.")(command)
+
 
 KERNELS_HELP = ("Kernel set of the runtime: auto picks the optimized set on cores with the DSP extension "
                 "(Cortex-M4/M7/M33) and reference elsewhere; native: reference (portable C) or dsp (SIMD); "
@@ -94,11 +103,13 @@ def generate_cmd(model: str, out_dir: str, board: str, name: str | None, runtime
               help="Also write the flash/RAM report as JSON to this file.")
 @click.option("--tflm-dir", type=click.Path(file_okay=False), default=None,
               help="TFLM source tree, for projects made with --runtime tflm (default: $TFLM_DIR).")
-def build_cmd(project_dir: str, json_out: str | None, tflm_dir: str | None) -> None:
+@compiler_flag_options
+def build_cmd(project_dir: str, json_out: str | None, tflm_dir: str | None, opt: str | None, lto: bool,
+              cflags: str | None) -> None:
     """Build a generated project with make; report flash and RAM against the board."""
     from .build import build
 
-    result = build(project_dir, json_out=json_out, tflm_dir=tflm_dir)
+    result = build(project_dir, json_out=json_out, tflm_dir=tflm_dir, opt=opt, lto=lto, cflags=cflags)
     click.echo(result.summary())
 
 
@@ -115,13 +126,27 @@ def boards_cmd(as_json: bool) -> None:
         click.echo(json.dumps([b.to_dict() for b in boards], indent=2))
         return
     for b in boards:
-        run = f"QEMU -machine {b.qemu_machine}" if b.qemu_machine else ("native" if b.is_host else "hardware")
+        run = b.emulator or ("native" if b.is_host else "none")
         click.echo(f"{b.name:<15} {b.cpu:<40} flash {format_size(b.flash_bytes):>6}  RAM {format_size(b.ram_bytes):>6}  "
-                   f"{run}")
+                   f"emulator {run:<7} {b.verification}")
         click.echo(f"{'':<15} verified: {b.verified}")
 
 
+def _use_renode(ctx, param, value):
+    if value is not None:
+        from .emulator import set_renode
+
+        set_renode(value)
+    return value
+
+
+RENODE_OPTION = click.option(
+    "--renode", type=click.Path(), default=None, expose_value=False, callback=_use_renode,
+    help="Renode launcher for the Renode boards (default: $RENODE, else renode on PATH).")
+
+
 @cli.command("run")
+@RENODE_OPTION
 @click.argument("project_dir", type=click.Path(file_okay=False))
 @click.option("--data", required=True, type=click.Path(dir_okay=False),
               help="Samples: .npz (x, optional labels y) or .npy; float samples are quantized with the "
@@ -152,11 +177,13 @@ def run_cmd(project_dir: str, data: str, limit: int | None, workers: int, port: 
 
 
 @cli.command("emulate")
+@RENODE_OPTION
 @click.argument("project_dir", type=click.Path(file_okay=False))
 @click.option("--serial", "serial", default="tcp:127.0.0.1:5555", show_default=True, metavar="tcp:HOST:PORT|stdio",
               help="Where the emulated UART goes: a TCP port to connect to, or this terminal.")
 def emulate_cmd(project_dir: str, serial: str) -> None:
-    """Boot the built firmware in QEMU with its UART on a TCP port, until interrupted (Ctrl-C)."""
+    """Boot the built firmware in its emulator (QEMU or Renode) with its UART on a TCP port, until
+    interrupted (Ctrl-C)."""
     from .emulator import emulate
 
     try:
@@ -180,6 +207,7 @@ def flash_cmd(project_dir: str, probe: str, target: str | None) -> None:
 
 
 @cli.command("deploy")
+@RENODE_OPTION
 @click.argument("model", type=click.Path())
 @click.option("--data", "data", required=True, metavar="CALIB", help="Calibration samples (any quantize --data format).")
 @click.option("--eval", "eval_data", required=True, metavar="EVAL",
@@ -200,14 +228,15 @@ def flash_cmd(project_dir: str, probe: str, target: str | None) -> None:
               help=KERNELS_HELP)
 @click.option("--tflm-dir", type=click.Path(file_okay=False), default=None,
               help="TFLM source tree, for --runtime tflm (default: $TFLM_DIR).")
+@compiler_flag_options
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Emulator instances to split the evaluation over.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Seconds to wait for a device reply before retrying.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
 def deploy_cmd(model: str, data: str, eval_data: str, board: str, out_dir: str, samples: int, per_tensor: bool,
-               eval_samples: int, name: str | None, runtime: str, kernels: str, tflm_dir: str | None, workers: int,
-               timeout: float, as_json: bool) -> None:
+               eval_samples: int, name: str | None, runtime: str, kernels: str, tflm_dir: str | None, opt: str | None,
+               lto: bool, cflags: str | None, workers: int, timeout: float, as_json: bool) -> None:
     """Quantize, generate, build and run MODEL in one go; write DIR/report.json and DIR/report.html."""
     import json
 
@@ -218,7 +247,7 @@ def deploy_cmd(model: str, data: str, eval_data: str, board: str, out_dir: str, 
         progress.set_enabled(False)
     result = deploy(model, data, eval_data, out_dir, board=board, samples=samples, per_tensor=per_tensor,
                     eval_samples=eval_samples, name=name, runtime=runtime, kernels=kernels, tflm_dir=tflm_dir,
-                    workers=workers, timeout=timeout,
+                    opt=opt, lto=lto, cflags=cflags, workers=workers, timeout=timeout,
                     command=["tinyml-ptq", *sys.argv[1:]] if sys.argv[1:2] == ["deploy"] else None)
     if as_json:
         click.echo(json.dumps(result.report, indent=2))
@@ -285,12 +314,14 @@ def verify_cmd(model: str, data: str, limit: int | None, json_out: str | None) -
     click.echo(f"exact         {result.exact:.4f}   (byte-identical to the TFLite Micro reference)")
     click.echo(f"max_abs_diff  {result.max_abs_diff}")
     click.echo(f"arena_bytes   {result.arena_bytes}")
-    click.echo(f"litert        exact {result.litert.exact:.4f}, max_abs_diff {result.litert.max_abs_diff}"
-               "   (informational: LiteRT's optimized kernels may round differently)")
+    if result.litert is not None:
+        click.echo(f"litert        exact {result.litert.exact:.4f}, max_abs_diff {result.litert.max_abs_diff}"
+                   "   (informational: LiteRT's optimized kernels may round differently)")
     return 0 if result.ok else 1
 
 
 @cli.command("bench")
+@RENODE_OPTION
 @click.option("-o", "--output", "out_dir", default="bench", show_default=True, type=click.Path(file_okay=False),
               help="Folder for results.json and results.md.")
 @click.option("--model", "models", multiple=True, type=click.Path(dir_okay=False),

@@ -1,7 +1,7 @@
 """The run stage: stream samples through the real firmware and check every output.
 
 The firmware of a built project runs in its board's emulator (QEMU for the MPS2
-boards, the native executable for the host board), or on a real board reached
+boards, Renode for the STM32 boards, the native executable for the host board), or on a real board reached
 through `port` (a serial device or pyserial URL, e.g. socket://127.0.0.1:PORT
 from `tinyml-ptq emulate`). Each worker boots its emulator once and streams its
 share of the samples over the device protocol: LOAD_INPUT, INVOKE, PROFILE.
@@ -9,7 +9,9 @@ share of the samples over the device protocol: LOAD_INPUT, INVOKE, PROFILE.
 Every output is compared byte for byte with the TFLite Micro reference
 interpreter on the host (`exact`: fraction identical). Latency is in the
 device's tick unit: guest instructions under QEMU (-icount shift=0; QEMU has no
-cycle counter), DWT cycles on hardware, nanoseconds on the host build.
+cycle counter), instructions under Renode (its DWT counts virtual time, which
+advances one count per instruction here), DWT cycles on hardware, nanoseconds on
+the host build.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from .protocol import DeviceClient, DeviceError, DeviceFault, DeviceInfo
 
 UNIT_NOTES = {
     "instructions": "guest instructions under QEMU -icount shift=0 (QEMU models no cycle counter; not cycles)",
+    "renode": "instructions under Renode: its DWT counts virtual time at the board clock and the CPU runs as many "
+              "MIPS, so one count per instruction, in steps of one time quantum; Renode models no pipeline, not cycles",
     "cycles": "core clock cycles (DWT CYCCNT)",
     "ns": "nanoseconds of host CPU time per invoke (host build)",
 }
@@ -63,6 +67,7 @@ class RunResult:
     mismatches: list[int] = field(default_factory=list)  # sample indices whose output differs
     workers: int = 1
     seconds: float = 0.0
+    emulator: str | None = None  # "qemu", "renode" or None (a device on --port, or the host build)
     model_name: str = ""
     outputs: np.ndarray | None = field(default=None, repr=False)  # device outputs, int8
     latencies: list[int] = field(default_factory=list, repr=False)  # per sample, device ticks
@@ -109,7 +114,8 @@ class RunResult:
             lines.append(f"accuracy  device {acc(self.accuracy_device)}, reference {acc(self.accuracy_reference)}")
         lines.append(f"latency   mean {num(self.latency_mean)}, min {num(self.latency_min)}, "
                      f"max {num(self.latency_max)} {self.latency_unit}")
-        lines.append(f"          ({UNIT_NOTES.get(self.latency_unit, self.latency_unit)})")
+        note = UNIT_NOTES["renode"] if self.emulator == "renode" else UNIT_NOTES.get(self.latency_unit, self.latency_unit)
+        lines.append(f"          ({note})")
         total = sum(o.mean for o in self.per_op)
         if self.per_op and total == 0:
             lines.append("  per-operator profile: none reported (a TFLM BUILD_TYPE=release build compiles "
@@ -212,7 +218,7 @@ class _Session:
 
     def __init__(self, project: Path, meta: dict, port: str | None, baud: int, client_options: dict):
         from .boards import get_board
-        from .emulator import Emulator
+        from .emulator import emulator_for
         from .transport import open_port
 
         self.emulator = None
@@ -222,10 +228,7 @@ class _Session:
                 self.transport = open_port(port, baud)
             else:
                 board = get_board(meta["board"])
-                if board.qemu_machine is None and not board.is_host:
-                    raise UserError(f"board {board.name} has no emulator; flash it ('tinyml-ptq flash {project}') "
-                                    "and run with --port /dev/ttyACM0 (or another serial port)")
-                self.emulator = Emulator(project / "build" / "firmware.elf", board.qemu_machine).start()
+                self.emulator = emulator_for(board, project / "build" / "firmware.elf").start()
                 self.transport = self.emulator.transport()
             self.client = DeviceClient(self.transport, **client_options)
             if port is not None:
@@ -353,6 +356,8 @@ def run(project_dir: str | os.PathLike, data: str | os.PathLike, limit: int | No
             for s in sessions:
                 s.close()
     seconds = time.monotonic() - started
+    # Under Renode the device's DWT "cycles" are instructions; the device cannot tell, the host can.
+    emulated = first.emulator if first.emulator is not None and first.emulator.tick_unit else None
 
     outputs = np.stack([np.frombuffer(r.output, dtype=np.int8) for r in results])
     same = np.all(outputs == reference.reshape(len(reference), -1), axis=1)
@@ -366,7 +371,8 @@ def run(project_dir: str | os.PathLike, data: str | os.PathLike, limit: int | No
     flash, ram = _memory(project, meta, elf)
     result = RunResult(
         board=info.board_name, samples=len(outputs), accuracy_device=acc_dev, accuracy_reference=acc_ref,
-        exact=float(np.mean(same)), latency_unit=info.tick_unit_name, latency_mean=float(ticks.mean()),
+        exact=float(np.mean(same)), latency_unit=emulated.tick_unit if emulated else info.tick_unit_name,
+        latency_mean=float(ticks.mean()), emulator=emulated.kind if emulated else None,
         latency_min=int(ticks.min()), latency_max=int(ticks.max()),
         per_op=[OpLatency(k, names[k] if k < len(names) else "?", float(op_ticks[:, k].mean()))
                 for k in range(op_ticks.shape[1])],

@@ -90,7 +90,15 @@ static void load_input(const tp_header *req)
     reply_status(req, TP_STATUS_OK);
 }
 
-#if defined(TP_FAULT_TEST) && TP_FAULT_TEST
+#if defined(TP_FAULT_TEST) && TP_FAULT_TEST == 2 && defined(__arm__)
+/* Test builds only (make FAULT_TEST=2): INVOKE executes a permanently undefined
+ * instruction (UsageFault, escalated to HardFault). Renode answers a read of an
+ * unmapped address with 0 instead of a bus error, so FAULT_TEST=1 cannot fault there. */
+static void provoke_fault(void)
+{
+    __asm__ volatile("udf #0");
+}
+#elif defined(TP_FAULT_TEST) && TP_FAULT_TEST
 /* Test builds only (make FAULT_TEST=1): INVOKE reads an address that faults, to
  * exercise the fault handler and the FAULT frame. Read through a volatile so the
  * compiler can neither predict nor drop the access. */

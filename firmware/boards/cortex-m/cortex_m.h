@@ -29,6 +29,8 @@
 #define DWT_CTRL TP_REG32(0xE0001000u)
 #define DWT_CYCCNT TP_REG32(0xE0001004u)
 #define DWT_CTRL_CYCCNTENA (1u << 0)
+#define DWT_LAR TP_REG32(0xE0001FB0u) /* lock access: the Cortex-M7's DWT takes writes once unlocked */
+#define DWT_LAR_KEY 0xC5ACCE55u
 
 static inline void tp_dsb(void)
 {

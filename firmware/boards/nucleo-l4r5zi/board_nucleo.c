@@ -5,16 +5,17 @@
  * Link:  LPUART1 on PG7 (TX) / PG8 (RX), AF8, wired to the ST-LINK virtual COM
  *        port; 115200 8N1 from PCLK1. Port G pins 2..15 are supplied by VDDIO2,
  *        which must be declared valid (PWR_CR2.IOSV) before use.
- * Ticks: DWT CYCCNT, core clock cycles.
+ * Ticks: DWT CYCCNT (board_stm32.c).
  *
- * Status: cross-built only, not yet tried on hardware.
+ * Status: runs under Renode (tinyml_ptq/renode/stm32l4r5.repl); not yet tried on hardware.
  */
 #include <stdint.h>
 
 #include "board.h"
+#include "board_config.h"
 #include "cortex_m.h"
+#include "stm32_board.h"
 
-#define SYSCLK_HZ 120000000u
 #define BAUD 115200u
 
 /* RCC */
@@ -78,32 +79,13 @@
 #define PIN_RX 8u
 #define AF_LPUART1 8u
 
-/* LPUART1 */
-#define LPUART1_BASE 0x40008000u
-#define LPUART1_CR1 TP_REG32(LPUART1_BASE + 0x00u)
-#define LPUART1_CR3 TP_REG32(LPUART1_BASE + 0x08u)
-#define LPUART1_BRR TP_REG32(LPUART1_BASE + 0x0Cu)
-#define LPUART1_ISR TP_REG32(LPUART1_BASE + 0x1Cu)
-#define LPUART1_ICR TP_REG32(LPUART1_BASE + 0x20u)
-#define LPUART1_RDR TP_REG32(LPUART1_BASE + 0x24u)
-#define LPUART1_TDR TP_REG32(LPUART1_BASE + 0x28u)
-#define LPUART_CR1_UE (1u << 0)
-#define LPUART_CR1_RE (1u << 2)
-#define LPUART_CR1_TE (1u << 3)
-#define LPUART_CR3_OVRDIS (1u << 12)
-#define LPUART_ISR_ORE (1u << 3)
-#define LPUART_ISR_RXNE (1u << 5)
-#define LPUART_ISR_TC (1u << 6)
-#define LPUART_ISR_TXE (1u << 7)
-#define LPUART_ICR_ALL 0x0012025Fu /* PE FE NE ORE IDLE TC CTS CM WU */
-
 static void delay_cycles(uint32_t n)
 {
     for (volatile uint32_t i = 0; i < n; ++i) {
     }
 }
 
-static void clock_init(void)
+void stm32_clock_init(void)
 {
     RCC_APB1ENR1 |= RCC_APB1ENR1_PWREN;
     (void)RCC_APB1ENR1; /* read back: the enable takes effect before PWR is touched */
@@ -143,7 +125,7 @@ static void clock_init(void)
     RCC_CFGR &= ~RCC_CFGR_HPRE_MASK;
 }
 
-static void uart_init(void)
+void stm32_uart_init(void)
 {
     RCC_AHB2ENR |= RCC_AHB2ENR_GPIOGEN;
     RCC_APB1ENR2 |= RCC_APB1ENR2_LPUART1EN;
@@ -164,63 +146,4 @@ static void uart_init(void)
     LPUART1_CR3 = LPUART_CR3_OVRDIS; /* an overrun loses a byte; the protocol retries */
     LPUART1_ICR = LPUART_ICR_ALL;
     LPUART1_CR1 = LPUART_CR1_TE | LPUART_CR1_RE | LPUART_CR1_UE;
-}
-
-void board_init(void)
-{
-    clock_init();
-    uart_init();
-    DEMCR |= DEMCR_TRCENA;
-    DWT_CYCCNT = 0;
-    DWT_CTRL |= DWT_CTRL_CYCCNTENA;
-}
-
-uint32_t board_ticks(void)
-{
-    return DWT_CYCCNT;
-}
-
-int board_uart_getc(uint32_t timeout_ms)
-{
-    const uint32_t start = DWT_CYCCNT;
-    const uint32_t limit = timeout_ms * (SYSCLK_HZ / 1000u);
-    while (!(LPUART1_ISR & LPUART_ISR_RXNE)) {
-        if (timeout_ms != 0u && DWT_CYCCNT - start >= limit) {
-            return -1;
-        }
-    }
-    return (int)(LPUART1_RDR & 0xFFu);
-}
-
-void board_uart_putc(uint8_t byte)
-{
-    while (!(LPUART1_ISR & LPUART_ISR_TXE)) {
-    }
-    LPUART1_TDR = byte;
-}
-
-void board_uart_flush(void)
-{
-    while (!(LPUART1_ISR & LPUART_ISR_TC)) {
-    }
-}
-
-uint32_t board_clock_hz(void)
-{
-    return SYSCLK_HZ;
-}
-
-uint8_t board_tick_unit(void)
-{
-    return (uint8_t)TP_TICK_CYCLES;
-}
-
-const char *board_name(void)
-{
-    return "nucleo-l4r5zi";
-}
-
-uintptr_t board_fault_address(void)
-{
-    return 0xF0000000u; /* unmapped: precise BusFault */
 }
