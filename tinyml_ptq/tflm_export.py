@@ -18,8 +18,8 @@ app calls on top of a `tflite::MicroInterpreter`.
 TFLM's C++ sources are not part of the toolkit: the user supplies a TFLM tree
 (TFLM_DIR). What is checked here: every operator maps to exactly one
 `MicroMutableOpResolver::Add...()` (names as in TFLM's
-micro_mutable_op_resolver.h), and the arena size is derived from the model
-(see `estimate_tflm_arena`).
+micro_mutable_op_resolver.h), and the arena size is derived from the model for
+each kernel set (tflm_arena.py).
 """
 
 from __future__ import annotations
@@ -34,12 +34,13 @@ import jinja2
 import numpy as np
 
 from . import __version__
-from .boards import DEFAULT_BOARD, Board, get_board, resolve_kernels
+from .boards import DEFAULT_BOARD, KERNEL_SETS, Board, get_board, resolve_kernels
 from .cnames import c_comment, c_identifier, c_string
 from .codegen import format_c_array
 from .errors import UserError
 from .ir import Graph
 from .resources import TEMPLATES_DIR
+from .tflm_arena import ABIS, ArenaEstimate, estimate_tflm_arena
 from .tflite_reader import read_tflite
 
 # Builtin operator -> MicroMutableOpResolver method, from TFLM's
@@ -106,160 +107,6 @@ _RENAMED = {
     "CUSTOM:PCAN": "TFLM registers it as custom op 'SignalPCAN' (AddPCAN)",
 }
 
-# --- arena estimate ---------------------------------------------------------
-# Sizes of TFLM's per-model bookkeeping on a 64-bit host (what the tflite_micro
-# package's RecordingMicroAllocator reports); a 32-bit Cortex-M needs less, so
-# these bound the device from above.
-ARENA_ALIGNMENT = 16  # MicroArenaBufferAlignment()
-EVAL_TENSOR_BYTES = 24  # TfLiteEvalTensor, one per tensor of the subgraph
-NODE_AND_REGISTRATION_BYTES = 64  # NodeAndRegistration, one per operator
-PERSISTENT_TENSOR_BYTES = 64 + 2 * 16  # TfLiteTensor + its quantization arrays, per model input/output
-OP_DATA_BYTES = 128  # per operator: its OpData struct and parsed builtin options (recorded: 20-100 B)
-PER_CHANNEL_OP_DATA_BYTES = 8  # per output channel: int32 multiplier + int32 shift (conv, depthwise, fc)
-ALLOCATOR_OVERHEAD_BYTES = 1024  # MicroAllocator, planner, subgraph allocations (recorded: 800-1360 B)
-MARGIN_FRACTION = 0.10  # documented margin on top of the derived total
-MARGIN_ROUND = 1024  # then rounded up to whole kilobytes
-_PER_CHANNEL_OPS = {"CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0, "TRANSPOSE_CONV": 3}
-
-
-@dataclass
-class ArenaEstimate:
-    """TFLM tensor arena size derived from the model, by component (bytes)."""
-
-    activations: int  # TFLM's greedy plan of the non-constant tensors (the arena head)
-    eval_tensors: int
-    persistent_tensors: int
-    node_registrations: int
-    op_data: int
-    allocator_overhead: int
-    derived_total: int  # sum of the above: what TFLM's recording allocator should report, or less
-    margin: int
-    arena_bytes: int  # derived_total + margin, rounded up: k<Name>TensorArenaSize
-    cmsis_nn_scratch: int  # extra for OPTIMIZED_KERNEL_DIR=cmsis_nn scratch buffers (upper bound)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def _aligned(n: int) -> int:
-    return (n + ARENA_ALIGNMENT - 1) // ARENA_ALIGNMENT * ARENA_ALIGNMENT
-
-
-def plan_activations(graph: Graph) -> int:
-    """Arena head as TFLM's GreedyMemoryPlanner lays it out.
-
-    Every non-constant tensor lives from the operator that writes it (0 for
-    graph inputs) to the last operator that reads it (the end for graph
-    outputs). Buffers are placed largest first (equal sizes: higher tensor
-    index first, which reproduces TFLM's head byte for byte on the four MLPerf
-    Tiny models), each at the lowest offset that does not overlap a placed
-    buffer whose lifetime overlaps its own.
-    """
-    n_ops = len(graph.operators)
-    first: dict[int, int] = {}
-    last: dict[int, int] = {}
-    for t in graph.inputs:
-        first[t] = 0
-        last[t] = 0
-    for i, op in enumerate(graph.operators):
-        for t in op.inputs:
-            if t >= 0 and not graph.tensors[t].is_constant:
-                first.setdefault(t, i)
-                last[t] = max(last.get(t, i), i)
-        for t in op.outputs:
-            if t >= 0 and not graph.tensors[t].is_constant:
-                first.setdefault(t, i)
-                last[t] = max(last.get(t, i), i)
-    for t in graph.outputs:
-        first.setdefault(t, 0)
-        last[t] = max(n_ops - 1, 0)
-    buffers = sorted(((_aligned(graph.tensors[t].nbytes), first[t], last[t], t) for t in first),
-                     key=lambda b: (-b[0], -b[3]))
-    placed: list[tuple[int, int, int, int]] = []  # offset, size, first, last
-    end = 0
-    for size, b_first, b_last, _ in buffers:
-        conflicts = sorted((p for p in placed if p[2] <= b_last and b_first <= p[3]), key=lambda p: p[0])
-        offset = 0
-        for p_off, p_size, _, _ in conflicts:
-            if offset + size <= p_off:
-                break
-            offset = max(offset, p_off + p_size)
-        placed.append((offset, size, b_first, b_last))
-        end = max(end, offset + size)
-    return end
-
-
-def _out_channels(graph: Graph, op) -> int:
-    axis = _PER_CHANNEL_OPS.get(op.opcode)
-    if axis is None or len(op.inputs) < 2 or op.inputs[1] < 0:
-        return 0
-    weights = graph.tensors[op.inputs[1]]
-    if not weights.shape:
-        return 0
-    if op.opcode == "FULLY_CONNECTED":
-        # Per-channel arrays only for per-channel quantized weights.
-        per_channel = weights.quantization is not None and weights.quantization.per_channel
-        return int(weights.shape[0]) if per_channel else 0
-    return int(weights.shape[axis if op.opcode == "DEPTHWISE_CONV_2D" else 0])
-
-
-def _cmsis_nn_scratch(graph: Graph) -> int:
-    """Largest CMSIS-NN im2col/scratch request of one operator (an upper bound).
-
-    CMSIS-NN's s8 convolutions ask for 2 * in_ch * kh * kw int16 values, its
-    depthwise kernels for at most that much; fully connected asks for nothing
-    beyond the kernel sums of in_ch int32s. Scratch buffers only live during
-    their operator, so the largest one bounds the extra arena.
-    """
-    need = 0
-    for op in graph.operators:
-        if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV") and len(op.inputs) >= 2:
-            x, w = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
-            if len(x.shape) == 4 and len(w.shape) == 4:
-                kh, kw = int(w.shape[1]), int(w.shape[2])
-                ch = max(int(x.shape[3]), int(w.shape[3]))
-                need = max(need, _aligned(2 * ch * kh * kw * 2))
-        elif op.opcode == "FULLY_CONNECTED" and len(op.inputs) >= 2:
-            w = graph.tensors[op.inputs[1]]
-            if w.shape:
-                need = max(need, _aligned(4 * int(w.shape[0])))
-    return need
-
-
-def estimate_tflm_arena(graph: Graph) -> ArenaEstimate:
-    """`k<Name>TensorArenaSize`: the activations TFLM plans plus its persistent data, plus 10%.
-
-    derived_total = greedy-planned activations
-                  + 24 B x tensors (TfLiteEvalTensor)
-                  + 64 B x operators (NodeAndRegistration)
-                  + 96 B x model inputs and outputs (persistent TfLiteTensor + quantization)
-                  + 128 B x operators (OpData, builtin options)
-                  + 8 B x output channels of CONV_2D / DEPTHWISE_CONV_2D / TRANSPOSE_CONV
-                    (and of FULLY_CONNECTED with per-channel weights)
-                  + 1024 B (allocator, planner and subgraph bookkeeping)
-    arena_bytes   = derived_total x 1.10, rounded up to a multiple of 1024.
-
-    Sizes are those of a 64-bit host, where the tflite_micro package's
-    RecordingMicroAllocator measures them (tests compare the two); a 32-bit
-    target needs fewer bytes. Reference kernels only: CMSIS-NN scratch is
-    `cmsis_nn_scratch`, added by model_settings.h when built with it.
-    """
-    activations = plan_activations(graph)
-    n_ops = len(graph.operators)
-    eval_tensors = EVAL_TENSOR_BYTES * len(graph.tensors)
-    persistent = PERSISTENT_TENSOR_BYTES * (len(graph.inputs) + len(graph.outputs))
-    nodes = NODE_AND_REGISTRATION_BYTES * n_ops
-    op_data = sum(OP_DATA_BYTES + PER_CHANNEL_OP_DATA_BYTES * _out_channels(graph, op) for op in graph.operators)
-    total = activations + eval_tensors + persistent + nodes + op_data + ALLOCATOR_OVERHEAD_BYTES
-    arena = -(-int(total * (1 + MARGIN_FRACTION)) // MARGIN_ROUND) * MARGIN_ROUND
-    return ArenaEstimate(
-        activations=activations, eval_tensors=eval_tensors, persistent_tensors=persistent,
-        node_registrations=nodes, op_data=op_data, allocator_overhead=ALLOCATOR_OVERHEAD_BYTES,
-        derived_total=total, margin=arena - total, arena_bytes=arena,
-        cmsis_nn_scratch=-(-_cmsis_nn_scratch(graph) // MARGIN_ROUND) * MARGIN_ROUND,
-    )
-
-
 # --- operators --------------------------------------------------------------
 
 def resolver_calls(graph: Graph) -> list[tuple[str, str]]:
@@ -296,8 +143,8 @@ class TflmExportResult:
     model_name: str
     symbol: str  # g_<symbol>_model_data
     kernels: str  # TFLM kernel set the Makefile builds by default: "reference" or "cmsis_nn"
-    arena_bytes: int  # k<Name>TensorArenaSize (reference kernels)
-    arena: ArenaEstimate
+    arena_bytes: int  # k<Name>TensorArenaSize of that kernel set
+    arena: ArenaEstimate  # its derivation
     op_names: list[str]  # every operator, in execution order
     resolver: list[tuple[str, str]]  # (operator, Add method)
     input_size: int
@@ -346,8 +193,8 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
     (OPTIMIZED_KERNEL_DIR=cmsis_nn); "auto" is cmsis_nn on cores with the DSP extension.
     """
     # The protocol app, its configuration and the destination rules are the native project's.
-    from .project import (PROJECT_MARKER, app_and_board_files, check_destination, check_io, max_payload,
-                          tensor_meta, write_project)
+    from .project import (PROJECT_MARKER, REFERENCE_MODEL, app_and_board_files, check_destination, check_io,
+                          max_payload, tensor_meta, write_project)
 
     board_info = get_board(board)
     kernel_set = resolve_kernels(board_info, kernels, runtime="tflm")
@@ -360,7 +207,11 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
     data = model_path.read_bytes()
     symbol = c_identifier(name if name is not None else model_path.stem)
     model_name = c_string(name if name is not None else graph.name, limit=64).strip() or "model"
-    arena = estimate_tflm_arena(graph)
+    # model_settings.h sizes the arena for every kernel set the project builds with.
+    abi = ABIS["host" if board_info.is_host else "arm"]
+    arenas = {k: estimate_tflm_arena(graph, k, dsp=board_info.dsp, abi=abi)
+              for k in KERNEL_SETS["tflm"] if k == "reference" or not board_info.is_host}
+    arena = arenas[kernel_set]
     op_names = [c_string(op.opcode, limit=64) or "?" for op in graph.operators]
 
     def io(index: int) -> dict:
@@ -375,7 +226,7 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
     context = {
         "version": __version__, "model_name": c_comment(model_name), "model_file": c_comment(model_path.name),
         "symbol": symbol, "Name": _camel(symbol), "model_bytes": data, "model_size": len(data),
-        "calls": calls, "op_names": op_names, "inputs": inputs, "outputs": outputs, "arena": arena,
+        "calls": calls, "op_names": op_names, "inputs": inputs, "outputs": outputs, "arenas": arenas,
         "board": board_info, "host": board_info.is_host, "target_arch": tflm_target_arch(board_info),
         "tflm_kernels": kernel_set, "optimized_kernel_dir": "" if kernel_set == "reference" else kernel_set,
         "build_type": TFLM_BUILD_TYPE,
@@ -408,6 +259,7 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
         "board_info": board_info.to_dict(),
     }
     files[PROJECT_MARKER] = json.dumps(metadata, indent=2) + "\n"
+    files[REFERENCE_MODEL] = model_path
     write_project(out, files)
     return TflmExportResult(
         project_dir=str(out), board=board_info.name, model=str(model_path), model_name=model_name,
