@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import DIGITS_DIR, SHARED_MODELS
+from conftest import AD01_MODEL, DIGITS_DIR, SHARED_MODELS
 
 from tinyml_ptq.boards import get_board
 from tinyml_ptq.cli import main
@@ -235,6 +235,18 @@ def test_deploy_on_stm32f4_reports_renode(renode, tmp_path, no_renode_left):
     assert report["board"]["name"] == "stm32f4-disco" and report["board"]["emulator"] == "renode"
     assert report["summary"]["exact"] == 1.0 and report["summary"]["latency_unit"] == "instructions"
     assert "Run under Renode" in (out / "report.html").read_text()
+
+
+def test_bench_and_the_tflm_route_on_a_renode_board(renode, tflm_dir, tmp_path, no_renode_left):
+    """bench on stm32f4-disco: TFLM (reference, CMSIS-NN) and ours (reference, DSP) built for the
+    STM32F407 and run under Renode, every output bit-exact with the TFLM reference."""
+    out = tmp_path / "bench"
+    assert main(["bench", "-o", str(out), "--model", str(AD01_MODEL), "--board", "stm32f4-disco", "--samples", "1",
+                 "--no-stages", "--tflm-dir", str(tflm_dir), "--renode", str(renode)]) == 0
+    rows = json.loads((out / "results.json").read_text())["models"]
+    assert [f"{r['runtime']}/{r['kernels']}" for r in rows] == \
+        ["tflm/reference", "tflm/cmsis_nn", "native/reference", "native/dsp"]
+    assert all(r["board"] == "stm32f4-disco" and r["exact"] == 1.0 for r in rows)
 
 
 def test_boards_lists_emulator_and_verification(capsys):
