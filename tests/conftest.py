@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -28,6 +29,13 @@ def tflm_dir() -> Path:
     if shutil.which("arm-none-eabi-g++") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("arm-none-eabi-g++ and qemu-system-arm are needed (make apt installs them)")
     return TFLM_TREE.resolve()
+
+
+def default_sigint() -> None:
+    """preexec_fn for a CLI subprocess a test interrupts with SIGINT: a session started where
+    SIGINT is ignored (a background job) would pass that on, and Python then never raises
+    KeyboardInterrupt in the child."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 # --- run / HIL: built firmware projects ----------------------------------------------------------

@@ -148,15 +148,17 @@ def test_dsp_kernels_on_a_cortex_m3_are_refused_before_quantizing(tmp_path, caps
     assert not (tmp_path / "out").exists()
 
 
-def test_failed_stage_is_named_and_earlier_artefacts_stay(digits_deployed, tmp_path, capsys):
-    """NUCLEO-L4R5ZI builds, but has no emulator: the run stage fails, the firmware stays."""
+def test_failed_stage_is_named_and_earlier_artefacts_stay(digits_deployed, tmp_path, capsys, monkeypatch):
+    """NUCLEO-L4R5ZI builds, but its emulator (Renode) is not where it is said to be: the run
+    stage fails, the firmware stays."""
+    monkeypatch.setenv("RENODE", str(tmp_path / "no-renode-here"))
     out = tmp_path / "nucleo"
     shutil.copytree(digits_deployed.out_dir, out)
     code = main(["deploy", str(DIGITS_DIR / "digits_cnn.keras"), "--data", str(DIGITS_DIR / "calib.npz"),
                  "--eval", str(DIGITS_DIR / "eval.npz"), "--board", "nucleo-l4r5zi", "-o", str(out)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
-    assert err[-1].startswith("error: stage run failed: board nucleo-l4r5zi has no emulator")
+    assert err[-1].startswith("error: stage run failed: ") and "no-renode-here" in err[-1], err[-1]
     assert not any("Traceback" in line for line in err)
     assert (out / "digits_cnn_int8.tflite").is_file()
     assert json.loads((out / "build.json").read_text())["board"] == "nucleo-l4r5zi"
@@ -230,13 +232,14 @@ def test_ctrl_c_in_a_stage_leaves_only_complete_artefacts_for_the_next_run(digit
     import sys
     import time
 
-    from conftest import our_qemus
+    from conftest import default_sigint, our_qemus
 
     out = tmp_path / "digits"
     shutil.copytree(digits_deployed.out_dir, out)
     argv = [str(DIGITS_DIR / "digits_cnn.keras"), "--data", str(DIGITS_DIR / "calib.npz"), "--eval",
             str(DIGITS_DIR / "eval.npz"), "-o", str(out), *options]
-    proc = subprocess.Popen([sys.executable, "-m", "tinyml_ptq", "deploy", *argv], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "tinyml_ptq", "deploy", *argv], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     started = []  # the stages the interrupted deploy entered; the last is the one SIGINT stopped
     try:
         for line in proc.stderr:

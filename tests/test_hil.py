@@ -22,7 +22,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import our_qemus
+from conftest import default_sigint, our_qemus
 
 from tinyml_ptq.emulator import Emulator, free_port
 from tinyml_ptq.protocol import DeviceClient, DeviceError, DeviceFault, DeviceTimeout
@@ -132,7 +132,8 @@ class FaultyProxy:
 def start_emulate(project, port: int) -> tuple[subprocess.Popen, str]:
     """`tinyml-ptq emulate` in a subprocess; returns it and the URL it announced."""
     proc = subprocess.Popen([sys.executable, "-m", "tinyml_ptq", "emulate", str(project), "--serial",
-                             f"tcp:127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             f"tcp:127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     lines = []
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -306,7 +307,8 @@ def test_emulator_is_killed_when_the_parent_dies(run_projects, tmp_path):
     project = run_projects.get("ad01", "mps2-an386")
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "tinyml_ptq", "emulate", str(project), "--serial",
-                             f"tcp:127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             f"tcp:127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 30
         while not our_qemus(run_projects.root) and time.monotonic() < deadline:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import AD01_MODEL, DIGITS_DIR, SHARED_MODELS
+from conftest import AD01_MODEL, DIGITS_DIR, SHARED_MODELS, default_sigint
 
 from tinyml_ptq.boards import get_board
 from tinyml_ptq.cli import main
@@ -141,7 +141,7 @@ def test_emulate_on_tcp_then_run_over_the_port(projects, digits_int8_tflite, dig
     project = projects.get(digits_int8_tflite, "stm32f4-disco")
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "tinyml_ptq", "emulate", str(project), "--serial",
-                             f"tcp:127.0.0.1:{port}"], stderr=subprocess.PIPE, text=True)
+                             f"tcp:127.0.0.1:{port}"], stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         lines = []
         while not any("Ctrl-C" in line for line in lines):
@@ -158,8 +158,13 @@ def test_emulate_on_tcp_then_run_over_the_port(projects, digits_int8_tflite, dig
         assert np.array_equal(np.load(tmp_path / "o.npy").reshape(40, -1), digits_runs["stm32f4-disco"].outputs[:40])
     finally:
         proc.send_signal(signal.SIGINT)
-        status = proc.wait(timeout=30)
-        proc.stderr.close()
+        try:
+            status = proc.wait(timeout=30)
+        finally:  # an emulate that ignored Ctrl-C must not outlive the test, nor its Renode
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stderr.close()
     assert status == 0
 
 

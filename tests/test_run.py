@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import AD01_MODEL, our_qemus
+from conftest import AD01_MODEL, default_sigint, our_qemus
 
 from tinyml_ptq.cli import main
 from tinyml_ptq.errors import UserError
@@ -131,7 +131,8 @@ def test_interrupted_run_leaves_no_qemu(run_projects, ad01_data, no_qemu_left):
     project = run_projects.get("ad01", "mps2-an386")
     for sig in (signal.SIGINT, signal.SIGTERM):
         proc = subprocess.Popen([sys.executable, "-m", "tinyml_ptq", "run", str(project), "--data", str(ad01_data),
-                                 "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                 "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                preexec_fn=default_sigint)
         try:
             deadline = time.monotonic() + 60
             while len(our_qemus(run_projects.root)) < 2 and time.monotonic() < deadline and proc.poll() is None:
