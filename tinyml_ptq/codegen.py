@@ -16,6 +16,7 @@ import numpy as np
 
 from . import __version__
 from .cnames import c_comment, c_identifier
+from .errors import UserError
 from .ir import Graph, Tensor
 from .lowering import Step, lower_graph
 from .planner import MemoryPlan, plan_memory
@@ -70,6 +71,9 @@ def format_c_array(values: np.ndarray | bytes, per_line: int = 16, hex_bytes: bo
 def generate_model_sources(graph: Graph, tflite_bytes: bytes, prefix: str = "model",
                            kernels: str = "reference") -> ModelSources:
     """kernels: "reference" (portable C) or "dsp" (kernels/dsp where one exists; Arm DSP extension)."""
+    if not graph.inputs or not graph.outputs:  # the C API hands out model_input(0) and model_output(0)
+        raise UserError(f"the model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
+                        "generated code needs at least one of each")
     prefix = c_identifier(prefix)
     steps = lower_graph(graph, kernels)
     plan = plan_memory(graph, steps)

@@ -40,14 +40,24 @@ def f32(x: float) -> float:
     return float(np.float32(x))
 
 
+class ActivationRangeError(ValueError):
+    """The bounds of a fused activation cannot be represented at this scale."""
+
+
 def activation_range(fused: int | str, scale: float, zero_point: int,
                      qmin: int = INT8_MIN, qmax: int = INT8_MAX) -> tuple[int, int]:
     """CalculateActivationRangeQuantized for a fused activation."""
     name = FUSED_ACTIVATIONS.get(fused, fused) if isinstance(fused, int) else fused
 
     def quantize(value: float) -> int:
-        # TFLite computes zero_point + round(value / scale) with float scale.
-        return zero_point + round_half_away(float(np.float32(value) / np.float32(scale)))
+        # TFLite computes zero_point + round(value / scale) with float scale, into an int32:
+        # beyond int32 (a scale below about 3e-9 for RELU6) the C++ cast is undefined.
+        with np.errstate(over="ignore"):  # an overflow to inf is refused just below
+            steps = float(np.float32(value) / np.float32(scale))
+        if not abs(steps) < 2.0 ** 31:
+            raise ActivationRangeError(f"{name}'s bound {value:g} at output scale {scale:g} is {steps:g} steps "
+                                       "from the zero point, beyond int32 as TFLite computes it")
+        return zero_point + round_half_away(steps)
 
     if name == "NONE":
         return qmin, qmax

@@ -13,6 +13,7 @@ import numpy as np
 
 from .errors import UserError
 from .ir import Graph, Operator, Quantization, Tensor
+from .validate import enum_names, validate_model, validate_shapes
 
 _TENSOR_TYPES = {
     "FLOAT32": "float32", "FLOAT16": "float16", "FLOAT64": "float64",
@@ -26,10 +27,6 @@ def _schema():
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated
 
     return schema_py_generated
-
-
-def _enum_names(enum_cls) -> dict[int, str]:
-    return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_")}
 
 
 def _snake(name: str) -> str:
@@ -53,20 +50,19 @@ def parse_tflite(data: bytes, name: str = "model", origin: str = "model") -> Gra
     schema = _schema()
     try:
         model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
-        return _to_graph(model, schema, name)
-    except UserError:
-        raise
     except Exception as exc:  # flatbuffers raises assorted errors on truncated data
         raise UserError(f"{origin} is corrupt or truncated ({type(exc).__name__}); re-export the model") from None
+    validate_model(model, schema, origin)  # indices, sizes, scales, order: the graph below can trust them
+    graph = _to_graph(model, schema, name)
+    validate_shapes(graph, origin)
+    return graph
 
 
 def _to_graph(model, schema, name: str) -> Graph:
-    if not model.subgraphs:
-        raise UserError("model has no subgraph")
     if len(model.subgraphs) > 1:
         raise UserError(f"model has {len(model.subgraphs)} subgraphs; only single-subgraph models are supported")
-    builtin_names = _enum_names(schema.BuiltinOperator)
-    type_names = _enum_names(schema.TensorType)
+    builtin_names = enum_names(schema.BuiltinOperator)
+    type_names = enum_names(schema.TensorType)
     sub = model.subgraphs[0]
     buffers = model.buffers or []
 
@@ -78,19 +74,15 @@ def _to_graph(model, schema, name: str) -> Graph:
             raise UserError(f"tensor {index} has unsupported type {type_name}")
         shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
         data = None
-        if 0 < t.buffer < len(buffers) and buffers[t.buffer].data is not None and len(buffers[t.buffer].data):
+        if t.buffer > 0 and buffers[t.buffer].data is not None and len(buffers[t.buffer].data):
             raw = np.asarray(buffers[t.buffer].data, dtype=np.uint8).tobytes()
-            arr = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<"))
-            if arr.size != int(np.prod(shape, dtype=np.int64)):
-                raise UserError(f"tensor {index} buffer holds {arr.size} values for shape {list(shape)}")
-            data = arr.astype(dtype).reshape(shape)
+            data = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(shape)
         quant = None
         q = t.quantization
         if q is not None and q.scale is not None and len(q.scale):
-            zero_points = q.zeroPoint if q.zeroPoint is not None else np.zeros(len(q.scale))
             quant = Quantization(
                 scale=np.asarray(q.scale, dtype=np.float32),
-                zero_point=np.asarray(zero_points, dtype=np.int64),
+                zero_point=np.asarray(q.zeroPoint, dtype=np.int64),
                 axis=int(q.quantizedDimension),
             )
         tensor_name = t.name.decode("utf-8", "replace") if isinstance(t.name, bytes) else str(t.name or "")
@@ -121,6 +113,6 @@ def _to_graph(model, schema, name: str) -> Graph:
         name=name,
         tensors=tensors,
         operators=operators,
-        inputs=[int(i) for i in sub.inputs],
-        outputs=[int(i) for i in sub.outputs],
+        inputs=[int(i) for i in (sub.inputs if sub.inputs is not None else [])],
+        outputs=[int(i) for i in (sub.outputs if sub.outputs is not None else [])],
     )

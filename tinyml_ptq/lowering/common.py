@@ -29,7 +29,10 @@ def fused_activation(op: Operator, output: Tensor) -> tuple[int, int]:
             f"operator {op.opcode} (node {op.index}) has fused activation "
             f"{quant_math.FUSED_ACTIVATIONS.get(fused, fused)}; supported: NONE, RELU, RELU6, RELU_N1_TO_1"
         )
-    return quant_math.activation_range(fused, output.scale, output.zero_point)
+    try:
+        return quant_math.activation_range(fused, output.scale, output.zero_point)
+    except quant_math.ActivationRangeError as exc:
+        raise UnsupportedOperator(f"operator {op.opcode} (node {op.index}): {exc}") from None
 
 
 def per_channel_requant(input_scale: float, filter_scales: np.ndarray, output_scale: float,

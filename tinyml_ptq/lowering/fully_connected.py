@@ -16,6 +16,9 @@ def lower_fully_connected(graph: Graph, op: Operator) -> Step:
     require_int8(graph, op, inp, weights, output)
     if weights is None or not weights.is_constant:
         raise UnsupportedOperator(f"FULLY_CONNECTED (node {op.index}) with non-constant weights is not supported")
+    if bias is not None and bias.dtype != "int32":
+        raise UnsupportedOperator(
+            f"FULLY_CONNECTED (node {op.index}) has a {bias.dtype} bias; only int32 bias (int8 activations) is supported")
     if op.options.get("weights_format", 0) != 0:
         raise UnsupportedOperator(f"FULLY_CONNECTED (node {op.index}) uses shuffled weights; not supported")
     output_depth, accum_depth = weights.shape
