@@ -17,6 +17,11 @@ def set_enabled(enabled: bool) -> None:
     _enabled = enabled
 
 
+def warn(message: str) -> None:
+    """A `warning: ...` line on stderr, shown even when progress is off: something is missing from the results."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 def log(message: str) -> None:
     """A status line on stderr (stdout stays for results)."""
     if _enabled:

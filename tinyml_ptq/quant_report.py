@@ -13,6 +13,7 @@ import numpy as np
 
 from . import progress
 from .datasets import check_class_labels
+from .isolation import InterpreterFailure, IsolatedInterpreter
 from .reference import ReferenceInterpreter, dequantize, quantize_input
 from .reference import _tensor_info as _info  # LiteRT details share TFLM's dict layout
 
@@ -58,16 +59,24 @@ def build_report(loaded, mode: str, per_tensor: bool, float_tflite: bytes, quant
         "layers": [],
         "sensitivity": [],
     }
-    if evaluation is not None:
-        report.update(_evaluate(loaded, mode, quant_tflite, report["ops"], evaluation))
-    else:  # no evaluation data: the output SQNR on (up to SQNR_SAMPLES) calibration samples
-        x = calib.x[:SQNR_SAMPLES]
-        float_out = loaded.predict(x).reshape(len(x), -1)
-        quant_out = (_run_tflm(quant_tflite, x) if mode == "int8" else _run_litert(quant_tflite, x)).reshape(len(x), -1)
-        report["output_sqnr_db"] = sqnr_db(float_out, quant_out)
-        report["sqnr_samples"] = f"{len(x)} calibration samples"
+    # The quantized model is written already; an interpreter that cannot run it (TFLM aborts on
+    # a degenerate softmax scale) costs the report its figures, not the stage.
+    try:
+        if evaluation is not None:
+            report.update(_evaluate(loaded, mode, quant_tflite, report["ops"], evaluation))
+        else:  # no evaluation data: the output SQNR on (up to SQNR_SAMPLES) calibration samples
+            x = calib.x[:SQNR_SAMPLES]
+            float_out = loaded.predict(x).reshape(len(x), -1)
+            quant_out = (_run_tflm(quant_tflite, x) if mode == "int8" else _run_litert(quant_tflite, x))
+            report["output_sqnr_db"] = sqnr_db(float_out, quant_out.reshape(len(x), -1))
+            report["sqnr_samples"] = f"{len(x)} calibration samples"
+    except InterpreterFailure as exc:
+        progress.warn(f"quantize report: no accuracy or SQNR of the quantized model: {exc}")
     layer_x = (evaluation if evaluation is not None else calib).x[:LAYER_SAMPLES]
-    report["layers"] = layer_errors(float_tflite, quant_tflite, layer_x)
+    try:
+        report["layers"] = layer_errors(float_tflite, quant_tflite, layer_x)
+    except InterpreterFailure as exc:
+        progress.warn(f"quantize report: no per-layer errors: {exc}")
     report["sensitivity"] = sensitivity(report["layers"])
     return report
 
@@ -134,21 +143,10 @@ def _run_tflm(tflite: bytes, x: np.ndarray) -> np.ndarray:
     return dequantize(np.stack(outputs), interp.output)
 
 
-def _litert(tflite: bytes, preserve: bool = False):
-    import warnings
-
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    from .model_loader import native_stderr_captured
-
+def _litert(tflite: bytes, preserve: bool = False) -> IsolatedInterpreter:
     # Without the default XNNPACK delegate every operator runs on its own, so
     # each intermediate tensor exists and belongs to one operator.
-    with native_stderr_captured(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # preserve_all_tensors warns that it is for debugging; it is
-        interp = Interpreter(model_content=tflite, experimental_preserve_all_tensors=preserve,
-                             experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-        interp.allocate_tensors()
-    return interp
+    return IsolatedInterpreter("litert", tflite, no_delegates=True, experimental_preserve_all_tensors=preserve)
 
 
 def _litert_io(tflite: bytes) -> dict:

@@ -8,6 +8,7 @@ for bit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 
@@ -21,14 +22,17 @@ class TensorInfo:
 
 
 class ReferenceInterpreter:
-    """One TFLM interpreter over a model, reused across samples."""
+    """One TFLM interpreter over a model, reused across samples.
+
+    It runs in a child process (tinyml_ptq.isolation): TFLM aborts on some degenerate
+    models, and that must end the child, not the toolkit. Failures raise
+    `isolation.InterpreterFailure` with what TFLM printed.
+    """
 
     def __init__(self, model_bytes: bytes, arena_size: int | None = None):
-        from tflite_micro.python.tflite_micro import runtime
+        from .isolation import IsolatedInterpreter
 
-        self._interp = runtime.Interpreter.from_bytes(
-            bytes(model_bytes), arena_size=arena_size or max(len(model_bytes) * 10, 1 << 20)
-        )
+        self._interp = IsolatedInterpreter("tflm", model_bytes, arena_size=arena_size)
         self.input = _tensor_info(self._interp.get_input_details(0))
         self.output = _tensor_info(self._interp.get_output_details(0))
 
@@ -39,7 +43,7 @@ class ReferenceInterpreter:
         self._interp.invoke()
         return np.array(self._interp.get_output(0), copy=True)
 
-    def invoke_many(self, samples: np.ndarray) -> np.ndarray:
+    def invoke_many(self, samples: Iterable[np.ndarray]) -> np.ndarray:
         return np.stack([self.invoke(s) for s in samples])
 
 

@@ -391,6 +391,7 @@ def run(project_dir: str | os.PathLike, data: str | os.PathLike, limit: int | No
 
 
 def _reference_outputs(model_bytes: bytes, inputs: np.ndarray, info: DeviceInfo) -> np.ndarray:
+    from .isolation import InterpreterFailure
     from .reference import ReferenceInterpreter
 
     try:
@@ -404,4 +405,7 @@ def _reference_outputs(model_bytes: bytes, inputs: np.ndarray, info: DeviceInfo)
                         f"was not built from the reference model (input {in_size} B, output {out_size} B); "
                         "pass the right --model or regenerate the project")
     log(f"reference: TFLM interpreter on {len(inputs)} samples")
-    return np.stack([np.asarray(interp.invoke(row)).reshape(-1).view(np.int8) for row in inputs])
+    try:
+        return np.stack([np.asarray(interp.invoke(row)).reshape(-1).view(np.int8) for row in inputs])
+    except InterpreterFailure as exc:  # TFLM ran in a child process: its crash is this line, not ours
+        raise UserError(f"run: no reference outputs to check the device against: {exc}") from None

@@ -19,7 +19,9 @@ from . import progress
 from .codegen import generate_model_sources
 from .datasets import load_dataset
 from .fileio import check_writable, write_text_atomic
+from .errors import UserError
 from .hostrun import build_host_runner, run_host
+from .isolation import InterpreterFailure, IsolatedInterpreter
 from .reference import ReferenceInterpreter, quantize_input
 from .tflite_reader import read_tflite
 
@@ -37,7 +39,7 @@ class VerifyResult:
     exact: float
     max_abs_diff: int
     arena_bytes: int
-    litert: Comparison
+    litert: Comparison | None  # None when LiteRT could not run the model (a warning says why)
 
     @property
     def ok(self) -> bool:
@@ -64,7 +66,7 @@ def verify(model: str | Path, data: str | np.ndarray, limit: int | None = None,
     graph = read_tflite(model)
     tflite_bytes = model.read_bytes()
     sources = generate_model_sources(graph, tflite_bytes)
-    reference = ReferenceInterpreter(tflite_bytes)
+    reference = _reference(model, lambda: ReferenceInterpreter(tflite_bytes))
     if isinstance(data, np.ndarray):
         samples = data
     else:
@@ -78,8 +80,12 @@ def verify(model: str | Path, data: str | np.ndarray, limit: int | None = None,
     with tempfile.TemporaryDirectory(prefix="tinyml-ptq-verify-") as tmp:
         binary = build_host_runner(sources, Path(tmp), inputs.shape[1], output_size)
         ours = run_host(binary, inputs)
-    expected = np.stack([reference.invoke(x) for x in progress.track(inputs, "TFLM reference")])
-    litert = compare_outputs(ours, _litert_outputs(tflite_bytes, inputs, reference.input.shape))
+    expected = _reference(model, lambda: reference.invoke_many(progress.track(inputs, "TFLM reference")))
+    try:
+        litert = compare_outputs(ours, _litert_outputs(tflite_bytes, inputs, reference.input.shape))
+    except InterpreterFailure as exc:  # informational only: the TFLM comparison stands without it
+        progress.warn(f"{model}: no LiteRT comparison: {exc}")
+        litert = None
     tflm = compare_outputs(ours, expected)
 
     result = VerifyResult(str(model), len(inputs), tflm.exact, tflm.max_abs_diff, sources.arena_bytes, litert)
@@ -88,14 +94,16 @@ def verify(model: str | Path, data: str | np.ndarray, limit: int | None = None,
     return result
 
 
+def _reference(model: Path, work):
+    """TFLM's part of verify: without its outputs there is nothing to verify against."""
+    try:
+        return work()
+    except InterpreterFailure as exc:
+        raise UserError(f"{model}: verify has no reference to compare with: {exc}") from None
+
+
 def _litert_outputs(tflite_bytes: bytes, inputs: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    from ai_edge_litert.interpreter import Interpreter
-
-    from .model_loader import native_stderr_captured
-
-    with native_stderr_captured():  # LiteRT announces its XNNPACK delegate on fd 2
-        interpreter = Interpreter(model_content=tflite_bytes)
-        interpreter.allocate_tensors()
+    interpreter = IsolatedInterpreter("litert", tflite_bytes)
     in_index = interpreter.get_input_details()[0]["index"]
     out_index = interpreter.get_output_details()[0]["index"]
     outputs = []

@@ -1,0 +1,84 @@
+"""The native interpreters run in a child process: their aborts are error lines, not our exit."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from harness import convert_int8
+from tinyml_ptq.isolation import InterpreterFailure, IsolatedInterpreter
+from tinyml_ptq.reference import ReferenceInterpreter
+
+
+@pytest.fixture(scope="module")
+def dead_softmax() -> bytes:
+    """A dead layer before a softmax (all-zero weights, as a degenerate MobileNetV2 head gives):
+    the converter gives the softmax input scale 7.8e-9, below 2^-26, and TFLM's Prepare abort()s."""
+    dense = tf.keras.layers.Dense(4, kernel_initializer="zeros", bias_initializer="zeros")
+    dense.build((1, 8))
+    return convert_int8(lambda x: tf.nn.softmax(dense(x)), [(8,)])
+
+
+def test_tflm_really_aborts_on_the_dead_softmax(dead_softmax, tmp_path):
+    """What used to happen in-process: exit 134 (SIGABRT), whatever the caller does."""
+    (tmp_path / "m.tflite").write_bytes(dead_softmax)
+    script = ("from tflite_micro.python.tflite_micro import runtime; import sys; "
+              f"runtime.Interpreter.from_bytes(open(sys.argv[1], 'rb').read(), arena_size=1 << 20)")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "m.tflite")], capture_output=True)
+    assert done.returncode == -6, done
+
+
+def test_abort_in_tflm_is_an_error_and_the_toolkit_goes_on(dead_softmax, digits_int8_tflite):
+    with pytest.raises(InterpreterFailure, match="^the TFLite Micro reference interpreter crashed loading the "
+                                                 "model: signal SIGABRT") as info:
+        ReferenceInterpreter(dead_softmax)
+    assert info.value.crashed and info.value.exit_code == 2
+    reference = ReferenceInterpreter(digits_int8_tflite.read_bytes())  # still here, and the next model runs
+    assert reference.invoke(np.zeros(reference.input.shape, np.int8)).shape == reference.output.shape
+
+
+def test_an_interpreter_error_is_one_line_and_the_child_ends(digits_int8_tflite):
+    reference = ReferenceInterpreter(digits_int8_tflite.read_bytes())
+    with pytest.raises(InterpreterFailure, match=r"failed in set_input\(\): \w+Error: .*") as info:
+        reference._interp.set_input(np.zeros(3, np.int8), 0)  # the wrong size: TFLM's error, in the child
+    assert not info.value.crashed and "\n" not in str(info.value)
+    child = reference._interp._child
+    reference._interp.close()
+    assert child.returncode == 0
+
+
+def test_segfault_in_the_child_is_reported_with_its_signal(digits_int8_tflite):
+    interpreter = IsolatedInterpreter("litert", digits_int8_tflite.read_bytes())
+    os.kill(interpreter._child.pid, 11)  # what an out-of-bounds read does to a native interpreter
+    with pytest.raises(InterpreterFailure, match=r"LiteRT interpreter crashed in invoke\(\): signal SIGSEGV"):
+        interpreter.invoke()
+
+
+def test_quantize_of_a_degenerate_model_warns_and_writes_the_model(tmp_path):
+    """The quantize report's int8 inference (TFLM) aborted with exit 134; now the int8 model is
+    written, the report says what it could not measure, and the exit status is 0."""
+    inp = tf.keras.Input((8,))
+    out = tf.keras.layers.Dense(4, kernel_initializer="zeros", bias_initializer="zeros", activation="softmax")(inp)
+    tf.keras.Model(inp, out).save(tmp_path / "dead.keras")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "data.npz", x=rng.uniform(-1, 1, (16, 8)).astype(np.float32), y=rng.integers(0, 4, 16))
+    done = subprocess.run([sys.executable, "-m", "tinyml_ptq", "quantize", str(tmp_path / "dead.keras"),
+                           "--data", str(tmp_path / "data.npz"), "--eval", str(tmp_path / "data.npz"),
+                           "-o", str(tmp_path / "dead_int8.tflite")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "warning: quantize report: no accuracy or SQNR of the quantized model: the TFLite Micro reference " \
+           "interpreter crashed loading the model: signal SIGABRT" in done.stderr
+    assert "Traceback" not in done.stderr and (tmp_path / "dead_int8.tflite").stat().st_size > 0
+
+
+def test_tflm_refusal_names_its_reason():
+    """UpSampling2D converts to TILE, which TFLM does not register: 'RuntimeError: TFLM failed to
+    allocate tensors' came as a traceback; the error now carries what TFLM printed about it."""
+    model = convert_int8(tf.keras.layers.UpSampling2D(2), [(4, 4, 2)], calib_count=4)
+    with pytest.raises(InterpreterFailure, match="^the TFLite Micro reference interpreter failed loading the model: "
+                                                 "RuntimeError: TFLM failed to allocate tensors; it printed: "
+                                                 "Didn't find op for builtin opcode 'TILE'"):
+        ReferenceInterpreter(model)
