@@ -15,7 +15,7 @@ APT_PKGS  := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-n
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT  ?= out/digits
 
-.PHONY: setup apt venv test test-fast demo bench clean
+.PHONY: setup apt venv test test-fast demo bench fuzz clean
 
 setup: apt venv
 
@@ -61,6 +61,30 @@ demo: setup
 TFLM_DIR  ?= $(wildcard $(abspath ../shared/tflm))
 bench: setup
 	$(CLI) bench -o bench $(if $(TFLM_DIR),--tflm-dir $(TFLM_DIR))
+
+# Fuzz campaign, one target after the other, FUZZ_SECONDS each (nice 10): the model reader and
+# lowering and the host protocol client under atheris, the firmware frame parser under libFuzzer
+# with ASan and UBSan. Each starts from the saved corpus in fuzz/corpus/<target> and merges what
+# it found back into it (minimized, inputs up to 2 KB); crash inputs land in build/fuzz/<target>/.
+# make test replays the saved corpus (tests/test_fuzz_corpus.py).
+FUZZ_SECONDS ?= 600
+FUZZ_DIR  := build/fuzz
+fuzz: APT_PKGS += clang libclang-rt-14-dev
+fuzz: setup
+	@mkdir -p $(FUZZ_DIR)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I firmware/app \
+	  fuzz/firmware/fuzz_frame_parser.c firmware/app/protocol.c -o $(FUZZ_DIR)/frame_parser_fuzzer
+	@for t in model protocol frame_parser; do \
+	  rm -rf $(FUZZ_DIR)/$$t; mkdir -p $(FUZZ_DIR)/$$t/work; cp fuzz/corpus/$$t/* $(FUZZ_DIR)/$$t/work/; \
+	  if [ $$t = frame_parser ]; then run="$(FUZZ_DIR)/frame_parser_fuzzer"; \
+	  else run="env PATH=$(CURDIR)/$(VENV)/bin:$$PATH fuzz/atheris_run.py $$t"; fi; \
+	  echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	  nice -n 10 $$run $(FUZZ_DIR)/$$t/work -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/$$t/ > $(FUZZ_DIR)/$$t.log 2>&1; \
+	  status=$$?; grep -E '^stat::(number_of_executed_units|peak_rss)|^#[0-9]+[[:space:]]+DONE' $(FUZZ_DIR)/$$t.log; \
+	  [ $$status = 0 ] || { echo "$$t: crash, see $(FUZZ_DIR)/$$t.log"; exit 1; }; \
+	  $$run -merge=1 -max_len=2048 fuzz/corpus/$$t $(FUZZ_DIR)/$$t/work > $(FUZZ_DIR)/$$t.merge.log 2>&1 || exit 1; \
+	done
 
 clean:
 	rm -rf out build .pytest_cache
