@@ -124,8 +124,6 @@ def test_instruction_counts_agree_with_qemu(digits_runs):
 
 
 def test_kws_bit_exact_on_stm32f4(projects, tmp_path, no_renode_left):
-    if not KWS_MODEL.is_file():
-        pytest.skip(f"{KWS_MODEL} not available")
     project = projects.get(KWS_MODEL, "stm32f4-disco")
     rng = np.random.default_rng(5)
     data = tmp_path / "kws.npy"

@@ -32,10 +32,7 @@ class ArenaProjects:
     def model(self, name: str) -> Path:
         if name == "digits":
             return self.request.getfixturevalue("digits_int8_tflite")
-        path = SHARED_MODELS / f"{name}.tflite"
-        if not path.is_file():
-            pytest.skip(f"{path} is absent")
-        return path
+        return SHARED_MODELS / f"{name}.tflite"
 
     def get(self, model: str, kernels: str) -> tuple[Path, int, int]:
         key = (model, kernels)
@@ -69,8 +66,6 @@ def test_measurement_builds_apart_and_leaves_no_emulator(arena_projects):
 
 def test_board_without_emulator_is_refused(tmp_path):
     model = SHARED_MODELS / "ad01_int8.tflite"
-    if not model.is_file():
-        pytest.skip(f"{model} is absent")
     export_tflm_project(model, tmp_path / "p", board="nucleo-l4r5zi")
     with pytest.raises(UserError, match="nucleo-l4r5zi has no emulator"):
         measure_tflm_arena(tmp_path / "p", tmp_path)

@@ -30,8 +30,6 @@ DIGITS = ROOT / "examples" / "digits"
 
 @pytest.fixture(scope="session")
 def digits_tflite(tmp_path_factory) -> Path:
-    if not (DIGITS / "digits_cnn.keras").is_file():
-        pytest.skip("examples/digits/digits_cnn.keras is absent")
     from tinyml_ptq.quantize import quantize
 
     out = tmp_path_factory.mktemp("digits") / "digits.tflite"
