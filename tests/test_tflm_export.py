@@ -288,3 +288,11 @@ def test_build_of_a_tflm_project_asks_for_the_tflm_tree(tmp_path, capsys, monkey
     assert "TensorFlow Lite Micro project; give --tflm-dir" in capsys.readouterr().err
     assert main(["build", str(project), "--tflm-dir", str(tmp_path)]) == 2
     assert "not a TFLM source tree" in capsys.readouterr().err
+
+
+def test_build_of_a_tflm_project_from_an_earlier_version_asks_to_regenerate(tmp_path):
+    from tinyml_ptq.boards import get_board
+    from tinyml_ptq.build import tflm_make_args
+
+    with pytest.raises(UserError, match="lacks tflm_build_type, tflm_target_arch: .* generate it again"):
+        tflm_make_args({"runtime": "tflm", "kernels": "cmsis_nn"}, get_board("mps2-an386"), tmp_path, [])
