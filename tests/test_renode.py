@@ -252,6 +252,17 @@ def test_bench_and_the_tflm_route_on_a_renode_board(renode, tflm_dir, tmp_path, 
     assert all(r["board"] == "stm32f4-disco" and r["exact"] == 1.0 for r in rows)
 
 
+def test_tflm_arena_measured_under_renode(renode, tflm_dir, tmp_path, no_renode_left):
+    """The TFLM arena need measured on nucleo-l4r5zi under Renode equals the derivation (+ its 16 B)."""
+    from tinyml_ptq.project import generate
+    from tinyml_ptq.tflm_arena import measure_tflm_arena
+
+    project = tmp_path / "p"
+    generated = generate(AD01_MODEL, project, board="nucleo-l4r5zi", runtime="tflm", kernels="reference")
+    need = measure_tflm_arena(project, tflm_dir)
+    assert need <= generated.arena_bytes <= need + 16
+
+
 def test_boards_lists_emulator_and_verification(capsys):
     assert main(["boards", "--json"]) == 0
     listed = {b["name"]: b for b in json.loads(capsys.readouterr().out)}

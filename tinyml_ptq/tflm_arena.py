@@ -544,7 +544,7 @@ def measure_tflm_arena(project_dir: str | os.PathLike, tflm_dir: str | os.PathLi
     """
     from .boards import get_board
     from .build import _read_project, build
-    from .emulator import Emulator
+    from .emulator import emulator_for
     from .protocol import DeviceClient
 
     project = Path(project_dir)
@@ -552,11 +552,8 @@ def measure_tflm_arena(project_dir: str | os.PathLike, tflm_dir: str | os.PathLi
     if meta.get("runtime") != "tflm":
         raise UserError(f"{project} is not a TensorFlow Lite Micro project; generate one with --runtime tflm")
     board = get_board(meta["board"])
-    if board.qemu_machine is None and not board.is_host:
-        raise UserError(f"board {board.name} has no emulator to measure the TFLM arena in; generate the project "
-                        "for an emulated board of the same core (see 'tinyml-ptq boards')")
     build(project, make_args=["TFLM_MEASURE_ARENA=1", f"BUILD={MEASURE_BUILD}"], tflm_dir=tflm_dir)
-    with Emulator(project / MEASURE_BUILD / "firmware.elf", board.qemu_machine) as emulator:
+    with emulator_for(board, project / MEASURE_BUILD / "firmware.elf") as emulator:
         transport = emulator.transport()
         try:
             return DeviceClient(transport).info().arena_bytes
