@@ -57,7 +57,7 @@ def check_protocol(data: bytes) -> None:
     try:
         info = client.info()
         client.op_names()
-        client.invoke(bytes(info.input.size))
+        client.invoke(bytes(info.input_size))
         client.profile()
     except UserError as exc:
         _one_line(exc)

@@ -50,7 +50,9 @@ def convert_int8(build_fn, input_shapes, calib=None, per_tensor=False, seed=0, c
 def run_both(tflite_bytes: bytes, samples: int = 8, seed: int = 0, inputs=None):
     """Outputs of our generated C (host build) and of the TFLM reference, for random inputs.
 
-    Both come back as raw bytes (int8 rows), so float32 outputs compare bit for bit.
+    inputs: values of a one-input model in its type, or rows of raw bytes of every input end
+    to end. Both results come back as raw bytes (int8 rows, every output end to end), so
+    float32 outputs compare bit for bit.
     """
     from tinyml_ptq.codegen import generate_model_sources
     from tinyml_ptq.hostrun import build_host_runner, run_host
@@ -60,21 +62,26 @@ def run_both(tflite_bytes: bytes, samples: int = 8, seed: int = 0, inputs=None):
     graph = parse_tflite(tflite_bytes)
     sources = generate_model_sources(graph, tflite_bytes)
     ref = ReferenceInterpreter(tflite_bytes)
-    in_count = int(np.prod(ref.input.shape))
-    in_size = in_count * ref.input.dtype.itemsize
-    out_size = int(np.prod(ref.output.shape)) * ref.output.dtype.itemsize
-    if inputs is None:
+    in_size = sum(t.nbytes for t in ref.inputs)
+    out_size = sum(t.nbytes for t in ref.outputs)
+    if inputs is None:  # random values of each input's type, inputs end to end
         rng = np.random.default_rng(seed)
-        if ref.input.dtype == np.int8:
-            inputs = rng.integers(-128, 128, size=(samples, in_count), dtype=np.int8)
-        else:
-            inputs = rng.normal(0.0, 2.0, size=(samples, in_count)).astype(ref.input.dtype)
-    inputs = np.ascontiguousarray(inputs, dtype=ref.input.dtype).reshape(len(inputs), in_count)
+        parts = []
+        for t in ref.inputs:
+            count = int(np.prod(t.shape))
+            if t.dtype == np.int8:
+                parts.append(rng.integers(-128, 128, size=(samples, count), dtype=np.int8))
+            else:
+                parts.append(rng.normal(0.0, 2.0, size=(samples, count)).astype(t.dtype).view(np.int8))
+        inputs = np.concatenate(parts, axis=1)
+    elif len(ref.inputs) == 1:  # one input's values, in its own type
+        t = ref.inputs[0]
+        inputs = np.ascontiguousarray(inputs, dtype=t.dtype).reshape(len(inputs), -1).view(np.int8)
+    inputs = np.ascontiguousarray(inputs).view(np.int8).reshape(len(inputs), in_size)
     with tempfile.TemporaryDirectory(prefix="tp-test-") as tmp:
         binary = build_host_runner(sources, Path(tmp), in_size, out_size)
-        ours = run_host(binary, inputs.view(np.int8))
-    theirs = ref.invoke_many(inputs.reshape(len(inputs), *ref.input.shape[1:]))
-    theirs = np.ascontiguousarray(theirs).view(np.int8).reshape(len(inputs), -1)
+        ours = run_host(binary, inputs)
+    theirs = np.stack([ref.invoke_bytes(row) for row in inputs])
     return ours, theirs, sources
 
 

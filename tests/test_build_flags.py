@@ -39,7 +39,7 @@ def generated(tmp_path_factory) -> dict[str, tuple]:
         project = root / name
         result = generate(model, project, board="mps2-an386")
         assert result.kernels == "dsp"
-        shape = json.loads((project / "project.json").read_text())["input"]["shape"][1:]
+        shape = json.loads((project / "project.json").read_text())["inputs"][0]["shape"][1:]
         data = root / f"{name}.npy"
         np.save(data, np.random.default_rng(1).integers(-128, 128, size=(2, *shape), dtype=np.int8))
         projects[name] = (project, data)

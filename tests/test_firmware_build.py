@@ -14,6 +14,7 @@ import shutil
 import struct
 import subprocess
 import time
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -53,7 +54,13 @@ def models(tmp_path_factory) -> dict[str, Path]:
     out.build((1, 16))
     dense = folder / "dense_small.tflite"
     dense.write_bytes(convert_int8(lambda x: out(hidden(x)), [(12,)]))
-    return {"dense": dense, "ad01": AD01}
+    # Two inputs of different sizes, two outputs: every input and output goes over the protocol.
+    joint = tf.keras.layers.Dense(7)
+    joint.build((1, 9))
+    two_io = folder / "two_io.tflite"
+    two_io.write_bytes(convert_int8(lambda a, b: (joint(tf.concat([a, b], -1)), tf.nn.relu(a) * 2.0),
+                                    [(6,), (3,)]))
+    return {"dense": dense, "ad01": AD01, "two_io": two_io}
 
 
 class Builds:
@@ -288,25 +295,27 @@ def _check_serves(builds, model_name: str, board: str, samples: int = 3):
     with running(board, result.elf) as transport:
         dev = strict_client(transport)
         info = dev.info()
-        assert info.protocol_version == 1
+        assert info.protocol_version == 2
         assert info.board_name == board and info.model_name == meta["model_name"]
+        assert info.model_digest == zlib.crc32(model.read_bytes())
         assert info.num_ops == len(meta["op_names"]) and info.arena_bytes == result.arena_bytes
         assert info.max_payload == meta["max_payload"]
         board_info = get_board(board)
         assert info.tick_unit == {"instructions": 0, "cycles": 1, "nanoseconds": 2}[board_info.tick_unit]
         assert info.clock_hz == board_info.clock_hz
-        assert info.input.shape == tuple(ref.input.shape) and info.output.shape == tuple(ref.output.shape)
-        assert info.input.zero_point == ref.input.zero_point
-        assert np.float32(info.input.scale) == np.float32(ref.input.scale)
-        assert info.output.size == int(np.prod(ref.output.shape))
+        for device_side, reference_side in ((info.inputs, ref.inputs), (info.outputs, ref.outputs)):
+            assert len(device_side) == len(reference_side)
+            for spec, t in zip(device_side, reference_side):
+                assert spec.shape == tuple(t.shape) and spec.dtype == t.dtype.name
+                assert spec.zero_point == t.zero_point and np.float32(spec.scale) == np.float32(t.scale)
+                assert spec.size == t.nbytes
         assert dev.op_names() == meta["op_names"]
         for _ in range(samples):
-            x = rng.integers(-128, 128, size=info.input.size, dtype=np.int8)
+            x = rng.integers(-128, 128, size=info.input_size, dtype=np.int8)
             dev.load_input(x.tobytes())
             answer = dev.invoke()
             ticks = answer.ticks
-            expected = ref.invoke(x.reshape(ref.input.shape)).reshape(-1)
-            np.testing.assert_array_equal(np.frombuffer(answer.output, dtype=np.int8), expected)
+            np.testing.assert_array_equal(np.frombuffer(answer.output, dtype=np.int8), ref.invoke_bytes(x))
             per_op = dev.profile()
             assert len(per_op) == info.num_ops
             assert ticks > 0 and all(t > 0 for t in per_op) and sum(per_op) <= ticks
@@ -314,7 +323,7 @@ def _check_serves(builds, model_name: str, board: str, samples: int = 3):
         return ticks, per_op
 
 
-@pytest.mark.parametrize("model", ["dense", "ad01"])
+@pytest.mark.parametrize("model", ["dense", "ad01", "two_io"])
 def test_host_board_serves_the_model_bit_exact(builds, model):
     _check_serves(builds, model, "host")
 
@@ -328,6 +337,12 @@ def test_qemu_board_boots_and_runs_ad01_bit_exact(builds, board):
     # -icount shift=0: ticks count instructions, in steps of one SysTick period.
     step = 1_000_000_000 // get_board(board).clock_hz
     assert ticks % step == 0 and all(t % step == 0 for t in per_op)
+
+
+@needs_arm
+@needs_qemu
+def test_qemu_board_serves_several_inputs_and_outputs(builds):
+    _check_serves(builds, "two_io", "mps2-an386", samples=2)
 
 
 def _protocol_errors(dev: RawLine, stalls: bool) -> None:
@@ -351,10 +366,10 @@ def _protocol_errors(dev: RawLine, stalls: bool) -> None:
     # Unknown command.
     assert dev.request(0x33).status == Status.UNKNOWN_COMMAND
     # LOAD_INPUT past the end of the input, and without an offset.
-    assert dev.request(Cmd.LOAD_INPUT, struct.pack("<I", info.input.size) + b"\x00").status == Status.BAD_OFFSET
+    assert dev.request(Cmd.LOAD_INPUT, struct.pack("<I", info.input_size) + b"\x00").status == Status.BAD_OFFSET
     assert dev.request(Cmd.LOAD_INPUT, struct.pack("<I", 0xFFFFFFFF) + b"\x00").status == Status.BAD_OFFSET
     assert dev.request(Cmd.LOAD_INPUT, b"\x00\x00").status == Status.BAD_LENGTH
-    assert dev.request(Cmd.LOAD_INPUT, struct.pack("<I", info.input.size)).status == Status.OK  # empty write at the end
+    assert dev.request(Cmd.LOAD_INPUT, struct.pack("<I", info.input_size)).status == Status.OK  # empty write at the end
     # Garbage between frames is skipped.
     dev.write(b"\x00\x13\x37garbage")
     assert dev.info() == info

@@ -226,7 +226,7 @@ def test_a_device_that_gets_slower_is_waited_for_up_to_the_timeout(clean_ad01, a
         try:
             client = DeviceClient(open_port(proxy.url), timeout=3.0, invoke_timeout=3.0)
             info = client.info()
-            x = prepare_inputs(np.load(ad01_data)["x"][:6], info)
+            x = prepare_inputs([np.load(ad01_data)["x"][:6]], info)
             outputs = [client.invoke(x[i].tobytes()).output for i in range(3)]  # fast: the wait adapts
             proxy.reply_delay = 0.6  # 20x slower than those replies, well within --timeout
             outputs += [client.invoke(x[i].tobytes()).output for i in range(3, 6)]
@@ -294,7 +294,7 @@ def test_fault_frame_over_tcp(run_projects, no_qemu_left):
             client = DeviceClient(transport)
             info = client.info()
             with pytest.raises(DeviceFault) as exc:
-                client.invoke(bytes(info.input.size))
+                client.invoke(bytes(info.input_size))
         finally:
             transport.close()
     regs = exc.value.registers

@@ -72,14 +72,18 @@ def test_decoder_does_not_wait_for_an_impossible_length():
 # --- a simulated device -----------------------------------------------------------------------
 
 
-def _info_payload() -> bytes:
+MODEL_DIGEST = 0x1234ABCD
+
+
+def _info_payload(version: int = 2) -> bytes:
     def tensor(shape, scale, zp, size):
-        return bytes([len(shape)]) + struct.pack(f"<{len(shape)}I", *shape) + struct.pack("<fiI", scale, zp, size)
+        return bytes([9, len(shape)]) + struct.pack(f"<{len(shape)}I", *shape) + struct.pack("<fiI", scale, zp, size)
 
     name, board = b"sim", b"simboard"
-    return (struct.pack("<5IB", 1, MAX_PAYLOAD, 512, 1000, NUM_OPS, 0) + bytes([len(name)]) + name
-            + bytes([len(board)]) + board + tensor((1, IN_SIZE), 0.5, -3, IN_SIZE)
-            + tensor((1, OUT_SIZE), 0.25, 7, OUT_SIZE))
+    return (struct.pack("<5IB", version, MAX_PAYLOAD, 512, 1000, NUM_OPS, 0) + bytes([len(name)]) + name
+            + bytes([len(board)]) + board + struct.pack("<I", MODEL_DIGEST)
+            + bytes([1]) + tensor((1, IN_SIZE), 0.5, -3, IN_SIZE)
+            + bytes([1]) + tensor((1, OUT_SIZE), 0.25, 7, OUT_SIZE))
 
 
 class SimDevice:
@@ -95,6 +99,7 @@ class SimDevice:
         self.fault_on_invoke = fault_on_invoke
         self.invokes = 0
         self.requests: list[tuple[int, int]] = []
+        self.protocol_version = 2
 
     def write(self, data: bytes) -> None:
         self.decoder.feed(data)
@@ -112,7 +117,7 @@ class SimDevice:
 
     def _serve(self, req) -> None:
         if req.kind == Cmd.INFO:
-            self._reply(req.kind, req.seq, 0, _info_payload())
+            self._reply(req.kind, req.seq, 0, _info_payload(self.protocol_version))
         elif req.kind == Cmd.LOAD_INPUT:
             (offset,) = struct.unpack_from("<I", req.payload)
             data = req.payload[4:]
@@ -161,7 +166,9 @@ def test_client_info_chunked_load_invoke_profile_names():
     c = client(dev)
     info = c.info()
     assert (info.model_name, info.board_name, info.max_payload, info.num_ops) == ("sim", "simboard", 16, 3)
-    assert info.input.shape == (1, IN_SIZE) and info.input.scale == 0.5 and info.input.zero_point == -3
+    assert info.inputs[0].shape == (1, IN_SIZE) and info.inputs[0].scale == 0.5 and info.inputs[0].zero_point == -3
+    assert info.inputs[0].dtype == "int8" and info.model_digest == MODEL_DIGEST
+    assert (info.input_size, info.output_size) == (IN_SIZE, OUT_SIZE)
     assert info.tick_unit_name == "instructions"
     data = bytes(range(IN_SIZE))
     res = c.invoke(data)
@@ -171,6 +178,14 @@ def test_client_info_chunked_load_invoke_profile_names():
     assert c.profile() == [1, 2, 3]
     assert c.op_names() == ["A", "BB", "CCC"]
     assert parse_info(_info_payload()) == info
+
+
+def test_firmware_of_another_protocol_version_is_refused_at_once():
+    dev = SimDevice()
+    dev.protocol_version = 1  # an older firmware: its INFO is laid out differently
+    with pytest.raises(DeviceError, match="protocol version 1; this tinyml-ptq speaks version 2; regenerate"):
+        client(dev).info()
+    assert len(dev.requests) == 1  # a definite answer, not a damaged one: no retry
 
 
 def _corrupt_reply(which: set[int]):

@@ -8,6 +8,7 @@ that a faulting firmware names the sample, and that no QEMU outlives a run.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import AD01_MODEL, default_sigint, our_qemus
+from conftest import AD01_MODEL, SHARED_MODELS, default_sigint, our_qemus
 
 from tinyml_ptq.cli import main
 from tinyml_ptq.errors import UserError
@@ -257,3 +258,47 @@ def test_labels_outside_the_classes_are_refused_before_running(run_projects, den
     np.savez(as_floats, x=data["x"], y=data["y"].astype(np.float64))  # as MLCommons ships them
     result = run(project, as_floats)
     assert result.accuracy_device is not None and result.accuracy_device == result.accuracy_reference
+
+
+def test_firmware_of_another_model_with_the_same_sizes_is_refused(run_projects, dense_data, tmp_path, capsys):
+    """INFO carries the model's digest: a firmware built from another model whose input and
+    output sizes match is named, not run and blamed on the data."""
+    import tensorflow as tf
+
+    from harness import convert_int8
+
+    project = run_projects.get("dense", "host")
+    tf.keras.utils.set_random_seed(4)
+    hidden, out = tf.keras.layers.Dense(24, activation="relu"), tf.keras.layers.Dense(10)
+    hidden.build((1, 12))
+    out.build((1, 24))
+    other = tmp_path / "other.tflite"  # same shapes (12 in, 10 out), other weights
+    other.write_bytes(convert_int8(lambda x: out(hidden(x)), [(12,)]))
+    assert main(["run", str(project), "--data", str(dense_data), "--model", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"error: the firmware \(\S+\) serves the model with digest 0x[0-9a-f]{8}, not the reference "
+                     r"model \(0x[0-9a-f]{8}\); pass the model it was generated from with --model", err), err
+    assert run(project, dense_data, model=run_projects.model("dense")).exact == 1.0
+
+
+def test_a_model_with_two_inputs_runs_from_one_npz_per_input_arrays(tmp_path, capsys):
+    """TFLM's simple_add_model (two 128x128 inputs) on the host board: x0 and x1 in one .npz."""
+    from tinyml_ptq.build import build
+    from tinyml_ptq.project import generate
+
+    model = SHARED_MODELS.parent / "tflm" / "simple_add_model.tflite"
+    generate(model, tmp_path / "fw", board="host")
+    build(tmp_path / "fw")
+    rng = np.random.default_rng(3)
+    x0, x1 = (rng.uniform(-4, 4, size=(5, 128, 128, 1)).astype(np.float32) for _ in range(2))
+    np.savez(tmp_path / "both.npz", x0=x0, x1=x1)
+    result = run(tmp_path / "fw", tmp_path / "both.npz", save_outputs=tmp_path / "sum.npy")
+    assert result.samples == 5 and result.exact == 1.0
+    # The device really added the two: dequantized, its sum is within rounding of x0 + x1.
+    meta = json.loads((tmp_path / "fw" / "project.json").read_text())
+    o = meta["outputs"][0]
+    total = (np.load(tmp_path / "sum.npy").astype(np.float64) - o["zero_point"]) * o["scale"]
+    assert np.abs(total - np.clip(x0 + x1, *((np.array([-128, 127]) - o["zero_point"]) * o["scale"]))).max() < 0.2
+    np.savez(tmp_path / "one.npz", x0=x0)
+    assert main(["run", str(tmp_path / "fw"), "--data", str(tmp_path / "one.npz")]) == 2
+    assert "no array x1 (has: x0); the model has 2 inputs: save them as x0, x1" in capsys.readouterr().err

@@ -55,7 +55,7 @@ def tflm_projects(tmp_path_factory, tflm_dir, digits_int8_tflite) -> TflmProject
 
 
 def _int8_samples(path: Path, project: Path, count: int) -> Path:
-    shape = json.loads((project / "project.json").read_text())["input"]["shape"]
+    shape = json.loads((project / "project.json").read_text())["inputs"][0]["shape"]
     rng = np.random.default_rng(5)
     np.save(path, rng.integers(-128, 128, size=(count, *shape[1:]), dtype=np.int8))
     return path
@@ -84,6 +84,57 @@ def test_kws_runs_bit_exact_and_cmsis_nn_is_faster(tflm_projects, tmp_path, no_q
         assert result.exact == 1.0, kernels
         mean[kernels] = result.latency_mean
     assert mean["cmsis_nn"] < mean["reference"]
+
+
+TFLM_MODELS = SHARED_MODELS.parent / "tflm"
+
+
+def _float_inputs(path: Path, project: Path, count: int, int32_values: dict[int, list[int]] | None = None) -> Path:
+    """A .npz with x0, x1, ...: float samples for the quantized inputs, given values for int32 ones."""
+    rng = np.random.default_rng(9)
+    arrays = {}
+    for k, t in enumerate(json.loads((project / "project.json").read_text())["inputs"]):
+        if t["dtype"] == "int32":
+            arrays[f"x{k}"] = np.tile(np.asarray(int32_values[k], dtype=np.int32), (count, 1))
+        else:
+            spread = t["scale"] * (np.iinfo(t["dtype"]).max - np.iinfo(t["dtype"]).min) / 2
+            arrays[f"x{k}"] = rng.uniform(-spread, spread, size=(count, *t["shape"][1:])).astype(np.float32)
+    np.savez(path, **arrays)
+    return path
+
+
+# TFLM's own models with several inputs and 16-bit activations (int16x8; the SEANet operator
+# models), and a two-input int8 one: the native runtime refuses the int16 ones, TFLM runs them.
+SEVERAL_INPUTS_AND_INT16 = {
+    "simple_add": (TFLM_MODELS / "simple_add_model.tflite", None),
+    "seanet_add": (TFLM_MODELS / "seanet/add/add0.tflite", None),
+    "seanet_conv": (TFLM_MODELS / "seanet/conv/conv0.tflite", None),
+    "seanet_transpose_conv": (TFLM_MODELS / "seanet/transpose_conv/transpose_conv0.tflite", {0: [1, 3, 12, 64]}),
+}
+
+
+@pytest.mark.parametrize("kernels", ["reference", "cmsis_nn"])
+@pytest.mark.parametrize("name", sorted(SEVERAL_INPUTS_AND_INT16))
+def test_several_inputs_and_int16x8_models_run_bit_exact_on_tflm(tflm_projects, name, kernels, tmp_path,
+                                                                 no_qemu_left):
+    model, int32_values = SEVERAL_INPUTS_AND_INT16[name]
+    tflm_projects.models[name] = model
+    project = tflm_projects.get(name, kernels=kernels)
+    meta = json.loads((project / "project.json").read_text())
+    assert len(meta["inputs"]) == (1 if name == "seanet_conv" else 2)
+    assert meta["outputs"][0]["dtype"] == ("int8" if name == "simple_add" else "int16")
+    result = run(project, _float_inputs(tmp_path / "x.npz", project, 3, int32_values),
+                 save_outputs=tmp_path / "y.npy")
+    assert result.samples == 3 and result.exact == 1.0
+    saved = np.load(tmp_path / "y.npy")
+    assert saved.dtype == meta["outputs"][0]["dtype"] and saved.shape[1:] == tuple(meta["outputs"][0]["shape"][1:])
+    assert len(np.unique(saved)) > 1  # the inputs reached the model: not a constant output
+
+
+def test_native_runtime_refuses_int16x8_pointing_at_tflm(tmp_path):
+    with pytest.raises(UserError, match=r"is int16 \(an int16x8 model\); the native runtime runs int8 models: "
+                                        r"--runtime tflm"):
+        generate(SEVERAL_INPUTS_AND_INT16["seanet_add"][0], tmp_path / "p")
 
 
 def _nm(path: Path, *flags: str) -> list[tuple[str, int, str, int]]:

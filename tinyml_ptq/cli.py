@@ -149,8 +149,8 @@ RENODE_OPTION = click.option(
 @RENODE_OPTION
 @click.argument("project_dir", type=click.Path(file_okay=False))
 @click.option("--data", required=True, type=click.Path(dir_okay=False),
-              help="Samples: .npz (x, optional labels y) or .npy; float samples are quantized with the "
-                   "device's input scale, int8 samples are sent as they are.")
+              help="Samples: .npz (x, optional labels y; x0, x1, ... for several inputs) or .npy; float "
+                   "samples are quantized with the device's input scale, integer ones are sent as they are.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Run only the first N samples.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Emulator instances to split the samples over (same results as one).")
@@ -165,7 +165,7 @@ RENODE_OPTION = click.option(
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               help="Write the results as JSON to this file.")
 @click.option("--save-outputs", type=click.Path(dir_okay=False), default=None,
-              help="Save the device outputs (int8) as .npy.")
+              help="Save the device outputs as .npy (one output) or .npz with y0, y1, ... (several).")
 def run_cmd(project_dir: str, data: str, limit: int | None, workers: int, port: str | None, baud: int,
             model: str | None, timeout: float, json_out: str | None, save_outputs: str | None) -> None:
     """Run samples through the built firmware (emulator or --port) and check it against TFLM."""
@@ -300,8 +300,9 @@ def main(argv: list[str] | None = None) -> int:
 @cli.command("verify")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--data", required=True, metavar="EVAL",
-              help="Samples (.npz, .npy, .csv, image folder, file.py:function); float samples are "
-                   "quantized with the model's input scale, int8 .npy/.npz samples are used as they are.")
+              help="Samples (.npz, .npy, .csv, image folder, file.py:function; a .npz with x0, x1, ... for "
+                   "several inputs); float samples are quantized with the model's input scale, int8 ones are "
+                   "used as they are.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Check only the first N samples.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               help="Write the comparison as JSON to this file.")

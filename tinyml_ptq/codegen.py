@@ -123,7 +123,8 @@ def generate_model_sources(graph: Graph, tflite_bytes: bytes, prefix: str = "mod
         return {"name": c_comment(t.name), "shape": list(t.shape) or [1], "size": t.nbytes,
                 "scale": repr(float(t.scale)) + "f" if t.quantization else "0.0f",
                 "zero_point": t.zero_point if t.quantization else 0,
-                "ptr": tensor_expr(index)}
+                # model_input()/model_output() hand out raw bytes: an int32 tensor (ARG_MAX) too.
+                "type": t.type_code, "ptr": f"((int8_t *){tensor_expr(index)})"}
 
     context = {
         "version": __version__,

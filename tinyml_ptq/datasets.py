@@ -1,7 +1,8 @@
 """Calibration and evaluation data: every format becomes float32 x [N, *input_shape] and optional y.
 
 Formats (chosen by the path):
-  file.npz                 array `x`, optional labels `y`
+  file.npz                 array `x`, optional labels `y`; for a model with several inputs,
+                           one array per input, `x0`, `x1`, ... in the model's input order
   file.npy                 samples only
   folder/                  images (png, jpg, bmp, gif, webp, tif), resized to the model's H x W,
                            converted to its channel count, pixels scaled to [0, 1];
@@ -55,15 +56,58 @@ def load_dataset(spec: str, input_shape: tuple[int, ...], samples: int | None = 
     spec = str(spec)
     x, y = _read(spec, input_shape, what)
     x, y = _check(spec, x, y, input_shape, what, accept_int8)
-    total = len(x)
-    if samples is not None:
-        if samples < 1:
-            raise UserError(f"{what}: --samples must be at least 1, got {samples}")
-        if total > samples:
-            keep = np.sort(np.random.default_rng(SEED).choice(total, size=samples, replace=False))
-            x = x[keep]
-            y = None if y is None else y[keep]
-    return Dataset(np.ascontiguousarray(x), y, spec, total)
+    keep = _subset(len(x), samples, what)
+    return Dataset(np.ascontiguousarray(x[keep]), None if y is None else y[keep], spec, len(x))
+
+
+def load_inputs(spec: str, input_shapes: list[tuple[int, ...]], samples: int | None = None,
+                what: str = "--data", accept_int8: bool = False) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """Samples for every input of a model ([N, *shape] each, in input order) and labels, if any.
+
+    One input takes every format of `load_dataset`. Several come from a .npz holding one
+    array per input, `x0`, `x1`, ..., with the same number of samples, and optional `y`.
+    """
+    if len(input_shapes) == 1:
+        ds = load_dataset(spec, input_shapes[0], samples, what, accept_int8)
+        return [ds.x], ds.y
+    spec = str(spec)
+    names = [f"x{i}" for i in range(len(input_shapes))]
+    path = Path(spec)
+    if path.suffix.lower() != ".npz" or not path.is_file():
+        raise UserError(f"{what} {spec}: the model has {len(input_shapes)} inputs; give a .npz file with one "
+                        f"array per input ({', '.join(names)}) and optional labels y")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [n for n in names if n not in archive.files]
+            if missing:
+                raise UserError(f"{what} {spec}: no array {', '.join(missing)} (has: {', '.join(archive.files) or 'none'}); "
+                                f"the model has {len(input_shapes)} inputs: save them as {', '.join(names)}")
+            arrays = [archive[n] for n in names]
+            labels = archive["y"] if "y" in archive.files else None
+    except UserError:
+        raise
+    except Exception as exc:  # numpy and zipfile raise assorted errors on damaged files
+        raise UserError(f"{what} {spec}: cannot read it ({type(exc).__name__}: {_one_line(exc)}); "
+                        "check the file is complete") from None
+    counts = {n: len(np.atleast_1d(a)) for n, a in zip(names, arrays)}
+    if len(set(counts.values())) > 1:
+        raise UserError(f"{what} {spec}: the inputs hold different numbers of samples "
+                        f"({', '.join(f'{n} {c}' for n, c in counts.items())}); give every input one row per sample")
+    xs, y = [], labels
+    for name, x, shape in zip(names, arrays, input_shapes):
+        x, y = _check(f"{spec} ({name})", x, labels, tuple(int(d) for d in shape), what, accept_int8)
+        xs.append(x)
+    keep = _subset(len(xs[0]), samples, what)
+    return [np.ascontiguousarray(x[keep]) for x in xs], None if y is None else y[keep]
+
+
+def _subset(total: int, samples: int | None, what: str) -> np.ndarray:
+    """Indices of a fixed-seed subset of `samples` (all of them, in order, if None or no fewer)."""
+    if samples is not None and samples < 1:
+        raise UserError(f"{what}: --samples must be at least 1, got {samples}")
+    if samples is None or total <= samples:
+        return np.arange(total)
+    return np.sort(np.random.default_rng(SEED).choice(total, size=samples, replace=False))
 
 
 def _read(spec: str, input_shape: tuple[int, ...], what: str):
@@ -238,7 +282,8 @@ def _check(spec: str, x, y, input_shape: tuple[int, ...], what: str, accept_int8
     x = np.asarray(x)
     if x.ndim == 0 or len(x) == 0:
         raise UserError(f"{what} {spec}: no samples; give at least one")
-    quantized = accept_int8 and x.dtype == np.int8
+    # Already in an integer input's type: int8 or int16 (quantized), int32 (e.g. a shape operand).
+    quantized = accept_int8 and x.dtype in (np.int8, np.int16, np.int32)
     if not quantized and not np.issubdtype(x.dtype, np.floating):
         raise UserError(f"{what} {spec}: samples have dtype {x.dtype}, the model takes float32; "
                         "convert and scale them as in training (e.g. x.astype('float32') / 255)")

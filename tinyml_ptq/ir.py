@@ -11,6 +11,10 @@ from typing import Any
 
 import numpy as np
 
+# TFLite's TensorType codes of the types a model's inputs and outputs can have: the
+# generated model.h and the device protocol (INFO) name a tensor's type by them.
+TENSOR_TYPE_CODES = {"float32": 0, "int32": 2, "uint8": 3, "int64": 4, "int16": 7, "int8": 9}
+
 
 @dataclass
 class Quantization:
@@ -43,6 +47,10 @@ class Tensor:
     @property
     def nbytes(self) -> int:
         return self.num_elements * np.dtype(self.dtype).itemsize
+
+    @property
+    def type_code(self) -> int:
+        return TENSOR_TYPE_CODES[self.dtype]
 
     @property
     def scale(self) -> float:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from . import __version__
 from .boards import DEFAULT_BOARD, Board, get_board, resolve_kernels
 from .cnames import c_string
 from .codegen import ModelSources, generate_model_sources, runtime_files
-from .errors import UserError
+from .errors import UserError, shorten
 from .fileio import atomic_dir, check_writable
 from .ir import Graph
 from .lowering import UnsupportedOperator
@@ -93,17 +94,16 @@ def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board:
     check_destination(out)
     graph = read_tflite(model_path)
     check_io(graph)
+    tflite_bytes = model_path.read_bytes()
     try:
-        sources = generate_model_sources(graph, model_path.read_bytes(), prefix="model", kernels=kernel_set)
+        sources = generate_model_sources(graph, tflite_bytes, prefix="model", kernels=kernel_set)
     except UnsupportedOperator as exc:
         raise UnsupportedOperator(f"{exc}{_tflm_hint(graph)}") from None
     model_name = c_string(name if name is not None else graph.name, limit=64).strip() or "model"
 
-    inputs = [graph.tensors[i] for i in graph.inputs]
-    outputs = [graph.tensors[i] for i in graph.outputs]
-    payload = max_payload(model_name, board_info, inputs[0].shape, outputs[0].shape, outputs[0].nbytes,
-                          sources.op_names)
-    files = _project_files(sources, board_info, model_name, payload)
+    digest = model_digest(tflite_bytes)
+    payload = max_payload(model_name, board_info, graph, sources.op_names)
+    files = _project_files(sources, board_info, model_name, payload, digest)
     metadata = {
         "generator": f"tinyml-ptq {__version__}",
         "board": board_info.name,
@@ -112,9 +112,9 @@ def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board:
         "model_name": model_name,
         "arena_bytes": sources.arena_bytes,
         "weights_bytes": sources.weights_bytes,
+        "model_digest": f"0x{digest:08x}",
         "op_names": sources.op_names,
-        "input": tensor_meta(inputs[0]),
-        "output": tensor_meta(outputs[0]),
+        **io_meta(graph),
         "max_payload": payload,
         "board_info": board_info.to_dict(),
     }
@@ -124,7 +124,8 @@ def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board:
     return GenerateResult(
         project_dir=str(out), board=board_info.name, model=str(model_path), model_name=model_name,
         arena_bytes=sources.arena_bytes, weights_bytes=sources.weights_bytes, op_names=sources.op_names,
-        input_size=inputs[0].nbytes, output_size=outputs[0].nbytes, max_payload=payload,
+        input_size=sum(graph.tensors[i].nbytes for i in graph.inputs),
+        output_size=sum(graph.tensors[i].nbytes for i in graph.outputs), max_payload=payload,
         files=sorted(files), kernels=kernel_set,
     )
 
@@ -163,42 +164,69 @@ def _tflm_hint(graph: Graph) -> str:
             "--runtime tflm (with --tflm-dir) builds the firmware on TFLM instead")
 
 
-def check_io(graph: Graph) -> None:
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+# Input/output types each runtime's firmware serves: quantized int8 or int16 tensors, and on
+# TFLM plain int32 ones too (as TFLM's own test models feed TRANSPOSE_CONV's output shape).
+IO_TYPES = {"native": ("int8",), "tflm": ("int8", "int16", "int32")}
+
+
+def check_io(graph: Graph, runtime: str = "native") -> None:
+    """Any number of inputs and outputs (at least one of each), quantized to a type the runtime serves."""
+    if not graph.inputs or not graph.outputs:
         raise UserError(f"model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
-                        "the firmware serves models with exactly one input and one output")
-    for role, index in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
-        tensor = graph.tensors[index]
-        if tensor.dtype != "int8" or tensor.quantization is None:
+                        "the firmware needs at least one of each")
+    allowed = IO_TYPES[runtime]
+    for role, indices in (("input", graph.inputs), ("output", graph.outputs)):
+        for k, index in enumerate(indices):
+            tensor = graph.tensors[index]
+            if tensor.dtype in allowed and (tensor.quantization is not None or tensor.dtype == "int32"):
+                continue
+            if runtime == "native" and tensor.dtype == "int16" and tensor.quantization is not None:
+                raise UserError(f"model {role} {k} '{shorten(tensor.name)}' is int16 (an int16x8 model); the native runtime "
+                                "runs int8 models: --runtime tflm (with --tflm-dir) runs int16x8 ones")
             raise UserError(
-                f"model {role} '{tensor.name}' is {tensor.dtype}, not quantized int8; only full-integer "
-                "int8 models are supported; quantize with 'tinyml-ptq quantize --mode int8'"
-            )
+                f"model {role} {k} '{shorten(tensor.name)}' is {tensor.dtype}, not quantized "
+                f"{' or '.join(allowed)}; only full-integer models are supported; quantize with "
+                "'tinyml-ptq quantize --mode int8'")
 
 
 def tensor_meta(tensor) -> dict:
-    return {"shape": [int(d) for d in tensor.shape], "size": tensor.nbytes, "scale": float(tensor.scale),
-            "zero_point": int(tensor.zero_point)}
+    quantized = tensor.quantization is not None
+    return {"name": tensor.name, "dtype": tensor.dtype, "shape": [int(d) for d in tensor.shape],
+            "size": tensor.nbytes, "scale": float(tensor.scale) if quantized else 0.0,
+            "zero_point": int(tensor.zero_point) if quantized else 0}
 
 
-def max_payload(model_name: str, board: Board, in_shape, out_shape, output_bytes: int,
-                op_names: list[str]) -> int:
+def io_meta(graph: Graph) -> dict:
+    """project.json's description of the model's inputs and outputs, in index order."""
+    return {"inputs": [tensor_meta(graph.tensors[i]) for i in graph.inputs],
+            "outputs": [tensor_meta(graph.tensors[i]) for i in graph.outputs]}
+
+
+def model_digest(tflite_bytes: bytes) -> int:
+    """CRC-32 of the .tflite: the firmware reports it in INFO, so `run` knows which model it serves."""
+    return zlib.crc32(tflite_bytes) & 0xFFFFFFFF
+
+
+def max_payload(model_name: str, board: Board, graph: Graph, op_names: list[str]) -> int:
     """Receive buffer size: at least 1 KB, and no reply is ever longer than it."""
-    info = 5 * 4 + 1 + 1 + len(model_name) + 1 + len(board.name) + sum(
-        1 + 4 * max(len(s), 1) + 12 for s in (in_shape, out_shape))
+    inputs = [graph.tensors[i] for i in graph.inputs]
+    outputs = [graph.tensors[i] for i in graph.outputs]
+    info = 5 * 4 + 1 + 1 + len(model_name) + 1 + len(board.name) + 4 + 2 + sum(
+        2 + 4 * max(len(t.shape), 1) + 12 for t in inputs + outputs)
     names = sum(1 + min(len(n), 255) for n in op_names)
-    need = max(MIN_MAX_PAYLOAD, info, 4 + output_bytes, 4 + 4 * len(op_names), names)
+    need = max(MIN_MAX_PAYLOAD, info, 4 + sum(t.nbytes for t in outputs), 4 + 4 * len(op_names), names)
     return (need + 3) // 4 * 4
 
 
-def _project_files(sources: ModelSources, board: Board, model_name: str, max_payload: int) -> dict[str, str | Path]:
+def _project_files(sources: ModelSources, board: Board, model_name: str, max_payload: int,
+                   digest: int) -> dict[str, str | Path]:
     files: dict[str, str | Path] = {}
     for name, text in sources.files.items():
         files[f"model/{name}"] = text
     for path in runtime_files(sources):
         sub = "include" if path.suffix == ".h" else "kernels"
         files[f"runtime/{sub}/{path.name}"] = path
-    files.update(app_and_board_files(board, model_name, max_payload))
+    files.update(app_and_board_files(board, model_name, max_payload, digest))
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     files["Makefile"] = env.get_template("firmware.mk.j2").render(
@@ -206,10 +234,10 @@ def _project_files(sources: ModelSources, board: Board, model_name: str, max_pay
     return files
 
 
-def app_and_board_files(board: Board, model_name: str, max_payload: int) -> dict[str, str | Path]:
+def app_and_board_files(board: Board, model_name: str, max_payload: int, digest: int) -> dict[str, str | Path]:
     """The protocol server app, its configuration and the board support: the same for every runtime."""
     files: dict[str, str | Path] = {f"app/{name}": FIRMWARE_DIR / "app" / name for name in APP_FILES}
-    files["app/app_config.h"] = app_config(model_name, max_payload)
+    files["app/app_config.h"] = app_config(model_name, max_payload, digest)
     for folder in board.source_dirs:
         folder_path = FIRMWARE_DIR / "boards" / folder
         for path in sorted(folder_path.iterdir()) if folder_path.is_dir() else []:
@@ -221,11 +249,13 @@ def app_and_board_files(board: Board, model_name: str, max_payload: int) -> dict
     return files
 
 
-def app_config(model_name: str, max_payload: int) -> str:
+def app_config(model_name: str, max_payload: int, digest: int) -> str:
     return (
         "/* Generated by tinyml-ptq: settings of the protocol server app. */\n"
         "#ifndef TP_APP_CONFIG_H\n#define TP_APP_CONFIG_H\n\n"
         f'#define TP_MODEL_NAME "{model_name}"\n'
+        "/* CRC-32 of the .tflite this firmware serves, reported by INFO. */\n"
+        f"#define TP_MODEL_DIGEST 0x{digest:08x}u\n"
         "/* Largest request payload accepted (and no reply is longer). */\n"
         f"#define TP_MAX_PAYLOAD {max_payload}u\n\n"
         "#endif /* TP_APP_CONFIG_H */\n"

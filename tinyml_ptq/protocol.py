@@ -23,10 +23,11 @@ import zlib
 from dataclasses import dataclass, field
 
 from .errors import UserError
+from .ir import TENSOR_TYPE_CODES
 
 SYNC = 0xA5
 GARBAGE_KEPT = 512  # bytes of non-frame traffic kept for error messages
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 HEADER_SIZE = 8  # SYNC, kind, seq, status, u32 length
 CRC_SIZE = 4
 # Largest payload accepted from a device before INFO has told us its sizes.
@@ -213,6 +214,7 @@ def describe_fault(regs: dict[str, int]) -> str:
 
 @dataclass(frozen=True)
 class TensorSpec:
+    dtype: str  # numpy dtype name: "int8", "int16", "float32", ...
     shape: tuple[int, ...]
     scale: float
     zero_point: int
@@ -229,12 +231,23 @@ class DeviceInfo:
     tick_unit: int
     model_name: str
     board_name: str
-    input: TensorSpec
-    output: TensorSpec
+    model_digest: int  # CRC-32 of the .tflite the firmware was generated from
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
 
     @property
     def tick_unit_name(self) -> str:
         return TICK_UNITS.get(self.tick_unit, f"unit{self.tick_unit}")
+
+    @property
+    def input_size(self) -> int:
+        """Bytes of one sample: every input, end to end in index order (LOAD_INPUT's address space)."""
+        return sum(t.size for t in self.inputs)
+
+    @property
+    def output_size(self) -> int:
+        """Bytes of INVOKE's outputs: every output, end to end in index order."""
+        return sum(t.size for t in self.outputs)
 
 
 @dataclass(frozen=True)
@@ -276,20 +289,36 @@ class _Reader:
 
 def parse_info(payload: bytes) -> DeviceInfo:
     r = _Reader(payload, "INFO")
-    version, max_payload, arena, clock, num_ops = (r.u32() for _ in range(5))
+    version = r.u32()
+    if version != PROTOCOL_VERSION:  # the rest of the reply is laid out differently: read no further
+        raise DeviceError(f"device speaks protocol version {version}; this tinyml-ptq speaks version "
+                          f"{PROTOCOL_VERSION}; regenerate and rebuild the firmware")
+    max_payload, arena, clock, num_ops = (r.u32() for _ in range(4))
     tick_unit = r.u8()
     model_name, board_name = r.string(), r.string()
+    digest = r.u32()
+    type_names = {code: name for name, code in TENSOR_TYPE_CODES.items()}
 
     def tensor() -> TensorSpec:
-        rank = r.u8()
+        code, rank = r.u8(), r.u8()
+        if code not in type_names:
+            raise _BadReply(f"INFO reply gives a tensor of unknown type {code}")
         if rank > 8:
             raise _BadReply(f"INFO reply gives a tensor of rank {rank}")
         shape = tuple(r.u32() for _ in range(rank))
-        return TensorSpec(shape, r.f32(), r.i32(), r.u32())
+        return TensorSpec(type_names[code], shape, r.f32(), r.i32(), r.u32())
 
-    inp, out = tensor(), tensor()
+    def tensors() -> tuple[TensorSpec, ...]:
+        count = r.u8()
+        if count == 0:
+            raise _BadReply("INFO reply gives a model without inputs or outputs")
+        return tuple(tensor() for _ in range(count))
+
+    inputs = tensors()
+    outputs = tensors()
     r.end()
-    return DeviceInfo(version, max_payload, arena, clock, num_ops, tick_unit, model_name, board_name, inp, out)
+    return DeviceInfo(version, max_payload, arena, clock, num_ops, tick_unit, model_name, board_name, digest,
+                      inputs, outputs)
 
 
 def parse_fault(payload: bytes) -> dict[str, int]:
@@ -357,15 +386,13 @@ class DeviceClient:
 
     def info(self) -> DeviceInfo:
         info = self._request(Cmd.INFO, b"", max_reply=DEFAULT_MAX_REPLY, parse=parse_info)
-        if info.protocol_version != PROTOCOL_VERSION:
-            raise DeviceError(f"device speaks protocol version {info.protocol_version}; this tinyml-ptq "
-                              f"speaks version {PROTOCOL_VERSION}; regenerate and rebuild the firmware")
         self.device_info = info
         self._resync_bytes = info.max_payload + HEADER_SIZE + CRC_SIZE
         return info
 
     def load_input(self, data: bytes, offset: int = 0) -> None:
-        """Writes `data` into the model input at `offset`, in chunks the device accepts."""
+        """Writes `data` at `offset` of the model's inputs (all of them end to end, in index
+        order), in chunks the device accepts."""
         info = self._need_info()
         chunk = max(1, info.max_payload - 4)
         data = bytes(data)
@@ -379,10 +406,10 @@ class DeviceClient:
         retry of INVOKE: the model may reuse its input's memory, so a second INVOKE on the
         same input could give a different output."""
         info = self._need_info()
-        if input_bytes is not None and len(input_bytes) != info.input.size:
-            raise DeviceError(f"input is {len(input_bytes)} bytes; the device's model input is "
-                              f"{info.input.size} bytes")
-        expect = 4 + info.output.size
+        if input_bytes is not None and len(input_bytes) != info.input_size:
+            raise DeviceError(f"input is {len(input_bytes)} bytes; the device's model inputs are "
+                              f"{info.input_size} bytes")
+        expect = 4 + info.output_size
 
         def parse(payload: bytes) -> InvokeResult:
             return InvokeResult(struct.unpack_from("<I", payload)[0], payload[4:])

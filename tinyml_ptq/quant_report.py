@@ -13,6 +13,7 @@ import numpy as np
 
 from . import progress
 from .datasets import check_class_labels
+from .errors import shorten
 from .isolation import InterpreterFailure, IsolatedInterpreter
 from .reference import ReferenceInterpreter, dequantize, quantize_input
 from .reference import _tensor_info as _info  # LiteRT details share TFLM's dict layout
@@ -284,21 +285,17 @@ def format_report(report: dict, max_layers: int = 12) -> str:
         lines += ["", f"sensitivity, SQNR each layer loses, most costly first ({min(len(sens), 5)} of {len(sens)}):",
                   f"  {'drop dB':>8}  {'SQNR dB':>8}  {'op':<18} tensor"]
         for row in sens[:5]:
-            lines.append(f"  {row['drop_db']:>8.2f}  {row['sqnr_db']:>8.2f}  {row['op']:<18} {_short(row['name'])}")
+            lines.append(f"  {row['drop_db']:>8.2f}  {row['sqnr_db']:>8.2f}  {row['op']:<18} {shorten(row['name'])}")
     if cal["tensors"]:
         lines += ["", "activation ranges (method, range, SQNR of the tensor's int8 rounding and clipping):"]
         for t in cal["tensors"]:
             span = "fixed by the op" if t["method"] == "fixed" else f"[{t['min']:.4g}, {t['max']:.4g}]"
-            lines.append(f"  {t['method']:<17} {span:<22} {_db(t['sqnr_db']):>9}  {_short(t['name'])}")
+            lines.append(f"  {t['method']:<17} {span:<22} {_db(t['sqnr_db']):>9}  {shorten(t['name'])}")
     return "\n".join(lines)
 
 
 def _db(value) -> str:
     return "-" if value is None else f"{value:.2f} dB"
-
-
-def _short(name: str, limit: int = 60) -> str:
-    return name if len(name) <= limit else name[: limit - 3] + "..."
 
 
 def _counts(ops: list[str]) -> list[str]:

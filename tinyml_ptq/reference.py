@@ -12,6 +12,8 @@ from typing import Iterable
 
 import numpy as np
 
+from .errors import UserError
+
 
 @dataclass(frozen=True)
 class TensorInfo:
@@ -19,6 +21,10 @@ class TensorInfo:
     dtype: np.dtype
     scale: float
     zero_point: int
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
 
 
 class ReferenceInterpreter:
@@ -31,13 +37,16 @@ class ReferenceInterpreter:
 
     def __init__(self, model_bytes: bytes, arena_size: int | None = None):
         from .isolation import IsolatedInterpreter
+        from .tflite_reader import io_counts
 
         self._interp = IsolatedInterpreter("tflm", model_bytes, arena_size=arena_size)
-        self.input = _tensor_info(self._interp.get_input_details(0))
-        self.output = _tensor_info(self._interp.get_output_details(0))
+        num_inputs, num_outputs = io_counts(model_bytes)
+        self.inputs = [_tensor_info(self._interp.get_input_details(i)) for i in range(num_inputs)]
+        self.outputs = [_tensor_info(self._interp.get_output_details(i)) for i in range(num_outputs)]
+        self.input, self.output = self.inputs[0], self.outputs[0]
 
     def invoke(self, sample: np.ndarray) -> np.ndarray:
-        """Run one sample already in the input tensor's dtype; returns the raw output."""
+        """Run one sample of a one-input model, already in the input's dtype; returns output 0."""
         data = np.asarray(sample, dtype=self.input.dtype).reshape(self.input.shape)
         self._interp.set_input(data, 0)
         self._interp.invoke()
@@ -45,6 +54,22 @@ class ReferenceInterpreter:
 
     def invoke_many(self, samples: Iterable[np.ndarray]) -> np.ndarray:
         return np.stack([self.invoke(s) for s in samples])
+
+    def invoke_bytes(self, sample: bytes | np.ndarray) -> np.ndarray:
+        """Run one sample given as raw bytes: every input end to end, in index order (what the
+        device protocol and the host runner take). Returns every output's bytes, end to end, as int8."""
+        raw = np.frombuffer(bytes(np.ascontiguousarray(sample)), dtype=np.uint8)
+        expected = sum(info.nbytes for info in self.inputs)
+        if raw.size != expected:
+            raise ValueError(f"sample has {raw.size} bytes; the model's inputs take {expected}")
+        at = 0
+        for index, info in enumerate(self.inputs):
+            size = info.nbytes
+            self._interp.set_input(raw[at:at + size].view(info.dtype).reshape(info.shape), index)
+            at += size
+        self._interp.invoke()
+        return np.concatenate([np.ascontiguousarray(self._interp.get_output(i)).reshape(-1).view(np.int8)
+                               for i in range(len(self.outputs))])
 
 
 def _tensor_info(details: dict) -> TensorInfo:
@@ -59,7 +84,10 @@ def _tensor_info(details: dict) -> TensorInfo:
 def quantize_input(x: np.ndarray, info: TensorInfo) -> np.ndarray:
     """Float samples to the input tensor's integer type, as TFLite's QUANTIZE does."""
     if np.issubdtype(np.asarray(x).dtype, np.integer):
-        return np.asarray(x).astype(info.dtype)
+        if np.asarray(x).dtype != info.dtype:  # quantized for another type: a cast would change values
+            raise UserError(f"samples are {np.asarray(x).dtype} but the model input is {info.dtype}; give float "
+                            f"samples (quantized here) or {info.dtype} ones")
+        return np.asarray(x)
     if info.scale == 0.0:
         return np.asarray(x, dtype=info.dtype)
     limits = np.iinfo(info.dtype)
@@ -67,6 +95,35 @@ def quantize_input(x: np.ndarray, info: TensorInfo) -> np.ndarray:
     # Round half away from zero, as TFLite's QUANTIZE kernel (std::round) does.
     q = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5) + info.zero_point
     return np.clip(q, limits.min, limits.max).astype(info.dtype)
+
+
+def sample_rows(xs: list[np.ndarray], infos: list[TensorInfo]) -> np.ndarray:
+    """Samples of every input, each quantized to its input's type, as one row of raw bytes
+    per sample (int8), inputs end to end in index order: what the device and the host runner take."""
+    if len(xs) != len(infos):
+        raise UserError(f"{len(xs)} input arrays for a model with {len(infos)} inputs")
+    parts = []
+    for k, (x, info) in enumerate(zip(xs, infos)):
+        x = np.asarray(x)
+        elements = int(np.prod(info.shape, dtype=np.int64))
+        if x.size == elements and (x.ndim == 1 or len(x) != 1 and x.size // len(x) != elements):
+            x = x.reshape(1, -1)  # one sample without a sample axis
+        rows = x.reshape(len(x), -1)
+        if rows.shape[1] != elements:
+            raise UserError(f"each sample of input {k} has {rows.shape[1]} values (shape {tuple(x.shape[1:])}) but "
+                            f"the model input has {elements} (shape {tuple(info.shape)}); check the data file")
+        parts.append(np.ascontiguousarray(quantize_input(rows, info)).view(np.int8).reshape(len(rows), -1))
+    if len({len(p) for p in parts}) > 1:
+        raise UserError(f"the inputs hold different numbers of samples ({', '.join(str(len(p)) for p in parts)})")
+    return np.ascontiguousarray(np.concatenate(parts, axis=1))
+
+
+def output_values(rows: np.ndarray, infos: list[TensorInfo], index: int = 0) -> np.ndarray:
+    """Output `index` of each row of output bytes (all outputs end to end), in its own type: [N, elements]."""
+    rows = np.ascontiguousarray(rows).view(np.int8).reshape(len(rows), -1)
+    start = sum(info.nbytes for info in infos[:index])
+    part = np.ascontiguousarray(rows[:, start:start + infos[index].nbytes])
+    return part.view(infos[index].dtype).reshape(len(rows), -1)
 
 
 def dequantize(q: np.ndarray, info: TensorInfo) -> np.ndarray:

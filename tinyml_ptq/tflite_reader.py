@@ -58,6 +58,12 @@ def parse_tflite(data: bytes, name: str = "model", origin: str = "model") -> Gra
     return graph
 
 
+def io_counts(data: bytes) -> tuple[int, int]:
+    """Inputs and outputs of the (first) subgraph of a model the reader has accepted, read cheaply."""
+    sub = _schema().Model.GetRootAsModel(data, 0).Subgraphs(0)
+    return sub.InputsLength(), sub.OutputsLength()
+
+
 def _to_graph(model, schema, name: str) -> Graph:
     if len(model.subgraphs) > 1:
         raise UserError(f"model has {len(model.subgraphs)} subgraphs; only single-subgraph models are supported")

@@ -414,9 +414,38 @@ def _in_out_prepare(r: _Replay, op: Operator, cmsis_nn: bool, dsp: bool) -> None
     r.temp_tensor(*inputs, *op.outputs[:1])
 
 
+def _transpose_conv_prepare(r: _Replay, op: Operator, cmsis_nn: bool, dsp: bool) -> None:
+    """Inputs: output shape, filter, input, optional bias. Accumulators live in scratch."""
+    w, x, b, y = _operand(op, 1), _operand(op, 2), _operand(op, 3), _operand(op, 0, outputs=True)
+    channels = r.graph.tensors[w].shape[0]
+    r.temp_tensor(x, w, y, b)
+    r.channel_data(4 * channels, 4 * channels)
+    out_elements = r.graph.tensors[y].num_elements
+    if r.graph.tensors[x].dtype == "int16":
+        # int64 accumulators per output, and the 16-bit bias widened to 64 bits.
+        if b >= 0 and r.graph.tensors[b].dtype == "int16":
+            r.request_scratch(8 * r.graph.tensors[b].num_elements)
+        r.request_scratch(8 * out_elements)
+    elif not cmsis_nn:
+        r.request_scratch(4 * out_elements)  # int32 accumulators per output
+    else:
+        # arm_transpose_conv_s8_get_buffer_size(): no more than the larger of its two forms (an
+        # im2col buffer of the reversed convolution, or rows of int32 accumulators); then the
+        # reversed filter, no larger than the filter.
+        _, in_h, in_w, in_c = _dims(r.graph, x)
+        _, k_h, k_w, _ = _dims(r.graph, w)
+        stride_h, stride_w = op.options.get("stride_h", 1), op.options.get("stride_w", 1)
+        rows = ((in_w - 1) * stride_w + max(k_w, stride_h)) * channels * max(k_h, stride_h) * 4
+        r.request_scratch(max(rows, 2 * _align_up(k_w * k_h * in_c, 4) * 2))
+        r.request_scratch(r.graph.tensors[w].nbytes)
+
+
 def _unknown_prepare(r: _Replay, op: Operator, cmsis_nn: bool, dsp: bool) -> None:
-    """A generic estimate: every input and output looked at twice, nothing persistent."""
+    """A generic estimate: every input and output looked at twice, nothing persistent, and a
+    scratch buffer of 8 bytes per output element (an int64 accumulator each, the widest any
+    TFLM kernel keeps per output), so that a kernel without a recipe is not under-counted."""
     r.temp_tensor(*op.inputs, *op.outputs, *op.inputs, *op.outputs)
+    r.request_scratch(8 * sum(r.graph.tensors[i].num_elements for i in op.outputs if i >= 0))
 
 
 def _int8_activations(graph: Graph, op: Operator) -> bool:
@@ -424,10 +453,14 @@ def _int8_activations(graph: Graph, op: Operator) -> bool:
     return bool(op.inputs) and op.inputs[0] >= 0 and graph.tensors[op.inputs[0]].dtype == "int8"
 
 
+# A kernel whose builtin data or OpData sizes are not in the ABI tables: the generic sizes above.
+GENERIC = "generic"
+
+
 @dataclass(frozen=True)
 class _Kernel:
-    builtin_data: str | None  # the TfLite*Params its parser allocates
-    op_data: str | None  # what Init() allocates (None: no Init)
+    builtin_data: str | None  # the TfLite*Params its parser allocates (GENERIC: UNKNOWN_BUILTIN_DATA)
+    op_data: str | None  # what Init() allocates (None: no Init; GENERIC: UNKNOWN_OP_DATA)
     prepare: Callable[[_Replay, Operator, bool, bool], None]
 
 
@@ -453,7 +486,11 @@ _KERNELS: dict[str, tuple[_Kernel, _Kernel]] = {
     "ADD": (_Kernel("TfLiteAddParams", "add.h:OpDataAdd", _in_out_prepare),
             _Kernel("TfLiteAddParams", "cmsis_nn/add.cc:OpData", _in_out_prepare)),
 }
-_UNKNOWN = _Kernel(None, None, _unknown_prepare)
+# Recipes that hold for 16-bit activations too.
+_ANY_WIDTH_KERNELS: dict[str, tuple[_Kernel, _Kernel]] = {
+    "TRANSPOSE_CONV": (_Kernel(GENERIC, GENERIC, _transpose_conv_prepare),) * 2,
+}
+_UNKNOWN = _Kernel(GENERIC, GENERIC, _unknown_prepare)
 
 
 def estimate_tflm_arena(graph: Graph, kernels: str = "reference", dsp: bool = True,
@@ -470,6 +507,7 @@ def estimate_tflm_arena(graph: Graph, kernels: str = "reference", dsp: bool = Tr
     cmsis_nn = kernels == "cmsis_nn"
     ops = graph.operators
     chosen = [_KERNELS[op.opcode][cmsis_nn] if op.opcode in _KERNELS and _int8_activations(graph, op)
+              else _ANY_WIDTH_KERNELS[op.opcode][cmsis_nn] if op.opcode in _ANY_WIDTH_KERNELS
               else _UNKNOWN for op in ops]
     r = _Replay(graph, abi)
 
@@ -484,14 +522,14 @@ def estimate_tflm_arena(graph: Graph, kernels: str = "reference", dsp: bool = Tr
     r.struct("node_registrations", "NodeAndRegistration", len(ops))
     r.step = "parsing builtin options"
     for kernel in chosen:
-        if kernel is _UNKNOWN:
+        if kernel.builtin_data == GENERIC:
             r.persistent("builtin_data", UNKNOWN_BUILTIN_DATA, abi.pointer)
         elif kernel.builtin_data is not None:
             r.struct("builtin_data", kernel.builtin_data)
     r.step = "Init()"
     for kernel in chosen:
-        if kernel is _UNKNOWN or kernel.op_data is not None:
-            r.persistent("op_data", UNKNOWN_OP_DATA if kernel is _UNKNOWN else abi.size(kernel.op_data))
+        if kernel.op_data is not None:
+            r.persistent("op_data", UNKNOWN_OP_DATA if kernel.op_data == GENERIC else abi.size(kernel.op_data))
     for i, (op, kernel) in enumerate(zip(ops, chosen)):
         r.step = f"Prepare() of operator {i} ({op.opcode})"
         r.op = i

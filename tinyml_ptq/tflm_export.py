@@ -194,7 +194,7 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
     """
     # The protocol app, its configuration and the destination rules are the native project's.
     from .project import (PROJECT_MARKER, REFERENCE_MODEL, app_and_board_files, check_destination, check_io,
-                          max_payload, tensor_meta, write_project)
+                          io_meta, max_payload, model_digest, write_project)
 
     board_info = get_board(board)
     kernel_set = resolve_kernels(board_info, kernels, runtime="tflm")
@@ -202,7 +202,7 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
     out = Path(out_dir)
     check_destination(out)
     graph = read_tflite(model_path)
-    check_io(graph)
+    check_io(graph, runtime="tflm")
     calls = resolver_calls(graph)
     data = model_path.read_bytes()
     symbol = c_identifier(name if name is not None else model_path.stem)
@@ -217,12 +217,13 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
     def io(index: int) -> dict:
         t = graph.tensors[index]
         return {"name": c_comment(t.name), "shape": [int(d) for d in t.shape] or [1], "size": t.nbytes,
-                "scale": _float_literal(t.scale), "zero_point": t.zero_point}
+                "scale": _float_literal(t.scale if t.quantization else 0.0),
+                "zero_point": t.zero_point if t.quantization else 0, "type": t.type_code}
 
     inputs = [io(i) for i in graph.inputs]
     outputs = [io(i) for i in graph.outputs]
-    payload = max_payload(model_name, board_info, inputs[0]["shape"], outputs[0]["shape"],
-                          outputs[0]["size"], op_names)
+    payload = max_payload(model_name, board_info, graph, op_names)
+    digest = model_digest(data)
     context = {
         "version": __version__, "model_name": c_comment(model_name), "model_file": c_comment(model_path.name),
         "symbol": symbol, "Name": _camel(symbol), "model_bytes": data, "model_size": len(data),
@@ -236,9 +237,7 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
     for name_ in ("main.cc", "model.h", "model_data.cc", "model_data.h", "model_settings.h"):
         files[f"model/{name_}"] = env.get_template(f"{name_}.j2").render(context)
     files["Makefile"] = env.get_template("Makefile.j2").render(context)
-    files.update(app_and_board_files(board_info, model_name, payload))
-    graph_inputs = [graph.tensors[i] for i in graph.inputs]
-    graph_outputs = [graph.tensors[i] for i in graph.outputs]
+    files.update(app_and_board_files(board_info, model_name, payload, digest))
     metadata = {
         "generator": f"tinyml-ptq {__version__}",
         "runtime": "tflm",
@@ -253,8 +252,8 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
         "weights_bytes": len(data),
         "op_names": op_names,
         "tflm_resolver": [m for _, m in calls],
-        "input": tensor_meta(graph_inputs[0]),
-        "output": tensor_meta(graph_outputs[0]),
+        "model_digest": f"0x{digest:08x}",
+        **io_meta(graph),
         "max_payload": payload,
         "board_info": board_info.to_dict(),
     }
@@ -264,7 +263,7 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
     return TflmExportResult(
         project_dir=str(out), board=board_info.name, model=str(model_path), model_name=model_name,
         symbol=symbol, kernels=kernel_set, arena_bytes=arena.arena_bytes, arena=arena, op_names=op_names, resolver=calls,
-        input_size=inputs[0]["size"], output_size=outputs[0]["size"], max_payload=payload,
+        input_size=sum(t["size"] for t in inputs), output_size=sum(t["size"] for t in outputs), max_payload=payload,
         files=sorted(files),
     )
 

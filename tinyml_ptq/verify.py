@@ -17,12 +17,12 @@ import numpy as np
 
 from . import progress
 from .codegen import generate_model_sources
-from .datasets import load_dataset
+from .datasets import load_inputs
 from .fileio import check_writable, write_text_atomic
 from .errors import UserError
 from .hostrun import build_host_runner, run_host
 from .isolation import InterpreterFailure, IsolatedInterpreter
-from .reference import ReferenceInterpreter, quantize_input
+from .reference import ReferenceInterpreter, sample_rows
 from .tflite_reader import read_tflite
 
 
@@ -56,11 +56,11 @@ def compare_outputs(ours: np.ndarray, theirs: np.ndarray) -> Comparison:
     return Comparison(float(same.mean()) if len(same) else 0.0, int(np.abs(ours - theirs).max(initial=0)))
 
 
-def verify(model: str | Path, data: str | np.ndarray, limit: int | None = None,
+def verify(model: str | Path, data: str | np.ndarray | list[np.ndarray], limit: int | None = None,
            json_out: str | Path | None = None) -> VerifyResult:
-    """Compare our runtime with TFLM on every sample of `data` (a dataset spec or an
-    array; float samples are quantized with the input scale and zero point, int8
-    samples are taken as they are)."""
+    """Compare our runtime with TFLM on every sample of `data` (a dataset spec, or an array per
+    input; float samples are quantized with each input's scale and zero point, quantized ones
+    are taken as they are)."""
     model = Path(model)
     check_writable(json_out, "--json")
     graph = read_tflite(model)
@@ -68,21 +68,25 @@ def verify(model: str | Path, data: str | np.ndarray, limit: int | None = None,
     sources = generate_model_sources(graph, tflite_bytes)
     reference = _reference(model, lambda: ReferenceInterpreter(tflite_bytes))
     if isinstance(data, np.ndarray):
-        samples = data
+        xs = [data]
+    elif isinstance(data, list):
+        xs = data
     else:
-        samples = load_dataset(data, reference.input.shape[1:], samples=None, what="--data", accept_int8=True).x
+        shapes = [t.shape[1:] if len(t.shape) > 1 and t.shape[0] == 1 else t.shape for t in reference.inputs]
+        xs, _ = load_inputs(data, shapes, samples=None, what="--data", accept_int8=True)
     if limit is not None:
-        samples = samples[:limit]
-    inputs = quantize_input(samples, reference.input).reshape(len(samples), -1)
-    output_size = int(np.prod(reference.output.shape))
+        xs = [x[:limit] for x in xs]
+    inputs = sample_rows(xs, reference.inputs)
 
     progress.log(f"building {model.name} for the host ({len(sources.op_names)} ops, arena {sources.arena_bytes} B)")
     with tempfile.TemporaryDirectory(prefix="tinyml-ptq-verify-") as tmp:
+        output_size = sum(t.nbytes for t in reference.outputs)
         binary = build_host_runner(sources, Path(tmp), inputs.shape[1], output_size)
         ours = run_host(binary, inputs)
-    expected = _reference(model, lambda: reference.invoke_many(progress.track(inputs, "TFLM reference")))
+    expected = _reference(model, lambda: np.stack(
+        [reference.invoke_bytes(row) for row in progress.track(inputs, "TFLM reference")]))
     try:
-        litert = compare_outputs(ours, _litert_outputs(tflite_bytes, inputs, reference.input.shape))
+        litert = compare_outputs(ours, _litert_outputs(tflite_bytes, inputs, reference))
     except InterpreterFailure as exc:  # informational only: the TFLM comparison stands without it
         progress.warn(f"{model}: no LiteRT comparison: {exc}")
         litert = None
@@ -102,13 +106,19 @@ def _reference(model: Path, work):
         raise UserError(f"{model}: verify has no reference to compare with: {exc}") from None
 
 
-def _litert_outputs(tflite_bytes: bytes, inputs: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def _litert_outputs(tflite_bytes: bytes, inputs: np.ndarray, reference: ReferenceInterpreter) -> np.ndarray:
+    """LiteRT's outputs for rows of input bytes, as rows of output bytes (int8), like the others."""
     interpreter = IsolatedInterpreter("litert", tflite_bytes)
-    in_index = interpreter.get_input_details()[0]["index"]
-    out_index = interpreter.get_output_details()[0]["index"]
+    in_details = interpreter.get_input_details()
+    out_details = interpreter.get_output_details()
     outputs = []
-    for x in inputs:
-        interpreter.set_tensor(in_index, x.reshape(shape))
+    for row in inputs:
+        at = 0
+        for detail, info in zip(in_details, reference.inputs):
+            part = np.ascontiguousarray(row[at:at + info.nbytes]).view(info.dtype).reshape(info.shape)
+            interpreter.set_tensor(detail["index"], part)
+            at += info.nbytes
         interpreter.invoke()
-        outputs.append(interpreter.get_tensor(out_index).copy())
+        outputs.append(np.concatenate([np.ascontiguousarray(interpreter.get_tensor(d["index"])).reshape(-1).view(np.int8)
+                                       for d in out_details]))
     return np.stack(outputs)

@@ -34,11 +34,12 @@ static void put_string(const char *s)
 
 static uint32_t tensor_info_size(const model_tensor_info *t)
 {
-    return 1u + 4u * (uint32_t)t->rank + 4u + 4u + 4u;
+    return 1u + 1u + 4u * (uint32_t)t->rank + 4u + 4u + 4u;
 }
 
 static void put_tensor_info(const model_tensor_info *t)
 {
+    tp_put_u8((uint8_t)t->type);
     tp_put_u8((uint8_t)t->rank);
     for (int32_t i = 0; i < t->rank; ++i) {
         tp_put_u32((uint32_t)t->shape[i]);
@@ -48,11 +49,29 @@ static void put_tensor_info(const model_tensor_info *t)
     tp_put_u32((uint32_t)t->size);
 }
 
+static uint32_t tensor_list_size(const model_tensor_info *list, int32_t count)
+{
+    uint32_t length = 1u;
+    for (int32_t i = 0; i < count; ++i) {
+        length += tensor_info_size(&list[i]);
+    }
+    return length;
+}
+
+static void put_tensor_list(const model_tensor_info *list, int32_t count)
+{
+    tp_put_u8((uint8_t)count);
+    for (int32_t i = 0; i < count; ++i) {
+        put_tensor_info(&list[i]);
+    }
+}
+
 static void reply_info(const tp_header *req)
 {
     const char *board = board_name();
-    const uint32_t length = 5u * 4u + 1u + 1u + string_length(TP_MODEL_NAME) + 1u + string_length(board) +
-                            tensor_info_size(&model_inputs[0]) + tensor_info_size(&model_outputs[0]);
+    const uint32_t length = 5u * 4u + 1u + 1u + string_length(TP_MODEL_NAME) + 1u + string_length(board) + 4u +
+                            tensor_list_size(model_inputs, MODEL_NUM_INPUTS) +
+                            tensor_list_size(model_outputs, MODEL_NUM_OUTPUTS);
     tp_reply_begin(req->kind, req->seq, TP_STATUS_OK, length);
     tp_put_u32(TP_PROTOCOL_VERSION);
     tp_put_u32(TP_MAX_PAYLOAD);
@@ -62,8 +81,9 @@ static void reply_info(const tp_header *req)
     tp_put_u8(board_tick_unit());
     put_string(TP_MODEL_NAME);
     put_string(board);
-    put_tensor_info(&model_inputs[0]);
-    put_tensor_info(&model_outputs[0]);
+    tp_put_u32(TP_MODEL_DIGEST);
+    put_tensor_list(model_inputs, MODEL_NUM_INPUTS);
+    put_tensor_list(model_outputs, MODEL_NUM_OUTPUTS);
     tp_reply_end();
 }
 
@@ -82,11 +102,23 @@ static void load_input(const tp_header *req)
     const uint32_t offset = (uint32_t)rx_payload[0] | ((uint32_t)rx_payload[1] << 8) |
                             ((uint32_t)rx_payload[2] << 16) | ((uint32_t)rx_payload[3] << 24);
     const uint32_t n = req->length - 4u;
-    if (offset > (uint32_t)MODEL_INPUT_SIZE || n > (uint32_t)MODEL_INPUT_SIZE - offset) {
+    if (offset > (uint32_t)MODEL_ALL_INPUTS_SIZE || n > (uint32_t)MODEL_ALL_INPUTS_SIZE - offset) {
         reply_status(req, TP_STATUS_BAD_OFFSET);
         return;
     }
-    memcpy(model_input(0) + offset, rx_payload + 4, n);
+    /* The offset addresses all inputs laid end to end: a chunk may span two of them. */
+    uint32_t start = 0, copied = 0;
+    for (int32_t i = 0; i < MODEL_NUM_INPUTS && copied < n; ++i) {
+        const uint32_t size = (uint32_t)model_inputs[i].size;
+        const uint32_t at = offset + copied;
+        if (at < start + size) {
+            const uint32_t room = start + size - at;
+            const uint32_t take = n - copied < room ? n - copied : room;
+            memcpy(model_input(i) + (at - start), rx_payload + 4 + copied, take);
+            copied += take;
+        }
+        start += size;
+    }
     reply_status(req, TP_STATUS_OK);
 }
 
@@ -120,9 +152,11 @@ static void invoke(const tp_header *req)
     const uint32_t start = board_ticks();
     model_invoke_profiled(board_ticks, op_ticks);
     const uint32_t total = board_ticks() - start;
-    tp_reply_begin(req->kind, req->seq, TP_STATUS_OK, 4u + (uint32_t)MODEL_OUTPUT_SIZE);
+    tp_reply_begin(req->kind, req->seq, TP_STATUS_OK, 4u + (uint32_t)MODEL_ALL_OUTPUTS_SIZE);
     tp_put_u32(total);
-    tp_put_bytes(model_output(0), (uint32_t)MODEL_OUTPUT_SIZE);
+    for (int32_t i = 0; i < MODEL_NUM_OUTPUTS; ++i) {
+        tp_put_bytes(model_output(i), (uint32_t)model_outputs[i].size);
+    }
     tp_reply_end();
 }
 

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#define TP_PROTOCOL_VERSION 1u
+#define TP_PROTOCOL_VERSION 2u
 #define TP_SYNC 0xA5u
 
 /* Commands */

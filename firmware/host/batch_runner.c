@@ -1,6 +1,7 @@
-/* Host batch runner: reads raw int8 inputs from stdin, one model input per
- * sample, and writes the raw int8 outputs to stdout. Used for bit-exactness
- * checks against the TFLite Micro reference interpreter on the build machine.
+/* Host batch runner: reads raw samples from stdin, each one all model inputs laid
+ * end to end in index order, and writes each sample's outputs, laid end to end,
+ * to stdout. Used for bit-exactness checks against the TFLite Micro reference
+ * interpreter on the build machine.
  */
 #include <stdio.h>
 #include <string.h>
@@ -9,20 +10,27 @@
 
 int main(void)
 {
-    static int8_t sample[MODEL_INPUT_SIZE];
+    static int8_t sample[MODEL_ALL_INPUTS_SIZE];
     for (;;) {
         const size_t got = fread(sample, 1, sizeof sample, stdin);
         if (got == 0) {
             return 0;
         }
         if (got != sizeof sample) {
-            fprintf(stderr, "short sample: %zu of %d bytes\n", got, MODEL_INPUT_SIZE);
+            fprintf(stderr, "short sample: %zu of %d bytes\n", got, MODEL_ALL_INPUTS_SIZE);
             return 1;
         }
-        memcpy(model_input(0), sample, sizeof sample);
+        size_t at = 0;
+        for (int32_t i = 0; i < MODEL_NUM_INPUTS; ++i) {
+            memcpy(model_input(i), sample + at, (size_t)model_inputs[i].size);
+            at += (size_t)model_inputs[i].size;
+        }
         model_invoke();
-        if (fwrite(model_output(0), 1, MODEL_OUTPUT_SIZE, stdout) != MODEL_OUTPUT_SIZE) {
-            return 1;
+        for (int32_t i = 0; i < MODEL_NUM_OUTPUTS; ++i) {
+            const size_t size = (size_t)model_outputs[i].size;
+            if (fwrite(model_output(i), 1, size, stdout) != size) {
+                return 1;
+            }
         }
     }
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import quant_math
+from ..errors import shorten
 from ..ir import Graph, Operator, Tensor
 from . import InPlace, UnsupportedOperator
 
@@ -14,9 +15,13 @@ def require_int8(graph: Graph, op: Operator, *tensors: Tensor | None) -> None:
     for tensor in tensors:
         if tensor is None:
             continue
+        if tensor.dtype == "int16" and tensor.quantization is not None:
+            raise UnsupportedOperator(
+                f"operator {op.opcode} (node {op.index}) has int16 tensor {shorten(tensor.name)!r} (an int16x8 "
+                "model): the native runtime runs int8 operators; --runtime tflm runs int16x8 models")
         if tensor.dtype != "int8" or tensor.quantization is None:
             raise UnsupportedOperator(
-                f"operator {op.opcode} (node {op.index}) has {tensor.dtype} tensor {tensor.name!r}: "
+                f"operator {op.opcode} (node {op.index}) has {tensor.dtype} tensor {shorten(tensor.name)!r}: "
                 "only full-integer int8 models are supported; quantize with "
                 "'tinyml-ptq quantize --mode int8'"
             )
@@ -107,3 +112,13 @@ def effective_bias(filter_rows: np.ndarray, bias: np.ndarray | None, input_offse
     if bias is not None:
         total = total + np.asarray(bias, dtype=np.int64).reshape(-1)
     return ((total + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
+
+
+def rescale_multiplier(op: Operator, what: str, real: float) -> tuple[int, int]:
+    """QuantizeMultiplier for a rescale of int32 values, refused when its left shift exceeds 30: the
+    reference then shifts bits out of int32 (undefined in TFLite's C++ and in our C alike)."""
+    multiplier, shift = quant_math.quantize_multiplier(real)
+    if shift > 30:
+        raise UnsupportedOperator(f"{op.opcode} (node {op.index}): {what} rescale factor {real:g} is too large "
+                                  "for TFLite's fixed-point arithmetic")
+    return multiplier, shift
