@@ -110,8 +110,11 @@ def test_comparison_modes_are_refused_by_the_int8_check(tmp_path, mode, first_ba
     assert result.size_bytes == len(tflite) and result.report["mode"] == mode
     assert result.report["eval"]["quantized_runtime"] == "litert"
     assert result.report["agreement"] >= 0.95
-    with pytest.raises(UserError, match=rf"not fully int8: operator 0 {first_bad} .*{tensor_type}"):
+    with pytest.raises(UserError, match=rf"not fully int8: \d+ operators block it: operator 0 {first_bad} "
+                                        rf".*{tensor_type}") as refusal:
         require_full_int8(tflite)
+    # Every blocking operator is named at once, not just the first.
+    assert str(refusal.value).count("; operator ") >= 1
 
 
 def test_require_full_int8_on_non_tflite():

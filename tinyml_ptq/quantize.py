@@ -190,15 +190,22 @@ def tflite_ops(tflite_bytes: bytes, origin: str = "model") -> list[str]:
     return [_opcode(schema_fb, model, op) for sub in model.subgraphs or [] for op in sub.operators or []]
 
 
+# Operators whose int32 output holds indices, not values: int8 models have them too.
+INDEX_OUTPUT_OPS = ("ARG_MAX", "ARG_MIN")
+
+
 def require_full_int8(tflite_bytes: bytes, origin: str = "model") -> None:
-    """Raise UserError naming the first operator that does not run on int8 tensors.
+    """Raise UserError naming every operator that does not run on int8 tensors, at once.
 
     int8 everywhere, except int32 constants (biases, shapes, axes) in operand
-    positions other than the first: anything else means a hybrid or float model.
+    positions other than the data operand (the first, but TRANSPOSE_CONV's third,
+    after its output shape and filter, and SPLIT's second, after its axis):
+    anything else means a hybrid or float model.
     """
     schema_fb, model = _parse(tflite_bytes, origin)
     types = _names(schema_fb.TensorType)
     buffers = model.buffers or []
+    blocking = []
     for sub in model.subgraphs or []:
         tensors = sub.tensors or []
 
@@ -206,18 +213,27 @@ def require_full_int8(tflite_bytes: bytes, origin: str = "model") -> None:
             buf = tensors[index].buffer
             return 0 < buf < len(buffers) and buffers[buf].data is not None and len(buffers[buf].data) > 0
 
+        def describe(indices):
+            return ", ".join(types.get(tensors[i].type, "?").lower() for i in indices) or "none"
+
         for n, op in enumerate(sub.operators or []):
             inputs = [i for i in (op.inputs if op.inputs is not None else []) if i >= 0]
             outputs = [i for i in (op.outputs if op.outputs is not None else []) if i >= 0]
-            ok = all(tensors[i].type == schema_fb.TensorType.INT8 for i in outputs) and all(
+            opcode = _opcode(schema_fb, model, op)
+            # SPLIT takes its constant axis first and the data second.
+            data = {"TRANSPOSE_CONV": 2, "SPLIT": 1}.get(opcode, 0)
+            # ARG_MAX / ARG_MIN write int32 indices, not quantized values.
+            index_output = opcode in INDEX_OUTPUT_OPS
+            ok = all(tensors[i].type == schema_fb.TensorType.INT8
+                     or (index_output and tensors[i].type == schema_fb.TensorType.INT32) for i in outputs) and all(
                 tensors[i].type == schema_fb.TensorType.INT8
-                or (tensors[i].type == schema_fb.TensorType.INT32 and pos > 0 and constant(i))
+                or (tensors[i].type == schema_fb.TensorType.INT32 and pos != data and constant(i))
                 for pos, i in enumerate(inputs))
             if not ok:
-                def describe(indices):
-                    return ", ".join(types.get(tensors[i].type, "?").lower() for i in indices) or "none"
-
-                raise UserError(
-                    f"{origin} is not fully int8: operator {n} {_opcode(schema_fb, model, op)} has inputs "
-                    f"({describe(inputs)}) and outputs ({describe(outputs)}); later stages need a model "
-                    "from 'tinyml-ptq quantize --mode int8'")
+                blocking.append(f"operator {n} {opcode} has inputs ({describe(inputs)}) and outputs "
+                                f"({describe(outputs)})")
+    if blocking:
+        shown = "; ".join(blocking[:8]) + (f"; and {len(blocking) - 8} more" if len(blocking) > 8 else "")
+        raise UserError(f"{origin} is not fully int8: {len(blocking)} operator{'s' if len(blocking) > 1 else ''} "
+                        f"block{'' if len(blocking) > 1 else 's'} it: {shown}; later stages need a model from "
+                        "'tinyml-ptq quantize --mode int8'")

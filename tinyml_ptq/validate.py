@@ -45,6 +45,7 @@ OPTIONS_OF = {
     "SOFTMAX": "SoftmaxOptions", "LEAKY_RELU": "LeakyReluOptions", "CONCATENATION": "ConcatenationOptions",
     "PAD": "PadOptions", "PADV2": "PadV2Options", "RESHAPE": "ReshapeOptions", "SQUEEZE": "SqueezeOptions",
     "EXPAND_DIMS": "ExpandDimsOptions", "QUANTIZE": "QuantizeOptions", "DEQUANTIZE": "DequantizeOptions",
+    "TRANSPOSE_CONV": "TransposeConvOptions", "RESIZE_BILINEAR": "ResizeBilinearOptions",
 }
 
 
@@ -202,12 +203,16 @@ def _name(tensor) -> str:
 
 
 # Operators whose output has the shape of their first input.
-SAME_SHAPE = {"RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH", "SOFTMAX", "QUANTIZE", "DEQUANTIZE"}
+SAME_SHAPE = {"RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH", "SOFTMAX", "QUANTIZE", "DEQUANTIZE",
+              "RSQRT", "LOG_SOFTMAX"}
 RESHAPES = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
+# Binary operators besides ADD, SUB and MUL whose output has the broadcast shape of both inputs.
+BROADCAST_EXTRA = ("MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE", "PRELU")
 # Inputs an operator cannot run without (later ones are optional or absent, -1).
 REQUIRED_INPUTS = {**{op: 1 for op in SAME_SHAPE | RESHAPES | {"AVERAGE_POOL_2D", "MAX_POOL_2D", "CONCATENATION"}},
                    **{op: 2 for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MEAN", "ADD", "SUB",
-                                       "MUL", "PAD", "PADV2")}}
+                                       "MUL", "PAD", "PADV2")},
+                   **{op: 2 for op in ("SUM", "REDUCE_MAX", "REDUCE_MIN", "ARG_MAX", "ARG_MIN", *BROADCAST_EXTRA)}}
 
 
 def validate_shapes(graph: Graph, origin: str) -> None:
@@ -245,7 +250,7 @@ def validate_shapes(graph: Graph, origin: str) -> None:
             if _quant_params(first) != _quant_params(output):
                 fail(f"output quantization {_quant_params(output)} differs from input {_quant_params(first)}; "
                      "a reshape never requantizes")
-        elif op.opcode in ("ADD", "SUB", "MUL"):
+        elif op.opcode in ("ADD", "SUB", "MUL") + BROADCAST_EXTRA:
             try:
                 expected = np.broadcast_shapes(first.shape, inputs[1].shape)
             except ValueError:

@@ -81,6 +81,10 @@ class UnsupportedOperator(UserError):
     pass
 
 
+class MalformedOperator(UserError):
+    """An operator whose tensors contradict each other (a damaged or hand-edited model)."""
+
+
 LowerFn = Callable[[Graph, Operator], Step]
 _LOWERINGS: dict[str, LowerFn] = {}
 # Kernel sets: "reference" (portable C, every operator) and "dsp" (kernels/dsp, for cores with

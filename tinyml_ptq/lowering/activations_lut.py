@@ -1,8 +1,9 @@
-"""LOGISTIC and TANH, int8: a 256-entry table per operator.
+"""LOGISTIC, TANH and RSQRT, int8: a 256-entry table per operator.
 
-TFLM evaluates these with gemmlowp fixed-point logistic / tanh on a Q4.27
-rescaled input. Every int8 input value goes through exactly that integer
-arithmetic here, at generation time, so the device only looks results up.
+TFLM evaluates LOGISTIC and TANH with gemmlowp fixed-point logistic / tanh on a
+Q4.27 rescaled input, and RSQRT with a fixed-point Newton-Raphson inverse square
+root. Every int8 input value goes through exactly that integer arithmetic here,
+at generation time, so the device only looks results up.
 """
 
 from __future__ import annotations
@@ -68,6 +69,43 @@ def lower_lut_activation(graph: Graph, op: Operator) -> Step:
         header="tp_lut.h",
         sources=("tp_lut_s8.c",),
         arrays=[CArray("table", "int8_t", lut_table(op, inp))],
+        call=f"tp_lut_s8(${{p}}table, {inp.num_elements}, $t{inp.index}, $t{output.index});",
+        inplace=elementwise_inplace(output, inp),
+    )
+
+
+RSQRT_HEADROOM_SHIFT = 20  # RsqrtEvalQuantized keeps 1/sqrt(x) in an integer with 2^20 headroom
+
+
+def rsqrt_table(op: Operator, inp: Tensor, output: Tensor) -> np.ndarray:
+    """RsqrtEvalQuantized for every input byte. An input at the zero point gives 127 as in
+    TFLM; one below it (a negative real) makes TFLM fail the whole invoke, which a table
+    cannot do: it gives 127 too."""
+    # SetRsqrtOutputMultiplier: the square root and the product in float, the reciprocal in double.
+    scale = np.sqrt(np.float32(inp.scale)) * np.float32(output.scale)
+    multiplier, shift = quant_math.quantize_multiplier(1.0 / float(scale))
+    if shift - RSQRT_HEADROOM_SHIFT < -31:
+        raise UnsupportedOperator(f"RSQRT (node {op.index}): input scale {inp.scale:g} and output scale "
+                                  f"{output.scale:g} give a rescale below 2^-31 after the reference's headroom")
+    table = np.full(256, quant_math.INT8_MAX, dtype=np.int64)
+    for q in range(inp.zero_point + 1, 128):
+        inv_sqrt, inv_shift = gl.get_inv_sqrt_quantized_multiplier_exp(q - inp.zero_point, -1)
+        raw = gl.multiply_by_quantized_multiplier(1, inv_sqrt, inv_shift + RSQRT_HEADROOM_SHIFT)
+        value = gl.multiply_by_quantized_multiplier(raw, multiplier, shift - RSQRT_HEADROOM_SHIFT)
+        table[q & 0xFF] = min(max(value + output.zero_point, quant_math.INT8_MIN), quant_math.INT8_MAX)
+    return table.astype(np.int8)
+
+
+@lowers("RSQRT")
+def lower_rsqrt(graph: Graph, op: Operator) -> Step:
+    inp = graph.tensors[op.inputs[0]]
+    output = graph.tensors[op.outputs[0]]
+    require_int8(graph, op, inp, output)
+    return Step(
+        op=op,
+        header="tp_lut.h",
+        sources=("tp_lut_s8.c",),
+        arrays=[CArray("table", "int8_t", rsqrt_table(op, inp, output))],
         call=f"tp_lut_s8(${{p}}table, {inp.num_elements}, $t{inp.index}, $t{output.index});",
         inplace=elementwise_inplace(output, inp),
     )

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import quant_math
 from ..ir import Graph, Operator
-from . import CStruct, Step, UnsupportedOperator, lowers
+from . import CStruct, MalformedOperator, Step, UnsupportedOperator, lowers
 from .common import dims_initializer, require_int8
 
 
@@ -23,12 +23,12 @@ def lower_concatenation(graph: Graph, op: Operator) -> Step:
     axis = op.options.get("axis", 0)
     axis = axis + rank if axis < 0 else axis
     if not 0 <= axis < max(rank, 1) or any(len(t.shape) != rank for t in inputs):
-        raise ValueError(f"node {op.index}: CONCATENATION axis {op.options.get('axis')} does not fit shapes "
+        raise MalformedOperator(f"node {op.index}: CONCATENATION axis {op.options.get('axis')} does not fit shapes "
                          f"{[t.shape for t in inputs]} -> {output.shape}")
     outer_size = int(np.prod(output.shape[:axis], dtype=np.int64))
     copies = [(t.index, int(np.prod(t.shape[axis:], dtype=np.int64))) for t in inputs]
     if outer_size * sum(size for _, size in copies) != output.num_elements:
-        raise ValueError(f"node {op.index}: CONCATENATION inputs {[t.shape for t in inputs]} do not make {output.shape}")
+        raise MalformedOperator(f"node {op.index}: CONCATENATION inputs {[t.shape for t in inputs]} do not make {output.shape}")
     initializer = "{" + ", ".join(f"{{$t{index}, {size}}}" for index, size in copies) + "}"
     return Step(
         op=op,
@@ -54,7 +54,7 @@ def lower_pad(graph: Graph, op: Operator) -> Step:
     if (pads < 0).any():
         raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has negative paddings {pads.tolist()}")
     if tuple(int(d) for d in np.asarray(inp.shape) + pads.sum(axis=1)) != tuple(output.shape):
-        raise ValueError(f"node {op.index}: {op.opcode} of {inp.shape} by {pads.tolist()} does not give {output.shape}")
+        raise MalformedOperator(f"node {op.index}: {op.opcode} of {inp.shape} by {pads.tolist()} does not give {output.shape}")
     if constant_value is not None:
         if not constant_value.is_constant:
             raise UnsupportedOperator(f"PADV2 (node {op.index}) has a computed fill value; only constants are supported")

@@ -1,4 +1,5 @@
-"""ADD, SUB, MUL (with broadcast), RELU, RELU6, LEAKY_RELU and HARD_SWISH, int8.
+"""ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE, PRELU (with broadcast), RELU, RELU6,
+LEAKY_RELU and HARD_SWISH, int8.
 
 Each lowering mirrors TFLite Micro's Prepare for the operator, including which
 intermediate products it forms in float and which in double.
@@ -10,9 +11,9 @@ import numpy as np
 
 from .. import quant_math
 from ..ir import Graph, Operator, Tensor
-from . import CArray, CStruct, Step, UnsupportedOperator, lowers
+from . import CArray, CStruct, MalformedOperator, Step, UnsupportedOperator, lowers
 from . import gemmlowp_math as gl
-from .common import elementwise_inplace, dims_initializer, fused_activation, require_int8
+from .common import elementwise_inplace, dims_initializer, fused_activation, require_int8, rescale_multiplier
 
 f32 = np.float32
 ADD_LEFT_SHIFT = 20  # headroom TFLite gives int8 ADD/SUB before rescaling
@@ -34,7 +35,7 @@ def broadcast_initializer(op: Operator, input1: Tensor, input2: Tensor, output: 
         result = []
         for axis in range(4):
             if dims[axis] not in (1, out_dims[axis]):
-                raise ValueError(f"node {op.index}: {op.opcode} cannot broadcast {tensor.shape} to {output.shape}")
+                raise MalformedOperator(f"node {op.index}: {op.opcode} cannot broadcast {tensor.shape} to {output.shape}")
             contiguous = int(np.prod(dims[axis + 1:], dtype=np.int64))
             result.append(0 if dims[axis] == 1 else contiguous)
         return tuple(result)
@@ -93,15 +94,18 @@ def lower_add_sub(graph: Graph, op: Operator) -> Step:
     return _broadcast_step(op, kernel, "tp_add_sub_s8.c", params, input1, input2, output)
 
 
-def _broadcast_step(op: Operator, kernel: str, source: str, params: CStruct,
+def _broadcast_step(op: Operator, kernel: str, source: str, params: CStruct | None,
                     input1: Tensor, input2: Tensor, output: Tensor) -> Step:
-    """A binary reference kernel over two operands broadcast to the output (tp_elementwise.h)."""
+    """A binary reference kernel over two operands broadcast to the output (tp_elementwise.h),
+    called as kernel([&params,] &shape, input1, input2, output)."""
+    shape = CStruct("tp_broadcast", "shape", broadcast_initializer(op, input1, input2, output))
     return Step(
         op=op,
         header="tp_elementwise.h",
         sources=(source,),
-        structs=[params, CStruct("tp_broadcast", "shape", broadcast_initializer(op, input1, input2, output))],
-        call=f"{kernel}(&${{p}}params, &${{p}}shape, $t{input1.index}, $t{input2.index}, $t{output.index});",
+        structs=[shape] if params is None else [params, shape],
+        call=(f"{kernel}({'' if params is None else '&${p}params, '}&${{p}}shape, "
+              f"$t{input1.index}, $t{input2.index}, $t{output.index});"),
         inplace=elementwise_inplace(output, input1, input2),
     )
 
@@ -152,12 +156,54 @@ def lower_mul(graph: Graph, op: Operator) -> Step:
     return _broadcast_step(op, "tp_mul_s8", "tp_mul_s8.c", params, input1, input2, output)
 
 
+@lowers("MAXIMUM", "MINIMUM")
+def lower_maximum_minimum(graph: Graph, op: Operator) -> Step:
+    """TFLM's int8 MAXIMUM/MINIMUM compare raw codes and never rescale, whatever the three
+    quantizations are (the converter gives them one); the kernel does the same."""
+    input1, input2, output = _binary_operands(graph, op)
+    kernel = "tp_maximum_s8" if op.opcode == "MAXIMUM" else "tp_minimum_s8"
+    return _broadcast_step(op, kernel, "tp_minmax_s8.c", None, input1, input2, output)
+
+
+SQUARED_DIFFERENCE_LEFT_SHIFT = 7  # int8 headroom: (255 * 2^7)^2 still fits in int32
+
+
+@lowers("SQUARED_DIFFERENCE")
+def lower_squared_difference(graph: Graph, op: Operator) -> Step:
+    input1, input2, output = _binary_operands(graph, op)
+    # PrepareQuantized: the larger scale picked in float, every ratio in double, and the
+    # output's 2^(2 * left_shift) multiplied into its scale in float (a power of two: exact).
+    twice_max = 2.0 * float(max(f32(input1.scale), f32(input2.scale)))
+    real1, real2 = float(f32(input1.scale)) / twice_max, float(f32(input2.scale)) / twice_max
+    real_out = twice_max * twice_max / float(f32(1 << 2 * SQUARED_DIFFERENCE_LEFT_SHIFT) * f32(output.scale))
+    (m1, e1), (m2, e2) = _multiplier_below_one(op, "input 1", real1), _multiplier_below_one(op, "input 2", real2)
+    m_out, e_out = rescale_multiplier(op, "output", real_out)
+    params = CStruct("tp_squared_difference_params", "params",
+                     f"{{{-input1.zero_point}, {-input2.zero_point}, {output.zero_point}, "
+                     f"{SQUARED_DIFFERENCE_LEFT_SHIFT}, {{{m1}, {e1}}}, {{{m2}, {e2}}}, {{{m_out}, {e_out}}}}}")
+    return _broadcast_step(op, "tp_squared_difference_s8", "tp_squared_difference_s8.c", params,
+                           input1, input2, output)
+
+
+@lowers("PRELU")
+def lower_prelu(graph: Graph, op: Operator) -> Step:
+    inp, alpha, output = _binary_operands(graph, op)
+    # CalculatePreluParams: both ratios in double.
+    s_in, s_alpha, s_out = float(f32(inp.scale)), float(f32(alpha.scale)), float(f32(output.scale))
+    m_pos, e_pos = rescale_multiplier(op, "input", s_in / s_out)
+    m_neg, e_neg = rescale_multiplier(op, "input times alpha", s_in * s_alpha / s_out)
+    params = CStruct("tp_prelu_params", "params",
+                     f"{{{-inp.zero_point}, {-alpha.zero_point}, {output.zero_point}, "
+                     f"{{{m_pos}, {e_pos}}}, {{{m_neg}, {e_neg}}}}}")
+    return _broadcast_step(op, "tp_prelu_s8", "tp_prelu_s8.c", params, inp, alpha, output)
+
+
 def _unary_operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor]:
     inp = graph.tensors[op.inputs[0]]
     output = graph.tensors[op.outputs[0]]
     require_int8(graph, op, inp, output)
     if inp.num_elements != output.num_elements:
-        raise ValueError(f"node {op.index}: {op.opcode} input {inp.shape} and output {output.shape} differ in size")
+        raise MalformedOperator(f"node {op.index}: {op.opcode} input {inp.shape} and output {output.shape} differ in size")
     return inp, output
 
 

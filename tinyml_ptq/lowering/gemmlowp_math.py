@@ -160,3 +160,28 @@ def tanh(a: int, integer_bits: int) -> int:
 def calculate_input_radius(input_integer_bits: int, input_left_shift: int, total_signed_bits: int = 31) -> int:
     """CalculateInputRadius: the largest |input| whose rescaled value still fits (exact in double)."""
     return (((1 << input_integer_bits) - 1) << (total_signed_bits - input_integer_bits)) >> input_left_shift
+
+
+def get_inv_sqrt_quantized_multiplier_exp(value: int, reverse_shift: int) -> tuple[int, int]:
+    """GetInvSqrtQuantizedMultiplierExp: 1 / sqrt(value) as (Q0.31 multiplier, shift), by five
+    Newton-Raphson steps in Q3.28; the shift comes out multiplied by `reverse_shift`."""
+    if value <= 1:  # 0 and 1 both give the largest multiplier, no shift
+        return INT32_MAX, 0
+    shift = 11
+    while value >= 1 << 29:
+        value //= 4
+        shift += 1
+    pairs = (32 - value.bit_length() - 1) // 2 - 1  # (CountLeadingZeros - 1) / 2 - 1
+    shift -= pairs
+    value <<= 2 * pairs
+    half_input = saturating_rounding_mul_by_pot(value >> 1, -1)
+    half_three = (1 << 28) + (1 << 27)  # 1.5 in Q3.28
+    x = 1 << 28  # 1.0 in Q3.28
+    for _ in range(5):
+        x3 = rescale(srdhm(srdhm(x, x), x), 9, 3)
+        x = rescale(wrap32(srdhm(half_three, x) - srdhm(half_input, x3)), 6, 3)
+    x = srdhm(x, 1518500250)  # times sqrt(2) / 2 in Q0.31
+    if shift < 0:
+        x = wrap32(x << -shift)
+        shift = 0
+    return x, shift * reverse_shift

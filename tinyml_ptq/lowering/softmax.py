@@ -1,4 +1,4 @@
-"""SOFTMAX, int8 -> int8, as TFLite's gemmlowp fixed-point reference."""
+"""SOFTMAX and LOG_SOFTMAX, int8 -> int8, as TFLite's gemmlowp fixed-point references."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import quant_math
 from ..ir import Graph, Operator
-from . import CArray, Step, UnsupportedOperator, lowers
+from . import CArray, CStruct, Step, UnsupportedOperator, lowers
 from . import gemmlowp_math as gl
 from .common import require_int8
 
@@ -14,21 +14,26 @@ SCALED_DIFF_INTEGER_BITS = 5  # the exp() input is Q5.26
 MAX_DEPTH = 4095  # each element adds up to 2^19 to the Q12.19 int32 sum of exponentials
 
 
-def softmax_exp_table(beta: float, input_scale: float) -> np.ndarray:
-    """exp((x - row_max) * beta * input_scale) in Q0.31 for each distance k = row_max - x in 0..255.
+def softmax_input_rescale(beta: float, input_scale: float, opcode: str = "SOFTMAX") -> tuple[int, int]:
+    """PreprocessSoftmaxScaling: beta * input_scale * 2^26 in double, capped at 2^31 - 1, as the
+    (multiplier, left shift) that takes distances below the row maximum to Q5.26."""
+    real = min(float(np.float32(beta)) * float(np.float32(input_scale)) * (1 << (31 - SCALED_DIFF_INTEGER_BITS)),
+               (1 << 31) - 1.0)
+    if real <= 1.0:
+        raise UnsupportedOperator(f"{opcode} input scale {input_scale:g} times beta {beta:g} is too small for "
+                                  f"TFLite's fixed-point {opcode.lower().replace('_', ' ')}")
+    return quant_math.quantize_multiplier(real)
 
-    PreprocessSoftmaxScaling (double, capped at 2^31 - 1), diff_min from
-    CalculateInputRadius, then MultiplyByQuantizedMultiplierGreaterThanOne and
+
+def softmax_exp_table(multiplier: int, left_shift: int) -> np.ndarray:
+    """exp((x - row_max) * beta * input_scale) in Q0.31 for each distance k = row_max - x in 0..255,
+    from the input rescale of `softmax_input_rescale`.
+
+    diff_min from CalculateInputRadius, then MultiplyByQuantizedMultiplierGreaterThanOne and
     exp_on_negative_values exactly as the reference runs them per element.
     Entries TFLite skips (difference below diff_min) are 0, which yields the same
     sum and the same -128 output as skipping.
     """
-    real = min(float(np.float32(beta)) * float(np.float32(input_scale)) * (1 << (31 - SCALED_DIFF_INTEGER_BITS)),
-               (1 << 31) - 1.0)
-    if real <= 1.0:
-        raise UnsupportedOperator(f"SOFTMAX input scale {input_scale:g} times beta {beta:g} is too small for "
-                                  "TFLite's fixed-point softmax")
-    multiplier, left_shift = quant_math.quantize_multiplier(real)
     diff_min = -gl.calculate_input_radius(SCALED_DIFF_INTEGER_BITS, left_shift)
     table = np.zeros(256, dtype=np.int64)
     for k in range(256):
@@ -52,11 +57,46 @@ def lower_softmax(graph: Graph, op: Operator) -> Step:
     if depth > MAX_DEPTH:
         raise UnsupportedOperator(f"SOFTMAX (node {op.index}) over {depth} classes; at most {MAX_DEPTH} are supported "
                                   "(the int32 sum of exponentials could overflow)")
-    table = softmax_exp_table(op.options.get("beta", 1.0), inp.scale)
+    table = softmax_exp_table(*softmax_input_rescale(op.options.get("beta", 1.0), inp.scale))
     return Step(
         op=op,
         header="tp_softmax.h",
         sources=("tp_softmax_s8.c",),
         arrays=[CArray("exp", "int32_t", table)],
         call=f"tp_softmax_s8(${{p}}exp, {inp.num_elements // depth}, {depth}, $t{inp.index}, $t{output.index});",
+    )
+
+
+LOG_SOFTMAX_OUTPUT_SCALE, LOG_SOFTMAX_OUTPUT_ZERO_POINT = 16.0 / 256, 127
+
+
+@lowers("LOG_SOFTMAX")
+def lower_log_softmax(graph: Graph, op: Operator) -> Step:
+    inp = graph.tensors[op.inputs[0]]
+    output = graph.tensors[op.outputs[0]]
+    require_int8(graph, op, inp, output)
+    if output.zero_point != LOG_SOFTMAX_OUTPUT_ZERO_POINT or np.float32(output.scale) != LOG_SOFTMAX_OUTPUT_SCALE:
+        raise UnsupportedOperator(f"LOG_SOFTMAX (node {op.index}) output has scale {output.scale:g}, zero point "
+                                  f"{output.zero_point}; TFLite int8 log softmax requires 16/256 and 127")
+    if not inp.shape or tuple(inp.shape) != tuple(output.shape):
+        raise UnsupportedOperator(f"LOG_SOFTMAX (node {op.index}) input {list(inp.shape)} and output "
+                                  f"{list(output.shape)} must have one non-scalar shape")
+    depth = inp.shape[-1]
+    if depth > MAX_DEPTH:
+        raise UnsupportedOperator(f"LOG_SOFTMAX (node {op.index}) over {depth} classes; at most {MAX_DEPTH} are "
+                                  "supported (the int32 sum of exponentials could overflow)")
+    # PreprocessLogSoftmaxScalingExp with beta 1: the softmax input rescale (the exponentials
+    # are softmax's), and its inverse as a multiplier below one.
+    multiplier, left_shift = softmax_input_rescale(1.0, inp.scale, "LOG_SOFTMAX")
+    divisor, divisor_shift = quant_math.quantize_multiplier((1 << (31 - left_shift)) / float(multiplier))
+    diff_min = -gl.calculate_input_radius(SCALED_DIFF_INTEGER_BITS, left_shift)
+    return Step(
+        op=op,
+        header="tp_softmax.h",
+        sources=("tp_log_softmax_s8.c",),
+        arrays=[CArray("exp", "int32_t", softmax_exp_table(multiplier, left_shift))],
+        structs=[CStruct("tp_log_softmax_params", "params",
+                         f"{{{multiplier}, {left_shift}, {divisor}, {divisor_shift}, {diff_min}}}")],
+        call=(f"tp_log_softmax_s8(&${{p}}params, ${{p}}exp, {inp.num_elements // depth}, {depth}, "
+              f"$t{inp.index}, $t{output.index});"),
     )

@@ -1,5 +1,6 @@
-/* Elementwise int8 kernels: binary arithmetic with broadcast (ADD, SUB, MUL)
- * and the unary activations RELU, RELU6, LEAKY_RELU and HARD_SWISH.
+/* Elementwise int8 kernels: binary operators with broadcast (ADD, SUB, MUL,
+ * MAXIMUM, MINIMUM, SQUARED_DIFFERENCE, PRELU) and the unary activations RELU,
+ * RELU6, LEAKY_RELU and HARD_SWISH.
  */
 #ifndef TP_ELEMENTWISE_H
 #define TP_ELEMENTWISE_H
@@ -83,5 +84,41 @@ typedef struct {
 
 void tp_hard_swish_s8(const tp_hard_swish_params *params, int32_t size, const int8_t *input,
                       int8_t *output);
+
+/* MAXIMUM and MINIMUM: the larger (smaller) of the two raw int8 codes. Nothing is
+ * rescaled: TFLite gives both inputs and the output one quantization, and its
+ * reference compares the codes as they are even when they differ. */
+void tp_maximum_s8(const tp_broadcast *shape, const int8_t *input1, const int8_t *input2, int8_t *output);
+
+void tp_minimum_s8(const tp_broadcast *shape, const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* SQUARED_DIFFERENCE: both inputs brought to a common scale with 2^left_shift
+ * headroom (as ADD does), subtracted, squared in int32, then rescaled once. */
+typedef struct {
+    int32_t input1_offset; /* minus the input zero points */
+    int32_t input2_offset;
+    int32_t output_offset; /* the output zero point */
+    int32_t left_shift;    /* 7: (255 * 2^7)^2 still fits in int32 */
+    tp_requant input1;     /* multipliers <= 1/2, shift <= 0 */
+    tp_requant input2;
+    tp_requant output;
+} tp_squared_difference_params;
+
+void tp_squared_difference_s8(const tp_squared_difference_params *params, const tp_broadcast *shape,
+                              const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* PRELU: inputs at or above their zero point are rescaled by input/output scale;
+ * those below are multiplied by their (offset) alpha first and rescaled by
+ * input * alpha / output scale. Alpha is the second, broadcast operand. */
+typedef struct {
+    int32_t input_offset;  /* minus the input zero point */
+    int32_t alpha_offset;  /* minus the alpha zero point */
+    int32_t output_offset; /* the output zero point */
+    tp_requant positive;
+    tp_requant negative;
+} tp_prelu_params;
+
+void tp_prelu_s8(const tp_prelu_params *params, const tp_broadcast *shape, const int8_t *input,
+                 const int8_t *alpha, int8_t *output);
 
 #endif /* TP_ELEMENTWISE_H */

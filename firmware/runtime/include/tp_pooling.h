@@ -1,5 +1,5 @@
-/* Spatial pooling over NHWC int8 tensors: windowed average and max, and the
- * mean over the whole H x W plane (TFLite MEAN over axes 1 and 2).
+/* Spatial pooling over NHWC int8 tensors: windowed average and max. (MEAN over
+ * any axes, the whole H x W plane included, is in tp_reduce.h.)
  */
 #ifndef TP_POOLING_H
 #define TP_POOLING_H
@@ -30,15 +30,5 @@ void tp_avg_pool_s8(const tp_pool_params *params, const tp_dims *input_dims, con
 /* Maximum of the window's in-bounds elements. */
 void tp_max_pool_s8(const tp_pool_params *params, const tp_dims *input_dims, const int8_t *input,
                     const tp_dims *output_dims, int8_t *output);
-
-typedef struct {
-    int32_t sum_offset;   /* minus input zero point times the H*W elements summed */
-    tp_requant requant;   /* input_scale / output_scale with 1/(H*W) folded in */
-    int32_t output_offset; /* the output zero point */
-} tp_mean_params;
-
-/* output[n][c] = requant(sum_{h,w} input[n][h][w][c] + sum_offset) + output_offset. */
-void tp_mean_hw_s8(const tp_mean_params *params, const tp_dims *input_dims, const int8_t *input,
-                   int8_t *output);
 
 #endif /* TP_POOLING_H */

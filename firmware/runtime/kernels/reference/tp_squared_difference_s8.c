@@ -1,0 +1,35 @@
+/* Reference SQUARED_DIFFERENCE, int8, with 4-D broadcast. */
+#include "tp_elementwise.h"
+
+#include "tp_fixedpoint.h"
+
+static int8_t squared_difference_one(const tp_squared_difference_params *params, int8_t a, int8_t b)
+{
+    const int32_t shifted1 = tp_shift_left(a + params->input1_offset, params->left_shift);
+    const int32_t shifted2 = tp_shift_left(b + params->input2_offset, params->left_shift);
+    const int32_t scaled1 = tp_requantize_smaller_than_one(shifted1, params->input1.multiplier, params->input1.shift);
+    const int32_t scaled2 = tp_requantize_smaller_than_one(shifted2, params->input2.multiplier, params->input2.shift);
+    /* |difference| <= 255 * 2^7, so its square fits in int32. */
+    const int32_t difference = scaled1 - scaled2;
+    const int32_t result = tp_requantize(difference * difference, params->output.multiplier, params->output.shift) +
+                           params->output_offset;
+    return (int8_t)tp_clamp(result, INT8_MIN, INT8_MAX);
+}
+
+void tp_squared_difference_s8(const tp_squared_difference_params *params, const tp_broadcast *shape,
+                              const int8_t *input1, const int8_t *input2, int8_t *output)
+{
+    const tp_dims *s1 = &shape->input1_stride;
+    const tp_dims *s2 = &shape->input2_stride;
+    for (int32_t n = 0; n < shape->output.n; ++n) {
+        for (int32_t h = 0; h < shape->output.h; ++h) {
+            for (int32_t w = 0; w < shape->output.w; ++w) {
+                const int8_t *in1 = input1 + n * s1->n + h * s1->h + w * s1->w;
+                const int8_t *in2 = input2 + n * s2->n + h * s2->h + w * s2->w;
+                for (int32_t c = 0; c < shape->output.c; ++c) {
+                    *output++ = squared_difference_one(params, in1[c * s1->c], in2[c * s2->c]);
+                }
+            }
+        }
+    }
+}
