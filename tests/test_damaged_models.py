@@ -7,6 +7,7 @@ value the file format allows but a model must not have) or by editing bytes.
 """
 
 import math
+import re
 
 import flatbuffers
 import numpy as np
@@ -219,3 +220,21 @@ def test_single_byte_damage_anywhere_is_refused_or_exact(small_cnn):
             assert_bit_exact(bytes(data), samples=4)
             outcomes["exact"] += 1
     assert outcomes["refused"] and outcomes["exact"], outcomes
+
+
+def test_concatenation_whose_shapes_contradict_is_one_error_line(tmp_path, capsys):
+    from tinyml_ptq.cli import main
+
+    model = convert_int8(lambda a, b: tf.concat([a, b], axis=-1), [(4, 3), (4, 5)])
+
+    def widen_output(sub, tree):
+        concat = op_of(sub, tree, "CONCATENATION")
+        set_item(sub.tensors[concat.outputs[0]], "shape", 2, 9)  # 3 + 5 channels cannot make 9
+
+    path = tmp_path / "concat.tflite"
+    path.write_bytes(edited(model, widen_output))
+    assert main(["generate", str(path), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(r"error: node \d+: CONCATENATION inputs \[\(1, 4, 3\), \(1, 4, 5\)\] do not make "
+                        r"\(1, 4, 9\)\n", err), err
+    assert not (tmp_path / "out").exists()

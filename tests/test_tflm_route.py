@@ -264,6 +264,36 @@ def test_deploy_runtime_tflm_end_to_end(tflm_dir, digits_deployed, tmp_path, cap
         {"quantize": True, "generate": True, "build": True, "run": False}
 
 
+def test_deploy_int16x8_on_tflm_end_to_end(tflm_dir, tmp_path, capsys):
+    """deploy --mode int16x8 --runtime tflm: the converter's 16-bit activation mode, the firmware on
+    TFLM, every evaluation sample bit-exact; the report names the mode and who measured it. (TFLM's
+    CMSIS-NN FULLY_CONNECTED refuses 16x8 per-channel weights at set-up: reference kernels.)"""
+    from tinyml_ptq.cli import main
+
+    out = tmp_path / "digits16"
+    assert main(["deploy", str(DIGITS_DIR / "digits_cnn.keras"), "--data", str(DIGITS_DIR / "calib.npz"),
+                 "--eval", str(DIGITS_DIR / "eval.npz"), "--eval-samples", "120", "-o", str(out),
+                 "--mode", "int16x8", "--runtime", "tflm", "--kernels", "reference", "--tflm-dir", str(tflm_dir)]) == 0
+    assert re.search(r"int16x8 \d+\.\d+ % \(LiteRT\), device", capsys.readouterr().out)
+    report = json.loads((out / "report.json").read_text())
+    s = report["summary"]
+    assert s["quantized"] == {"mode": "int16x8", "runtime": "litert"}
+    assert s["exact"] == 1.0 and s["samples"] == 120 and s["accuracy_device"] > 0.9
+    meta = json.loads((out / "firmware" / "project.json").read_text())
+    assert meta["inputs"][0]["dtype"] == meta["outputs"][0]["dtype"] == "int16"
+    assert "--mode int16x8" in report["commands"]["deploy"] and "--mode int16x8" in report["commands"]["quantize"]
+    assert (out / "digits_cnn_int16x8.tflite").is_file()
+
+
+def test_deploy_int16x8_needs_the_tflm_runtime(tmp_path, capsys):
+    from tinyml_ptq.cli import main
+
+    assert main(["deploy", str(DIGITS_DIR / "digits_cnn.keras"), "--data", str(DIGITS_DIR / "calib.npz"),
+                 "--eval", str(DIGITS_DIR / "eval.npz"), "-o", str(tmp_path / "d"), "--mode", "int16x8"]) == 2
+    assert "the native runtime runs int8 models; add --runtime tflm" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
 def test_host_board_runs_tflm_natively(tflm_projects):
     """The TFLM route on the host board: TFLM built with the host compiler, the protocol on stdio."""
     project = tflm_projects.get("digits", board="host")

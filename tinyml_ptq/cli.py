@@ -221,6 +221,8 @@ def flash_cmd(project_dir: str, probe: str, target: str | None) -> None:
 @click.option("--per-tensor", is_flag=True, help="Per-tensor instead of per-channel weight scales.")
 @click.option("--eval-samples", default=1000, show_default=True, type=click.IntRange(min=1),
               help="Evaluation samples to use at most (fixed-seed random subset).")
+@click.option("--mode", type=click.Choice(["int8", "int16x8"]), default="int8", show_default=True,
+              help="int16x8: 16-bit activations, 8-bit weights (with --runtime tflm).")
 @click.option("--name", default=None, help="Model name reported by the device (default: the .tflite name).")
 @click.option("--runtime", type=click.Choice(["native", "tflm"]), default="native", show_default=True,
               help="As generate --runtime; tflm needs --tflm-dir or $TFLM_DIR.")
@@ -235,8 +237,8 @@ def flash_cmd(project_dir: str, probe: str, target: str | None) -> None:
               help="Seconds to wait for a device reply before retrying.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
 def deploy_cmd(model: str, data: str, eval_data: str, board: str, out_dir: str, samples: int, per_tensor: bool,
-               eval_samples: int, name: str | None, runtime: str, kernels: str, tflm_dir: str | None, opt: str | None,
-               lto: bool, cflags: str | None, workers: int, timeout: float, as_json: bool) -> None:
+               eval_samples: int, mode: str, name: str | None, runtime: str, kernels: str, tflm_dir: str | None,
+               opt: str | None, lto: bool, cflags: str | None, workers: int, timeout: float, as_json: bool) -> None:
     """Quantize, generate, build and run MODEL in one go; write DIR/report.json and DIR/report.html."""
     import json
 
@@ -247,7 +249,7 @@ def deploy_cmd(model: str, data: str, eval_data: str, board: str, out_dir: str, 
         progress.set_enabled(False)
     result = deploy(model, data, eval_data, out_dir, board=board, samples=samples, per_tensor=per_tensor,
                     eval_samples=eval_samples, name=name, runtime=runtime, kernels=kernels, tflm_dir=tflm_dir,
-                    opt=opt, lto=lto, cflags=cflags, workers=workers, timeout=timeout,
+                    opt=opt, lto=lto, cflags=cflags, workers=workers, timeout=timeout, mode=mode,
                     command=["tinyml-ptq", *sys.argv[1:]] if sys.argv[1:2] == ["deploy"] else None)
     if as_json:
         click.echo(json.dumps(result.report, indent=2))

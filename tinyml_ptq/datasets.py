@@ -141,10 +141,11 @@ def _one_line(exc: BaseException, limit: int = 120) -> str:
 
 def _read_npz(path: Path, input_shape, what):
     with np.load(path, allow_pickle=False) as archive:
-        if "x" not in archive.files:
+        name = "x" if "x" in archive.files else "x0"  # x0: the one input, named as for several
+        if name not in archive.files:
             raise UserError(f"{what} {path}: no array 'x' (has: {', '.join(archive.files) or 'none'}); "
                             "save samples as x=..., labels as y=...")
-        return archive["x"], archive["y"] if "y" in archive.files else None
+        return archive[name], archive["y"] if "y" in archive.files else None
 
 
 def _read_npy(path: Path, input_shape, what):

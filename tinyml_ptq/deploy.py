@@ -4,7 +4,7 @@ Each stage is the stage's own function (`tinyml_ptq.quantize`, `generate`, `buil
 `run`); this module only chains them, remembers what it produced and writes
 `report.json` / `report.html`. Layout of DIR:
 
-    DIR/<model>_int8.tflite   DIR/quantize_report.json   quantize
+    DIR/<model>_<mode>.tflite DIR/quantize_report.json   quantize (mode int8, or int16x8 on TFLM)
     DIR/firmware/                                        generate (+ firmware/build/ from build)
     DIR/build.json   DIR/run.json                        build, run
     DIR/eval_samples.npz      only when EVAL has more samples than --eval-samples
@@ -71,17 +71,22 @@ class DeployResult:
         return format_summary(self.report)
 
 
+# Quantize modes whose models run on a device (int16x8 on TFLM only).
+DEPLOY_MODES = ("int8", "int16x8")
+
+
 def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | os.PathLike, *,
            board: str = "mps2-an386", samples: int = 200, per_tensor: bool = False, eval_samples: int = 1000,
            name: str | None = None, runtime: str = "native", kernels: str = "auto",
            tflm_dir: str | os.PathLike | None = None, opt: str | None = None, lto: bool = False,
-           cflags: str | None = None, workers: int = 1, timeout: float = 2.0,
+           cflags: str | None = None, workers: int = 1, timeout: float = 2.0, mode: str = "int8",
            command: list[str] | None = None) -> DeployResult:
     """Quantize MODEL, generate and build firmware for BOARD, run EVAL on it; write the reports into OUT_DIR.
 
     runtime, kernels: as `generate --runtime/--kernels` (kernels auto: the optimized set where the
     board's core has the DSP extension, else reference). runtime "tflm" builds the firmware on
     TensorFlow Lite Micro from `tflm_dir` (or $TFLM_DIR). opt, lto, cflags: as `build`.
+    mode: "int8", or "int16x8" (16-bit activations, 8-bit weights), which runs on TFLM only.
 
     A stage that fails raises UserError("stage <name> failed: ...") and leaves
     what the earlier stages wrote in OUT_DIR. `command` is the command line to
@@ -101,6 +106,12 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     kernels = resolve_kernels(board_info, kernels, runtime)
     tflm_tree = find_tflm_dir(tflm_dir) if runtime == "tflm" else None
     compiler = compiler_options(opt, lto, cflags)  # checked before minutes of quantization
+    if mode not in DEPLOY_MODES:
+        raise UserError(f"deploy --mode {mode}: deploy takes {' or '.join(DEPLOY_MODES)} (the other quantize "
+                        "modes are for comparison only)")
+    if mode == "int16x8" and runtime != "tflm":
+        raise UserError("deploy --mode int16x8: the native runtime runs int8 models; add --runtime tflm "
+                        "(with --tflm-dir) to run int16x8 ones on TensorFlow Lite Micro")
     if not eval_data:
         raise UserError("--eval is required: deploy measures accuracy and exactness on the device with it")
     out = Path(out_dir)
@@ -111,7 +122,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     report_json = out / "report.json"
     report_html = out / "report.html"
     stem = Path(str(model)).stem or "model"
-    tflite = out / f"{stem}_int8.tflite"
+    tflite = out / f"{stem}_{mode}.tflite"
     quant_report = out / "quantize_report.json"
     project = out / FIRMWARE_SUBDIR
     build_json = out / "build.json"
@@ -126,16 +137,16 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     t0 = time.monotonic()
     q_key = _digest_of("quantize", __version__, _path_digest(model), _data_digest(data), _data_digest(eval_data),
                        json.dumps({"samples": samples, "per_tensor": per_tensor, "eval_samples": eval_samples,
-                                   "mode": "int8"}))
+                                   "mode": mode}))
     if q_key is not None and _up_to_date(out, manifest.get("quantize"), q_key):
         report = json.loads(quant_report.read_text())
-        q = QuantizeResult(tflite, "int8", tflite.stat().st_size, report["loader"], report["ops"], report,
+        q = QuantizeResult(tflite, mode, tflite.stat().st_size, report["loader"], report["ops"], report,
                            quant_report, 0.0)
         cached = True
     else:
         with _stage("quantize"):
             q = quantize(model, data, tflite, samples=samples, per_tensor=per_tensor, eval_data=eval_data,
-                         report_path=quant_report, eval_samples=eval_samples)
+                         report_path=quant_report, eval_samples=eval_samples, mode=mode)
         cached = False
         _record(out, manifest, "quantize", q_key, [tflite, quant_report])
     stages.append(_done("quantize", cached, t0))
@@ -189,7 +200,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     labels = evaluation.y if check_class_labels(evaluation.y, classes, f"--eval {eval_data}") else None
     commands = _stage_commands(model, data, eval_data, run_data, tflite, quant_report, project, build_json, run_json,
                                board_info.name, samples, per_tensor, eval_samples, name, runtime, kernels, tflm_tree,
-                               _flag_args(opt, lto, cflags), workers, timeout)
+                               _flag_args(opt, lto, cflags), workers, timeout, mode)
     deploy_cmd = command or ["tinyml-ptq", "deploy", *commands["deploy_args"]]
     report = _merge_report(model, board_info, q, g, b, r, stages, labels, deploy_cmd, commands["stages"],
                            time.monotonic() - started)
@@ -356,10 +367,11 @@ def _compiler_version(board) -> str:
 
 def _stage_commands(model, data, eval_data, run_data, tflite, quant_report, project, build_json, run_json,
                     board, samples, per_tensor, eval_samples, name, runtime, kernels, tflm_dir, flag_args, workers,
-                    timeout) -> dict:
+                    timeout, mode) -> dict:
+    mode_args = ["--mode", mode] if mode != "int8" else []
     q = ["tinyml-ptq", "quantize", str(model), "--data", str(data), "--eval", str(eval_data),
          "--samples", str(samples), "--eval-samples", str(eval_samples), "-o", str(tflite),
-         "--report", str(quant_report)] + (["--per-tensor"] if per_tensor else [])
+         "--report", str(quant_report), *mode_args] + (["--per-tensor"] if per_tensor else [])
     runtime_args = ["--runtime", runtime, "--kernels", kernels]
     tflm_args = ["--tflm-dir", str(tflm_dir)] if tflm_dir else []
     g = ["tinyml-ptq", "generate", str(tflite), "-o", str(project), "--board", board, *runtime_args] + \
@@ -369,12 +381,13 @@ def _stage_commands(model, data, eval_data, run_data, tflite, quant_report, proj
          "--workers", str(workers), "--timeout", str(timeout), "--json", str(run_json)]
     deploy_args = [str(model), "--data", str(data), "--eval", str(eval_data), "--board", board, *runtime_args,
                    *tflm_args, *flag_args, "-o", str(Path(project).parent), "--samples", str(samples), "--eval-samples", str(eval_samples),
-                   "--workers", str(workers), "--timeout", str(timeout)] + \
+                   "--workers", str(workers), "--timeout", str(timeout), *mode_args] + \
         (["--per-tensor"] if per_tensor else []) + (["--name", name] if name else [])
     return {"stages": {"quantize": q, "generate": g, "build": b, "run": r}, "deploy_args": deploy_args}
 
 
 def _merge_report(model, board, q, g, b, r, stages, labels, deploy_cmd, stage_cmds, seconds) -> dict:
+    from .reference import TensorInfo, output_values
     from .run import predictions
 
     run_report = r.to_dict()
@@ -384,7 +397,9 @@ def _merge_report(model, board, q, g, b, r, stages, labels, deploy_cmd, stage_cm
     if labels is not None and r.outputs is not None:
         out_meta = q.report["output"]
         classes = int(np.prod(out_meta["shape"][1:]))
-        predicted = predictions(r.outputs, out_meta["scale"], out_meta["zero_point"])
+        info = TensorInfo(tuple(out_meta["shape"]), np.dtype(out_meta["dtype"]), out_meta["scale"],
+                          out_meta["zero_point"])
+        predicted = predictions(output_values(r.outputs, [info]), out_meta["scale"], out_meta["zero_point"])
         matrix = np.zeros((classes, classes), dtype=np.int64)
         np.add.at(matrix, (labels.astype(np.int64), predicted.astype(np.int64)), 1)
         confusion = {"rows": "label", "columns": "device prediction", "matrix": matrix.tolist()}
@@ -429,7 +444,9 @@ def _summary_numbers(qr: dict, b, r) -> dict:
     acc = qr.get("accuracy") or {}
     return {
         "accuracy_float": acc.get("float"),
-        "accuracy_int8": acc.get("int8"),
+        "accuracy_int8": acc.get("int8"),  # the quantized model's, whatever its mode
+        "quantized": {"mode": qr.get("mode", "int8"),
+                      "runtime": (qr.get("eval") or {}).get("quantized_runtime", "tflm")},
         "accuracy_device": r.accuracy_device,
         "exact": r.exact,
         "flash_bytes": b.flash_bytes,
@@ -439,6 +456,9 @@ def _summary_numbers(qr: dict, b, r) -> dict:
         "latency_unit": r.latency_unit,
         "samples": r.samples,
     }
+
+
+_RUNTIME_NAMES = {"tflm": "TFLM", "litert": "LiteRT"}
 
 
 def _flag_args(opt: str | None, lto: bool, cflags: str | None) -> list[str]:
@@ -468,7 +488,8 @@ def format_summary(report: dict) -> str:
     return "\n".join([
         f"model      {report['model']['path']} -> {report['model']['name']} on {report['board']['name']}",
         f"runtime    {s['runtime']}",
-        f"accuracy   float {pct(s['accuracy_float'])}, int8 {pct(s['accuracy_int8'])} (TFLM), "
+        f"accuracy   float {pct(s['accuracy_float'])}, {s['quantized']['mode']} {pct(s['accuracy_int8'])} "
+        f"({_RUNTIME_NAMES.get(s['quantized']['runtime'], s['quantized']['runtime'])}), "
         f"device {pct(s['accuracy_device'])}  ({s['samples']} samples)",
         f"exact      {s['exact']:.4f} of device outputs identical to the TFLM reference",
         f"flash      {of(b['flash_bytes'], b['flash_capacity'])}",

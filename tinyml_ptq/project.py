@@ -164,9 +164,9 @@ def _tflm_hint(graph: Graph) -> str:
             "--runtime tflm (with --tflm-dir) builds the firmware on TFLM instead")
 
 
-# Input/output types each runtime's firmware serves: quantized int8 or int16 tensors, and on
-# TFLM plain int32 ones too (as TFLM's own test models feed TRANSPOSE_CONV's output shape).
-IO_TYPES = {"native": ("int8",), "tflm": ("int8", "int16", "int32")}
+# Input/output types each runtime's firmware serves: quantized int8 (int16 on TFLM) tensors, and
+# plain int32 ones (ARG_MAX's indices; TFLM's own test models feed TRANSPOSE_CONV's output shape).
+IO_TYPES = {"native": ("int8", "int32"), "tflm": ("int8", "int16", "int32")}
 
 
 def check_io(graph: Graph, runtime: str = "native") -> None:
@@ -185,7 +185,7 @@ def check_io(graph: Graph, runtime: str = "native") -> None:
                                 "runs int8 models: --runtime tflm (with --tflm-dir) runs int16x8 ones")
             raise UserError(
                 f"model {role} {k} '{shorten(tensor.name)}' is {tensor.dtype}, not quantized "
-                f"{' or '.join(allowed)}; only full-integer models are supported; quantize with "
+                f"{' or '.join(t for t in allowed if t != 'int32')}; only full-integer models are supported; quantize with "
                 "'tinyml-ptq quantize --mode int8'")
 
 
