@@ -29,13 +29,18 @@ def lower_concatenation(graph: Graph, op: Operator) -> Step:
     copies = [(t.index, int(np.prod(t.shape[axis:], dtype=np.int64))) for t in inputs]
     if outer_size * sum(size for _, size in copies) != output.num_elements:
         raise MalformedOperator(f"node {op.index}: CONCATENATION inputs {[t.shape for t in inputs]} do not make {output.shape}")
+    return concatenation_step(op, copies, outer_size, output.index)
+
+
+def concatenation_step(op: Operator, copies: list[tuple[int, int]], outer_size: int, output: int) -> Step:
+    """Per outer step, each input's next block ((tensor, block size) in `copies`) in turn."""
     initializer = "{" + ", ".join(f"{{$t{index}, {size}}}" for index, size in copies) + "}"
     return Step(
         op=op,
         header="tp_concat_pad.h",
         sources=("tp_concatenation_s8.c",),
         structs=[CStruct("tp_concat_input", f"inputs[{len(copies)}]", initializer)],
-        call=f"tp_concatenation_s8(${{p}}inputs, {len(copies)}, {outer_size}, $t{output.index});",
+        call=f"tp_concatenation_s8(${{p}}inputs, {len(copies)}, {outer_size}, $t{output});",
     )
 
 

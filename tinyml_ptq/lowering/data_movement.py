@@ -16,6 +16,7 @@ import numpy as np
 from ..ir import Graph, Operator, Tensor
 from . import CArray, CStruct, Step, UnsupportedOperator, lowers
 from .common import require_int8
+from .concat_pad import concatenation_step
 
 # tp_strided_copy_s8 walks at most this many dimensions (TP_STRIDED_COPY_DIMS).
 COPY_DIMS = 6
@@ -336,14 +337,7 @@ def lower_pack(graph: Graph, op: Operator) -> Step:
     # Stacking is concatenation of blocks of (inner size) per outer step, in input order.
     outer = int(np.prod(output.shape[:axis], dtype=np.int64))
     copy_size = inputs[0].num_elements // outer
-    initializer = "{" + ", ".join(f"{{$t{t.index}, {copy_size}}}" for t in inputs) + "}"
-    return Step(
-        op=op,
-        header="tp_concat_pad.h",
-        sources=("tp_concatenation_s8.c",),
-        structs=[CStruct("tp_concat_input", f"inputs[{len(inputs)}]", initializer)],
-        call=f"tp_concatenation_s8(${{p}}inputs, {len(inputs)}, {outer}, $t{output.index});",
-    )
+    return concatenation_step(op, [(t.index, copy_size) for t in inputs], outer, output.index)
 
 
 @lowers("GATHER")

@@ -1,7 +1,26 @@
 #ifndef TP_SOFTMAX_H
 #define TP_SOFTMAX_H
 
+#include "tp_fixedpoint.h"
 #include "tp_types.h"
+
+/* One row of SOFTMAX or LOG_SOFTMAX: its largest input (in *row_max) and the sum of
+ * exp_table[row_max - x] over the row, each term divided by 2^accum_integer_bits
+ * (rounded), the fixed-point accumulator both kernels start from. */
+static inline int32_t tp_softmax_row_sum(const int32_t *exp_table, const int8_t *in, int32_t depth,
+                                         int32_t accum_integer_bits, int32_t *row_max)
+{
+    int32_t largest = INT8_MIN;
+    for (int32_t c = 0; c < depth; ++c) {
+        largest = TP_MAX(largest, in[c]);
+    }
+    int32_t sum_of_exps = 0;
+    for (int32_t c = 0; c < depth; ++c) {
+        sum_of_exps += tp_rounding_divide_by_pot(exp_table[largest - in[c]], accum_integer_bits);
+    }
+    *row_max = largest;
+    return sum_of_exps;
+}
 
 /* Softmax along the innermost dimension, int8 in, int8 out (scale 1/256,
  * zero point -128), as TFLite's gemmlowp-based reference.

@@ -14,14 +14,9 @@ void tp_log_softmax_s8(const tp_log_softmax_params *params, const int32_t *exp_t
     for (int32_t r = 0; r < rows; ++r) {
         const int8_t *in = input + r * depth;
         int8_t *out = output + r * depth;
-        int32_t row_max = INT8_MIN;
-        for (int32_t c = 0; c < depth; ++c) {
-            row_max = TP_MAX(row_max, in[c]);
-        }
-        int32_t sum_of_exps = 0;
-        for (int32_t c = 0; c < depth; ++c) {
-            sum_of_exps += tp_rounding_divide_by_pot(exp_table[row_max - in[c]], TP_LOG_SOFTMAX_ACCUM_INTEGER_BITS);
-        }
+        int32_t row_max;
+        const int32_t sum_of_exps =
+            tp_softmax_row_sum(exp_table, in, depth, TP_LOG_SOFTMAX_ACCUM_INTEGER_BITS, &row_max);
         /* The row maximum alone contributes 1.0, so the log is >= 0. */
         const int32_t log_sum = tp_log_x_for_x_ge_1(sum_of_exps, TP_LOG_SOFTMAX_ACCUM_INTEGER_BITS,
                                                     TP_LOG_SOFTMAX_DIFF_INTEGER_BITS);

@@ -13,14 +13,9 @@ void tp_softmax_s8(const int32_t *exp_table, int32_t rows, int32_t depth, const 
     for (int32_t r = 0; r < rows; ++r) {
         const int8_t *in = input + r * depth;
         int8_t *out = output + r * depth;
-        int32_t row_max = INT8_MIN;
-        for (int32_t c = 0; c < depth; ++c) {
-            row_max = TP_MAX(row_max, in[c]);
-        }
-        int32_t sum_of_exps = 0;
-        for (int32_t c = 0; c < depth; ++c) {
-            sum_of_exps += tp_rounding_divide_by_pot(exp_table[row_max - in[c]], TP_SOFTMAX_ACCUM_INTEGER_BITS);
-        }
+        int32_t row_max;
+        const int32_t sum_of_exps =
+            tp_softmax_row_sum(exp_table, in, depth, TP_SOFTMAX_ACCUM_INTEGER_BITS, &row_max);
         /* The row maximum alone contributes 2^19, so the sum is never 0. */
         const int32_t headroom = tp_count_leading_zeros((uint32_t)sum_of_exps);
         const int32_t reciprocal =
