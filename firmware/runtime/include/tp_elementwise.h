@@ -16,6 +16,27 @@ typedef struct {
     tp_dims input2_stride;
 } tp_broadcast;
 
+/* The walk every binary kernel shares: output[i] = element(params, a, b) for the
+ * operand codes a and b under output element i, in NHWC order. A macro rather than
+ * a function taking a pointer, so that `element` (a static function) is inlined. */
+#define TP_BROADCAST_EACH(shape, input1, input2, output, element, params)                              \
+    do {                                                                                               \
+        const tp_dims *s1_ = &(shape)->input1_stride;                                                  \
+        const tp_dims *s2_ = &(shape)->input2_stride;                                                  \
+        int8_t *out_ = (output);                                                                       \
+        for (int32_t n_ = 0; n_ < (shape)->output.n; ++n_) {                                           \
+            for (int32_t h_ = 0; h_ < (shape)->output.h; ++h_) {                                       \
+                for (int32_t w_ = 0; w_ < (shape)->output.w; ++w_) {                                   \
+                    const int8_t *in1_ = (input1) + n_ * s1_->n + h_ * s1_->h + w_ * s1_->w;           \
+                    const int8_t *in2_ = (input2) + n_ * s2_->n + h_ * s2_->h + w_ * s2_->w;           \
+                    for (int32_t c_ = 0; c_ < (shape)->output.c; ++c_) {                               \
+                        *out_++ = element((params), in1_[c_ * s1_->c], in2_[c_ * s2_->c]);             \
+                    }                                                                                  \
+                }                                                                                      \
+            }                                                                                          \
+        }                                                                                              \
+    } while (0)
+
 /* ADD and SUB: both inputs are brought to a common scale with 2^left_shift
  * headroom, added (or subtracted), then rescaled to the output. */
 typedef struct {

@@ -20,17 +20,5 @@ static int8_t prelu_one(const tp_prelu_params *params, int8_t x, int8_t alpha)
 void tp_prelu_s8(const tp_prelu_params *params, const tp_broadcast *shape, const int8_t *input,
                  const int8_t *alpha, int8_t *output)
 {
-    const tp_dims *s1 = &shape->input1_stride;
-    const tp_dims *s2 = &shape->input2_stride;
-    for (int32_t n = 0; n < shape->output.n; ++n) {
-        for (int32_t h = 0; h < shape->output.h; ++h) {
-            for (int32_t w = 0; w < shape->output.w; ++w) {
-                const int8_t *in = input + n * s1->n + h * s1->h + w * s1->w;
-                const int8_t *al = alpha + n * s2->n + h * s2->h + w * s2->w;
-                for (int32_t c = 0; c < shape->output.c; ++c) {
-                    *output++ = prelu_one(params, in[c * s1->c], al[c * s2->c]);
-                }
-            }
-        }
-    }
+    TP_BROADCAST_EACH(shape, input, alpha, output, prelu_one, params);
 }

@@ -19,17 +19,5 @@ static int8_t squared_difference_one(const tp_squared_difference_params *params,
 void tp_squared_difference_s8(const tp_squared_difference_params *params, const tp_broadcast *shape,
                               const int8_t *input1, const int8_t *input2, int8_t *output)
 {
-    const tp_dims *s1 = &shape->input1_stride;
-    const tp_dims *s2 = &shape->input2_stride;
-    for (int32_t n = 0; n < shape->output.n; ++n) {
-        for (int32_t h = 0; h < shape->output.h; ++h) {
-            for (int32_t w = 0; w < shape->output.w; ++w) {
-                const int8_t *in1 = input1 + n * s1->n + h * s1->h + w * s1->w;
-                const int8_t *in2 = input2 + n * s2->n + h * s2->h + w * s2->w;
-                for (int32_t c = 0; c < shape->output.c; ++c) {
-                    *output++ = squared_difference_one(params, in1[c * s1->c], in2[c * s2->c]);
-                }
-            }
-        }
-    }
+    TP_BROADCAST_EACH(shape, input1, input2, output, squared_difference_one, params);
 }
