@@ -62,19 +62,20 @@ TFLM_DIR  ?= $(wildcard $(abspath ../shared/tflm))
 bench: setup
 	$(CLI) bench -o bench $(if $(TFLM_DIR),--tflm-dir $(TFLM_DIR))
 
-# Fuzz campaign, one target after the other, FUZZ_SECONDS each (nice 10): the model reader and
+# Fuzz campaign, one target after the other (FUZZ_TARGETS), FUZZ_SECONDS each (nice 10): the model reader and
 # lowering and the host protocol client under atheris, the firmware frame parser under libFuzzer
 # with ASan and UBSan. Each starts from the saved corpus in fuzz/corpus/<target> and merges what
 # it found back into it (minimized, inputs up to 2 KB); crash inputs land in build/fuzz/<target>/.
 # make test replays the saved corpus (tests/test_fuzz_corpus.py).
 FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= model protocol frame_parser
 FUZZ_DIR  := build/fuzz
 fuzz: APT_PKGS += clang libclang-rt-14-dev
 fuzz: setup
 	@mkdir -p $(FUZZ_DIR)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I firmware/app \
 	  fuzz/firmware/fuzz_frame_parser.c firmware/app/protocol.c -o $(FUZZ_DIR)/frame_parser_fuzzer
-	@for t in model protocol frame_parser; do \
+	@for t in $(FUZZ_TARGETS); do \
 	  rm -rf $(FUZZ_DIR)/$$t; mkdir -p $(FUZZ_DIR)/$$t/work; cp fuzz/corpus/$$t/* $(FUZZ_DIR)/$$t/work/; \
 	  if [ $$t = frame_parser ]; then run="$(FUZZ_DIR)/frame_parser_fuzzer"; \
 	  else run="env PATH=$(CURDIR)/$(VENV)/bin:$$PATH fuzz/atheris_run.py $$t"; fi; \

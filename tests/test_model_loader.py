@@ -138,3 +138,32 @@ def test_unreadable_models(tmp_path):
     (tmp_path / "cut.keras").write_bytes(data[: len(data) // 2])
     with pytest.raises(UserError, match="cut.keras: could not load the model, it may be corrupt or truncated"):
         load_model(tmp_path / "cut.keras")
+
+
+def test_nearest_upsampling_becomes_resize_nearest_neighbor_and_runs_exact(tmp_path):
+    """Keras 3's UpSampling2D converts to TILE, which TFLite Micro lacks; the loader converts it as
+    the equivalent Resizing, so a U-Net-style model quantizes to RESIZE_NEAREST_NEIGHBOR and runs
+    bit-exact (skip connection, bilinear upsampling beside it left alone)."""
+    import keras
+
+    from tinyml_ptq.quantize import quantize
+    from tinyml_ptq.verify import verify
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 3))
+    skip = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    down = keras.layers.MaxPooling2D(2)(skip)
+    nearest = keras.layers.UpSampling2D((2, 2))(down)
+    bilinear = keras.layers.UpSampling2D(2, interpolation="bilinear")(down)
+    out = keras.layers.Conv2D(2, 1)(keras.layers.Concatenate()([nearest, bilinear, skip]))
+    model = keras.Model(inp, out)
+    model.save(tmp_path / "unet.keras")
+    x = np.random.default_rng(0).uniform(0, 1, (24, 8, 8, 3)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+
+    loaded = load_model(tmp_path / "unet.keras")
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x, verbose=0))  # the same function
+    result = quantize(tmp_path / "unet.keras", str(tmp_path / "x.npz"), tmp_path / "unet.tflite", samples=24)
+    ops = tflite_ops(result.output.read_bytes())
+    assert "RESIZE_NEAREST_NEIGHBOR" in ops and "RESIZE_BILINEAR" in ops and "TILE" not in ops
+    assert verify(result.output, str(tmp_path / "x.npz")).exact == 1.0

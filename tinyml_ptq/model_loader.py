@@ -195,7 +195,44 @@ def _load_keras3(path: Path) -> LoadedModel:
     import_tensorflow()
     import keras
 
-    return _Keras3Model(path, keras.saving.load_model(path, compile=False))
+    return _Keras3Model(path, nearest_upsampling_as_resizing(keras.saving.load_model(path, compile=False)))
+
+
+def nearest_upsampling_as_resizing(model):
+    """`model` with each nearest-neighbour UpSampling2D replaced by the equivalent Resizing layer.
+
+    Keras 3 implements UpSampling2D by repeating elements, which the converter turns into
+    RESHAPE + TILE, and TFLite Micro has no TILE kernel; Resizing to the integer multiple
+    converts to RESIZE_NEAREST_NEIGHBOR (half-pixel centres: output row r reads input row
+    r // factor, the same values). Other models come back unchanged.
+    """
+    import keras
+
+    def is_nearest_upsampling(layer) -> bool:
+        return (isinstance(layer, keras.layers.UpSampling2D) and layer.interpolation == "nearest"
+                and layer.data_format == "channels_last" and None not in tuple(layer.input.shape[1:3]))
+
+    try:
+        targets = [layer for layer in model.layers if is_nearest_upsampling(layer)]
+    except (AttributeError, ValueError):  # a subclassed model: no layer graph to rewrite
+        return model
+    if not targets:
+        return model
+
+    def clone(layer):
+        if layer in targets:
+            height, width = layer.input.shape[1:3]
+            return keras.layers.Resizing(height * layer.size[0], width * layer.size[1], interpolation="nearest",
+                                         name=layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    rewritten = keras.models.clone_model(model, clone_function=clone)
+    rewritten.set_weights(model.get_weights())
+    from . import progress
+
+    progress.log(f"{len(targets)} UpSampling2D (nearest) layer{'s' if len(targets) > 1 else ''} converted as "
+                 "Resizing (RESIZE_NEAREST_NEIGHBOR; TFLite Micro has no kernel for the TILE they give)")
+    return rewritten
 
 
 def _load_tf_keras(path: Path) -> LoadedModel:
