@@ -181,8 +181,9 @@ def check_io(graph: Graph, runtime: str = "native") -> None:
             if tensor.dtype in allowed and (tensor.quantization is not None or tensor.dtype == "int32"):
                 continue
             if runtime == "native" and tensor.dtype == "int16" and tensor.quantization is not None:
-                raise UserError(f"model {role} {k} '{shorten(tensor.name)}' is int16 (an int16x8 model); the native runtime "
-                                "runs int8 models: --runtime tflm (with --tflm-dir) runs int16x8 ones")
+                raise UserError(f"model {role} {k} '{shorten(tensor.name)}' is int16 (an int16x8 model, or int16 "
+                                "at the boundary); the native runtime takes int8; --runtime tflm (with --tflm-dir) "
+                                "builds the firmware on TFLM instead")
             raise UserError(
                 f"model {role} {k} '{shorten(tensor.name)}' is {tensor.dtype}, not quantized "
                 f"{' or '.join(t for t in allowed if t != 'int32')}; only full-integer models are supported; quantize with "
