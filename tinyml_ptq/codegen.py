@@ -17,7 +17,7 @@ import numpy as np
 from . import __version__
 from .cnames import c_comment, c_identifier
 from .errors import UserError
-from .ir import Graph, Tensor
+from .ir import TENSOR_TYPE_CODES, Graph, Tensor
 from .lowering import Step, lower_graph
 from .planner import MemoryPlan, plan_memory
 from .resources import RUNTIME_DIR, TEMPLATES_DIR
@@ -74,6 +74,11 @@ def generate_model_sources(graph: Graph, tflite_bytes: bytes, prefix: str = "mod
     if not graph.inputs or not graph.outputs:  # the C API hands out model_input(0) and model_output(0)
         raise UserError(f"the model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
                         "generated code needs at least one of each")
+    for role, indices in (("input", graph.inputs), ("output", graph.outputs)):
+        for k, index in enumerate(indices):
+            if graph.tensors[index].dtype not in TENSOR_TYPE_CODES:  # model.h names the type by its code
+                raise UserError(f"model {role} {k} is {graph.tensors[index].dtype}; the generated C API takes "
+                                f"{', '.join(TENSOR_TYPE_CODES)} inputs and outputs")
     prefix = c_identifier(prefix)
     steps = lower_graph(graph, kernels)
     plan = plan_memory(graph, steps)

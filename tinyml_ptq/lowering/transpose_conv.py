@@ -121,6 +121,8 @@ def lower_transpose_conv_dsp(graph: Graph, op: Operator) -> Step:
     if not filt.is_constant or (bias is not None and not bias.is_constant):
         return base  # run-time weights cannot be packed ahead of time
     stride, _ = transpose_conv_padding(op, filt, output)
+    if stride[0] * stride[1] > output.shape[1] * output.shape[2]:
+        return base  # more phases than output pixels (a stride beyond the output): nothing to gain
     channels = output.shape[3]
     multipliers, shifts = per_channel_requant(inp.scale, filt.quantization.scale, output.scale, channels)
     activation = fused_activation(op, output)
