@@ -122,7 +122,8 @@ def test_mlperf_arena_at_or_below_the_live_tensor_bound(shared_models, name):
 
 # The same in-place steps on the DSP kernels (`--kernels dsp`, the default on M4/M7/M33 boards): CONV_2D
 # row by row under the same ring schedule, pointwise convolutions a block of pixels at a time, the
-# depthwise kernel over its input as it is (it unpacks every input line before outputs land on it).
+# depthwise kernel over its input as it is (it unpacks every input line before outputs land on it),
+# or with a depth multiplier above 1 row by row too.
 # Natively the DSP kernels build with portable C for the instructions; slow, on the emulated M4.
 
 def _dsp_sources(model: bytes):
@@ -151,8 +152,10 @@ def test_dsp_convolution_over_its_own_input_is_bit_exact(case):
     step = sources.steps[next(iter(sources.plan.inplace_steps))]
     if kind == "conv":
         assert step.inplace.header == "tp_dsp_inplace.h", step.inplace.call
-    elif filters == 1:  # the DSP depthwise kernel itself runs over its input; multiplier 2 stays on the reference
+    elif filters == 1:  # the DSP depthwise kernel itself runs over its input
         assert step.inplace.call == "" and "dsp" in step.call, step.call
+    else:  # a multiplier above 1: a DSP kernel row by row through the ring
+        assert step.inplace.header == "tp_dsp_inplace.h" and "_dsp" in step.inplace.call, step.inplace.call
     separate = plan_memory(parse_tflite(model), sources.steps, inplace=False)
     assert sources.arena_bytes < separate.arena_bytes
     ours, expected = _dsp_host_outputs(model, sources, samples=6)

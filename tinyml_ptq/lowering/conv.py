@@ -181,10 +181,11 @@ def _dsp_step(base: Step, sources: tuple[str, ...], call: str, arrays: list[CArr
 
 
 def _dsp_conv_inplace(op: Operator, inp: Tensor, filt: Tensor, output: Tensor, call: str,
-                      scratch_bytes: int) -> InPlace | None:
-    """tp_conv2d_s8_dsp row by row over the input's buffer (tp_dsp_inplace.h), if the ring and
-    the kernel's scratch (after the ring, word-aligned) cost less than sharing saves. `call` is
-    the call of tp_conv2d_s8_dsp_inplace up to the ring struct."""
+                      scratch_bytes: int, source: str = "dsp/tp_conv2d_s8_dsp_inplace.c") -> InPlace | None:
+    """A DSP convolution kernel row by row over the input's buffer (tp_dsp_inplace.h), if the ring
+    and the kernel's scratch (after the ring, word-aligned) cost less than sharing saves. `call`
+    is the call of the in-place kernel (tp_conv2d_s8_dsp_inplace, defined in `source`) up to the
+    ring struct."""
     ring = _inplace_rows(op, inp, filt, output)
     if ring is None:
         return None
@@ -194,7 +195,7 @@ def _dsp_conv_inplace(op: Operator, inp: Tensor, filt: Tensor, output: Tensor, c
     return InPlace(
         inputs=(inp.index,),
         header="tp_dsp_inplace.h",
-        sources=("dsp/tp_conv2d_s8_dsp_inplace.c", "reference/tp_conv_rows_inplace.c"),
+        sources=(source, "reference/tp_conv_rows_inplace.c"),
         scratch_bytes=ring_bytes + scratch_bytes,
         structs=[ring[1]],
         call=f"{call}, &${{p}}rows, $t{output.index}, (int8_t *)$scratch, (int8_t *)$scratch + {ring_bytes});",
@@ -316,11 +317,28 @@ def pack_conv_filter(filt: np.ndarray) -> np.ndarray:
 @lowers("DEPTHWISE_CONV_2D", kernels="dsp")
 def lower_depthwise_conv2d_dsp(graph: Graph, op: Operator) -> Step:
     base = lower_depthwise_conv2d(graph, op)
-    if op.options.get("depth_multiplier", 1) != 1:
-        return base
     inp, filt, bias, output = _check_tensors(graph, op, channel_axis=3)
     if not filt.is_constant or (bias is not None and not bias.is_constant):
         return base  # run-time weights cannot be packed ahead of time
+    multiplier = op.options.get("depth_multiplier", 1)
+    geometry = DepthwiseGeometry.of(op, inp, filt, output)
+    # With a multiplier above 1 the planes stay along image rows, which their in-place offer needs.
+    frame, layout = geometry.plane_layout(transpose=multiplier == 1)
+    scratch_bytes = frame.scratch_bytes(layout, planes=min(4, inp.shape[3]))
+    inplace = None
+    if multiplier != 1:
+        # The planes take 3x3 filters (their SIMD rows); other filters (micro_speech's 10x8, which the
+        # planes would take tap by tap) go to the matrix kernel, by input channel. Outputs outgrow the
+        # input pixels they replace, so over one buffer either goes one output row at a time through
+        # a ring; where the planes' scratch is too large for that to pay and the matrix kernel's is
+        # not (small layers), the matrix kernel keeps the arena the reference kernel's offer gives.
+        matrix = _matrix_depthwise_dsp(op, base, inp, filt, bias, output, multiplier)
+        inplace = _dsp_conv_inplace(
+            op, inp, filt, output, scratch_bytes=scratch_bytes, source="dsp/tp_depthwise_conv2d_s8_dsp_inplace.c",
+            call=(f"tp_depthwise_conv2d_s8_dsp_inplace(&${{p}}params, &${{p}}quant, &${{p}}input_dims, "
+                  f"&${{p}}filter_dims, ${{p}}packed_filter, ${{p}}channels, &${{p}}output_dims, &${{p}}layout"))
+        if not frame.simd or (inplace is None and matrix.inplace is not None):
+            return matrix
     multipliers, shifts = per_channel_requant(inp.scale, filt.quantization.scale, output.scale, output.shape[3])
     bias_values = bias.data.reshape(-1) if bias is not None else None
     filt_per_channel = np.moveaxis(filt.data.reshape(filt.shape[1:]), 2, 0).astype(np.int64)  # [c][kh][kw]
@@ -334,8 +352,6 @@ def lower_depthwise_conv2d_dsp(graph: Graph, op: Operator) -> Step:
     short = channels[:, 1] == 1
     channels[short, 0] *= 2
     filt_per_channel[short] *= 2
-    geometry = DepthwiseGeometry.of(op, inp, filt, output)
-    frame, layout = geometry.plane_layout()
     if frame.transposed:
         filt_per_channel = filt_per_channel.transpose(0, 2, 1)
     call = (f"tp_depthwise_conv2d_s8_dsp(&${{p}}params, &${{p}}quant, &${{p}}input_dims, $t{inp.index}, "
@@ -345,12 +361,44 @@ def lower_depthwise_conv2d_dsp(graph: Graph, op: Operator) -> Step:
         base, ("tp_depthwise_conv2d_s8_dsp.c",), call=call,
         arrays=[CArray("packed_filter", "int32_t", pack_depthwise_filter(filt_per_channel, frame.simd)),
                 CArray("channels", "int32_t", channels.reshape(-1).astype(np.int32))],
-        scratch_bytes=frame.scratch_bytes(layout))
+        scratch_bytes=scratch_bytes, inplace=inplace)
     step.structs.append(CStruct("tp_dsp_dw_layout", "layout", "{%d, %d, %d, %d}" % (*layout, frame.transposed)))
-    if inp.shape[0] == 1 and frame.reads_lines_before_overwriting(layout):
+    if multiplier == 1 and inp.shape[0] == 1 and frame.reads_lines_before_overwriting(layout):
         # The same call over one buffer: the kernel reads each input line once, before any output lands on it.
         step.inplace = InPlace(inputs=(inp.index,), scratch_bytes=step.scratch_bytes)
     return step
+
+
+def _matrix_depthwise_dsp(op: Operator, base: Step, inp: Tensor, filt: Tensor, bias: Tensor | None,
+                          output: Tensor, multiplier: int) -> Step:
+    """tp_depthwise_conv2d_s8_dsp_mult (tp_dsp.h): per input channel, a convolution of that channel
+    alone by its `multiplier` filters on the DSP matrix kernel, each channel's filters packed on
+    their own with their own output words (effective biases: the input offset folded in)."""
+    in_channels, out_channels = inp.shape[3], output.shape[3]
+    multipliers, shifts = per_channel_requant(inp.scale, filt.quantization.scale, output.scale, out_channels)
+    activation = fused_activation(op, output)
+    k = filt.shape[1] * filt.shape[2]
+    rows = filt.data.reshape(k, out_channels).T  # [out_c][kh * kw], taps row by row
+    channels, constant = dsp_channel_words(rows, bias.data.reshape(-1) if bias is not None else None,
+                                           -inp.zero_point, output.zero_point, multipliers, shifts, activation)
+    channels = channels.reshape(out_channels, 4)
+    short_multipliers = np.where(constant, 0, multipliers)  # a dead filter's high product is 0
+    groups = [slice(c * multiplier, (c + 1) * multiplier) for c in range(in_channels)]
+    packed = np.concatenate([pack_conv_filter(rows[g]) for g in groups])
+    words = np.concatenate([pair_words(channels[g].reshape(-1), short_multipliers[g], activation == (-128, 127))
+                            for g in groups])
+    scratch_bytes = 20 * -(-k // 4) + 4  # two widened columns, then the gather buffer (and its overrun)
+    return _dsp_step(
+        base, ("tp_depthwise_conv2d_s8_dsp_mult.c", "tp_dsp_gemm_s8.c", "tp_dsp_gemm_s8_pairs.S"),
+        call=(f"tp_depthwise_conv2d_s8_dsp_mult(&${{p}}params, &${{p}}quant, &${{p}}input_dims, $t{inp.index}, "
+              f"&${{p}}filter_dims, ${{p}}packed_filter, ${{p}}words, &${{p}}output_dims, $t{output.index}, "
+              "(int8_t *)$scratch);"),
+        arrays=[CArray("packed_filter", "int32_t", packed), CArray("words", "int32_t", words)],
+        scratch_bytes=scratch_bytes,
+        inplace=_dsp_conv_inplace(
+            op, inp, filt, output, scratch_bytes=scratch_bytes, source="dsp/tp_depthwise_conv2d_s8_dsp_mult_inplace.c",
+            call=(f"tp_depthwise_conv2d_s8_dsp_mult_inplace(&${{p}}params, &${{p}}quant, &${{p}}input_dims, "
+                  f"&${{p}}filter_dims, ${{p}}packed_filter, ${{p}}words, &${{p}}output_dims")))
 
 
 @dataclass(frozen=True)
@@ -398,21 +446,22 @@ class DepthwiseGeometry:
         line = max(self.pad[1] + self.cols, self.out_cols * self.stride[1] + (self.k_cols - 1) * self.dilation[1] + 2)
         return band_rows, self.window(band_rows), line + line % 2
 
-    def plane_layout(self) -> tuple["DepthwiseGeometry", tuple[int, int, int]]:
+    def plane_layout(self, transpose: bool = True) -> tuple["DepthwiseGeometry", tuple[int, int, int]]:
         """The frame and layout the kernel runs: lines along image rows in bands of the fewest rows
-        holding BAND_OUTPUTS outputs, or along columns (one band) for images narrower than 8 outputs
-        and taller than wide, where four-output steps would otherwise leave most rows a short tail."""
-        if self.out_cols < 8 and self.out_rows > self.out_cols:
+        holding BAND_OUTPUTS outputs, or (if `transpose`) along columns (one band) for images narrower
+        than 8 outputs and taller than wide, where four-output steps would otherwise leave most rows a
+        short tail."""
+        if transpose and self.out_cols < 8 and self.out_rows > self.out_cols:
             flipped = self.flipped()
             whole = flipped.layout(flipped.out_rows)
             if flipped.scratch_bytes(whole) <= self.TRANSPOSED_PLANE_BYTES:
                 return flipped, whole
         return self, self.layout(min(self.out_rows, -(-self.BAND_OUTPUTS // self.out_cols)))
 
-    def scratch_bytes(self, layout: tuple[int, int, int]) -> int:
-        """Four int16 planes."""
+    def scratch_bytes(self, layout: tuple[int, int, int], planes: int = 4) -> int:
+        """`planes` int16 planes: one per input channel, up to four."""
         _, plane_rows, line = layout
-        return 8 * plane_rows * line
+        return 2 * planes * plane_rows * line
 
     def reads_lines_before_overwriting(self, layout: tuple[int, int, int]) -> bool:
         """Whether the kernel, run with output == input, unpacks every input line before outputs

@@ -92,7 +92,8 @@ void tp_conv2d_s8_dsp(const tp_conv_params *params, const tp_per_channel_requant
  * band_rows output lines, over int16 planes of plane_rows lines (at least what one band reads)
  * of `line` columns (even, at least padding + input extent along the line, and output extent *
  * stride + (taps - 1) * dilation + 2 for the word reads past the last tap). A transposed layout
- * has one band. Scratch: four planes, 8 * plane_rows * line bytes. */
+ * has one band. Scratch: a plane per input channel up to four, 2 * min(4, channels) * plane_rows *
+ * line bytes. */
 typedef struct {
     int32_t band_rows;
     int32_t plane_rows;
@@ -100,19 +101,33 @@ typedef struct {
     int32_t transposed;
 } tp_dsp_dw_layout;
 
-/* DEPTHWISE_CONV_2D with depth multiplier 1. channels: the output words above, except that the
- * first holds the plain bias (0 without one) and, where the short requantization applies, the
- * bias and the channel's weights come doubled: the shift by left + 1 = 1 the short form applies
- * to the accumulator. packed_filter holds,
- * channel after channel, the filter as the planes see it (kw x kh when transposed): 3x3 at
- * stride 1 or 2 along the line without dilation along it as int16 pairs (w0, w1), (w1, w2) per
- * filter line (low half first), any other as one int32 word per tap. output may be input when
- * the generator checked that the kernel reads every input line before it is overwritten. */
+/* DEPTHWISE_CONV_2D over int16 planes, one per input channel (with depth multiplier m, output
+ * channel c * m + j reads plane c). channels: the output words above, except that the first
+ * holds the plain bias (0 without one) and, where the short requantization applies, the bias
+ * and the channel's weights come doubled: the shift by left + 1 = 1 the short form applies to
+ * the accumulator. packed_filter holds, output channel after output channel, the filter as the
+ * planes see it (kw x kh when transposed): 3x3 at stride 1 or 2 along the line without dilation
+ * along it as int16 pairs (w0, w1), (w1, w2) per filter line (low half first), any other as one
+ * int32 word per tap. output may be input (depth multiplier 1) when the generator checked that
+ * the kernel reads every input line before it is overwritten. */
 void tp_depthwise_conv2d_s8_dsp(const tp_depthwise_conv_params *params, const tp_per_channel_requant *quant,
                                 const tp_dims *input_dims, const int8_t *input,
                                 const tp_dims *filter_dims, const int32_t *packed_filter, const int32_t *channels,
                                 const tp_dims *output_dims, int8_t *output, const tp_dsp_dw_layout *layout,
                                 int8_t *scratch);
+
+/* DEPTHWISE_CONV_2D with a depth multiplier m above 1: per input channel ic, a convolution of
+ * that channel alone by its m filters (output channels ic * m .. ic * m + m - 1), on the matrix
+ * kernel above. packed_filter: per input channel, its m filters of kh * kw taps (row by row) as
+ * tp_dsp_gemm_s8 reads them, m rounded up to even (ceil(kh * kw / 4) words per filter, (m + m % 2)
+ * filters); words: per input channel, the output words per pair of its filters
+ * (TP_DSP_PAIR_WORDS * ceil(m / 2)), effective biases with the input offset folded in. scratch
+ * (word-aligned): the two widened columns, 16 * ceil(kh * kw / 4) bytes, then a gather buffer of
+ * 4 * ceil(kh * kw / 4) + 4 bytes. */
+void tp_depthwise_conv2d_s8_dsp_mult(const tp_depthwise_conv_params *params, const tp_per_channel_requant *quant,
+                                     const tp_dims *input_dims, const int8_t *input,
+                                     const tp_dims *filter_dims, const int32_t *packed_filter, const int32_t *words,
+                                     const tp_dims *output_dims, int8_t *output, int8_t *scratch);
 
 /* FULLY_CONNECTED with symmetric weights (filter_offset 0). packed_filter holds the
  * [output_depth][accum_depth] filter's bytes as little-endian words, in the order the kernel

@@ -3,8 +3,9 @@
  * Same row schedule as the reference in-place convolutions (tp_conv_inplace.h): each output
  * row is computed by the DSP kernel into a ring of rows and copied over the input once no
  * later output row reads what the copy overwrites. Pointwise convolutions go by blocks of
- * pixels instead. Batch 1 only. (The DSP depthwise kernel needs neither: it reads each input
- * line into its planes before any output lands on it, so it runs over its input as it is.)
+ * pixels instead. Batch 1 only. (The DSP depthwise kernel for depth multiplier 1 needs neither:
+ * it reads each input line into its planes before any output lands on it, so it runs over its
+ * input as it is; with a larger multiplier it goes row by row too.)
  */
 #ifndef TP_DSP_INPLACE_H
 #define TP_DSP_INPLACE_H
@@ -27,5 +28,24 @@ void tp_conv2d_s8_dsp_pointwise_inplace(const tp_conv_params *params, const tp_p
                                         const int32_t *packed_filter,
                                         const int32_t *words, const tp_dims *output_dims, int32_t block,
                                         int8_t *buffer, int8_t *scratch);
+
+/* DEPTHWISE_CONV_2D on planes (tp_depthwise_conv2d_s8_dsp) with a depth multiplier above 1 over
+ * its own input, under the same row schedule: layout has lines along image rows (not transposed),
+ * scratch holds its planes. */
+void tp_depthwise_conv2d_s8_dsp_inplace(const tp_depthwise_conv_params *params, const tp_per_channel_requant *quant,
+                                        const tp_dims *input_dims, const tp_dims *filter_dims,
+                                        const int32_t *packed_filter, const int32_t *channels,
+                                        const tp_dims *output_dims, const tp_dsp_dw_layout *layout,
+                                        const tp_inplace_rows *rows, int8_t *buffer, int8_t *ring, int8_t *scratch);
+
+/* DEPTHWISE_CONV_2D with a depth multiplier above 1 on the matrix kernel
+ * (tp_depthwise_conv2d_s8_dsp_mult) over its own input, under the same row schedule; scratch is
+ * tp_depthwise_conv2d_s8_dsp_mult's. */
+void tp_depthwise_conv2d_s8_dsp_mult_inplace(const tp_depthwise_conv_params *params,
+                                             const tp_per_channel_requant *quant, const tp_dims *input_dims,
+                                             const tp_dims *filter_dims, const int32_t *packed_filter,
+                                             const int32_t *words, const tp_dims *output_dims,
+                                             const tp_inplace_rows *rows, int8_t *buffer, int8_t *ring,
+                                             int8_t *scratch);
 
 #endif /* TP_DSP_INPLACE_H */

@@ -1,15 +1,17 @@
-/* DEPTHWISE_CONV_2D (depth multiplier 1) for the DSP extension, one channel at a time over int16 planes.
+/* DEPTHWISE_CONV_2D for the DSP extension, one channel at a time over int16 planes.
  *
- * Per group of four channels, the input lines a band of output lines reads (image rows, or
- * columns for images narrow and tall: tp_dsp_dw_layout) are unpacked into one plane per
+ * Per group of four input channels, the input lines a band of output lines reads (image rows,
+ * or columns for images narrow and tall: tp_dsp_dw_layout) are unpacked into one plane per
  * channel: int16 with the input offset already added, and zero in the padding (lines and
  * columns), so every output sums all kh * kw taps without a test. Lines the next band also
  * reads move up the plane instead of being unpacked again, so each input line is read once per
- * channel group; that is what lets the kernel run over its own input (output == input) where
- * the generator proved no line is overwritten before it is read (lowering/conv.py).
- * Then each channel's outputs are summed in registers and requantized at once (tp_dsp.h): for
- * three-tap filter rows at stride 1 or 2, four outputs per step with eight multiplies per filter
- * row for twelve products (int16 pairs from word reads, SMLAD and SMLAxy); other filters tap by tap.
+ * channel group; with depth multiplier 1 that is what lets the kernel run over its own input
+ * (output == input) where the generator proved no line is overwritten before it is read
+ * (lowering/conv.py). Then each output channel's outputs are summed in registers and
+ * requantized at once (tp_dsp.h), the m output channels of a depth multiplier m one after the
+ * other over their input channel's plane: for three-tap filter rows at stride 1 or 2, four
+ * outputs per step with eight multiplies per filter row for twelve products (int16 pairs from
+ * word reads, SMLAD and SMLAxy); other filters tap by tap.
  */
 #include <string.h>
 
@@ -287,14 +289,14 @@ typedef struct {
     int32_t in_pixels, out_pixels; /* pixels between neighbours along the axis, input and output */
 } tp_dsp_dw_axis;
 
-void tp_depthwise_conv2d_s8_dsp(const tp_depthwise_conv_params *params, const tp_per_channel_requant *quant,
-                                const tp_dims *input_dims, const int8_t *input,
-                                const tp_dims *filter_dims, const int32_t *packed_filter, const int32_t *channel_words,
-                                const tp_dims *output_dims, int8_t *output, const tp_dsp_dw_layout *layout,
-                                int8_t *scratch)
+/* The kernel for depth multiplier m: a copy with m = 1 folded in for the common case. */
+__attribute__((always_inline)) static inline void tp_dsp_dw_run(
+    const tp_depthwise_conv_params *params, const tp_per_channel_requant *quant, const tp_dims *input_dims,
+    const int8_t *input, const tp_dims *filter_dims, const int32_t *packed_filter, const int32_t *channel_words,
+    const tp_dims *output_dims, int8_t *output, const tp_dsp_dw_layout *layout, int8_t *scratch, int32_t m)
 {
     const tp_conv_params *conv = &params->conv;
-    const int32_t channels = input_dims->c;
+    const int32_t channels = input_dims->c, out_channels = channels * m;
     const tp_dsp_dw_axis vertical = {input_dims->h, output_dims->h, filter_dims->h, conv->stride.h,
                                      conv->dilation.h, conv->padding.h, input_dims->w, output_dims->w};
     const tp_dsp_dw_axis horizontal = {input_dims->w, output_dims->w, filter_dims->w, conv->stride.w,
@@ -305,10 +307,11 @@ void tp_depthwise_conv2d_s8_dsp(const tp_depthwise_conv_params *params, const tp
     const int simd = tp_dsp_dw_simd(across.taps, along.taps, along.stride, along.dilation);
     int16_t *planes = (int16_t *)(void *)scratch;
 
-    memset(planes, 0, 4 * (size_t)plane_step * sizeof(int16_t)); /* the padding columns stay zero */
+    /* The padding columns stay zero; fewer than four input channels use as many planes. */
+    memset(planes, 0, (size_t)(channels < 4 ? channels : 4) * (size_t)plane_step * sizeof(int16_t));
     for (int32_t b = 0; b < input_dims->n; ++b) {
         const int8_t *image = input + b * input_dims->h * input_dims->w * channels;
-        int8_t *out_image = output + b * output_dims->h * output_dims->w * channels;
+        int8_t *out_image = output + b * output_dims->h * output_dims->w * out_channels;
         for (int32_t c0 = 0; c0 < channels; c0 += 4) {
             const int32_t n = channels - c0 < 4 ? channels - c0 : 4;
             int32_t base = 0, loaded = 0; /* padded rows [base, loaded) sit from plane row 0 on */
@@ -339,26 +342,46 @@ void tp_depthwise_conv2d_s8_dsp(const tp_depthwise_conv_params *params, const tp
                     }
                 }
                 loaded = end;
-                for (int32_t c = 0; c < n; ++c) {
-                    const int32_t channel = c0 + c;
+                /* Output channels c * m .. c * m + m - 1 read plane c - c0: the next plane every m channels. */
+                const int16_t *x = planes + (first - base) * line;
+                for (int32_t channel = c0 * m, j = 1; channel < (c0 + n) * m; ++channel, ++j) {
                     const int32_t *words = channel_words + TP_DSP_CHANNEL_WORDS * channel;
                     const tp_dsp_dw_channel ch = {
                         words[0], words[1], words[2], words[3], quant->multiplier[channel], quant->shift[channel],
                         conv->output_offset, conv->activation.min, conv->activation.max,
                     };
                     const int32_t *w = packed_filter + channel * (simd ? 6 : across.taps * along.taps);
-                    const int16_t *x = planes + c * plane_step + (first - base) * line;
-                    int8_t *out = out_image + o0 * across.out_pixels * channels + channel;
+                    int8_t *out = out_image + o0 * across.out_pixels * out_channels + channel;
                     if (simd) {
                         tp_dsp_dw_rows3(x, across.stride * line, across.dilation * line, along.stride, w, ch, rows,
-                                        along.out, out, along.out_pixels * channels, across.out_pixels * channels);
+                                        along.out, out, along.out_pixels * out_channels,
+                                        across.out_pixels * out_channels);
                     } else {
                         tp_dsp_dw_rows(x, across.stride * line, across.dilation * line, across.taps, along.taps,
                                        along.stride, along.dilation, w, ch, rows, along.out, out,
-                                       along.out_pixels * channels, across.out_pixels * channels);
+                                       along.out_pixels * out_channels, across.out_pixels * out_channels);
+                    }
+                    if (j == m) {
+                        j = 0;
+                        x += plane_step;
                     }
                 }
             }
         }
+    }
+}
+
+void tp_depthwise_conv2d_s8_dsp(const tp_depthwise_conv_params *params, const tp_per_channel_requant *quant,
+                                const tp_dims *input_dims, const int8_t *input,
+                                const tp_dims *filter_dims, const int32_t *packed_filter, const int32_t *channel_words,
+                                const tp_dims *output_dims, int8_t *output, const tp_dsp_dw_layout *layout,
+                                int8_t *scratch)
+{
+    if (params->depth_multiplier == 1) {
+        tp_dsp_dw_run(params, quant, input_dims, input, filter_dims, packed_filter, channel_words, output_dims, output,
+                      layout, scratch, 1);
+    } else {
+        tp_dsp_dw_run(params, quant, input_dims, input, filter_dims, packed_filter, channel_words, output_dims, output,
+                      layout, scratch, params->depth_multiplier);
     }
 }
