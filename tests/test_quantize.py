@@ -15,6 +15,7 @@ import pytest
 from conftest import DIGITS_DIR
 from tinyml_ptq.cli import main
 from tinyml_ptq.errors import UserError
+from tinyml_ptq.quant_report import format_report
 from tinyml_ptq.quantize import quantize, require_full_int8, tflite_ops
 from tinyml_ptq.tflite_reader import parse_tflite
 
@@ -110,6 +111,13 @@ def test_comparison_modes_are_refused_by_the_int8_check(tmp_path, mode, first_ba
     assert result.size_bytes == len(tflite) and result.report["mode"] == mode
     assert result.report["eval"]["quantized_runtime"] == "litert"
     assert result.report["agreement"] >= 0.95
+    if mode == "int16x8":  # what int8 gives on the same samples, for the user to weigh 16x8 against
+        versus = result.report["int8_comparison"]
+        assert versus["runtime"] == "tflm" and versus["size_bytes"] < result.size_bytes
+        assert 0.9 <= versus["accuracy"] <= 1.0 and versus["output_sqnr_db"] < result.report["output_sqnr_db"]
+        assert re.search(r"int8 instead +top-1 \d+\.\d+ %, output SQNR", format_report(result.report))
+    else:
+        assert "int8_comparison" not in result.report
     with pytest.raises(UserError, match=rf"not fully int8: \d+ operators block it: operator 0 {first_bad} "
                                         rf".*{tensor_type}") as refusal:
         require_full_int8(tflite)

@@ -137,6 +137,16 @@ def _evaluate(loaded, mode: str, quant_tflite: bytes, ops: list[str], evaluation
     return result
 
 
+def int8_comparison(loaded, int8_tflite: bytes, evaluation) -> dict:
+    """What plain int8 gives on the same evaluation samples: the figures a user weighs a 16x8
+    model's cost against."""
+    from .quantize import tflite_ops
+
+    figures = _evaluate(loaded, "int8", int8_tflite, tflite_ops(int8_tflite), evaluation)
+    return {"accuracy": (figures.get("accuracy") or {}).get("int8"), "output_sqnr_db": figures["output_sqnr_db"],
+            "size_bytes": len(int8_tflite), "runtime": figures["eval"]["quantized_runtime"]}
+
+
 def _run_tflm(tflite: bytes, x: np.ndarray) -> np.ndarray:
     interp = ReferenceInterpreter(tflite)
     outputs = [interp.invoke(quantize_input(s[None], interp.input))
@@ -266,6 +276,10 @@ def format_report(report: dict, max_layers: int = 12) -> str:
         ]
     cal = report["calibration"]
     rows.append(("output SQNR", _db(report["output_sqnr_db"]) + f"  ({report['sqnr_samples']})"))
+    versus = report.get("int8_comparison")
+    if versus:
+        rows.append(("int8 instead", f"top-1 {_pct(versus['accuracy'])}, output SQNR {_db(versus['output_sqnr_db'])}, "
+                                     f"{versus['size_bytes']:,} B (same evaluation samples, {versus['runtime']})"))
     rows.append(("ranges", cal["method"] + (f", chosen in {cal['seconds']:.2f} s" if cal["seconds"] else "")
                  + (", equalized" if cal["equalize"] else "") + (", bias corrected" if cal["bias_correction"] else "")))
     if cal["selection_sqnr_db"]:
@@ -278,8 +292,7 @@ def format_report(report: dict, max_layers: int = 12) -> str:
                   f"  {'rmse/scale':>10}  {'rmse':>10}  {'op':<18} tensor"]
         for layer in layers[:max_layers]:
             ratio = "-" if layer["rmse_over_scale"] is None else f"{layer['rmse_over_scale']:.3f}"
-            name = layer["name"] if len(layer["name"]) <= 60 else layer["name"][:57] + "..."
-            lines.append(f"  {ratio:>10}  {layer['rmse']:>10.4g}  {layer['op']:<18} {name}")
+            lines.append(f"  {ratio:>10}  {layer['rmse']:>10.4g}  {layer['op']:<18} {shorten(layer['name'])}")
     sens = [row for row in report.get("sensitivity", []) if row["drop_db"] is not None]
     if sens:
         lines += ["", f"sensitivity, SQNR each layer loses, most costly first ({min(len(sens), 5)} of {len(sens)}):",

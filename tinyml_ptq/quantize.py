@@ -98,6 +98,15 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
     float_tflite = convert(loaded, "float32", None)
     report = build_report(loaded, mode, per_tensor, float_tflite, tflite, calib, evaluation,
                           calibration=calibrated, equalized=equalized, bias_correction=bias_correction)
+    if mode == "int16x8" and evaluation is not None:  # the choice a user makes: is 16x8 worth its cost?
+        from .isolation import InterpreterFailure
+        from .quant_report import int8_comparison
+
+        try:
+            report["int8_comparison"] = int8_comparison(loaded, convert(loaded, "int8", calib.x, per_tensor),
+                                                        evaluation)
+        except (InterpreterFailure, UserError) as exc:
+            progress.warn(f"quantize report: no int8 comparison: {exc}")
     if report_path is not None:
         _write(report_path, lambda: write_text_atomic(report_path, json.dumps(report, indent=2) + "\n"))
     return QuantizeResult(output, mode, len(tflite), loaded.loader, report["ops"], report,
