@@ -175,6 +175,41 @@ def test_failed_quantize_is_named(tmp_path, capsys):
     assert not list((tmp_path / "out").glob("*.tflite"))
 
 
+@pytest.mark.parametrize("runtime, who", [("native", "the native runtime"), ("tflm", "TensorFlow Lite Micro")])
+def test_an_operator_without_a_kernel_is_refused_before_calibrating(tmp_path, capsys, runtime, who, request):
+    """GELU has a kernel in neither runtime: the float conversion shows it, before any calibration."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((12,))
+    keras.Model(inp, keras.layers.Dense(4)(keras.layers.Dense(16, activation="gelu")(inp))).save(
+        tmp_path / "gelu.keras")
+    np.savez(tmp_path / "x.npz", x=np.random.default_rng(0).normal(size=(20, 12)).astype(np.float32))
+    args = ["deploy", str(tmp_path / "gelu.keras"), "--data", str(tmp_path / "x.npz"), "--eval",
+            str(tmp_path / "x.npz"), "-o", str(tmp_path / "out"), "--runtime", runtime]
+    if runtime == "tflm":
+        args += ["--tflm-dir", str(request.getfixturevalue("tflm_dir"))]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"the model has operator GELU, which {who} has no kernel for (seen in a float conversion, before " \
+           "calibrating)" in err, err
+    assert "calibrating" not in err.split("error:")[0]  # no calibration ran
+    assert not list((tmp_path / "out").glob("*.tflite"))
+
+
+def test_weights_beyond_the_boards_flash_are_refused_before_calibrating(tmp_path, capsys):
+    import keras
+
+    inp = keras.Input((1100,))
+    keras.Model(inp, keras.layers.Dense(1000)(inp)).save(tmp_path / "wide.keras")  # 4.4 MB of float weights
+    np.savez(tmp_path / "x.npz", x=np.random.default_rng(0).normal(size=(4, 1100)).astype(np.float32))
+    assert main(["deploy", str(tmp_path / "wide.keras"), "--data", str(tmp_path / "x.npz"), "--eval",
+                 str(tmp_path / "x.npz"), "-o", str(tmp_path / "out"), "--board", "stm32f4-disco"]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"the model's weights alone, about 1,10\d,\d{3} B in int8, exceed stm32f4-disco's 1,048,576 B "
+                     r"of flash \(seen before calibrating\)", err), err
+
+
 def test_unknown_board_is_refused_before_quantizing(tmp_path, capsys):
     code = main(["deploy", str(DIGITS_DIR / "digits_cnn.keras"), "--data", str(DIGITS_DIR / "calib.npz"),
                  "--eval", str(DIGITS_DIR / "eval.npz"), "--board", "mps3-nope", "-o", str(tmp_path / "out")])

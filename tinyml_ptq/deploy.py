@@ -146,7 +146,8 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     else:
         with _stage("quantize"):
             q = quantize(model, data, tflite, samples=samples, per_tensor=per_tensor, eval_data=eval_data,
-                         report_path=quant_report, eval_samples=eval_samples, mode=mode)
+                         report_path=quant_report, eval_samples=eval_samples, mode=mode,
+                         precheck=lambda float_tflite: _refuse_early(float_tflite, runtime, board_info))
         cached = False
         _record(out, manifest, "quantize", q_key, [tflite, quant_report])
     stages.append(_done("quantize", cached, t0))
@@ -363,6 +364,33 @@ def _compiler_version(board) -> str:
 
 
 # ----------------------------------------------------------------------------- report
+
+
+def _refuse_early(float_tflite: bytes, runtime: str, board) -> None:
+    """What the float conversion already tells, said before minutes of calibration: operators
+    the runtime has no kernel for, and weights that cannot fit the board's flash."""
+    from .quantize import tflite_ops
+
+    ops = set(tflite_ops(float_tflite))
+    if runtime == "native":
+        from .lowering import supported_operators
+
+        missing = sorted(ops - set(supported_operators()))
+        if missing:
+            raise UserError(f"the model has operator{'s' if len(missing) > 1 else ''} {', '.join(missing)}, which the "
+                            "native runtime has no kernel for (seen in a float conversion, before calibrating)")
+    else:
+        from .tflm_export import TFLM_BUILTIN_OPS
+
+        missing = sorted(ops - set(TFLM_BUILTIN_OPS))
+        if missing:
+            raise UserError(f"the model has operator{'s' if len(missing) > 1 else ''} {', '.join(missing)}, which "
+                            "TensorFlow Lite Micro has no kernel for (seen in a float conversion, before calibrating)")
+    # int8 weights are a quarter of the float32 ones; the flatbuffer is nearly all weights.
+    if board.flash_bytes is not None and len(float_tflite) // 4 > board.flash_bytes:
+        raise UserError(f"the model's weights alone, about {len(float_tflite) // 4:,} B in int8, exceed "
+                        f"{board.name}'s {board.flash_bytes:,} B of flash (seen before calibrating); choose a board "
+                        "with more flash or a smaller model")
 
 
 def _stage_commands(model, data, eval_data, run_data, tflite, quant_report, project, build_json, run_json,

@@ -38,8 +38,8 @@ class QuantizeResult:
 def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, samples: int = 200,
              mode: str = "int8", per_tensor: bool = False, eval_data: str | None = None,
              report_path: str | os.PathLike | None = None, eval_samples: int = 1000,
-             calibration: str | None = None, equalize: bool = False, bias_correction: bool = False
-             ) -> QuantizeResult:
+             calibration: str | None = None, equalize: bool = False, bias_correction: bool = False,
+             precheck=None) -> QuantizeResult:
     """Quantize MODEL with calibration DATA, write OUTPUT (and the JSON report), return the result.
 
     `calibration`, `equalize` and `bias_correction` (int8 only) are described in
@@ -49,6 +49,8 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
 
     Every input is checked before conversion starts; OUTPUT is replaced only
     once the converted model exists and (for int8) passed `require_full_int8`.
+    `precheck(float_tflite)`, if given, sees the float conversion before calibration
+    starts (seconds rather than minutes): deploy refuses there what it can already tell.
     """
     from .datasets import load_dataset
     from .model_loader import load_model
@@ -73,6 +75,9 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
     progress.log(f"loaded with {loaded.loader}: input {list(loaded.input_shape)}, output {list(loaded.output_shape)}")
     calib = load_dataset(data, loaded.input_shape, samples, what="--data")
     evaluation = load_dataset(eval_data, loaded.input_shape, eval_samples, what="--eval") if eval_data else None
+    float_tflite = convert(loaded, "float32", None)
+    if precheck is not None:
+        precheck(float_tflite)
 
     equalized = None
     if equalize:
@@ -95,7 +100,6 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
     _write(output, lambda: write_bytes_atomic(output, tflite))
     progress.log(f"wrote {output} ({len(tflite)} bytes)")
 
-    float_tflite = convert(loaded, "float32", None)
     report = build_report(loaded, mode, per_tensor, float_tflite, tflite, calib, evaluation,
                           calibration=calibrated, equalized=equalized, bias_correction=bias_correction)
     if mode == "int16x8" and evaluation is not None:  # the choice a user makes: is 16x8 worth its cost?
