@@ -75,15 +75,16 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
     progress.log(f"loaded with {loaded.loader}: input {list(loaded.input_shape)}, output {list(loaded.output_shape)}")
     calib = load_dataset(data, loaded.input_shape, samples, what="--data")
     evaluation = load_dataset(eval_data, loaded.input_shape, eval_samples, what="--eval") if eval_data else None
-    float_tflite = convert(loaded, "float32", None)
-    if precheck is not None:
-        precheck(float_tflite)
 
     equalized = None
     if equalize:
         from .equalize import equalize_model
 
         equalized = equalize_model(loaded)
+    # After equalization (a Keras model is exported once, on its first conversion), before calibration.
+    float_tflite = convert(loaded, "float32", None)
+    if precheck is not None:
+        precheck(float_tflite)
     calibrated = None
     if tuned:
         from .calibration import calibrate
