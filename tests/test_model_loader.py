@@ -167,3 +167,13 @@ def test_nearest_upsampling_becomes_resize_nearest_neighbor_and_runs_exact(tmp_p
     ops = tflite_ops(result.output.read_bytes())
     assert "RESIZE_NEAREST_NEIGHBOR" in ops and "RESIZE_BILINEAR" in ops and "TILE" not in ops
     assert verify(result.output, str(tmp_path / "x.npz")).exact == 1.0
+
+
+def test_a_keras_model_with_two_inputs_is_refused_by_quantize_with_the_way_on(tmp_path):
+    import keras
+
+    a, b = keras.Input((6,)), keras.Input((3,))
+    keras.Model([a, b], keras.layers.Dense(4)(keras.layers.Concatenate()([a, b]))).save(tmp_path / "two.keras")
+    with pytest.raises(UserError, match=r"model has 2 inputs and 1 outputs; quantize takes models with one input "
+                                        r"and one output \(a \.tflite with several goes through generate, verify and run\)"):
+        load_model(tmp_path / "two.keras")

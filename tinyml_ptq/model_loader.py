@@ -147,7 +147,8 @@ class _SavedModelSignature(LoadedModel):
         outputs = self._signature.structured_outputs
         if len(inputs) != 1 or len(outputs) != 1:
             raise UserError(f"{path}: serving_default has {len(inputs)} inputs and {len(outputs)} outputs; "
-                            "only models with one input and one output are supported")
+                            "quantize takes models with one input and one output (a .tflite with several goes "
+                            "through generate, verify and run)")
         (self._input_name, in_spec), = inputs.items()
         (self._output_name, out_spec), = outputs.items()
         if in_spec.dtype.name != "float32":
@@ -184,7 +185,8 @@ def _keras_shapes(path: Path, model) -> tuple[tuple[int, ...], tuple[int | None,
         raise UserError(f"{path}: model has no defined inputs; save a Functional or Sequential model")
     if len(inputs) != 1 or len(outputs) != 1:
         raise UserError(f"{path}: model has {len(inputs)} inputs and {len(outputs)} outputs; "
-                        "only models with one input and one output are supported")
+                        "quantize takes models with one input and one output (a .tflite with several goes "
+                        "through generate, verify and run)")
     dtype = str(getattr(inputs[0].dtype, "name", inputs[0].dtype))
     if dtype != "float32":
         raise UserError(f"{path}: model input is {dtype}; only float32 inputs can be quantized")
