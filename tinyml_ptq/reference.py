@@ -97,6 +97,12 @@ def quantize_input(x: np.ndarray, info: TensorInfo) -> np.ndarray:
     return np.clip(q, limits.min, limits.max).astype(info.dtype)
 
 
+def sample_shape(shape) -> tuple[int, ...]:
+    """One sample's shape: a tensor's shape without its batch axis of 1 (data files hold [N, *this])."""
+    dims = tuple(int(d) for d in shape)
+    return dims[1:] if len(dims) > 1 and dims[0] == 1 else dims
+
+
 def sample_rows(xs: list[np.ndarray], infos: list[TensorInfo]) -> np.ndarray:
     """Samples of every input, each quantized to its input's type, as one row of raw bytes
     per sample (int8), inputs end to end in index order: what the device and the host runner take."""

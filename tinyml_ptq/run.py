@@ -149,11 +149,9 @@ def _io(meta: dict, role: str) -> list[dict]:
 
 
 def _input_shapes(meta: dict) -> list[tuple[int, ...]]:
-    def shape(t: dict) -> tuple[int, ...]:
-        dims = [int(d) for d in t["shape"]]
-        return tuple(dims[1:]) if len(dims) > 1 and dims[0] == 1 else tuple(dims)
+    from .reference import sample_shape
 
-    return [shape(t) for t in _io(meta, "inputs")]
+    return [sample_shape(t["shape"]) for t in _io(meta, "inputs")]
 
 
 def tensor_infos(specs) -> list:
@@ -398,13 +396,11 @@ def run(project_dir: str | os.PathLike, data: str | os.PathLike, limit: int | No
 
 def _save_outputs(path: str | os.PathLike, outputs: np.ndarray, info: DeviceInfo) -> None:
     """One output as .npy [N, *shape]; several as .npz with y0, y1, ... (each in its own type)."""
-    from .reference import output_values
+    from .reference import output_values, sample_shape
 
     infos = tensor_infos(info.outputs)
-    arrays = {}
-    for k, t in enumerate(info.outputs):
-        shape = t.shape[1:] if len(t.shape) > 1 and t.shape[0] == 1 else t.shape
-        arrays[f"y{k}"] = output_values(outputs, infos, k).reshape(len(outputs), *shape)
+    arrays = {f"y{k}": output_values(outputs, infos, k).reshape(len(outputs), *sample_shape(t.shape))
+              for k, t in enumerate(info.outputs)}
     with atomic_path(path, suffix=".npy" if len(arrays) == 1 else ".npz") as tmp:
         with open(tmp, "wb") as f:
             if len(arrays) == 1:

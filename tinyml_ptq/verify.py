@@ -22,7 +22,7 @@ from .fileio import check_writable, write_text_atomic
 from .errors import UserError
 from .hostrun import build_host_runner, run_host
 from .isolation import InterpreterFailure, IsolatedInterpreter
-from .reference import ReferenceInterpreter, sample_rows
+from .reference import ReferenceInterpreter, sample_rows, sample_shape
 from .tflite_reader import read_tflite
 
 
@@ -72,8 +72,8 @@ def verify(model: str | Path, data: str | np.ndarray | list[np.ndarray], limit: 
     elif isinstance(data, list):
         xs = data
     else:
-        shapes = [t.shape[1:] if len(t.shape) > 1 and t.shape[0] == 1 else t.shape for t in reference.inputs]
-        xs, _ = load_inputs(data, shapes, samples=None, what="--data", accept_int8=True)
+        xs, _ = load_inputs(data, [sample_shape(t.shape) for t in reference.inputs], samples=None, what="--data",
+                            accept_int8=True)
     if limit is not None:
         xs = [x[:limit] for x in xs]
     inputs = sample_rows(xs, reference.inputs)
