@@ -254,6 +254,45 @@ def test_ci_examples_parse_and_use_real_options(name):
     assert "--junit" in text and "check.xml" in text
 
 
+# The child process that shows a stage is under way (quantize works in-process for many seconds).
+STAGE_WORKERS = {"build": "cc1", "run": "qemu-system-arm"}
+
+
+def _descendant_commands(pid: int) -> list[str]:
+    """Command lines of every process below `pid`."""
+    children: dict[int, list[int]] = {}
+    commands: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # the process ended while we looked
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(commands.get(child, ""))
+        todo += children.get(child, [])
+    return found
+
+
+def _wait_for_worker(pid: int, worker: str | None) -> None:
+    """Return once a process running `worker` is below `pid` (a stage that is surely not over yet)."""
+    import time
+
+    if worker is None:
+        time.sleep(0.3)
+        return
+    deadline = time.monotonic() + 60
+    while not any(worker in command for command in _descendant_commands(pid)):
+        assert time.monotonic() < deadline, f"no {worker} process appeared"
+        time.sleep(0.01)
+
+
 @pytest.mark.parametrize("stage, options", [("quantize", ["--samples", "150"]),
                                             ("build", ["--kernels", "reference"]),
                                             ("run", [])])
@@ -281,7 +320,7 @@ def test_ctrl_c_in_a_stage_leaves_only_complete_artefacts_for_the_next_run(digit
             if line.startswith("deploy: ") and line.split()[1] in ("quantize", "generate", "build", "run"):
                 started.append(line.split()[1])
             if started[-1:] == [stage]:
-                time.sleep(0.3)  # inside the stage (a fast one may be over: then the next one is hit)
+                _wait_for_worker(proc.pid, STAGE_WORKERS.get(stage))
                 proc.send_signal(signal.SIGINT)
                 break
         started += [line.split()[1] for line in proc.stderr if line.startswith("deploy: ")
