@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from calib_models import DIGITS_DIR, eval_npz, outlier_calibration
-from tinyml_ptq.calibration import AUTO_FOLDS, AUTO_MIN_GAIN_DB, MIN_FOLD_SAMPLES, calibrate, calibrate_only, candidate_range, fake_quant, quantize_calibrated, _Tensor
+from tinyml_ptq.calibration import AUTO_FOLDS, AUTO_MIN_GAIN_DB, MIN_FOLD_SAMPLES, calibrate, candidate_range, fake_quant, quantize_calibrated, _Tensor
 from tinyml_ptq.cli import main
+from tinyml_ptq.conversion import Conversions
 from tinyml_ptq.model_loader import import_tensorflow, load_model
 from tinyml_ptq.quantize import quantize, require_full_int8
 
@@ -47,7 +48,7 @@ def _interp_details(tflite: bytes):
 def test_unedited_ranges_give_the_plain_converters_model(digits):
     loaded, x = digits
     plain = _plain_converter_bytes(loaded, x)
-    assert quantize_calibrated(calibrate_only(loaded, x)) == plain
+    assert quantize_calibrated(Conversions(loaded).calibrate_only(x)) == plain
     assert calibrate(loaded, x, "minmax").tflite == plain
 
 

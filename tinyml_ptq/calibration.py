@@ -105,32 +105,6 @@ class Calibration:
 
 # --- the converter route --------------------------------------------------------------------------
 
-def calibrate_only(loaded, calib_x: np.ndarray) -> bytes:
-    """The float model with the converter's calibrated min/max on every activation tensor."""
-    from .model_loader import import_tensorflow, native_stderr_captured
-
-    tf = import_tensorflow()
-    converter = loaded.converter()
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    converter.exclude_conversion_metadata = True
-    converter._experimental_calibrate_only = True
-
-    def representative():
-        for x in progress.track(calib_x, "calibrating"):
-            yield [x[None]]
-
-    converter.representative_dataset = representative
-    try:
-        with native_stderr_captured():
-            return bytes(converter.convert())
-    except Exception as exc:  # ConverterError and friends
-        text = " ".join(str(exc).split())
-        raise UserError(f"{loaded.path}: TFLite calibration failed: {text[:300]}") from None
-
-
 def quantize_calibrated(calibrated, per_tensor: bool = False, ranges: dict[int, tuple[float, float]] | None = None
                         ) -> bytes:
     """Full-int8 model from a calibrate-only model, with `ranges` (tensor index -> (min, max)) replaced."""
@@ -340,13 +314,16 @@ class _Scorer:
 
 
 def calibrate(loaded, calib_x: np.ndarray, method: str = "auto", per_tensor: bool = False,
-              bias_correction: bool = False) -> Calibration:
-    """Quantize `loaded` to full int8 with activation ranges chosen by `method` (see module doc)."""
+              bias_correction: bool = False, converter=None) -> Calibration:
+    """Quantize `loaded` to full int8 with activation ranges chosen by `method` (see module doc).
+    converter: a conversion.Converter (the converter in a child process), else this process's."""
     from tensorflow.lite.tools import flatbuffer_utils
+
+    from .conversion import Conversions
 
     start = time.monotonic()
     method = parse_method(method)
-    calibrated = calibrate_only(loaded, calib_x)
+    calibrated = (converter or Conversions(loaded)).calibrate_only(calib_x)
     model = flatbuffer_utils.convert_bytearray_to_object(calibrated)
     tensors = _activation_tensors(model)
     # auto scores candidates on every other calibration sample and takes statistics from the rest.

@@ -1,6 +1,8 @@
-"""Native interpreters (TFLite Micro, LiteRT) run in a child process, never in ours.
+"""Native interpreters (TFLite Micro, LiteRT) and the TensorFlow converter run in a child
+process, never in ours.
 
-Both are C++ that trusts the model: a degenerate quantization makes TFLite
+All are C++ that trusts the model (TF 2.21's calibrator segfaults on some
+recurrent layers): a degenerate quantization makes TFLite
 Micro abort() (exit 134: a SOFTMAX input scale below 2^-26, as a dead layer
 before it gives), and a damaged model can make either read out of bounds. In
 a child, an abort or a segfault ends the child only; the toolkit gets an
@@ -22,9 +24,11 @@ import subprocess
 import sys
 import tempfile
 
+from . import progress
 from .errors import UserError
 
-NAMES = {"tflm": "the TFLite Micro reference interpreter", "litert": "the LiteRT interpreter"}
+NAMES = {"tflm": "the TFLite Micro reference interpreter", "litert": "the LiteRT interpreter",
+         "converter": "the TensorFlow converter"}
 CHILD = "from tinyml_ptq.isolation import serve; serve()"
 
 
@@ -43,13 +47,19 @@ class IsolatedInterpreter:
     results must pickle. The child ends with `close()` or when this object is collected.
     """
 
-    def __init__(self, kind: str, model_bytes: bytes, **options):
+    def __init__(self, kind: str, model, wait: bool = True, **options):
+        """model: the .tflite bytes, or for the converter (path, loader). wait=False returns at
+        once; the child opens the model meanwhile and the first call waits for it."""
         self.kind, self._child, self._said_from = kind, None, 0
         self._stderr = tempfile.TemporaryFile()
         # -W ignore: preserve_all_tensors warns that it is for debugging; it is.
         self._child = subprocess.Popen([sys.executable, "-W", "ignore", "-c", CHILD], stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, stderr=self._stderr)
-        self._call("loading the model", "__open__", kind, bytes(model_bytes), options)
+        self._opening = self._busy = False
+        self._send("loading the model", "__open__", kind, model if kind == "converter" else bytes(model), options)
+        self._opening = True
+        if wait:
+            self._receive("loading the model")
 
     def __getattr__(self, name: str):
         if name.startswith("__"):  # copy, pickle and the like probe for these: not the interpreter's
@@ -57,17 +67,33 @@ class IsolatedInterpreter:
         return lambda *args, **kwargs: self._call(f"in {name}()", name, *args, **kwargs)
 
     def _call(self, action: str, name: str, *args, **kwargs):
+        if self._opening:
+            self._receive("loading the model")
+        self._send(action, name, *args, **kwargs)
+        return self._receive(action)
+
+    def _send(self, action: str, name: str, *args, **kwargs) -> None:
         if self._child is None:
             raise RuntimeError("the isolated interpreter is closed")
         self._stderr.seek(0, os.SEEK_END)
         self._said_from = self._stderr.tell()  # what the interpreter prints from here on explains this call
         try:
+            self._busy = True
             pickle.dump((name, args, kwargs), self._child.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             self._child.stdin.flush()
-            ok, value = pickle.load(self._child.stdout)
-        except (BrokenPipeError, EOFError, pickle.UnpicklingError):
+        except BrokenPipeError:
             raise self._died(action) from None
-        if not ok:
+
+    def _receive(self, action: str):
+        self._opening = False
+        try:
+            status, value = pickle.load(self._child.stdout)
+        except (EOFError, pickle.UnpicklingError):
+            raise self._died(action) from None
+        self._busy = False
+        if status == "user":  # the toolkit's own refusal, raised in the child: passed on as it is
+            raise UserError(value)
+        if status != "ok":
             said = self._last_words()
             raise InterpreterFailure(self.kind, action, f"{value}{'; it printed: ' + said if said else ''}",
                                      crashed=False)
@@ -89,6 +115,8 @@ class IsolatedInterpreter:
 
     def close(self) -> None:
         if self._child is not None:
+            if self._busy:  # closed while a call runs (an error or Ctrl-C here): its result is not wanted
+                self._child.kill()
             self._child.stdin.close()
             self._child.wait()
             self._child.stdout.close()
@@ -102,7 +130,13 @@ class IsolatedInterpreter:
             pass
 
 
-def _open(kind: str, model_bytes: bytes, options: dict):
+def _open(kind: str, model, options: dict):
+    if kind == "converter":
+        from .conversion import Conversions
+        from .model_loader import load_model
+
+        return Conversions(load_model(*model))
+    model_bytes = model
     if kind == "tflm":
         from tflite_micro.python.tflite_micro import runtime
 
@@ -124,6 +158,7 @@ def serve() -> None:
     channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     requests = sys.stdin.buffer
+    progress.set_enabled(False)  # the parent says what the child is doing
     interpreter = None
     while True:
         try:
@@ -136,9 +171,11 @@ def serve() -> None:
                 value = None
             else:
                 value = getattr(interpreter, name)(*args, **kwargs)
-            reply = (True, value)
+            reply = ("ok", value)
+        except UserError as exc:
+            reply = ("user", str(exc))
         except Exception as exc:  # the interpreter's own error, reported to the parent as a line
-            reply = (False, f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+            reply = ("failed", f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
         pickle.dump(reply, channel, protocol=pickle.HIGHEST_PROTOCOL)
         channel.flush()
 

@@ -84,6 +84,15 @@ class LoadedModel:
         """A fresh `tf.lite.TFLiteConverter` for the model with input shape [1, *input_shape]."""
         raise NotImplementedError
 
+    def save_copy(self, folder: Path) -> Path:
+        """The model as it is now (edited, say), saved in `folder` for this loader to read back."""
+        model = getattr(self, "_model", None)
+        if model is None:
+            raise UserError(f"{self.path}: a {self.loader} model cannot be edited or saved again")
+        path = folder / ("model.keras" if self.loader == "keras3" else "model.h5")
+        model.save(path)
+        return path
+
     def _batch1_spec(self, tf):
         return tf.TensorSpec([1, *self.input_shape], tf.float32)
 

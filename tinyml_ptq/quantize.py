@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import progress
+from .conversion import Converter, ConverterCrash, crash_prone_layers
 from .errors import UserError
 from .fileio import check_writable, write_bytes_atomic, write_text_atomic
 
@@ -70,30 +71,36 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
     if report_path is not None:
         _check_output(Path(report_path), [Path(model), output])
 
-    progress.log(f"loading {model}")
-    loaded = load_model(model)
-    progress.log(f"loaded with {loaded.loader}: input {list(loaded.input_shape)}, output {list(loaded.output_shape)}")
-    calib = load_dataset(data, loaded.input_shape, samples, what="--data")
-    evaluation = load_dataset(eval_data, loaded.input_shape, eval_samples, what="--eval") if eval_data else None
+    converter = Converter(model)  # the child loads the model while this process does
+    loaded = None
+    try:
+        progress.log(f"loading {model}")
+        loaded = load_model(model)
+        progress.log(f"loaded with {loaded.loader}: input {list(loaded.input_shape)}, "
+                     f"output {list(loaded.output_shape)}")
+        calib = load_dataset(data, loaded.input_shape, samples, what="--data")
+        evaluation = load_dataset(eval_data, loaded.input_shape, eval_samples, what="--eval") if eval_data else None
+        equalized = None
+        if equalize:
+            from .equalize import equalize_model
 
-    equalized = None
-    if equalize:
-        from .equalize import equalize_model
-
-        equalized = equalize_model(loaded)
-    # After equalization (a Keras model is exported once, on its first conversion), before calibration.
-    float_tflite = convert(loaded, "float32", None)
-    if precheck is not None:
-        precheck(float_tflite)
-    calibrated = None
-    if tuned:
-        from .calibration import calibrate
-
-        calibrated = calibrate(loaded, calib.x, calibration, per_tensor=per_tensor, bias_correction=bias_correction)
-        tflite = calibrated.tflite
-        progress.log(f"calibration {calibration}: {calibrated.seconds:.2f} s")
-    else:
-        tflite = convert(loaded, mode, calib.x, per_tensor=per_tensor)
+            equalized = equalize_model(loaded)
+            converter.close()
+            converter = Converter(model, edited_copy_of=loaded)
+        tflite, float_tflite, calibrated = _convert(converter, loaded, mode, calib.x, per_tensor, calibration,
+                                                    tuned, bias_correction, precheck)
+        int8_tflite = None
+        if mode == "int16x8" and evaluation is not None:  # the choice a user makes: is 16x8 worth its cost?
+            try:
+                int8_tflite = converter.convert("int8", calib.x, per_tensor)
+            except UserError as exc:
+                progress.warn(f"quantize report: no int8 comparison: {exc}")
+    except ConverterCrash as exc:
+        suspects = crash_prone_layers(loaded)
+        raise UserError(f"{exc}; it is known to crash on {', '.join(suspects)}: see the README's 'Recurrent layers' "
+                        "for the forms that convert" if suspects else str(exc)) from None
+    finally:
+        converter.close()
     if mode == "int8":
         require_full_int8(tflite, origin=f"the converted {Path(model).name}")
     else:
@@ -103,13 +110,12 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
 
     report = build_report(loaded, mode, per_tensor, float_tflite, tflite, calib, evaluation,
                           calibration=calibrated, equalized=equalized, bias_correction=bias_correction)
-    if mode == "int16x8" and evaluation is not None:  # the choice a user makes: is 16x8 worth its cost?
+    if int8_tflite is not None:
         from .isolation import InterpreterFailure
         from .quant_report import int8_comparison
 
         try:
-            report["int8_comparison"] = int8_comparison(loaded, convert(loaded, "int8", calib.x, per_tensor),
-                                                        evaluation)
+            report["int8_comparison"] = int8_comparison(loaded, int8_tflite, evaluation)
         except (InterpreterFailure, UserError) as exc:
             progress.warn(f"quantize report: no int8 comparison: {exc}")
     if report_path is not None:
@@ -117,6 +123,22 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
     return QuantizeResult(output, mode, len(tflite), loaded.loader, report["ops"], report,
                           Path(report_path) if report_path is not None else None, time.monotonic() - start,
                           calibration)
+
+
+def _convert(converter, loaded, mode, calib_x, per_tensor, calibration, tuned, bias_correction, precheck):
+    """(quantized model, float model, Calibration or None)."""
+    # After equalization, before calibration: what the float model shows is said in seconds.
+    float_tflite = converter.convert("float32", None)
+    if precheck is not None:
+        precheck(float_tflite)
+    if not tuned:
+        return converter.convert(mode, calib_x, per_tensor=per_tensor), float_tflite, None
+    from .calibration import calibrate
+
+    calibrated = calibrate(loaded, calib_x, calibration, per_tensor=per_tensor, bias_correction=bias_correction,
+                           converter=converter)
+    progress.log(f"calibration {calibration}: {calibrated.seconds:.2f} s")
+    return calibrated.tflite, float_tflite, calibrated
 
 
 def _check_output(output: Path, inputs: list[Path]) -> None:
@@ -134,45 +156,6 @@ def _write(path, action) -> None:
         action()
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}; choose a writable location") from None
-
-
-def convert(loaded, mode: str, calib_x: np.ndarray | None, per_tensor: bool = False) -> bytes:
-    """Convert with a static batch of 1. mode: one of MODES, or "float32" (no quantization)."""
-    from .model_loader import import_tensorflow, native_stderr_captured
-
-    tf = import_tensorflow()
-    converter = loaded.converter()
-    if mode in ("int8", "int16x8"):
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-
-        def representative():
-            for x in progress.track(calib_x, "calibrating"):
-                yield [x[None]]
-
-        converter.representative_dataset = representative
-        if mode == "int8":
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
-        else:
-            converter.target_spec.supported_ops = [
-                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-            converter.inference_input_type = tf.int16
-            converter.inference_output_type = tf.int16
-        if per_tensor:
-            converter._experimental_disable_per_channel = True
-    elif mode == "dynamic":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif mode == "float16":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
-    progress.log(f"converting ({mode})")
-    try:
-        with native_stderr_captured():
-            return converter.convert()
-    except Exception as exc:  # ConverterError and friends: the model uses something TFLite cannot do
-        text = " ".join(str(exc).split())
-        raise UserError(f"{loaded.path}: TFLite conversion ({mode}) failed: {text[:300]}") from None
 
 
 # --- full-int8 check (no TensorFlow: the flatbuffer schema bundled with tflite_micro) ---
@@ -206,6 +189,7 @@ def tflite_ops(tflite_bytes: bytes, origin: str = "model") -> list[str]:
 
 # Operators whose int32 output holds indices, not values: int8 models have them too.
 INDEX_OUTPUT_OPS = ("ARG_MAX", "ARG_MIN")
+LSTM_CELL_STATE = 19  # UNIDIRECTIONAL_SEQUENCE_LSTM's cell state operand
 
 
 def require_full_int8(tflite_bytes: bytes, origin: str = "model") -> None:
@@ -213,7 +197,8 @@ def require_full_int8(tflite_bytes: bytes, origin: str = "model") -> None:
 
     int8 everywhere, except int32 constants (biases, shapes, axes) in operand
     positions other than the data operand (the first, but TRANSPOSE_CONV's third,
-    after its output shape and filter, and SPLIT's second, after its axis):
+    after its output shape and filter, and SPLIT's second, after its axis), and the
+    int16 cell state of an int8 UNIDIRECTIONAL_SEQUENCE_LSTM (a variable tensor):
     anything else means a hybrid or float model.
     """
     schema_fb, model = _parse(tflite_bytes, origin)
@@ -238,10 +223,14 @@ def require_full_int8(tflite_bytes: bytes, origin: str = "model") -> None:
             data = {"TRANSPOSE_CONV": 2, "SPLIT": 1}.get(opcode, 0)
             # ARG_MAX / ARG_MIN write int32 indices, not quantized values.
             index_output = opcode in INDEX_OUTPUT_OPS
+            # The int8 LSTM keeps its cell state (operand 19) in int16.
+            cell_state = op.inputs[LSTM_CELL_STATE] if opcode == "UNIDIRECTIONAL_SEQUENCE_LSTM" \
+                and op.inputs is not None and len(op.inputs) > LSTM_CELL_STATE else -1
             ok = all(tensors[i].type == schema_fb.TensorType.INT8
                      or (index_output and tensors[i].type == schema_fb.TensorType.INT32) for i in outputs) and all(
                 tensors[i].type == schema_fb.TensorType.INT8
                 or (tensors[i].type == schema_fb.TensorType.INT32 and pos != data and constant(i))
+                or (i == cell_state and tensors[i].type == schema_fb.TensorType.INT16 and tensors[i].isVariable)
                 for pos, i in enumerate(inputs))
             if not ok:
                 blocking.append(f"operator {n} {opcode} has inputs ({describe(inputs)}) and outputs "

@@ -1,0 +1,156 @@
+"""The TFLite converter: a loaded float model -> .tflite bytes, float or quantized.
+
+`Conversions(loaded)` runs the converter in this process; `Converter(loaded)`
+runs the same conversions in a child process (isolation.py) that loads the same
+file with the same loader, so a crash of TensorFlow's converter or calibrator
+ends the child only and becomes a one-line error naming the model and its
+layers of the kinds known to crash it. The stages use `Converter`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import progress
+from .errors import UserError
+
+# Layer kinds TF 2.21's calibrator has been seen to crash on (segmentation fault).
+CRASH_PRONE_LAYERS = ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
+
+
+class Conversions:
+    """The converter's work on one loaded model, in this process."""
+
+    def __init__(self, loaded):
+        self.loaded = loaded
+
+    def convert(self, mode: str, calib_x: np.ndarray | None, per_tensor: bool = False) -> bytes:
+        """Convert with a static batch of 1. mode: one of quantize.MODES, or "float32"."""
+        from .model_loader import import_tensorflow, native_stderr_captured
+
+        tf = import_tensorflow()
+        converter = self.loaded.converter()
+        if mode in ("int8", "int16x8"):
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = _representative(calib_x)
+            if mode == "int8":
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+                converter.inference_input_type = tf.int8
+                converter.inference_output_type = tf.int8
+            else:
+                converter.target_spec.supported_ops = [
+                    tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+                converter.inference_input_type = tf.int16
+                converter.inference_output_type = tf.int16
+            if per_tensor:
+                converter._experimental_disable_per_channel = True
+        elif mode == "dynamic":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif mode == "float16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        try:
+            with native_stderr_captured():
+                return bytes(converter.convert())
+        except Exception as exc:  # ConverterError and friends: the model uses something TFLite cannot do
+            text = " ".join(str(exc).split())
+            raise UserError(f"{self.loaded.path}: TFLite conversion ({mode}) failed: {text[:300]}") from None
+
+    def calibrate_only(self, calib_x: np.ndarray) -> bytes:
+        """The float model with the converter's calibrated min/max on every activation tensor."""
+        from .model_loader import import_tensorflow, native_stderr_captured
+
+        tf = import_tensorflow()
+        converter = self.loaded.converter()
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+        converter.exclude_conversion_metadata = True
+        converter._experimental_calibrate_only = True
+        converter.representative_dataset = _representative(calib_x)
+        try:
+            with native_stderr_captured():
+                return bytes(converter.convert())
+        except Exception as exc:  # ConverterError and friends
+            text = " ".join(str(exc).split())
+            raise UserError(f"{self.loaded.path}: TFLite calibration failed: {text[:300]}") from None
+
+
+def _representative(calib_x: np.ndarray):
+    def samples():
+        for x in progress.track(calib_x, "calibrating"):
+            yield [x[None]]
+
+    return samples
+
+
+class ConverterCrash(UserError):
+    """The converter's child process died (a segmentation fault, an abort)."""
+
+
+class Converter:
+    """`Conversions` of the model file `source` in a child process, which loads it (with
+    `loader`, else the first loader that works) while the caller goes on.
+
+    A model edited in memory (equalization) is given with `edited_copy_of`: it is saved for
+    the child, which must convert what the caller holds.
+    """
+
+    def __init__(self, source: str | os.PathLike, loader: str | None = None, edited_copy_of=None):
+        from .isolation import IsolatedInterpreter
+
+        self.source = Path(source)
+        self._copy = None
+        if edited_copy_of is not None:
+            self._copy = tempfile.TemporaryDirectory(prefix="tinyml-ptq-convert-")
+            source, loader = edited_copy_of.save_copy(Path(self._copy.name)), edited_copy_of.loader
+        self._child = IsolatedInterpreter("converter", (str(source), loader), wait=False)
+
+    def convert(self, mode: str, calib_x: np.ndarray | None, per_tensor: bool = False) -> bytes:
+        calibrating = f", calibrating on {len(calib_x)} samples" if mode in ("int8", "int16x8") else ""
+        progress.log(f"converting ({mode}{calibrating})")
+        return self._run("convert", mode, calib_x, per_tensor)
+
+    def calibrate_only(self, calib_x: np.ndarray) -> bytes:
+        progress.log(f"calibrating on {len(calib_x)} samples")
+        return self._run("calibrate_only", calib_x)
+
+    def _run(self, name: str, *args) -> bytes:
+        from .isolation import InterpreterFailure
+
+        try:
+            return getattr(self._child, name)(*args)
+        except InterpreterFailure as exc:
+            if exc.crashed:
+                raise ConverterCrash(f"the TensorFlow converter crashed on {self.source} ({exc.detail})") from None
+            raise UserError(f"{self.source}: the TensorFlow converter failed: {exc.detail}") from None
+
+    def close(self) -> None:
+        self._child.close()
+        if self._copy is not None:
+            self._copy.cleanup()
+
+
+def crash_prone_layers(loaded) -> list[str]:
+    """'KIND name' for each layer of `loaded` (a Keras model) of a kind the converter crashed on."""
+    model = getattr(loaded, "_model", None)  # loaded may be None: the crash came first
+    if model is None:
+        return []
+    found = []
+    for layer in _all_layers(model):
+        kind = type(layer).__name__
+        if kind in CRASH_PRONE_LAYERS:
+            found.append(f"{kind} '{layer.name}'")
+    return found
+
+
+def _all_layers(model):
+    for layer in getattr(model, "layers", []):
+        yield layer
+        if hasattr(layer, "layers"):  # a nested model
+            yield from _all_layers(layer)
