@@ -82,3 +82,60 @@ def test_tflm_refusal_names_its_reason():
                                                  "RuntimeError: TFLM failed to allocate tensors; it printed: "
                                                  "Didn't find op for builtin opcode 'TILE'"):
         ReferenceInterpreter(model)
+
+
+def _children_running(pid: int, marker: str) -> list[int]:
+    """Processes whose parent is `pid` and whose command line holds `marker`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+            cmdline = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and marker in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def test_a_converter_crash_is_one_error_line_naming_the_recurrent_layers(tmp_path, capsys):
+    """The converter runs in a child: its death by SIGSEGV (TF 2.21's calibrator on some LSTM and
+    GRU models) is `error: the TensorFlow converter crashed on MODEL (signal SIGSEGV)`, the layers
+    of the kinds known to cause it named, exit status 2, and no output file."""
+    import threading
+    import time
+
+    from tinyml_ptq.cli import main
+
+    inp = tf.keras.Input((12, 3))
+    out = tf.keras.layers.Dense(4, activation="softmax")(tf.keras.layers.LSTM(8, name="lstm_seq")(inp))
+    tf.keras.Model(inp, out).save(tmp_path / "rnn.keras")
+    np.savez(tmp_path / "data.npz", x=np.random.default_rng(0).normal(size=(8, 12, 3)).astype(np.float32))
+    killed = []
+
+    def kill_the_converter():
+        deadline = time.monotonic() + 120
+        while not killed and time.monotonic() < deadline:
+            for pid in _children_running(os.getpid(), "tinyml_ptq.isolation"):
+                os.kill(pid, 11)  # what the calibrator's bad read does
+                killed.append(pid)
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=kill_the_converter)
+    watcher.start()
+    try:
+        status = main(["quantize", str(tmp_path / "rnn.keras"), "--data", str(tmp_path / "data.npz"),
+                       "-o", str(tmp_path / "rnn_int8.tflite")])
+    finally:
+        watcher.join()
+    err = capsys.readouterr().err
+    assert killed and status == 2
+    line = [x for x in err.splitlines() if x.startswith("error:")]
+    assert len(line) == 1 and "Traceback" not in err, err
+    assert line[0].startswith(f"error: the TensorFlow converter crashed on {tmp_path / 'rnn.keras'} "
+                              "(signal SIGSEGV"), line
+    assert "LSTM 'lstm_seq'" in line[0]
+    assert not (tmp_path / "rnn_int8.tflite").exists()
+    assert _children_running(os.getpid(), "tinyml_ptq.isolation") == []
