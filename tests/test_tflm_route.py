@@ -104,9 +104,11 @@ def _float_inputs(path: Path, project: Path, count: int, int32_values: dict[int,
 
 
 # TFLM's own models with several inputs and 16-bit activations (int16x8; the SEANet operator
-# models), and a two-input int8 one: the native runtime refuses the int16 ones, TFLM runs them.
+# models), a two-input int8 one, and its LSTM, whose state must start afresh for each sample:
+# the native runtime refuses the int16 ones, TFLM runs them all.
 SEVERAL_INPUTS_AND_INT16 = {
     "simple_add": (TFLM_MODELS / "simple_add_model.tflite", None),
+    "trained_lstm": (TFLM_MODELS / "trained_lstm_int8.tflite", None),
     "seanet_add": (TFLM_MODELS / "seanet/add/add0.tflite", None),
     "seanet_conv": (TFLM_MODELS / "seanet/conv/conv0.tflite", None),
     "seanet_transpose_conv": (TFLM_MODELS / "seanet/transpose_conv/transpose_conv0.tflite", {0: [1, 3, 12, 64]}),
@@ -121,8 +123,8 @@ def test_several_inputs_and_int16x8_models_run_bit_exact_on_tflm(tflm_projects, 
     tflm_projects.models[name] = model
     project = tflm_projects.get(name, kernels=kernels)
     meta = json.loads((project / "project.json").read_text())
-    assert len(meta["inputs"]) == (1 if name == "seanet_conv" else 2)
-    assert meta["outputs"][0]["dtype"] == ("int8" if name == "simple_add" else "int16")
+    assert len(meta["inputs"]) == (1 if name in ("seanet_conv", "trained_lstm") else 2)
+    assert meta["outputs"][0]["dtype"] == ("int8" if name in ("simple_add", "trained_lstm") else "int16")
     result = run(project, _float_inputs(tmp_path / "x.npz", project, 3, int32_values),
                  save_outputs=tmp_path / "y.npy")
     assert result.samples == 3 and result.exact == 1.0

@@ -33,13 +33,18 @@ class ReferenceInterpreter:
     It runs in a child process (tinyml_ptq.isolation): TFLM aborts on some degenerate
     models, and that must end the child, not the toolkit. Failures raise
     `isolation.InterpreterFailure` with what TFLM printed.
+
+    A model with variable tensors (an LSTM's state) is reset before every invocation, as
+    TFLM's own LSTM example does: each sample is one independent sequence, from the state
+    the native runtime also starts every invocation from, whatever ran before it.
     """
 
     def __init__(self, model_bytes: bytes, arena_size: int | None = None):
         from .isolation import IsolatedInterpreter
-        from .tflite_reader import io_counts
+        from .tflite_reader import has_variable_tensors, io_counts
 
         self._interp = IsolatedInterpreter("tflm", model_bytes, arena_size=arena_size)
+        self._stateful = has_variable_tensors(model_bytes)
         num_inputs, num_outputs = io_counts(model_bytes)
         self.inputs = [_tensor_info(self._interp.get_input_details(i)) for i in range(num_inputs)]
         self.outputs = [_tensor_info(self._interp.get_output_details(i)) for i in range(num_outputs)]
@@ -49,8 +54,13 @@ class ReferenceInterpreter:
         """Run one sample of a one-input model, already in the input's dtype; returns output 0."""
         data = np.asarray(sample, dtype=self.input.dtype).reshape(self.input.shape)
         self._interp.set_input(data, 0)
-        self._interp.invoke()
+        self._invoke()
         return np.array(self._interp.get_output(0), copy=True)
+
+    def _invoke(self) -> None:
+        if self._stateful:
+            self._interp.reset()  # the variable tensors back to their initial values
+        self._interp.invoke()
 
     def invoke_many(self, samples: Iterable[np.ndarray]) -> np.ndarray:
         return np.stack([self.invoke(s) for s in samples])
@@ -67,7 +77,7 @@ class ReferenceInterpreter:
             size = info.nbytes
             self._interp.set_input(raw[at:at + size].view(info.dtype).reshape(info.shape), index)
             at += size
-        self._interp.invoke()
+        self._invoke()
         return np.concatenate([np.ascontiguousarray(self._interp.get_output(i)).reshape(-1).view(np.int8)
                                for i in range(len(self.outputs))])
 

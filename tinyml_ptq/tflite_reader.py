@@ -64,6 +64,16 @@ def io_counts(data: bytes) -> tuple[int, int]:
     return sub.InputsLength(), sub.OutputsLength()
 
 
+def has_variable_tensors(data: bytes) -> bool:
+    """Whether the model keeps state across TFLM invocations (an LSTM's hidden and cell state)."""
+    model = _schema().Model.GetRootAsModel(data, 0)
+    for s in range(model.SubgraphsLength()):
+        sub = model.Subgraphs(s)
+        if any(sub.Tensors(i).IsVariable() for i in range(sub.TensorsLength())):
+            return True
+    return False
+
+
 def _to_graph(model, schema, name: str) -> Graph:
     if len(model.subgraphs) > 1:
         raise UserError(f"model has {len(model.subgraphs)} subgraphs; only single-subgraph models are supported")

@@ -41,7 +41,7 @@ from .errors import UserError
 from .ir import Graph
 from .resources import TEMPLATES_DIR
 from .tflm_arena import ABIS, ArenaEstimate, estimate_tflm_arena
-from .tflite_reader import read_tflite
+from .tflite_reader import has_variable_tensors, read_tflite
 
 # Builtin operator -> MicroMutableOpResolver method, from TFLM's
 # tensorflow/lite/micro/micro_mutable_op_resolver.h (2025). Every builtin TFLM
@@ -231,6 +231,9 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
         "board": board_info, "host": board_info.is_host, "target_arch": tflm_target_arch(board_info),
         "tflm_kernels": kernel_set, "optimized_kernel_dir": "" if kernel_set == "reference" else kernel_set,
         "build_type": TFLM_BUILD_TYPE,
+        # A model with state (an LSTM's) starts each inference from its reset state, as the
+        # reference interpreter and the native runtime do.
+        "stateful": has_variable_tensors(data),
     }
     env = _environment()
     files: dict[str, str | Path] = {}
