@@ -15,7 +15,7 @@ APT_PKGS  := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-n
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT  ?= out/digits
 
-.PHONY: setup apt venv test test-fast demo bench fuzz clean
+.PHONY: setup apt venv test test-fast demo bench zoo fuzz clean
 
 setup: apt venv
 
@@ -61,6 +61,11 @@ demo: setup
 TFLM_DIR  ?= $(wildcard $(abspath ../shared/tflm))
 bench: setup
 	$(CLI) bench -o bench $(if $(TFLM_DIR),--tflm-dir $(TFLM_DIR))
+
+# The model zoo (examples/zoo/zoo.py): each architecture trained briefly and deployed on mps2-an386;
+# rewrites the README's zoo table with the results (build/zoo/results.json). About 30 minutes.
+zoo: setup
+	$(VPY) examples/zoo/zoo.py -o build/zoo --json build/zoo/results.json --readme README.md
 
 # Fuzz campaign, one target after the other (FUZZ_TARGETS), FUZZ_SECONDS each (nice 10): the model reader and
 # lowering and the host protocol client under atheris, the firmware frame parser under libFuzzer

@@ -48,7 +48,7 @@ def _interp_details(tflite: bytes):
 def test_unedited_ranges_give_the_plain_converters_model(digits):
     loaded, x = digits
     plain = _plain_converter_bytes(loaded, x)
-    assert quantize_calibrated(Conversions(loaded).calibrate_only(x)) == plain
+    assert quantize_calibrated(Conversions(loaded).calibrate_only([x])) == plain
     assert calibrate(loaded, x, "minmax").tflite == plain
 
 

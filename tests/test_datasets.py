@@ -1,4 +1,4 @@
-"""CALIB / EVAL formats: each one read into float32 x [N, *input_shape] and optional y, bad data refused."""
+"""CALIB / EVAL formats: each one read into float32 [N, *input_shape] and optional y, bad data refused."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ def test_npz_with_labels(tmp_path):
     x, y = _samples(), np.arange(10)
     np.savez(tmp_path / "d.npz", x=x, y=y)
     ds = load_dataset(str(tmp_path / "d.npz"), SHAPE, samples=None)
-    assert ds.x.dtype == np.float32 and ds.x.shape == (10, *SHAPE)
-    np.testing.assert_array_equal(ds.x, x)
+    assert ds.xs[0].dtype == np.float32 and ds.xs[0].shape == (10, *SHAPE)
+    np.testing.assert_array_equal(ds.xs[0], x)
     np.testing.assert_array_equal(ds.y, y)
 
 
@@ -37,8 +37,8 @@ def test_npy_float64_becomes_float32(tmp_path):
     x = _samples().astype(np.float64)
     np.save(tmp_path / "d.npy", x)
     ds = load_dataset(str(tmp_path / "d.npy"), SHAPE, samples=None)
-    assert ds.x.dtype == np.float32 and ds.y is None
-    np.testing.assert_allclose(ds.x, x, rtol=1e-7)
+    assert ds.xs[0].dtype == np.float32 and ds.y is None
+    np.testing.assert_allclose(ds.xs[0], x, rtol=1e-7)
 
 
 def test_samples_draws_a_fixed_seed_subset(tmp_path):
@@ -47,10 +47,10 @@ def test_samples_draws_a_fixed_seed_subset(tmp_path):
     np.savez(tmp_path / "d.npz", x=x, y=y)
     a = load_dataset(str(tmp_path / "d.npz"), SHAPE, samples=7)
     b = load_dataset(str(tmp_path / "d.npz"), SHAPE, samples=7)
-    assert len(a.x) == 7 and a.total == 50
+    assert len(a.xs[0]) == 7 and a.total == 50
     np.testing.assert_array_equal(a.y, b.y)
     assert len(set(a.y.tolist())) == 7 and a.y.tolist() != list(range(7))  # random, without repeats
-    np.testing.assert_array_equal(a.x, x[a.y])  # labels still belong to their samples
+    np.testing.assert_array_equal(a.xs[0], x[a.y])  # labels still belong to their samples
 
 
 def test_csv_with_label_header(tmp_path):
@@ -61,7 +61,7 @@ def test_csv_with_label_header(tmp_path):
     lines += [",".join([str(lab)] + [repr(float(v)) for v in row]) for lab, row in zip(labels, x.reshape(5, -1))]
     (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
     ds = load_dataset(str(tmp_path / "d.csv"), SHAPE, samples=None)
-    np.testing.assert_array_equal(ds.x, x)
+    np.testing.assert_array_equal(ds.xs[0], x)
     assert ds.y.tolist() == labels and np.issubdtype(ds.y.dtype, np.integer)
 
 
@@ -69,7 +69,7 @@ def test_csv_without_header(tmp_path):
     x = _samples(3)
     np.savetxt(tmp_path / "d.csv", x.reshape(3, -1), delimiter=",")
     ds = load_dataset(str(tmp_path / "d.csv"), SHAPE, samples=None)
-    np.testing.assert_allclose(ds.x, x, rtol=1e-6)
+    np.testing.assert_allclose(ds.xs[0], x, rtol=1e-6)
     assert ds.y is None
 
 
@@ -85,11 +85,11 @@ def test_image_folder_resized_and_scaled(tmp_path):
     Image.fromarray(img).save(tmp_path / "a.png")
     Image.fromarray(255 - img).save(tmp_path / "b.png")
     ds = load_dataset(str(tmp_path), (6, 4, 1), samples=None)
-    assert ds.x.shape == (2, 6, 4, 1) and ds.y is None
-    assert ds.x.min() >= 0.0 and ds.x.max() <= 1.0
+    assert ds.xs[0].shape == (2, 6, 4, 1) and ds.y is None
+    assert ds.xs[0].min() >= 0.0 and ds.xs[0].max() <= 1.0
     # a.png: left columns black, right columns white after resizing and grey conversion
-    assert ds.x[0, :, 0, 0].max() < 0.05 and ds.x[0, :, -1, 0].min() > 0.95
-    np.testing.assert_allclose(ds.x[1], 1.0 - ds.x[0], atol=0.01)
+    assert ds.xs[0][0, :, 0, 0].max() < 0.05 and ds.xs[0][0, :, -1, 0].min() > 0.95
+    np.testing.assert_allclose(ds.xs[0][1], 1.0 - ds.xs[0][0], atol=0.01)
 
 
 def test_image_class_subfolders_give_labels(tmp_path):
@@ -99,7 +99,7 @@ def test_image_class_subfolders_give_labels(tmp_path):
             Image.fromarray(np.full((5, 5), value, np.uint8)).save(tmp_path / cls / f"{i}.png")
     ds = load_dataset(str(tmp_path), (5, 5, 3), samples=None)
     assert ds.y.tolist() == [0, 0, 1, 1]
-    assert np.all(ds.x[:2] == 0.0) and np.all(ds.x[2:] == 1.0)
+    assert np.all(ds.xs[0][:2] == 0.0) and np.all(ds.xs[0][2:] == 1.0)
 
 
 def test_generator_from_file_with_pairs(tmp_path):
@@ -110,8 +110,8 @@ def test_generator_from_file_with_pairs(tmp_path):
         f"        yield np.full((1, {', '.join(map(str, SHAPE))}), i / 10, np.float32), i % 2\n"
     )
     ds = load_dataset(f"{tmp_path / 'gen.py'}:samples", SHAPE, samples=None)
-    assert ds.x.shape == (6, *SHAPE)
-    np.testing.assert_allclose(ds.x[:, 0, 0, 0], np.arange(6) / 10, rtol=1e-6)
+    assert ds.xs[0].shape == (6, *SHAPE)
+    np.testing.assert_allclose(ds.xs[0][:, 0, 0, 0], np.arange(6) / 10, rtol=1e-6)
     assert ds.y.tolist() == [0, 1, 0, 1, 0, 1]
 
 
@@ -130,7 +130,7 @@ def test_generator_from_module(tmp_path, monkeypatch):
     monkeypatch.delitem(sys.modules, "calibpkg", raising=False)
     ds = load_dataset("calibpkg.data:gen", SHAPE, samples=None)
     expected = np.random.default_rng(1).uniform(size=(4, *SHAPE)).astype(np.float32)
-    np.testing.assert_array_equal(ds.x, expected)
+    np.testing.assert_array_equal(ds.xs[0], expected)
 
 
 def test_generator_errors_are_user_errors(tmp_path):

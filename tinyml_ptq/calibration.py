@@ -60,6 +60,10 @@ MIN_FOLD_SAMPLES = 4
 # calibration set gains 5 to 40 dB per fold.
 AUTO_FOLDS = 2
 AUTO_MIN_GAIN_DB = 3.0
+# `auto` refines range by range only up to this many range groups: each trial is a full
+# quantization and scoring, and an unrolled recurrent layer has hundreds of groups
+# (minutes each way); above it, the whole-model choice stands.
+AUTO_MAX_GROUPS = 64
 
 
 def parse_method(text: str) -> str:
@@ -295,12 +299,13 @@ class _Scorer:
         self.x, self.ref = x, np.stack(refs)
         self.fold = np.arange(len(x)) % folds
         self.folds = folds
+        self._interp = interp  # each candidate model opens in this one's child process
 
     def __call__(self, tflite: bytes) -> tuple[float, np.ndarray]:
         from .quant_report import _litert, _info
         from .reference import dequantize, quantize_input
 
-        interp = _litert(tflite)
+        interp = _litert(tflite, reuse=self._interp)
         inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
         in_info, out_info = _info(inp), _info(out)
         got = []
@@ -323,7 +328,7 @@ def calibrate(loaded, calib_x: np.ndarray, method: str = "auto", per_tensor: boo
 
     start = time.monotonic()
     method = parse_method(method)
-    calibrated = (converter or Conversions(loaded)).calibrate_only(calib_x)
+    calibrated = (converter or Conversions(loaded)).calibrate_only([calib_x])
     model = flatbuffer_utils.convert_bytearray_to_object(calibrated)
     tensors = _activation_tensors(model)
     # auto scores candidates on every other calibration sample and takes statistics from the rest.
@@ -346,11 +351,16 @@ def calibrate(loaded, calib_x: np.ndarray, method: str = "auto", per_tensor: boo
     scores: dict[str, float] = {}
     fold_scores: dict[str, list[float]] = {}
 
+    group_ranges: dict[tuple[int, str], tuple[float, float]] = {}  # percentiles and MSE searches, once each
+
     def ranges_for(choice: dict[int, str]) -> dict[int, tuple[float, float]]:
         out = {}
         for gi, group in enumerate(groups):
             if choice.get(gi, "minmax") != "minmax":
-                lo, hi = _group_range(tensors, group, choice[gi])
+                key = (gi, choice[gi])
+                if key not in group_ranges:
+                    group_ranges[key] = _group_range(tensors, group, choice[gi])
+                lo, hi = group_ranges[key]
                 # Only edits: a tensor whose range stays the converter's is left alone.
                 out.update({i: (lo, hi) for i in group if (lo, hi) != (tensors[i].lo, tensors[i].hi)})
         return out
@@ -380,7 +390,11 @@ def calibrate(loaded, calib_x: np.ndarray, method: str = "auto", per_tensor: boo
         best_method = max(AUTO_CANDIDATES, key=lambda m: gain(everywhere[m], chosen))
         if gain(everywhere[best_method], chosen) > AUTO_MIN_GAIN_DB:
             chosen = everywhere[best_method]
-        for gi in progress.track(range(len(groups)), "choosing ranges per tensor"):
+        refine = range(len(groups)) if len(groups) <= AUTO_MAX_GROUPS else range(0)
+        if not refine:
+            progress.log(f"note: auto keeps its whole-model choice: {len(groups)} range groups is more than the "
+                         f"{AUTO_MAX_GROUPS} it refines one by one")
+        for gi in progress.track(refine, "choosing ranges per tensor"):
             for m in ("minmax",) + AUTO_CANDIDATES:
                 trial = {**chosen, gi: m}
                 if m != chosen[gi] and gain(trial, chosen) > AUTO_MIN_GAIN_DB:

@@ -28,15 +28,16 @@ class Conversions:
     def __init__(self, loaded):
         self.loaded = loaded
 
-    def convert(self, mode: str, calib_x: np.ndarray | None, per_tensor: bool = False) -> bytes:
-        """Convert with a static batch of 1. mode: one of quantize.MODES, or "float32"."""
+    def convert(self, mode: str, calib_xs: list[np.ndarray] | None, per_tensor: bool = False) -> bytes:
+        """Convert with a static batch of 1. mode: one of quantize.MODES, or "float32".
+        calib_xs: the calibration samples, [N, *shape] per input."""
         from .model_loader import import_tensorflow, native_stderr_captured
 
         tf = import_tensorflow()
         converter = self.loaded.converter()
         if mode in ("int8", "int16x8"):
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = _representative(calib_x)
+            converter.representative_dataset = _representative(calib_xs)
             if mode == "int8":
                 converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
                 converter.inference_input_type = tf.int8
@@ -55,12 +56,12 @@ class Conversions:
             converter.target_spec.supported_types = [tf.float16]
         try:
             with native_stderr_captured():
-                return bytes(converter.convert())
+                return _inputs_in_signature_order(bytes(converter.convert()))
         except Exception as exc:  # ConverterError and friends: the model uses something TFLite cannot do
             text = " ".join(str(exc).split())
             raise UserError(f"{self.loaded.path}: TFLite conversion ({mode}) failed: {text[:300]}") from None
 
-    def calibrate_only(self, calib_x: np.ndarray) -> bytes:
+    def calibrate_only(self, calib_xs: list[np.ndarray]) -> bytes:
         """The float model with the converter's calibrated min/max on every activation tensor."""
         from .model_loader import import_tensorflow, native_stderr_captured
 
@@ -72,7 +73,7 @@ class Conversions:
         converter.inference_output_type = tf.int8
         converter.exclude_conversion_metadata = True
         converter._experimental_calibrate_only = True
-        converter.representative_dataset = _representative(calib_x)
+        converter.representative_dataset = _representative(calib_xs)
         try:
             with native_stderr_captured():
                 return bytes(converter.convert())
@@ -81,12 +82,35 @@ class Conversions:
             raise UserError(f"{self.loaded.path}: TFLite calibration failed: {text[:300]}") from None
 
 
-def _representative(calib_x: np.ndarray):
+def _representative(calib_xs: list[np.ndarray]):
+    """The calibration samples one at a time, batch 1. Several inputs go by their signature
+    names (x0, x1, ...): the converter's own input order is not the model's."""
     def samples():
-        for x in progress.track(calib_x, "calibrating"):
-            yield [x[None]]
+        for i in progress.track(range(len(calib_xs[0])), "calibrating"):
+            if len(calib_xs) == 1:
+                yield [calib_xs[0][i][None]]
+            else:
+                yield {f"x{k}": x[i][None] for k, x in enumerate(calib_xs)}
 
     return samples
+
+
+def _inputs_in_signature_order(tflite: bytes) -> bytes:
+    """The converter lists a model's inputs in an order of its own (x1 before x0); put them in
+    the signature's order, the Keras model's, which the data files' x0, x1, ... follow."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite))
+    graph = model.subgraphs[0]
+    if len(graph.inputs) < 2 or not model.signatureDefs:
+        return tflite
+    by_name = {t.name.decode() if isinstance(t.name, bytes) else t.name: t.tensorIndex
+               for t in model.signatureDefs[0].inputs}
+    order = [by_name[f"x{k}"] for k in range(len(graph.inputs))]
+    if list(graph.inputs) == order:
+        return tflite
+    graph.inputs = np.array(order, dtype=np.int32)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 class ConverterCrash(UserError):
@@ -111,14 +135,14 @@ class Converter:
             source, loader = edited_copy_of.save_copy(Path(self._copy.name)), edited_copy_of.loader
         self._child = IsolatedInterpreter("converter", (str(source), loader), wait=False)
 
-    def convert(self, mode: str, calib_x: np.ndarray | None, per_tensor: bool = False) -> bytes:
-        calibrating = f", calibrating on {len(calib_x)} samples" if mode in ("int8", "int16x8") else ""
+    def convert(self, mode: str, calib_xs: list[np.ndarray] | None, per_tensor: bool = False) -> bytes:
+        calibrating = f", calibrating on {len(calib_xs[0])} samples" if mode in ("int8", "int16x8") else ""
         progress.log(f"converting ({mode}{calibrating})")
-        return self._run("convert", mode, calib_x, per_tensor)
+        return self._run("convert", mode, calib_xs, per_tensor)
 
-    def calibrate_only(self, calib_x: np.ndarray) -> bytes:
-        progress.log(f"calibrating on {len(calib_x)} samples")
-        return self._run("calibrate_only", calib_x)
+    def calibrate_only(self, calib_xs: list[np.ndarray]) -> bytes:
+        progress.log(f"calibrating on {len(calib_xs[0])} samples")
+        return self._run("calibrate_only", calib_xs)
 
     def _run(self, name: str, *args) -> bytes:
         from .isolation import InterpreterFailure

@@ -1,4 +1,4 @@
-"""Calibration and evaluation data: every format becomes float32 x [N, *input_shape] and optional y.
+"""Calibration and evaluation data: every format becomes float32 [N, *shape] per model input and optional y.
 
 Formats (chosen by the path):
   file.npz                 array `x`, optional labels `y`; for a model with several inputs,
@@ -39,10 +39,13 @@ SEED = 0
 
 @dataclass
 class Dataset:
-    x: np.ndarray  # float32 [N, *input_shape]
+    xs: list[np.ndarray]  # float32 [N, *shape], one array per model input
     y: np.ndarray | None
     source: str
     total: int  # samples in the source before the random subset
+
+    def __len__(self) -> int:
+        return len(self.xs[0])
 
 
 def load_dataset(spec: str, input_shape: tuple[int, ...], samples: int | None = 200,
@@ -57,19 +60,18 @@ def load_dataset(spec: str, input_shape: tuple[int, ...], samples: int | None = 
     x, y = _read(spec, input_shape, what)
     x, y = _check(spec, x, y, input_shape, what, accept_int8)
     keep = _subset(len(x), samples, what)
-    return Dataset(np.ascontiguousarray(x[keep]), None if y is None else y[keep], spec, len(x))
+    return Dataset([np.ascontiguousarray(x[keep])], None if y is None else y[keep], spec, len(x))
 
 
 def load_inputs(spec: str, input_shapes: list[tuple[int, ...]], samples: int | None = None,
-                what: str = "--data", accept_int8: bool = False) -> tuple[list[np.ndarray], np.ndarray | None]:
+                what: str = "--data", accept_int8: bool = False) -> Dataset:
     """Samples for every input of a model ([N, *shape] each, in input order) and labels, if any.
 
     One input takes every format of `load_dataset`. Several come from a .npz holding one
     array per input, `x0`, `x1`, ..., with the same number of samples, and optional `y`.
     """
     if len(input_shapes) == 1:
-        ds = load_dataset(spec, input_shapes[0], samples, what, accept_int8)
-        return [ds.x], ds.y
+        return load_dataset(spec, input_shapes[0], samples, what, accept_int8)
     spec = str(spec)
     names = [f"x{i}" for i in range(len(input_shapes))]
     path = Path(spec)
@@ -98,7 +100,7 @@ def load_inputs(spec: str, input_shapes: list[tuple[int, ...]], samples: int | N
         x, y = _check(f"{spec} ({name})", x, labels, tuple(int(d) for d in shape), what, accept_int8)
         xs.append(x)
     keep = _subset(len(xs[0]), samples, what)
-    return [np.ascontiguousarray(x[keep]) for x in xs], None if y is None else y[keep]
+    return Dataset([np.ascontiguousarray(x[keep]) for x in xs], None if y is None else y[keep], spec, len(xs[0]))
 
 
 def _subset(total: int, samples: int | None, what: str) -> np.ndarray:

@@ -95,7 +95,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     """
     from .boards import get_board, resolve_kernels
     from .build import build, compiler_options, find_tflm_dir, measure
-    from .datasets import check_class_labels, load_dataset
+    from .datasets import check_class_labels, load_inputs
     from .project import GenerateResult, generate
     from .quantize import QuantizeResult, quantize
     from .report_html import write_report_html
@@ -189,11 +189,12 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     t0 = time.monotonic()
     run_data = eval_data
     with _stage("run"):
-        shape = tuple(q.report["input"]["shape"][1:])
-        evaluation = load_dataset(eval_data, shape, eval_samples, what="--eval")
-        if evaluation.total > len(evaluation.x):
+        # A report cached by an earlier version names only its first input.
+        shapes = [tuple(t["shape"][1:]) for t in q.report.get("inputs", [q.report["input"]])]
+        evaluation = load_inputs(eval_data, shapes, eval_samples, what="--eval")
+        if evaluation.total > len(evaluation):
             run_data = str(eval_subset)
-            _save_npz(Path(run_data), evaluation.x, evaluation.y)
+            _save_npz(Path(run_data), evaluation.xs, evaluation.y)
         r = run(project, run_data, workers=workers, json_out=run_json, timeout=timeout, model=tflite)
     stages.append(_done("run", False, t0))
 
@@ -237,12 +238,14 @@ def _done(name: str, cached: bool, t0: float) -> StageStatus:
     return status
 
 
-def _save_npz(path: Path, x: np.ndarray, y: np.ndarray | None) -> None:
+def _save_npz(path: Path, xs: list[np.ndarray], y: np.ndarray | None) -> None:
+    """x, or x0, x1, ... for several inputs (the keys every stage reads), and y."""
     from .fileio import atomic_path
 
+    arrays = {"x": xs[0]} if len(xs) == 1 else {f"x{i}": x for i, x in enumerate(xs)}
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, x=x, **({} if y is None else {"y": y}))
+            np.savez(f, **arrays, **({} if y is None else {"y": y}))
 
 
 # ----------------------------------------------------------------------------- cache

@@ -63,21 +63,22 @@ def import_tensorflow():
 
 
 class LoadedModel:
-    """A float model with one input and one output, however it was loaded."""
+    """A float model with one output and one or more inputs, however it was loaded."""
 
     loader: str
 
-    def __init__(self, path: Path, input_shape: tuple[int, ...], output_shape: tuple[int | None, ...]):
+    def __init__(self, path: Path, input_shapes: list[tuple[int, ...]], output_shape: tuple[int | None, ...]):
         self.path = path
-        self.input_shape = input_shape  # without the batch dimension
+        self.input_shapes = input_shapes  # without the batch dimension, in the model's input order
         self.output_shape = output_shape  # without the batch dimension
 
-    def _call(self, batch: np.ndarray) -> np.ndarray:
+    def _call(self, batch: list[np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 
-    def predict(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """Float outputs for float32 samples [N, *input_shape]."""
-        outputs = [np.asarray(self._call(x[i: i + batch_size])) for i in range(0, len(x), batch_size)]
+    def predict(self, xs: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
+        """Float outputs for float32 samples, [N, *shape] for each input."""
+        count = len(xs[0])
+        outputs = [np.asarray(self._call([x[i: i + batch_size] for x in xs])) for i in range(0, count, batch_size)]
         return np.concatenate(outputs).astype(np.float32)
 
     def converter(self):
@@ -93,8 +94,15 @@ class LoadedModel:
         model.save(path)
         return path
 
-    def _batch1_spec(self, tf):
-        return tf.TensorSpec([1, *self.input_shape], tf.float32)
+    def _batch1_specs(self, tf) -> list:
+        """The inputs with a batch of 1, named as the converted model's signature names them
+        (x, or x0, x1, ...: the keys the calibration samples are fed by)."""
+        names = ["x"] if len(self.input_shapes) == 1 else [f"x{i}" for i in range(len(self.input_shapes))]
+        return [tf.TensorSpec([1, *shape], tf.float32, name=name) for shape, name in zip(self.input_shapes, names)]
+
+    def _keras_inputs(self, xs):
+        """Keras models take one tensor, or a list for several inputs."""
+        return xs[0] if len(xs) == 1 else list(xs)
 
 
 class _Keras3Model(LoadedModel):
@@ -106,7 +114,7 @@ class _Keras3Model(LoadedModel):
         self._export_dir: tempfile.TemporaryDirectory | None = None
 
     def _call(self, batch):
-        return self._model(batch, training=False)
+        return self._model(self._keras_inputs(batch), training=False)
 
     def converter(self):
         import keras
@@ -118,8 +126,8 @@ class _Keras3Model(LoadedModel):
             export_dir = tempfile.TemporaryDirectory(prefix="tinyml-ptq-export-")
             archive = keras.export.ExportArchive()
             archive.track(self._model)
-            archive.add_endpoint("serve", lambda x: self._model(x, training=False),
-                                 input_signature=[self._batch1_spec(tf)])
+            archive.add_endpoint("serve", lambda *xs: self._model(self._keras_inputs(xs), training=False),
+                                 input_signature=self._batch1_specs(tf))
             with native_stderr_captured():
                 archive.write_out(export_dir.name, verbose=False)
             self._export_dir = export_dir
@@ -134,12 +142,13 @@ class _TfKerasModel(LoadedModel):
         self._model = model
 
     def _call(self, batch):
-        return self._model(batch, training=False)
+        return self._model(self._keras_inputs(batch), training=False)
 
     def converter(self):
         tf = import_tensorflow()
         model = self._model
-        fn = tf.function(lambda x: model(x, training=False), input_signature=[self._batch1_spec(tf)])
+        fn = tf.function(lambda *xs: model(self._keras_inputs(xs), training=False),
+                         input_signature=self._batch1_specs(tf))
         return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], model)
 
 
@@ -156,24 +165,25 @@ class _SavedModelSignature(LoadedModel):
         outputs = self._signature.structured_outputs
         if len(inputs) != 1 or len(outputs) != 1:
             raise UserError(f"{path}: serving_default has {len(inputs)} inputs and {len(outputs)} outputs; "
-                            "quantize takes models with one input and one output (a .tflite with several goes "
-                            "through generate, verify and run)")
+                            "quantize takes a SavedModel signature with one input and one output (save the Keras "
+                            "model as .keras for several inputs; a .tflite with several outputs goes through "
+                            "generate, verify and run)")
         (self._input_name, in_spec), = inputs.items()
         (self._output_name, out_spec), = outputs.items()
         if in_spec.dtype.name != "float32":
             raise UserError(f"{path}: model input is {in_spec.dtype.name}; only float32 inputs can be quantized")
-        super().__init__(path, _static_shape(path, in_spec.shape.as_list()),
+        super().__init__(path, [_static_shape(path, in_spec.shape.as_list())],
                          tuple(out_spec.shape.as_list()[1:]))
 
     def _call(self, batch):
         tf = import_tensorflow()
-        return self._signature(**{self._input_name: tf.constant(batch)})[self._output_name]
+        return self._signature(**{self._input_name: tf.constant(batch[0])})[self._output_name]
 
     def converter(self):
         tf = import_tensorflow()
         signature, name, output = self._signature, self._input_name, self._output_name
         # Re-trace the signature with batch 1; `from_saved_model` itself fails on TF 2.3-era models.
-        fn = tf.function(lambda x: signature(**{name: x})[output], input_signature=[self._batch1_spec(tf)])
+        fn = tf.function(lambda x: signature(**{name: x})[output], input_signature=self._batch1_specs(tf))
         return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], self._obj)
 
 
@@ -185,28 +195,77 @@ def _static_shape(path: Path, shape: list) -> tuple[int, ...]:
     return tuple(int(d) for d in dims)
 
 
-def _keras_shapes(path: Path, model) -> tuple[tuple[int, ...], tuple[int | None, ...]]:
+def _keras_shapes(path: Path, model) -> tuple[list[tuple[int, ...]], tuple[int | None, ...]]:
     try:
         inputs, outputs = model.inputs, model.outputs
     except (AttributeError, ValueError):
         inputs = outputs = None
     if not inputs or not outputs:
         raise UserError(f"{path}: model has no defined inputs; save a Functional or Sequential model")
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise UserError(f"{path}: model has {len(inputs)} inputs and {len(outputs)} outputs; "
-                        "quantize takes models with one input and one output (a .tflite with several goes "
-                        "through generate, verify and run)")
-    dtype = str(getattr(inputs[0].dtype, "name", inputs[0].dtype))
-    if dtype != "float32":
-        raise UserError(f"{path}: model input is {dtype}; only float32 inputs can be quantized")
-    return _static_shape(path, list(inputs[0].shape)), tuple(outputs[0].shape[1:])
+    if len(outputs) != 1:
+        raise UserError(f"{path}: model has {len(outputs)} outputs; quantize takes models with one output "
+                        "(a .tflite with several goes through generate, verify and run)")
+    for i, tensor in enumerate(inputs):
+        dtype = str(getattr(tensor.dtype, "name", tensor.dtype))
+        if dtype != "float32":
+            which = f"input {i}" if len(inputs) > 1 else "input"
+            raise UserError(f"{path}: model {which} is {dtype}; only float32 inputs can be quantized")
+    return [_static_shape(path, list(t.shape)) for t in inputs], tuple(outputs[0].shape[1:])
 
 
 def _load_keras3(path: Path) -> LoadedModel:
     import_tensorflow()
     import keras
 
-    return _Keras3Model(path, nearest_upsampling_as_resizing(keras.saving.load_model(path, compile=False)))
+    from . import keras_layers  # noqa: F401  (its layers must be known to load a rewritten model)
+
+    model = nearest_upsampling_as_resizing(keras.saving.load_model(path, compile=False))
+    model = layer_norm_without_neg(model)
+    return _Keras3Model(path, recurrent_layers_convertible(model, keras))
+
+
+def _rebuilt(model, keras_module, replacement):
+    """`model` cloned with each layer for which `replacement(layer)` gives a new one replaced
+    by it (holding the same weights in the same order), every weight copied over."""
+    def clone(layer):
+        return replacement(layer) or layer.__class__.from_config(layer.get_config())
+
+    rewritten = keras_module.models.clone_model(model, clone_function=clone)
+    rewritten.set_weights(model.get_weights())
+    return rewritten
+
+
+def _layers_of(model, wanted) -> list | None:
+    """The layers of `model` that `wanted(layer)` picks; None for a subclassed model (no layer graph)."""
+    try:
+        return [layer for layer in model.layers if wanted(layer)]
+    except (AttributeError, ValueError):
+        return None
+
+
+def layer_norm_without_neg(model):
+    """`model` with each last-axis LayerNormalization computed as keras_layers.LayerNormFromOps
+    does: the same function, without the float NEG that Keras 3's form converts to."""
+    import keras
+
+    from . import progress
+    from .keras_layers import LayerNormFromOps
+
+    def last_axis_layer_norm(layer) -> bool:
+        if not isinstance(layer, keras.layers.LayerNormalization) or getattr(layer, "rms_scaling", False):
+            return False
+        axes = [layer.axis] if isinstance(layer.axis, int) else list(layer.axis)
+        rank = len(layer.input.shape)
+        return [a % rank for a in axes] == [rank - 1]
+
+    targets = _layers_of(model, last_axis_layer_norm)
+    if not targets:
+        return model
+    rewritten = _rebuilt(model, keras, lambda layer: LayerNormFromOps(
+        layer.epsilon, layer.center, layer.scale, name=layer.name) if layer in targets else None)
+    progress.log(f"{len(targets)} LayerNormalization layer{'s' if len(targets) > 1 else ''} converted as "
+                 "(x - mean) * gamma * rsqrt(var + eps) + beta (Keras 3's form leaves a float NEG)")
+    return rewritten
 
 
 def nearest_upsampling_as_resizing(model):
@@ -223,22 +282,18 @@ def nearest_upsampling_as_resizing(model):
         return (isinstance(layer, keras.layers.UpSampling2D) and layer.interpolation == "nearest"
                 and layer.data_format == "channels_last" and None not in tuple(layer.input.shape[1:3]))
 
-    try:
-        targets = [layer for layer in model.layers if is_nearest_upsampling(layer)]
-    except (AttributeError, ValueError):  # a subclassed model: no layer graph to rewrite
-        return model
+    targets = _layers_of(model, is_nearest_upsampling)
     if not targets:
         return model
 
-    def clone(layer):
+    def resizing(layer):
         if layer in targets:
             height, width = layer.input.shape[1:3]
             return keras.layers.Resizing(height * layer.size[0], width * layer.size[1], interpolation="nearest",
                                          name=layer.name)
-        return layer.__class__.from_config(layer.get_config())
+        return None
 
-    rewritten = keras.models.clone_model(model, clone_function=clone)
-    rewritten.set_weights(model.get_weights())
+    rewritten = _rebuilt(model, keras, resizing)
     from . import progress
 
     progress.log(f"{len(targets)} UpSampling2D (nearest) layer{'s' if len(targets) > 1 else ''} converted as "
@@ -246,11 +301,111 @@ def nearest_upsampling_as_resizing(model):
     return rewritten
 
 
+def recurrent_layers_convertible(model, keras_module):
+    """`model` with its LSTM, GRU and SimpleRNN layers in a form TF 2.21 quantizes to full int8.
+
+    A rolled recurrent layer converts to a WHILE loop, and TF 2.21's calibrator segfaults on
+    it (Keras 3 and tf_keras alike). A standard LSTM (tanh, sigmoid, bias, forwards, not
+    stateful) becomes TFLite's fused UNIDIRECTIONAL_SEQUENCE_LSTM instead: tf_keras's LSTM
+    converts so as it is; a Keras 3 LSTM is made to run tf_keras's implementation (same gates,
+    same weight layout, marked for the converter's LSTM fusion). Every other one (GRU,
+    SimpleRNN, other LSTMs) is rebuilt with unroll=True and the same weights: FULLY_CONNECTED,
+    ADD, MUL, LOGISTIC, TANH... once per time step. Bidirectional layers are left as they are
+    (unrolled, the converter leaves a float SPLIT in the backward direction).
+    `keras_module`: `keras` for a Keras 3 model, `tf_keras` for a tf_keras one.
+    """
+    layers = keras_module.layers
+    recurrent = (layers.LSTM, layers.GRU, layers.SimpleRNN)
+
+    def is_recurrent(layer) -> bool:
+        return isinstance(layer, recurrent) and not layer.stateful
+
+    found = _layers_of(model, is_recurrent)
+    if not found:
+        return model
+    # The fusion takes no mask (a masked model is not int8 anyway: the masks are bool).
+    masked = any(isinstance(layer, layers.Masking) or getattr(layer, "mask_zero", False) for layer in model.layers)
+    fused = [layer for layer in found if _fusable_lstm(layer, layers) and not masked]
+    if keras_module.__name__ == "keras":
+        fused = [layer for layer in fused if _run_as_tf_keras_lstm(layer)]
+    targets = [layer for layer in found if layer not in fused]
+    from . import progress
+
+    if fused:
+        progress.log(f"{len(fused)} LSTM layer{'s' if len(fused) > 1 else ''} converted as "
+                     "UNIDIRECTIONAL_SEQUENCE_LSTM (TF 2.21's calibrator crashes on a rolled LSTM's WHILE loop)")
+    if not targets:
+        return model
+
+    def unrolled(layer):
+        return layer.__class__.from_config({**layer.get_config(), "unroll": True}) if layer in targets else None
+
+    try:
+        rewritten = _rebuilt(model, keras_module, unrolled)
+    except (TypeError, ValueError) as exc:  # unroll needs a known number of time steps
+        progress.warn(f"recurrent layers left rolled ({_short(exc)}); TF 2.21's calibrator may crash on them")
+        return model
+    inputs = [layer.input[0] if isinstance(layer.input, (list, tuple)) else layer.input for layer in targets]
+    steps = sorted({int(x.shape[1]) for x in inputs if x.shape[1] is not None})
+    kinds = sorted({type(layer).__name__ for layer in targets})
+    progress.log(f"{len(targets)} recurrent layer{'s' if len(targets) > 1 else ''} ({', '.join(kinds)}) unrolled "
+                 f"over {'/'.join(map(str, steps))} time steps (TF 2.21's calibrator crashes on the WHILE loop "
+                 "of a rolled one)")
+    return rewritten
+
+
+def _fusable_lstm(layer, layers) -> bool:
+    """An LSTM that TFLite's converter fuses into UNIDIRECTIONAL_SEQUENCE_LSTM (as tf_keras runs it)."""
+    if not isinstance(layer, layers.LSTM):
+        return False
+    config = layer.get_config()
+    return (config["activation"] == "tanh" and config["recurrent_activation"] == "sigmoid" and config["use_bias"]
+            and not config["go_backwards"] and not config.get("time_major", False)
+            and not config.get("recurrent_dropout", 0) and not config["unroll"])
+
+
+def _run_as_tf_keras_lstm(layer) -> bool:
+    """Make a Keras 3 LSTM run tf_keras's LSTM function, which the converter fuses; False if unavailable.
+
+    The function carries tf_keras's `api_implements: lstm_*` attribute that TFLite's converter
+    replaces with UNIDIRECTIONAL_SEQUENCE_LSTM. The weights go in as constants, read when the
+    layer is traced: with variable reads inside, TF 2.21's converter itself segfaults. A masked
+    sequence all the same (the fusion takes no mask) runs Keras' own loop, unrolled.
+    """
+    try:
+        import tensorflow as tf
+        from tf_keras.src.layers.rnn.lstm import lstm_with_backend_selection, standard_lstm
+    except ImportError:
+        return False
+    rolled = layer.inner_loop
+    cell = layer.cell
+
+    def inner_loop(sequences, initial_state, mask, training=False):
+        if mask is not None:
+            layer.unroll = True
+            return rolled(sequences, initial_state, mask, training=training)
+        with tf.init_scope():  # eager, even while a tf.function traces the model
+            kernel, recurrent_kernel, bias = (np.asarray(v.numpy()) for v in (cell.kernel, cell.recurrent_kernel,
+                                                                               cell.bias))
+        # Eagerly (predict) the same function unmarked: the marked one registers into a graph.
+        run = lstm_with_backend_selection if not tf.executing_eagerly() else standard_lstm
+        last, outputs, h, c, _ = run(
+            inputs=sequences, init_h=initial_state[0], init_c=initial_state[1], kernel=tf.constant(kernel),
+            recurrent_kernel=tf.constant(recurrent_kernel), bias=tf.constant(bias), mask=None, time_major=False,
+            go_backwards=False, sequence_lengths=None, zero_output_for_mask=False,
+            return_sequences=layer.return_sequences)
+        return last, outputs, [h, c]
+
+    layer.inner_loop = inner_loop
+    return True
+
+
 def _load_tf_keras(path: Path) -> LoadedModel:
     import_tensorflow()
     import tf_keras
 
-    return _TfKerasModel(path, tf_keras.models.load_model(path, compile=False))
+    return _TfKerasModel(path, recurrent_layers_convertible(tf_keras.models.load_model(path, compile=False),
+                                                            tf_keras))
 
 
 def _load_saved_model(path: Path) -> LoadedModel:

@@ -15,7 +15,7 @@ from . import progress
 from .datasets import check_class_labels
 from .errors import shorten
 from .isolation import InterpreterFailure, IsolatedInterpreter
-from .reference import ReferenceInterpreter, dequantize, quantize_input
+from .reference import ReferenceInterpreter, dequantize, quantize_input, sample_rows
 from .reference import _tensor_info as _info  # LiteRT details share TFLM's dict layout
 
 # Per-layer errors are averaged over this many samples; enough for a stable ranking.
@@ -37,9 +37,10 @@ def build_report(loaded, mode: str, per_tensor: bool, float_tflite: bytes, quant
         "weights": ("per-tensor" if per_tensor else "per-channel") if mode in ("int8", "int16x8") else None,
         "ops": tflite_ops(quant_tflite),
         "size_bytes": {"float": len(float_tflite), "int8": len(quant_tflite)},
-        "input": quant_io["input"],
+        "input": quant_io["inputs"][0],  # the first; "inputs" lists every one
+        "inputs": quant_io["inputs"],
         "output": quant_io["output"],
-        "calibration": {"source": calib.source, "samples": len(calib.x), "available": calib.total,
+        "calibration": {"source": calib.source, "samples": len(calib), "available": calib.total,
                         "method": calibration.method if calibration is not None else "minmax",
                         "equalize": None if equalized is None else {
                             "pairs": [list(p) for p in equalized.pairs], "folded_batch_norms": equalized.folded,
@@ -66,16 +67,17 @@ def build_report(loaded, mode: str, per_tensor: bool, float_tflite: bytes, quant
         if evaluation is not None:
             report.update(_evaluate(loaded, mode, quant_tflite, report["ops"], evaluation))
         else:  # no evaluation data: the output SQNR on (up to SQNR_SAMPLES) calibration samples
-            x = calib.x[:SQNR_SAMPLES]
-            float_out = loaded.predict(x).reshape(len(x), -1)
-            quant_out = (_run_tflm(quant_tflite, x) if mode == "int8" else _run_litert(quant_tflite, x))
-            report["output_sqnr_db"] = sqnr_db(float_out, quant_out.reshape(len(x), -1))
-            report["sqnr_samples"] = f"{len(x)} calibration samples"
+            xs = [x[:SQNR_SAMPLES] for x in calib.xs]
+            count = len(xs[0])
+            float_out = loaded.predict(xs).reshape(count, -1)
+            quant_out = (_run_tflm(quant_tflite, xs) if mode == "int8" else _run_litert(quant_tflite, xs))
+            report["output_sqnr_db"] = sqnr_db(float_out, quant_out.reshape(count, -1))
+            report["sqnr_samples"] = f"{count} calibration samples"
     except InterpreterFailure as exc:
         progress.warn(f"quantize report: no accuracy or SQNR of the quantized model: {exc}")
-    layer_x = (evaluation if evaluation is not None else calib).x[:LAYER_SAMPLES]
+    layer_xs = [x[:LAYER_SAMPLES] for x in (evaluation if evaluation is not None else calib).xs]
     try:
-        report["layers"] = layer_errors(float_tflite, quant_tflite, layer_x)
+        report["layers"] = layer_errors(float_tflite, quant_tflite, layer_xs)
     except InterpreterFailure as exc:
         progress.warn(f"quantize report: no per-layer errors: {exc}")
     report["sensitivity"] = sensitivity(report["layers"])
@@ -110,24 +112,24 @@ def sensitivity(layers: list[dict]) -> list[dict]:
 
 
 def _evaluate(loaded, mode: str, quant_tflite: bytes, ops: list[str], evaluation) -> dict:
-    x, y = evaluation.x, evaluation.y
-    progress.log(f"float inference on {len(x)} samples ({loaded.loader})")
-    float_out = loaded.predict(x).reshape(len(x), -1)
+    xs, y, count = evaluation.xs, evaluation.y, len(evaluation)
+    progress.log(f"float inference on {count} samples ({loaded.loader})")
+    float_out = loaded.predict(xs).reshape(count, -1)
     if mode == "int8":
-        runtime, quant_out = "tflm", _run_tflm(quant_tflite, x)
+        runtime, quant_out = "tflm", _run_tflm(quant_tflite, xs)
     else:
-        runtime, quant_out = "litert", _run_litert(quant_tflite, x)
-    quant_out = quant_out.reshape(len(x), -1)
+        runtime, quant_out = "litert", _run_litert(quant_tflite, xs)
+    quant_out = quant_out.reshape(count, -1)
     classes = float_out.shape[1]
     labels = check_class_labels(y, classes, f"--eval {evaluation.source}")
     # A classifier: labelled with class indices, or ending in a softmax.
     classifier = labels or (classes > 1 and bool(ops) and ops[-1] == "SOFTMAX")
     result = {
-        "eval": {"source": evaluation.source, "samples": len(x), "available": evaluation.total,
+        "eval": {"source": evaluation.source, "samples": count, "available": evaluation.total,
                  "quantized_runtime": runtime},
         "output_rmse": float(np.sqrt(np.mean((quant_out - float_out) ** 2))),
         "output_sqnr_db": sqnr_db(float_out, quant_out),
-        "sqnr_samples": f"{len(x)} evaluation samples",
+        "sqnr_samples": f"{count} evaluation samples",
     }
     if classifier:
         result["agreement"] = float(np.mean(quant_out.argmax(1) == float_out.argmax(1)))
@@ -147,17 +149,24 @@ def int8_comparison(loaded, int8_tflite: bytes, evaluation) -> dict:
             "size_bytes": len(int8_tflite), "runtime": figures["eval"]["quantized_runtime"]}
 
 
-def _run_tflm(tflite: bytes, x: np.ndarray) -> np.ndarray:
+def _run_tflm(tflite: bytes, xs: list[np.ndarray]) -> np.ndarray:
+    """Output 0, dequantized, for float samples of every input."""
     interp = ReferenceInterpreter(tflite)
-    outputs = [interp.invoke(quantize_input(s[None], interp.input))
-               for s in progress.track(x, "int8 inference (TFLM reference)")]
-    return dequantize(np.stack(outputs), interp.output)
+    out = interp.output
+    outputs = [interp.invoke_bytes(row)[:out.nbytes].view(out.dtype).reshape(out.shape)
+               for row in progress.track(sample_rows(xs, interp.inputs), "int8 inference (TFLM reference)")]
+    return dequantize(np.stack(outputs), out)
 
 
-def _litert(tflite: bytes, preserve: bool = False) -> IsolatedInterpreter:
+def _litert(tflite: bytes, preserve: bool = False, reuse: IsolatedInterpreter | None = None) -> IsolatedInterpreter:
+    """A LiteRT interpreter over `tflite`; `reuse` opens it in that one's child process instead of a new one."""
     # Without the default XNNPACK delegate every operator runs on its own, so
     # each intermediate tensor exists and belongs to one operator.
-    return IsolatedInterpreter("litert", tflite, no_delegates=True, experimental_preserve_all_tensors=preserve)
+    options = {"no_delegates": True, "experimental_preserve_all_tensors": preserve}
+    if reuse is not None:
+        reuse.reopen(tflite, **options)
+        return reuse
+    return IsolatedInterpreter("litert", tflite, **options)
 
 
 def _litert_io(tflite: bytes) -> dict:
@@ -168,19 +177,26 @@ def _litert_io(tflite: bytes) -> dict:
         return {"shape": list(info.shape), "dtype": info.dtype.name, "scale": info.scale,
                 "zero_point": info.zero_point}
 
-    return {"input": describe(interp.get_input_details()[0]), "output": describe(interp.get_output_details()[0])}
+    return {"inputs": [describe(d) for d in interp.get_input_details()],
+            "output": describe(interp.get_output_details()[0])}
 
 
-def _run_litert(tflite: bytes, x: np.ndarray) -> np.ndarray:
+def _set_inputs(interp, details: list[dict], xs: list[np.ndarray], i: int, quantized: bool) -> None:
+    """Sample i of every input into a LiteRT interpreter (quantized to each input's type, or float)."""
+    for d, x in zip(details, xs):
+        interp.set_tensor(d["index"], quantize_input(x[i][None], _info(d)) if quantized
+                          else x[i][None].astype(np.float32))
+
+
+def _run_litert(tflite: bytes, xs: list[np.ndarray]) -> np.ndarray:
     interp = _litert(tflite)
-    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-    in_info, out_info = _info(inp), _info(out)
+    inputs, out = interp.get_input_details(), interp.get_output_details()[0]
     outputs = []
-    for s in progress.track(x, "quantized inference (LiteRT)"):
-        interp.set_tensor(inp["index"], quantize_input(s[None], in_info))
+    for i in progress.track(range(len(xs[0])), "quantized inference (LiteRT)"):
+        _set_inputs(interp, inputs, xs, i, quantized=True)
         interp.invoke()
         outputs.append(interp.get_tensor(out["index"]).copy())
-    return dequantize(np.stack(outputs), out_info)
+    return dequantize(np.stack(outputs), _info(out))
 
 
 def _op_outputs(interp) -> list[tuple[str, int]]:
@@ -199,7 +215,7 @@ def _op_inputs(interp) -> dict[int, int]:
             if len(op["outputs"]) and len(op["inputs"])}
 
 
-def layer_errors(float_tflite: bytes, quant_tflite: bytes, x: np.ndarray) -> list[dict]:
+def layer_errors(float_tflite: bytes, quant_tflite: bytes, xs: list[np.ndarray]) -> list[dict]:
     """RMSE between float and dequantized activations per operator output, worst (by RMSE/scale) first."""
     f_interp, q_interp = _litert(float_tflite, preserve=True), _litert(quant_tflite, preserve=True)
     f_ops, q_ops = _op_outputs(f_interp), _op_outputs(q_interp)
@@ -210,17 +226,18 @@ def layer_errors(float_tflite: bytes, quant_tflite: bytes, x: np.ndarray) -> lis
         return []
     pairs = [(f, q) for (_, f), (_, q) in zip(f_ops, q_ops)]
     opcode = dict((q, op) for op, q in q_ops)
-    f_in, q_in = f_interp.get_input_details()[0], q_interp.get_input_details()[0]
-    q_in_info = _info(q_in)
+    f_ins, q_ins = f_interp.get_input_details(), q_interp.get_input_details()
     sq = np.zeros(len(pairs))
     signal = np.zeros(len(pairs))
     count = np.zeros(len(pairs))
     f_input_of = _op_inputs(f_interp)
-    input_sq = input_signal = 0.0
-    for s in progress.track(x, "per-layer errors (LiteRT)"):
-        f_interp.set_tensor(f_in["index"], s[None].astype(np.float32))
+    # Per model input (by its float tensor index): the error of its own int8 rounding.
+    input_sq = {d["index"]: 0.0 for d in f_ins}
+    input_signal = dict(input_sq)
+    for i in progress.track(range(len(xs[0])), "per-layer errors (LiteRT)"):
+        _set_inputs(f_interp, f_ins, xs, i, quantized=False)
         f_interp.invoke()
-        q_interp.set_tensor(q_in["index"], quantize_input(s[None], q_in_info))
+        _set_inputs(q_interp, q_ins, xs, i, quantized=True)
         q_interp.invoke()
         for k, (f, q) in enumerate(pairs):
             ref = f_interp.get_tensor(f).astype(np.float64)
@@ -228,9 +245,11 @@ def layer_errors(float_tflite: bytes, quant_tflite: bytes, x: np.ndarray) -> lis
             sq[k] += float(np.sum((got - ref) ** 2))
             signal[k] += float(np.sum(ref ** 2))
             count[k] += ref.size
-        fq = dequantize(quantize_input(s[None], q_in_info), q_in_info).astype(np.float64)
-        input_sq += float(np.sum((fq - s[None]) ** 2))
-        input_signal += float(np.sum(np.asarray(s, np.float64) ** 2))
+        for f_in, q_in, x in zip(f_ins, q_ins, xs):
+            info = _info(q_in)
+            fq = dequantize(quantize_input(x[i][None], info), info).astype(np.float64)
+            input_sq[f_in["index"]] += float(np.sum((fq - x[i][None]) ** 2))
+            input_signal[f_in["index"]] += float(np.sum(np.asarray(x[i], np.float64) ** 2))
     layers = []
     for k, (f, q) in enumerate(pairs):
         rmse = float(np.sqrt(sq[k] / count[k]))
@@ -240,8 +259,8 @@ def layer_errors(float_tflite: bytes, quant_tflite: bytes, x: np.ndarray) -> lis
                        "rmse_over_scale": rmse / scale if scale else None,
                        "sqnr_db": None if sq[k] == 0 else float(10 * np.log10(max(signal[k], 1e-30) / sq[k])),
                        "input": f_details[source]["name"] if source in f_details else None,
-                       "input_sqnr_db": None if input_sq == 0 or source != f_in["index"]
-                       else float(10 * np.log10(input_signal / input_sq))})
+                       "input_sqnr_db": None if not input_sq.get(source)
+                       else float(10 * np.log10(input_signal[source] / input_sq[source]))})
     return sorted(layers, key=lambda r: (r["rmse_over_scale"] is None, -(r["rmse_over_scale"] or r["rmse"])))
 
 
@@ -251,7 +270,7 @@ def _pct(value) -> str:
 
 def format_report(report: dict, max_layers: int = 12) -> str:
     """The report as a readable table (what the CLI prints)."""
-    inp, out = report["input"], report["output"]
+    out = report["output"]
     rows = [
         ("model", report["model"]),
         ("loader", report["loader"]),
@@ -260,7 +279,9 @@ def format_report(report: dict, max_layers: int = 12) -> str:
         ("size float", f"{report['size_bytes']['float']:,} B"),
         (f"size {report['mode']}", f"{report['size_bytes']['int8']:,} B "
                                    f"({report['size_bytes']['int8'] / report['size_bytes']['float']:.2f}x)"),
-        ("input", f"{inp['dtype']} {inp['shape']} scale {inp['scale']:.6g} zero point {inp['zero_point']}"),
+        *((f"input {k}" if len(report["inputs"]) > 1 else "input",
+           f"{t['dtype']} {t['shape']} scale {t['scale']:.6g} zero point {t['zero_point']}")
+          for k, t in enumerate(report["inputs"])),
         ("output", f"{out['dtype']} {out['shape']} scale {out['scale']:.6g} zero point {out['zero_point']}"),
         ("calibration", f"{report['calibration']['samples']} of {report['calibration']['available']} samples "
                         f"from {report['calibration']['source']}"),

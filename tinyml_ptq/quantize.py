@@ -53,7 +53,7 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
     `precheck(float_tflite)`, if given, sees the float conversion before calibration
     starts (seconds rather than minutes): deploy refuses there what it can already tell.
     """
-    from .datasets import load_dataset
+    from .datasets import load_inputs
     from .model_loader import load_model
     from .quant_report import build_report
 
@@ -62,6 +62,7 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
         raise UserError(f"unsupported mode {mode!r}; choose one of {', '.join(MODES)}")
     from .calibration import parse_method
 
+    requested = calibration
     calibration = parse_method(calibration if calibration is not None else "auto" if mode == "int8" else "minmax")
     tuned = calibration != "minmax" or equalize or bias_correction
     if tuned and mode != "int8":
@@ -76,10 +77,16 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
     try:
         progress.log(f"loading {model}")
         loaded = load_model(model)
-        progress.log(f"loaded with {loaded.loader}: input {list(loaded.input_shape)}, "
-                     f"output {list(loaded.output_shape)}")
-        calib = load_dataset(data, loaded.input_shape, samples, what="--data")
-        evaluation = load_dataset(eval_data, loaded.input_shape, eval_samples, what="--eval") if eval_data else None
+        shapes = ", ".join(str(list(s)) for s in loaded.input_shapes)
+        progress.log(f"loaded with {loaded.loader}: input {shapes}, output {list(loaded.output_shape)}")
+        if len(loaded.input_shapes) > 1 and tuned:
+            if requested is not None or equalize or bias_correction:
+                raise UserError(f"{model} has {len(loaded.input_shapes)} inputs; --calibration, --equalize and "
+                                "--bias-correction take models with one input")
+            calibration, tuned = "minmax", False
+            progress.log("calibration: minmax (auto chooses ranges for models with one input)")
+        calib = load_inputs(data, loaded.input_shapes, samples, what="--data")
+        evaluation = load_inputs(eval_data, loaded.input_shapes, eval_samples, what="--eval") if eval_data else None
         equalized = None
         if equalize:
             from .equalize import equalize_model
@@ -87,12 +94,12 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
             equalized = equalize_model(loaded)
             converter.close()
             converter = Converter(model, edited_copy_of=loaded)
-        tflite, float_tflite, calibrated = _convert(converter, loaded, mode, calib.x, per_tensor, calibration,
+        tflite, float_tflite, calibrated = _convert(converter, loaded, mode, calib.xs, per_tensor, calibration,
                                                     tuned, bias_correction, precheck)
         int8_tflite = None
         if mode == "int16x8" and evaluation is not None:  # the choice a user makes: is 16x8 worth its cost?
             try:
-                int8_tflite = converter.convert("int8", calib.x, per_tensor)
+                int8_tflite = converter.convert("int8", calib.xs, per_tensor)
             except UserError as exc:
                 progress.warn(f"quantize report: no int8 comparison: {exc}")
     except ConverterCrash as exc:
@@ -125,17 +132,17 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
                           calibration)
 
 
-def _convert(converter, loaded, mode, calib_x, per_tensor, calibration, tuned, bias_correction, precheck):
+def _convert(converter, loaded, mode, calib_xs, per_tensor, calibration, tuned, bias_correction, precheck):
     """(quantized model, float model, Calibration or None)."""
     # After equalization, before calibration: what the float model shows is said in seconds.
     float_tflite = converter.convert("float32", None)
     if precheck is not None:
         precheck(float_tflite)
     if not tuned:
-        return converter.convert(mode, calib_x, per_tensor=per_tensor), float_tflite, None
+        return converter.convert(mode, calib_xs, per_tensor=per_tensor), float_tflite, None
     from .calibration import calibrate
 
-    calibrated = calibrate(loaded, calib_x, calibration, per_tensor=per_tensor, bias_correction=bias_correction,
+    calibrated = calibrate(loaded, calib_xs[0], calibration, per_tensor=per_tensor, bias_correction=bias_correction,
                            converter=converter)
     progress.log(f"calibration {calibration}: {calibrated.seconds:.2f} s")
     return calibrated.tflite, float_tflite, calibrated

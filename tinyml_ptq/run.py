@@ -138,7 +138,8 @@ def load_data(path: str | os.PathLike, input_shapes: list[tuple[int, ...]]) -> t
     """
     from .datasets import load_inputs
 
-    return load_inputs(str(path), input_shapes, samples=None, what="--data", accept_int8=True)
+    data = load_inputs(str(path), input_shapes, samples=None, what="--data", accept_int8=True)
+    return data.xs, data.y
 
 
 def _io(meta: dict, role: str) -> list[dict]:

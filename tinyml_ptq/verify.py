@@ -72,8 +72,8 @@ def verify(model: str | Path, data: str | np.ndarray | list[np.ndarray], limit: 
     elif isinstance(data, list):
         xs = data
     else:
-        xs, _ = load_inputs(data, [sample_shape(t.shape) for t in reference.inputs], samples=None, what="--data",
-                            accept_int8=True)
+        xs = load_inputs(data, [sample_shape(t.shape) for t in reference.inputs], samples=None, what="--data",
+                         accept_int8=True).xs
     if limit is not None:
         xs = [x[:limit] for x in xs]
     inputs = sample_rows(xs, reference.inputs)
