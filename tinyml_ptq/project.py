@@ -166,6 +166,7 @@ def _tflm_hint(graph: Graph) -> str:
 
 # Input/output types each runtime's firmware serves: quantized int8 (int16 on TFLM) tensors, and
 # plain int32 ones (ARG_MAX's indices; TFLM's own test models feed TRANSPOSE_CONV's output shape).
+# The native runtime also takes an int16 input that QUANTIZE operators alone bring to int8.
 IO_TYPES = {"native": ("int8", "int32"), "tflm": ("int8", "int16", "int32")}
 
 
@@ -180,6 +181,8 @@ def check_io(graph: Graph, runtime: str = "native") -> None:
             tensor = graph.tensors[index]
             if tensor.dtype in allowed and (tensor.quantization is not None or tensor.dtype == "int32"):
                 continue
+            if runtime == "native" and role == "input" and _int16_input_quantized_at_once(graph, index):
+                continue
             if runtime == "native" and tensor.dtype == "int16" and tensor.quantization is not None:
                 raise UserError(f"model {role} {k} '{shorten(tensor.name)}' is int16 (an int16x8 model, or int16 "
                                 "at the boundary); the native runtime takes int8; --runtime tflm (with --tflm-dir) "
@@ -188,6 +191,17 @@ def check_io(graph: Graph, runtime: str = "native") -> None:
                 f"model {role} {k} '{shorten(tensor.name)}' is {tensor.dtype}, not quantized "
                 f"{' or '.join(t for t in allowed if t != 'int32')}; only full-integer models are supported; quantize with "
                 "'tinyml-ptq quantize --mode int8'")
+
+
+def _int16_input_quantized_at_once(graph: Graph, index: int) -> bool:
+    """A quantized int16 model input that only QUANTIZE operators read (to int8: the native runtime
+    requantizes it on the way in, as TFLM's keyword model does)."""
+    tensor = graph.tensors[index]
+    if tensor.dtype != "int16" or tensor.quantization is None or tensor.quantization.per_channel:
+        return False
+    readers = [op for op in graph.operators if index in op.inputs]
+    return bool(readers) and all(op.opcode == "QUANTIZE" and graph.tensors[op.outputs[0]].dtype == "int8"
+                                 for op in readers)
 
 
 def tensor_meta(tensor) -> dict:

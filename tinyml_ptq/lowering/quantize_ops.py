@@ -1,4 +1,4 @@
-"""QUANTIZE (int8 -> int8, float32 -> int8) and DEQUANTIZE (int8 -> float32)."""
+"""QUANTIZE (int8 -> int8, int16 -> int8 or int32, float32 -> int8) and DEQUANTIZE (int8 -> float32)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ def _arena_float(op: Operator, tensor: Tensor) -> None:
 def lower_quantize(graph: Graph, op: Operator) -> Step:
     inp = graph.tensors[op.inputs[0]]
     output = graph.tensors[op.outputs[0]]
+    if inp.dtype == "int16" and inp.quantization is not None and output.dtype == "int32":
+        return _requantize_s16(op, inp, output)
     require_int8(graph, op, output)
     _per_tensor(op, output)
     size = output.num_elements
@@ -43,9 +45,11 @@ def lower_quantize(graph: Graph, op: Operator) -> Step:
             call=(f"tp_quantize_f32_s8({float_literal(output.scale)}, {output.zero_point}, {size}, "
                   f"(const float *)(const void *)$t{inp.index}, $t{output.index});"),
         )
+    if inp.dtype == "int16" and inp.quantization is not None:
+        return _requantize_s16(op, inp, output)
     if inp.dtype != "int8":
         raise UnsupportedOperator(f"QUANTIZE (node {op.index}) from {inp.dtype} is not supported; "
-                                  "supported: int8 -> int8 and float32 -> int8")
+                                  "supported: int8 -> int8, int16 -> int8 or int32 and float32 -> int8")
     _per_tensor(op, inp)
     multiplier, shift = quant_math.quantize_multiplier(float(np.float32(inp.scale)) / float(np.float32(output.scale)))
     return Step(
@@ -56,6 +60,23 @@ def lower_quantize(graph: Graph, op: Operator) -> Step:
                          f"{{{inp.zero_point}, {output.zero_point}, {{{multiplier}, {shift}}}}}")],
         call=f"tp_requantize_s8(&${{p}}params, {size}, $t{inp.index}, $t{output.index});",
         inplace=elementwise_inplace(output, inp),
+    )
+
+
+def _requantize_s16(op: Operator, inp: Tensor, output: Tensor) -> Step:
+    """int16 -> int8 or int32 (a model's int16 input brought to int8, an int16 softmax's output widened),
+    as TFLM's Requantize: the scale ratio in double, rounded by MultiplyByQuantizedMultiplier."""
+    _per_tensor(op, inp)
+    _per_tensor(op, output)
+    multiplier, shift = quant_math.quantize_multiplier(float(np.float32(inp.scale)) / float(np.float32(output.scale)))
+    kernel = "tp_requantize_s16_s8" if output.dtype == "int8" else "tp_requantize_s16_s32"
+    return Step(
+        op=op,
+        header="tp_quantize.h",
+        sources=("tp_requantize_s16.c",),
+        structs=[CStruct("tp_requantize_params", "params",
+                         f"{{{inp.zero_point}, {output.zero_point}, {{{multiplier}, {shift}}}}}")],
+        call=f"{kernel}(&${{p}}params, {output.num_elements}, $t{inp.index}, $t{output.index});",
     )
 
 

@@ -1,4 +1,4 @@
-"""SOFTMAX and LOG_SOFTMAX, int8 -> int8, as TFLite's gemmlowp fixed-point references."""
+"""SOFTMAX (int8 -> int8 or int16) and LOG_SOFTMAX (int8 -> int8), as TFLite's gemmlowp fixed-point references."""
 
 from __future__ import annotations
 
@@ -47,8 +47,14 @@ def softmax_exp_table(multiplier: int, left_shift: int) -> np.ndarray:
 def lower_softmax(graph: Graph, op: Operator) -> Step:
     inp = graph.tensors[op.inputs[0]]
     output = graph.tensors[op.outputs[0]]
-    require_int8(graph, op, inp, output)
-    if output.zero_point != -128 or np.float32(output.scale) != np.float32(1.0 / 256):
+    int16_output = output.dtype == "int16" and output.quantization is not None and inp.dtype == "int8"
+    require_int8(graph, op, inp, *(() if int16_output else (output,)))
+    if int16_output:  # int8 -> int16, as TFLM evaluates it (scale 1/65536 within TFLM's tolerance)
+        if output.zero_point != -32768 or abs(float(np.float32(output.scale)) - 1.0 / 65536) > 0.001 / 65536:
+            raise UnsupportedOperator(f"SOFTMAX (node {op.index}) int16 output has scale {output.scale:g}, zero "
+                                      f"point {output.zero_point}; TFLite int8 -> int16 softmax requires 1/65536 "
+                                      "and -32768")
+    elif output.zero_point != -128 or np.float32(output.scale) != np.float32(1.0 / 256):
         raise UnsupportedOperator(f"SOFTMAX (node {op.index}) output has scale {output.scale:g}, zero point "
                                   f"{output.zero_point}; TFLite int8 softmax requires 1/256 and -128")
     if not inp.shape:
@@ -63,7 +69,9 @@ def lower_softmax(graph: Graph, op: Operator) -> Step:
         header="tp_softmax.h",
         sources=("tp_softmax_s8.c",),
         arrays=[CArray("exp", "int32_t", table)],
-        call=f"tp_softmax_s8(${{p}}exp, {inp.num_elements // depth}, {depth}, $t{inp.index}, $t{output.index});",
+        call=(f"tp_softmax_s8_s16(${{p}}exp, {inp.num_elements // depth}, {depth}, $t{inp.index}, "
+              f"$t{output.index});" if int16_output else
+              f"tp_softmax_s8(${{p}}exp, {inp.num_elements // depth}, {depth}, $t{inp.index}, $t{output.index});"),
     )
 
 

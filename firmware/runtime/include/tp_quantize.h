@@ -14,6 +14,12 @@ typedef struct {
 void tp_requantize_s8(const tp_requantize_params *params, int32_t size, const int8_t *input,
                       int8_t *output);
 
+/* int16 -> int8 and int16 -> int32, the same rescale (TFLM's Requantize) saturated to the output's type. */
+void tp_requantize_s16_s8(const tp_requantize_params *params, int32_t size, const int16_t *input,
+                          int8_t *output);
+void tp_requantize_s16_s32(const tp_requantize_params *params, int32_t size, const int16_t *input,
+                           int32_t *output);
+
 /* float32 -> int8: round(x / scale) + zero_point, ties away from zero, saturated. */
 void tp_quantize_f32_s8(float scale, int32_t zero_point, int32_t size, const float *input,
                         int8_t *output);

@@ -30,6 +30,11 @@ static inline int32_t tp_softmax_row_sum(const int32_t *exp_table, const int8_t 
 void tp_softmax_s8(const int32_t *exp_table, int32_t rows, int32_t depth, const int8_t *input,
                    int8_t *output);
 
+/* The same softmax with an int16 output (scale 1/65536, zero point -32768), as TFLite's
+ * reference for int8 in, int16 out. */
+void tp_softmax_s8_s16(const int32_t *exp_table, int32_t rows, int32_t depth, const int8_t *input,
+                       int16_t *output);
+
 /* LOG_SOFTMAX along the innermost dimension, int8 in, int8 out (scale 16/256,
  * zero point 127), as TFLite's reference: exp_table as for tp_softmax_s8 (beta 1),
  * summed in Q12.19; the natural log of the sum in Q5.26 at run time; each input's

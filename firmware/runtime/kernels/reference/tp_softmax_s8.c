@@ -1,4 +1,4 @@
-/* Reference SOFTMAX, int8 -> int8. */
+/* Reference SOFTMAX, int8 -> int8 and int8 -> int16. */
 #include "tp_softmax.h"
 
 #include "tp_fixedpoint.h"
@@ -28,6 +28,28 @@ void tp_softmax_s8(const int32_t *exp_table, int32_t rows, int32_t depth, const 
              * defined for rows whose sum reaches 2^28, where TFLM stops on a CHECK. */
             const int32_t probability = (int32_t)((scaled + ((int64_t)1 << (exponent - 1))) >> exponent);
             out[c] = (int8_t)tp_clamp(probability + INT8_MIN, INT8_MIN, INT8_MAX);
+        }
+    }
+}
+
+void tp_softmax_s8_s16(const int32_t *exp_table, int32_t rows, int32_t depth, const int8_t *input,
+                       int16_t *output)
+{
+    for (int32_t r = 0; r < rows; ++r) {
+        const int8_t *in = input + r * depth;
+        int16_t *out = output + r * depth;
+        int32_t row_max;
+        const int32_t sum_of_exps =
+            tp_softmax_row_sum(exp_table, in, depth, TP_SOFTMAX_ACCUM_INTEGER_BITS, &row_max);
+        const int32_t headroom = tp_count_leading_zeros((uint32_t)sum_of_exps);
+        const int32_t reciprocal =
+            tp_one_over_one_plus_x((int32_t)(((uint32_t)sum_of_exps << headroom) - 0x80000000u));
+        /* As tp_softmax_s8, down to 16 output bits. */
+        const int32_t exponent = TP_SOFTMAX_ACCUM_INTEGER_BITS - headroom + 31 - 16;
+        for (int32_t c = 0; c < depth; ++c) {
+            const int64_t scaled = tp_sat_rounding_doubling_high_mul(reciprocal, exp_table[row_max - in[c]]);
+            const int32_t probability = (int32_t)((scaled + ((int64_t)1 << (exponent - 1))) >> exponent);
+            out[c] = (int16_t)tp_clamp(probability + INT16_MIN, INT16_MIN, INT16_MAX);
         }
     }
 }
