@@ -1,7 +1,8 @@
 """The model zoo (examples/zoo/zoo.py): architectures users bring, built from Keras code and
 trained briefly on synthetic data, each deployed on mps2-an386. Each one deploys with every
-device output equal to the TFLite Micro reference (a classifier's device accuracy within one
-point of float), or is refused with a one-line reason, as `zoo.EXPECTED_REFUSALS` says.
+device output equal to the TFLite Micro reference (a classifier's device accuracy at most one
+point below float, on 200 samples), or is refused with a one-line reason, as
+`zoo.EXPECTED_REFUSALS` says.
 
 The image models are built at 32x32 here (the README's table: `make zoo`, at 64x64)."""
 
@@ -28,7 +29,7 @@ def test_zoo_model_deploys_exact_or_is_refused_with_its_reason(name, tmp_path):
     if entry.size:
         entry = dataclasses.replace(entry, size=TEST_IMAGE_SIZE)
     folder = tmp_path / name
-    result = zoo.deploy_one(entry, folder, zoo.train(entry, folder, train_samples=384, eval_samples=100))
+    result = zoo.deploy_one(entry, folder, zoo.train(entry, folder, train_samples=384, eval_samples=200))
     assert our_qemus(tmp_path) == []
     if name in zoo.EXPECTED_REFUSALS:
         assert result.outcome == "refused", zoo.line(result)
@@ -37,6 +38,7 @@ def test_zoo_model_deploys_exact_or_is_refused_with_its_reason(name, tmp_path):
     assert result.outcome == "exact", zoo.line(result)
     assert result.exact == 1.0
     if entry.classifier:
-        assert abs(result.accuracy_device - result.accuracy_float) <= 0.01 + 1e-9, zoo.line(result)
+        # Quantization costs at most one point (it may also gain a little on 200 samples).
+        assert result.accuracy_float - result.accuracy_device <= 0.01 + 1e-9, zoo.line(result)
         assert result.accuracy_device == result.accuracy_int8  # exact outputs: the same decisions
         assert result.accuracy_float > 1.5 / zoo.CLASSES, zoo.line(result)  # it learned something

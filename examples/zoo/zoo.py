@@ -263,10 +263,10 @@ class ZooModel:
 
 
 ZOO = [
-    ZooModel("mobilenet_v1", mobilenet_v1, "images", 64),
-    ZooModel("mobilenet_v2", mobilenet_v2, "images", 64),
-    ZooModel("mobilenet_v3_small", mobilenet_v3_small, "images", 64),
-    ZooModel("efficientnet_lite", efficientnet_lite, "images", 64),
+    ZooModel("mobilenet_v1", mobilenet_v1, "images", 64, epochs=8),
+    ZooModel("mobilenet_v2", mobilenet_v2, "images", 64, epochs=8),
+    ZooModel("mobilenet_v3_small", mobilenet_v3_small, "images", 64, epochs=8),
+    ZooModel("efficientnet_lite", efficientnet_lite, "images", 64, epochs=8),
     ZooModel("ds_cnn_gmp", ds_cnn_gmp, "spectrogram"),
     ZooModel("conv1d_lstm", conv1d_lstm, "waves", epochs=10),
     ZooModel("conv1d_gru", conv1d_gru, "waves", epochs=10),
@@ -354,7 +354,7 @@ def deploy_one(entry: ZooModel, folder: Path, keras_path: Path) -> ZooResult:
     start = time.monotonic()
     try:
         result = deploy(keras_path, str(folder / "calib.npz"), str(folder / "eval.npz"), folder / "deploy",
-                        board="mps2-an386", samples=100, eval_samples=100, timeout=30.0)
+                        board="mps2-an386", samples=100, eval_samples=1000, timeout=30.0)
     except UserError as exc:
         return ZooResult(entry.name, "refused", reason=str(exc), seconds=time.monotonic() - start)
     s = result.report["summary"]
