@@ -5,11 +5,10 @@ size, weights, calibration ranges and seeds vary), and variants of them edited i
 where Keras has no switch (cell clip, batch above 1, time-major layout). Every LSTM variant the
 runtime does not evaluate is refused with the reason named.
 
-Recipe: a fused int8 LSTM comes from a tf_keras (Keras 2) model with a static batch of 1 through
-TFLiteConverter.from_keras_model (it converts through a SavedModel, which keeps the LSTM's
-fusion annotation). A concrete function over the layer (Keras 3 or tf_keras) and Keras 3's own
-export convert to a WHILE loop instead (three subgraphs), whose int8 calibration crashes
-TensorFlow 2.21's calibrator.
+The random models here come from tf_keras (Keras 2) models with a static batch of 1 through
+TFLiteConverter.from_keras_model. quantize gets the same fused operator from Keras 3 and
+tf_keras models through its loader (model_loader.recurrent_layers_convertible; README,
+"Recurrent layers").
 """
 
 from __future__ import annotations
