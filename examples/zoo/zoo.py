@@ -166,26 +166,23 @@ def ds_cnn_gmp(_size):
     return keras.Model(inp, layers.Dense(CLASSES, activation="softmax")(x))
 
 
-def conv1d_lstm(_size):
+def _conv1d_recurrent(recurrent: str):
+    """A time-series classifier: Conv1D, MaxPooling1D, then a recurrent layer of 16 units."""
     import keras
     from keras import layers
 
     inp = keras.Input((64, 3))
-    x = layers.Conv1D(16, 3, activation="relu")(inp)
-    x = layers.MaxPooling1D(2)(x)
-    x = layers.LSTM(16)(x)
+    x = layers.MaxPooling1D(2)(layers.Conv1D(16, 3, activation="relu")(inp))
+    x = getattr(layers, recurrent)(16)(x)
     return keras.Model(inp, layers.Dense(CLASSES, activation="softmax")(x))
+
+
+def conv1d_lstm(_size):
+    return _conv1d_recurrent("LSTM")
 
 
 def conv1d_gru(_size):
-    import keras
-    from keras import layers
-
-    inp = keras.Input((64, 3))
-    x = layers.Conv1D(16, 3, activation="relu")(inp)
-    x = layers.MaxPooling1D(2)(x)
-    x = layers.GRU(16)(x)
-    return keras.Model(inp, layers.Dense(CLASSES, activation="softmax")(x))
+    return _conv1d_recurrent("GRU")
 
 
 def conv_autoencoder(_size):

@@ -219,7 +219,7 @@ def test_unsupported_svdf_forms_are_refused(small_svdf):
 def test_state_shared_with_the_model_is_refused(small_svdf):
     graph, op = only_op(small_svdf, "SVDF")
     graph.outputs.append(op.inputs[4])
-    _refusal(graph, "a stateful SVDF whose state crosses invocations is not supported")
+    _refusal(graph, "a state that crosses invocations is not supported")
 
 
 def test_contradictory_shapes_are_malformed(small_svdf):

@@ -122,3 +122,14 @@ def rescale_multiplier(op: Operator, what: str, real: float) -> tuple[int, int]:
         raise UnsupportedOperator(f"{op.opcode} (node {op.index}): {what} rescale factor {real:g} is too large "
                                   "for TFLite's fixed-point arithmetic")
     return multiplier, shift
+
+
+def require_private_state(graph: Graph, op: Operator, what: str, state: Tensor) -> None:
+    """A stateful operator's state (a TFLite variable tensor) is its own, written by nobody else:
+    the kernel resets it at the start of each invocation. Refuse anything else, naming `what`."""
+    if state.is_constant:
+        raise UnsupportedOperator(f"{what} {shorten(state.name)!r} holds constant data; it must be a variable tensor")
+    users = [o.index for o in graph.operators if o is not op and state.index in o.inputs + o.outputs]
+    if state.index in graph.inputs or state.index in graph.outputs or users:
+        raise UnsupportedOperator(f"{what} {shorten(state.name)!r} is also a model input or output or used by "
+                                  "another operator; a state that crosses invocations is not supported")

@@ -26,7 +26,7 @@ from .. import quant_math
 from ..errors import shorten
 from ..ir import Graph, Operator, Tensor
 from . import CStruct, MalformedOperator, Step, UnsupportedOperator, lowers
-from .common import rescale_multiplier
+from .common import require_private_state, rescale_multiplier
 
 # Operand positions (TFLite's lstm_shared.h). Gates in the order input, forget, cell, output.
 INPUT = 0
@@ -162,14 +162,8 @@ def lower_unidirectional_sequence_lstm(graph: Graph, op: Operator) -> Step:
     if op.options.get("diagonal_recurrent_tensors", False):
         refuse("has diagonal recurrent weights; TFLite Micro's LSTM kernel takes full recurrent matrices")
 
-    # The state tensors are TFLite variables: this operator's alone, written by nobody else.
     for role, tensor in (("hidden", hidden), ("cell", cell)):
-        if tensor.is_constant:
-            refuse(f"{role} state {shorten(tensor.name)!r} holds constant data; it must be a variable tensor")
-        users = [o.index for o in graph.operators if o is not op and tensor.index in o.inputs + o.outputs]
-        if tensor.index in graph.inputs or tensor.index in graph.outputs or users:
-            refuse(f"{role} state {shorten(tensor.name)!r} is also a model input or output or used by another "
-                   "operator; a stateful LSTM whose state crosses invocations is not supported")
+        require_private_state(graph, op, f"{where}: {role} state", tensor)
     if hidden.index == cell.index:
         malformed("the hidden and cell state are one tensor")
 

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import shorten
 from ..ir import Graph, Operator
 from . import CStruct, MalformedOperator, Step, UnsupportedOperator, lowers
-from .common import rescale_multiplier
+from .common import require_private_state, rescale_multiplier
 
 INPUT, WEIGHTS_FEATURE, WEIGHTS_TIME, BIAS, STATE = range(5)
 BIAS_SCALE_TOLERANCE = 1e-5  # TFLM's Prepare: |bias scale - state scale x time weights scale| below this
@@ -86,13 +86,7 @@ def lower_svdf(graph: Graph, op: Operator) -> Step:
         refuse(f"bias {shorten(bias.name)!r} is {'constant ' if bias.is_constant else 'non-constant '}"
                f"{bias.dtype}; the integer SVDF has a constant int32 bias")
 
-    # The state is a TFLite variable: this operator's alone, written by nobody else.
-    if state.is_constant:
-        refuse(f"state {shorten(state.name)!r} holds constant data; it must be a variable tensor")
-    users = [o.index for o in graph.operators if o is not op and state.index in o.inputs + o.outputs]
-    if state.index in graph.inputs or state.index in graph.outputs or users:
-        refuse(f"state {shorten(state.name)!r} is also a model input or output or used by another operator; "
-               "a stateful SVDF whose state crosses invocations is not supported")
+    require_private_state(graph, op, f"{where}: state", state)
 
     # Shapes, as TFLM's PrepareSvdf checks them.
     rank = int(op.options.get("rank", 0))
