@@ -72,6 +72,7 @@ def test_quantize_of_a_degenerate_model_warns_and_writes_the_model(tmp_path):
     assert "warning: quantize report: no accuracy or SQNR of the quantized model: the TFLite Micro reference " \
            "interpreter crashed loading the model: signal SIGABRT" in done.stderr
     assert "Traceback" not in done.stderr and (tmp_path / "dead_int8.tflite").stat().st_size > 0
+    assert "calibrating: 16/16" in done.stderr  # the converter's child shows its progress on our stderr
 
 
 def test_tflm_refusal_names_its_reason():

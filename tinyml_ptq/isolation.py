@@ -52,9 +52,18 @@ class IsolatedInterpreter:
         once; the child opens the model meanwhile and the first call waits for it."""
         self.kind, self._child, self._said_from = kind, None, 0
         self._stderr = tempfile.TemporaryFile()
+        # The converter's calibration is a long step: its progress goes to our stderr.
+        progress_fd = _stderr_fd() if kind == "converter" and progress.enabled() else None
+        if progress_fd is not None:
+            options = {**options, "progress_fd": progress_fd}
         # -W ignore: preserve_all_tensors warns that it is for debugging; it is.
-        self._child = subprocess.Popen([sys.executable, "-W", "ignore", "-c", CHILD], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, stderr=self._stderr)
+        try:
+            self._child = subprocess.Popen([sys.executable, "-W", "ignore", "-c", CHILD], stdin=subprocess.PIPE,
+                                           stdout=subprocess.PIPE, stderr=self._stderr,
+                                           pass_fds=() if progress_fd is None else (progress_fd,))
+        finally:
+            if progress_fd is not None:
+                os.close(progress_fd)  # the child has its copy
         self._opening = self._busy = False
         self._send("loading the model", "__open__", kind, model if kind == "converter" else bytes(model), options)
         self._opening = True
@@ -134,10 +143,24 @@ class IsolatedInterpreter:
             pass
 
 
+def _stderr_fd() -> int | None:
+    """A copy of the file descriptor behind sys.stderr (the child's own fd 2 is taken), if it
+    has one (not under pytest's capture)."""
+    try:
+        sys.stderr.flush()
+        return os.dup(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
 def _open(kind: str, model, options: dict):
     if kind == "converter":
         from .conversion import Conversions
         from .model_loader import load_model
+
+        if "progress_fd" in options:
+            progress.set_stream(os.fdopen(options["progress_fd"], "w", buffering=1))
+            progress.set_enabled(True)
 
         return Conversions(load_model(*model))
     model_bytes = model

@@ -9,12 +9,23 @@ from typing import Iterable, Iterator, TypeVar
 T = TypeVar("T")
 
 _enabled = True
+_stream = None  # where progress goes; None: sys.stderr
 
 
 def set_enabled(enabled: bool) -> None:
     """The CLI turns progress off for --quiet / --json on stdout."""
     global _enabled
     _enabled = enabled
+
+
+def enabled() -> bool:
+    return _enabled
+
+
+def set_stream(stream) -> None:
+    """Show progress on `stream` instead of sys.stderr (a child process on its parent's terminal)."""
+    global _stream
+    _stream = stream
 
 
 def warn(message: str) -> None:
@@ -25,7 +36,7 @@ def warn(message: str) -> None:
 def log(message: str) -> None:
     """A status line on stderr (stdout stays for results)."""
     if _enabled:
-        print(message, file=sys.stderr, flush=True)
+        print(message, file=_stream or sys.stderr, flush=True)
 
 
 def track(items: Iterable[T], label: str, total: int | None = None) -> Iterator[T]:
@@ -39,7 +50,7 @@ def track(items: Iterable[T], label: str, total: int | None = None) -> Iterator[
             total = len(items)  # type: ignore[arg-type]
         except TypeError:
             total = None
-    stream = sys.stderr
+    stream = _stream or sys.stderr
     tty = stream.isatty()
     step = max(1, (total or 10) // 10)
     start = time.monotonic()
