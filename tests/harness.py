@@ -47,8 +47,9 @@ def convert_int8(build_fn, input_shapes, calib=None, per_tensor=False, seed=0, c
     return converter.convert()
 
 
-def run_both(tflite_bytes: bytes, samples: int = 8, seed: int = 0, inputs=None):
-    """Outputs of our generated C (host build) and of the TFLM reference, for random inputs.
+def run_both(tflite_bytes: bytes, samples: int = 8, seed: int = 0, inputs=None, kernels: str = "reference"):
+    """Outputs of our generated C (host build, kernel set `kernels`) and of the TFLM reference,
+    for random inputs.
 
     inputs: values of a one-input model in its type, or rows of raw bytes of every input end
     to end. Both results come back as raw bytes (int8 rows, every output end to end), so
@@ -60,7 +61,7 @@ def run_both(tflite_bytes: bytes, samples: int = 8, seed: int = 0, inputs=None):
     from tinyml_ptq.tflite_reader import parse_tflite
 
     graph = parse_tflite(tflite_bytes)
-    sources = generate_model_sources(graph, tflite_bytes)
+    sources = generate_model_sources(graph, tflite_bytes, kernels=kernels)
     ref = ReferenceInterpreter(tflite_bytes)
     in_size = sum(t.nbytes for t in ref.inputs)
     out_size = sum(t.nbytes for t in ref.outputs)
@@ -85,8 +86,9 @@ def run_both(tflite_bytes: bytes, samples: int = 8, seed: int = 0, inputs=None):
     return ours, theirs, sources
 
 
-def assert_bit_exact(tflite_bytes: bytes, samples: int = 8, seed: int = 0, inputs=None, expect_ops=None):
-    ours, theirs, sources = run_both(tflite_bytes, samples, seed, inputs)
+def assert_bit_exact(tflite_bytes: bytes, samples: int = 8, seed: int = 0, inputs=None, expect_ops=None,
+                     kernels: str = "reference"):
+    ours, theirs, sources = run_both(tflite_bytes, samples, seed, inputs, kernels)
     if expect_ops is not None:
         missing = set(expect_ops) - set(sources.op_names)
         assert not missing, f"converter did not produce {missing}; graph has {sources.op_names}"
@@ -95,7 +97,7 @@ def assert_bit_exact(tflite_bytes: bytes, samples: int = 8, seed: int = 0, input
     assert bad.size == 0, (
         f"{len(np.unique(bad[:, 0]))}/{len(ours)} samples differ, max |diff| {diff.max()}, "
         f"first at sample {bad[0][0]} byte {bad[0][1]}: ours {ours[tuple(bad[0])]} ref {theirs[tuple(bad[0])]}; "
-        f"ops {sources.op_names}"
+        f"ops {sources.op_names}, {kernels} kernels"
     )
     return sources
 

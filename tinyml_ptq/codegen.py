@@ -7,6 +7,7 @@ settled by lowering, the addresses by the planner.
 
 from __future__ import annotations
 
+import posixpath
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,7 +152,9 @@ def generate_model_sources(graph: Graph, tflite_bytes: bytes, prefix: str = "mod
         f"{name}": env.get_template(f"{name}.j2").render(context)
         for name in ("model.h", "model.c", "model_data.h", "model_data.c")
     }
-    runtime_sources = sorted({f"kernels/{s.kernel_dir}/{src}" for s in steps for src in s.sources}
+    # normpath: a step may link a source of another set ("../reference/x.c"), listed once either way.
+    runtime_sources = sorted({posixpath.normpath(f"kernels/{s.kernel_dir}/{src}") for s in steps
+                              for src in s.sources}
                              | {f"kernels/{src}" for i in plan.inplace_steps for src in steps[i].inplace.sources})
     return ModelSources(
         prefix=prefix,

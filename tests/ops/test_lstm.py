@@ -2,7 +2,8 @@
 state, int32 biases) bit-exact against the TFLite Micro reference: TFLM's own trained model,
 randomized Keras LSTM layers converted by the real TFLite converter (units, time steps, input
 size, weights, calibration ranges and seeds vary), and variants of them edited in the flatbuffer
-where Keras has no switch (cell clip, batch above 1, time-major layout). Every LSTM variant the
+where Keras has no switch (cell clip, batch above 1, time-major layout), with the reference
+kernel set and the DSP one. Every LSTM variant the
 runtime does not evaluate is refused with the reason named.
 
 The random models here come from tf_keras (Keras 2) models with a static batch of 1 through
@@ -27,6 +28,16 @@ from tinyml_ptq.tflite_reader import parse_tflite
 LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
 TRAINED = SHARED_MODELS.parent / "tflm" / "trained_lstm_int8.tflite"
 RANDOM_CASES = 8
+DSP_SOURCE = "kernels/dsp/tp_unidirectional_sequence_lstm_s8_dsp.c"
+
+
+def assert_bit_exact_both(model: bytes, **kwargs):
+    """assert_bit_exact with the reference kernel set, then with the DSP one (portable C on the
+    host; the real SMLAD on the emulated Cortex-M4 in the slow test); returns the reference's sources."""
+    sources = assert_bit_exact(model, **kwargs)
+    dsp = assert_bit_exact(model, kernels="dsp", **kwargs)
+    assert DSP_SOURCE in dsp.runtime_sources and DSP_SOURCE not in sources.runtime_sources
+    return sources
 
 
 # --- flatbuffer edits --------------------------------------------------------------------------
@@ -94,14 +105,14 @@ def _trained_inputs(count: int, seed: int) -> np.ndarray:
 
 def test_trained_lstm_int8_bit_exact():
     model = TRAINED.read_bytes()
-    sources = assert_bit_exact(model, inputs=_trained_inputs(12, 0), expect_ops={LSTM})
+    sources = assert_bit_exact_both(model, inputs=_trained_inputs(12, 0), expect_ops={LSTM})
     assert sources.op_names == [LSTM, "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
 
 
 def test_trained_lstm_int8_sequence_output_bit_exact():
     """The LSTM's whole output sequence (28 steps of 20 units), not just the classifier after it."""
-    assert_bit_exact(_lstm_output_as_model_output(TRAINED.read_bytes()), inputs=_trained_inputs(12, 1),
-                     expect_ops={LSTM})
+    assert_bit_exact_both(_lstm_output_as_model_output(TRAINED.read_bytes()), inputs=_trained_inputs(12, 1),
+                          expect_ops={LSTM})
 
 
 def test_trained_lstm_int8_each_sample_starts_from_reset_state():
@@ -122,7 +133,7 @@ def test_trained_lstm_int8_cell_clip(clip):
     beyond int16: TFLM's quantized clip then is 32767, which still cuts -32768."""
     model = _with_cell_clip(_lstm_output_as_model_output(TRAINED.read_bytes()), clip)
     assert only_op(model, LSTM)[1].options["cell_clip"] == pytest.approx(clip)
-    assert_bit_exact(model, inputs=_trained_inputs(6, 3), expect_ops={LSTM})
+    assert_bit_exact_both(model, inputs=_trained_inputs(6, 3), expect_ops={LSTM})
 
 
 @pytest.mark.slow
@@ -191,7 +202,7 @@ def test_random_keras_lstm_bit_exact(case):
     assert output.shape == (1, shape["time_steps"], shape["units"])
     assert graph.tensors[op.inputs[19]].dtype == "int16"
     require_full_int8(model)  # what quantize checks: the int16 cell state is the int8 LSTM's own
-    assert_bit_exact(model, samples=8, seed=case, expect_ops={LSTM})
+    assert_bit_exact_both(model, samples=8, seed=case, expect_ops={LSTM})
 
 
 def test_random_cases_really_vary():
@@ -203,7 +214,7 @@ def test_random_cases_really_vary():
 
 def test_one_unit_one_feature_one_step_bit_exact():
     model = convert_keras_lstm(np.random.default_rng(3), time_steps=1, input_size=1, units=1)
-    assert_bit_exact(model, inputs=np.arange(-128, 128, dtype=np.int8).reshape(256, 1, 1, 1), expect_ops={LSTM})
+    assert_bit_exact_both(model, inputs=np.arange(-128, 128, dtype=np.int8).reshape(256, 1, 1, 1), expect_ops={LSTM})
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +231,7 @@ def test_batches_and_time_major_bit_exact(small_lstm, batches, time_major):
     graph, op = only_op(model, LSTM)
     assert op.options["time_major"] is time_major
     assert graph.tensors[op.inputs[0]].shape == ((5, batches, 3) if time_major else (batches, 5, 3))
-    assert_bit_exact(model, samples=6, seed=batches, expect_ops={LSTM})
+    assert_bit_exact_both(model, samples=6, seed=batches, expect_ops={LSTM})
 
 
 def test_scratch_is_declared_to_the_planner(small_lstm):

@@ -11,6 +11,10 @@ The hidden and cell state are TFLite variable tensors: the kernel resets them at
 each invocation (TFLM's reset values), so every invocation is one independent sequence, and
 their arena space lives only during the step.
 
+The DSP kernel set (kernels="dsp") runs the same kernel with the gates' matrix-vector products
+on SMLAD pairs: the weights packed as tp_fully_connected_s8_dsp's filter, the input and hidden
+offsets folded into per-unit biases at generation time (tp_dsp_lstm.h).
+
 Refused, naming the reason: the LSTM variants TFLM's kernel does not evaluate (peephole,
 projection, layer normalization, coupled input and forget gates) and those the native runtime
 does not (float, hybrid, int16x8 activations, per-channel or asymmetric weights).
@@ -25,8 +29,9 @@ import numpy as np
 from .. import quant_math
 from ..errors import shorten
 from ..ir import Graph, Operator, Tensor
-from . import CStruct, MalformedOperator, Step, UnsupportedOperator, lowers
-from .common import require_private_state, rescale_multiplier
+from . import CArray, CStruct, MalformedOperator, Step, UnsupportedOperator, lowers
+from .common import effective_bias, require_private_state, rescale_multiplier
+from .fully_connected import pack_fully_connected_filter
 
 # Operand positions (TFLite's lstm_shared.h). Gates in the order input, forget, cell, output.
 INPUT = 0
@@ -229,4 +234,36 @@ def lower_unidirectional_sequence_lstm(graph: Graph, op: Operator) -> Step:
         call=(f"tp_unidirectional_sequence_lstm_s8(&${{p}}params, &${{p}}weights, &${{p}}dims, $t{inp.index}, "
               f"$t{hidden.index}, $t{cell.index}, $t{output.index}, (int16_t *)$scratch);"),
         scratch_bytes=scratch_bytes(units),
+    )
+
+
+@lowers("UNIDIRECTIONAL_SEQUENCE_LSTM", kernels="dsp")
+def lower_unidirectional_sequence_lstm_dsp(graph: Graph, op: Operator) -> Step:
+    """tp_unidirectional_sequence_lstm_s8_dsp: the reference step's checks, parameters and scratch,
+    with each gate's weights packed as tp_fully_connected_s8_dsp's filter and the input and
+    hidden offsets folded into per-unit biases (tp_dsp_lstm.h)."""
+    base = lower_unidirectional_sequence_lstm(graph, op)
+    operands = graph.input_tensors(op)
+    inp, hidden, output = operands[INPUT], operands[HIDDEN_STATE], graph.tensors[op.outputs[0]]
+    arrays, names = [], {"input_weights": [], "recurrent_weights": [], "input_bias": [], "recurrent_bias": []}
+    for gate in range(4):
+        w, r = operands[INPUT_WEIGHTS[gate]].data, operands[RECURRENT_WEIGHTS[gate]].data
+        bias = operands[BIASES[gate]].data
+        for kind, values in (("input_weights", pack_fully_connected_filter(w)),
+                             ("recurrent_weights", pack_fully_connected_filter(r)),
+                             ("input_bias", effective_bias(w, bias, -inp.zero_point)),
+                             ("recurrent_bias", effective_bias(r, None, -hidden.zero_point))):
+            arrays.append(CArray(f"{kind}{gate}", "int32_t", values))
+            names[kind].append(f"${{p}}{kind}{gate}")
+    weights = CStruct("tp_lstm_dsp_weights", "dsp_weights",
+                      "{" + ", ".join("{" + ", ".join(names[kind]) + "}" for kind in names) + "}")
+    params, dims = base.structs[0], base.structs[2]
+    cell = operands[CELL_STATE]
+    return Step(
+        op=op, header="tp_dsp_lstm.h", kernel_dir="dsp",
+        sources=("tp_unidirectional_sequence_lstm_s8_dsp.c", "../reference/tp_unidirectional_sequence_lstm_s8.c"),
+        arrays=arrays, structs=[params, weights, dims],
+        call=(f"tp_unidirectional_sequence_lstm_s8_dsp(&${{p}}params, &${{p}}dsp_weights, &${{p}}dims, "
+              f"$t{inp.index}, $t{hidden.index}, $t{cell.index}, $t{output.index}, (int16_t *)$scratch);"),
+        scratch_bytes=base.scratch_bytes,
     )

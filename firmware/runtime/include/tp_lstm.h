@@ -20,6 +20,7 @@
 #ifndef TP_LSTM_H
 #define TP_LSTM_H
 
+#include "tp_fixedpoint.h"
 #include "tp_types.h"
 
 /* Gate order of TFLite's LSTM operands. */
@@ -60,6 +61,29 @@ typedef struct {
  * Q3.12 input, and tanh of (x * multiplier + round) >> shift (3, 0 for Q3.12), both in Q0.15. */
 int16_t tp_lstm_sigmoid_s16(int16_t x);
 int16_t tp_lstm_tanh_s16(int16_t x, int32_t multiplier, int32_t shift);
+
+/* A gate's pre-activation in Q3.12 from its two accumulators, input = sum (x + input_offset) *
+ * W_g + bias and recurrent = sum (h + hidden_offset) * R_g (int32): each requantized and
+ * saturated to int16, then their saturated sum. Shared by every kernel set. */
+static inline int16_t tp_lstm_gate_sum(const tp_lstm_params *params, int32_t gate, int32_t input, int32_t recurrent)
+{
+    const tp_requant in_q = params->input_fc[gate];
+    const tp_requant rec_q = params->recurrent_fc[gate];
+    const int32_t from_input = tp_clamp(tp_requantize(input, in_q.multiplier, in_q.shift), INT16_MIN, INT16_MAX);
+    const int32_t from_hidden = tp_clamp(tp_requantize(recurrent, rec_q.multiplier, rec_q.shift), INT16_MIN, INT16_MAX);
+    return (int16_t)tp_clamp(from_input + from_hidden, INT16_MIN, INT16_MAX);
+}
+
+/* Writes out[u] = tp_lstm_gate_sum(params, gate, ...) of gate `gate` for every unit u, from the
+ * step's input row x (input_size) and the previous hidden row h (units); ctx: the kernel's weights. */
+typedef void (*tp_lstm_gate_fn)(const void *ctx, const tp_lstm_params *params, int32_t gate, int32_t input_size,
+                                int32_t units, const int8_t *x, const int8_t *h, int16_t *out);
+
+/* The LSTM around the gates' products: state reset, activations, cell and hidden updates, as
+ * tp_unidirectional_sequence_lstm_s8 (which is this with the reference gate products). */
+void tp_lstm_run(const tp_lstm_params *params, tp_lstm_gate_fn preactivation, const void *ctx,
+                 const tp_lstm_dims *dims, const int8_t *input, int8_t *hidden_state, int16_t *cell_state,
+                 int8_t *output, int16_t *scratch);
 
 void tp_unidirectional_sequence_lstm_s8(const tp_lstm_params *params, const tp_lstm_weights *weights,
                                         const tp_lstm_dims *dims, const int8_t *input, int8_t *hidden_state,

@@ -76,36 +76,33 @@ int16_t tp_lstm_tanh_s16(int16_t x, int32_t multiplier, int32_t shift)
     return (int16_t)(value >> 8);
 }
 
-/* One gate over the step's input row x and previous hidden row h, before its activation. */
-static void gate_preactivation(const tp_lstm_params *params, const tp_lstm_weights *weights, int32_t gate,
-                               int32_t input_size, int32_t units, const int8_t *x, const int8_t *h,
-                               int16_t *out)
+/* One gate over the step's input row x and previous hidden row h, before its activation
+ * (a tp_lstm_gate_fn; ctx is the tp_lstm_weights). */
+static void gate_preactivation(const void *ctx, const tp_lstm_params *params, int32_t gate, int32_t input_size,
+                               int32_t units, const int8_t *x, const int8_t *h, int16_t *out)
 {
+    const tp_lstm_weights *weights = (const tp_lstm_weights *)ctx;
     const int8_t *w = weights->input_weights[gate];
     const int8_t *r = weights->recurrent_weights[gate];
     const int32_t *bias = weights->bias[gate];
-    const tp_requant in_q = params->input_fc[gate];
-    const tp_requant rec_q = params->recurrent_fc[gate];
     for (int32_t u = 0; u < units; ++u) {
         int32_t acc = 0;
         for (int32_t i = 0; i < input_size; ++i) {
             acc += (int32_t)w[u * input_size + i] * (x[i] + params->input_offset);
         }
         acc += bias[u];
-        const int32_t from_input = sat16(tp_requantize(acc, in_q.multiplier, in_q.shift));
         int32_t rec = 0;
         for (int32_t j = 0; j < units; ++j) {
             rec += (int32_t)r[u * units + j] * (h[j] + params->hidden_offset);
         }
-        const int32_t from_hidden = sat16(tp_requantize(rec, rec_q.multiplier, rec_q.shift));
-        out[u] = sat16(from_input + from_hidden);
+        out[u] = tp_lstm_gate_sum(params, gate, acc, rec);
     }
 }
 
-static void sigmoid_gate(const tp_lstm_params *params, const tp_lstm_weights *weights, int32_t gate,
+static void sigmoid_gate(tp_lstm_gate_fn preactivation, const void *ctx, const tp_lstm_params *params, int32_t gate,
                          int32_t input_size, int32_t units, const int8_t *x, const int8_t *h, int16_t *out)
 {
-    gate_preactivation(params, weights, gate, input_size, units, x, h, out);
+    preactivation(ctx, params, gate, input_size, units, x, h, out);
     for (int32_t u = 0; u < units; ++u) {
         out[u] = tp_lstm_sigmoid_s16(out[u]);
     }
@@ -119,6 +116,13 @@ static inline int32_t mul_requant(int32_t a, int32_t b, tp_requant q)
 void tp_unidirectional_sequence_lstm_s8(const tp_lstm_params *params, const tp_lstm_weights *weights,
                                         const tp_lstm_dims *dims, const int8_t *input, int8_t *hidden_state,
                                         int16_t *cell_state, int8_t *output, int16_t *scratch)
+{
+    tp_lstm_run(params, gate_preactivation, weights, dims, input, hidden_state, cell_state, output, scratch);
+}
+
+void tp_lstm_run(const tp_lstm_params *params, tp_lstm_gate_fn preactivation, const void *ctx,
+                 const tp_lstm_dims *dims, const int8_t *input, int8_t *hidden_state, int16_t *cell_state,
+                 int8_t *output, int16_t *scratch)
 {
     const int32_t units = dims->units;
     const int32_t input_size = dims->input_size;
@@ -140,9 +144,9 @@ void tp_unidirectional_sequence_lstm_s8(const tp_lstm_params *params, const tp_l
         }
         for (int32_t t = 0; t < dims->time_steps; ++t) {
             const int8_t *x = input + b * in_batch + t * in_time;
-            sigmoid_gate(params, weights, TP_LSTM_FORGET_GATE, input_size, units, x, h, forget);
-            sigmoid_gate(params, weights, TP_LSTM_INPUT_GATE, input_size, units, x, h, in_gate);
-            gate_preactivation(params, weights, TP_LSTM_CELL_GATE, input_size, units, x, h, cell_gate);
+            sigmoid_gate(preactivation, ctx, params, TP_LSTM_FORGET_GATE, input_size, units, x, h, forget);
+            sigmoid_gate(preactivation, ctx, params, TP_LSTM_INPUT_GATE, input_size, units, x, h, in_gate);
+            preactivation(ctx, params, TP_LSTM_CELL_GATE, input_size, units, x, h, cell_gate);
             for (int32_t u = 0; u < units; ++u) {
                 /* The cell gate's tanh takes Q3.12 as it is (multiplier 3, no shift). */
                 cell_gate[u] = tp_lstm_tanh_s16(cell_gate[u], 3, 0);
@@ -155,7 +159,7 @@ void tp_unidirectional_sequence_lstm_s8(const tp_lstm_params *params, const tp_l
                 c[u] = (int16_t)updated;
             }
             int16_t *out_gate = forget;
-            sigmoid_gate(params, weights, TP_LSTM_OUTPUT_GATE, input_size, units, x, h, out_gate);
+            sigmoid_gate(preactivation, ctx, params, TP_LSTM_OUTPUT_GATE, input_size, units, x, h, out_gate);
             int8_t *y = output + b * out_batch + t * out_time;
             for (int32_t u = 0; u < units; ++u) {
                 const int32_t squashed =
