@@ -18,9 +18,9 @@ def dw(depthwise_digits):
 
 def _function_preserved(path, x):
     loaded = load_model(path)
-    before = loaded.predict([x])
+    before = loaded.predict([x])[0]
     result = equalize_keras(loaded._model)
-    after = loaded.predict([x])
+    after = loaded.predict([x])[0]
     np.testing.assert_allclose(after, before, rtol=1e-4, atol=1e-5)
     return result
 

@@ -26,10 +26,10 @@ def test_keras3_digits_predict_and_static_batch():
 
     loaded = load_model(DIGITS_DIR / "digits_cnn.keras")
     assert loaded.loader == "keras3"
-    assert loaded.input_shapes == [(8, 8, 1)] and loaded.output_shape == (10,)
+    assert loaded.input_shapes == [(8, 8, 1)] and loaded.output_shapes == [(10,)]
     x = _eval_x()
     direct = keras.saving.load_model(DIGITS_DIR / "digits_cnn.keras").predict(x, verbose=0)
-    np.testing.assert_allclose(loaded.predict([x], batch_size=7), direct, atol=1e-5)
+    np.testing.assert_allclose(loaded.predict([x], batch_size=7)[0], direct, atol=1e-5)
 
     tflite = loaded.converter().convert()
     ops = tflite_ops(tflite)
@@ -71,7 +71,7 @@ def test_tf_keras_fallback_for_legacy_h5(tmp_path):
     loaded = load_model(path)
     assert loaded.loader == "tf_keras"
     x = np.random.default_rng(0).uniform(size=(5, 6, 6, 2)).astype(np.float32)
-    np.testing.assert_allclose(loaded.predict([x]), model(x).numpy(), atol=1e-5)
+    np.testing.assert_allclose(loaded.predict([x])[0], model(x).numpy(), atol=1e-5)
     ops = tflite_ops(loaded.converter().convert())
     assert "DEPTHWISE_CONV_2D" in ops and not DYNAMIC_BATCH_OPS & set(ops)
 
@@ -98,9 +98,9 @@ def test_plain_savedmodel_signature(tmp_path):
     tf.saved_model.save(module, str(tmp_path / "sm"), signatures=module.__call__)
     loaded = load_model(tmp_path / "sm")
     assert loaded.loader == "saved_model"
-    assert loaded.input_shapes == [(4,)] and loaded.output_shape == (3,)
+    assert loaded.input_shapes == [(4,)] and loaded.output_shapes == [(3,)]
     x = np.random.default_rng(1).normal(size=(9, 4)).astype(np.float32)
-    np.testing.assert_allclose(loaded.predict([x], batch_size=4), np.maximum(x @ module.w.numpy(), 0), atol=1e-6)
+    np.testing.assert_allclose(loaded.predict([x], batch_size=4)[0], np.maximum(x @ module.w.numpy(), 0), atol=1e-6)
     assert not DYNAMIC_BATCH_OPS & set(tflite_ops(loaded.converter().convert()))
 
 
@@ -108,8 +108,8 @@ def test_plain_savedmodel_signature(tmp_path):
 def test_vww_h5_loads_with_tf_keras(shared_models):
     loaded = load_model(shared_models / "vww_96.h5")
     assert loaded.loader == "tf_keras"
-    assert loaded.input_shapes == [(96, 96, 3)] and loaded.output_shape == (2,)
-    out = loaded.predict([np.random.default_rng(0).uniform(size=(2, 96, 96, 3)).astype(np.float32)])
+    assert loaded.input_shapes == [(96, 96, 3)] and loaded.output_shapes == [(2,)]
+    out = loaded.predict([np.random.default_rng(0).uniform(size=(2, 96, 96, 3)).astype(np.float32)])[0]
     np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-5)  # softmax over 2 classes
 
 
@@ -117,8 +117,8 @@ def test_vww_h5_loads_with_tf_keras(shared_models):
 def test_kws_savedmodel_loads_by_signature(shared_models):
     loaded = load_model(shared_models / "kws_ref_model")
     assert loaded.loader == "saved_model"
-    assert loaded.input_shapes == [(49, 10, 1)] and loaded.output_shape == (12,)
-    out = loaded.predict([np.random.default_rng(0).uniform(size=(3, 49, 10, 1)).astype(np.float32)])
+    assert loaded.input_shapes == [(49, 10, 1)] and loaded.output_shapes == [(12,)]
+    out = loaded.predict([np.random.default_rng(0).uniform(size=(3, 49, 10, 1)).astype(np.float32)])[0]
     assert out.shape == (3, 12)
 
 
@@ -162,7 +162,7 @@ def test_nearest_upsampling_becomes_resize_nearest_neighbor_and_runs_exact(tmp_p
     np.savez(tmp_path / "x.npz", x=x)
 
     loaded = load_model(tmp_path / "unet.keras")
-    np.testing.assert_array_equal(loaded.predict([x]), model.predict(x, verbose=0))  # the same function
+    np.testing.assert_array_equal(loaded.predict([x])[0], model.predict(x, verbose=0))  # the same function
     result = quantize(tmp_path / "unet.keras", str(tmp_path / "x.npz"), tmp_path / "unet.tflite", samples=24)
     ops = tflite_ops(result.output.read_bytes())
     assert "RESIZE_NEAREST_NEIGHBOR" in ops and "RESIZE_BILINEAR" in ops and "TILE" not in ops
@@ -176,12 +176,11 @@ def _two_input_model(lib, path):
     return rng.uniform(-1, 1, (64, 6)).astype(np.float32), rng.uniform(0, 0.5, (64, 6)).astype(np.float32)
 
 
-def _int8_outputs(tflite: bytes, xs):
-    from tinyml_ptq.reference import ReferenceInterpreter, dequantize, sample_rows
+def _int8_outputs(tflite: bytes, xs) -> list[np.ndarray]:
+    """Every output of the int8 model on the TFLM reference, dequantized."""
+    from tinyml_ptq.quant_report import _run_tflm
 
-    reference = ReferenceInterpreter(tflite)
-    got = np.stack([reference.invoke_bytes(row) for row in sample_rows(xs, reference.inputs)])
-    return dequantize(got.reshape(len(xs[0]), -1), reference.output)
+    return _run_tflm(tflite, xs)
 
 
 @pytest.mark.parametrize("loader", ["keras3", "tf_keras"])
@@ -198,8 +197,8 @@ def test_both_keras_loaders_convert_two_inputs_in_the_models_order(tmp_path, loa
     x0, x1 = _two_input_model(keras if loader == "keras3" else tf_keras, path)
     loaded = load_model(path, loader=loader)
     assert loaded.input_shapes == [(6,), (6,)]
-    got = _int8_outputs(Conversions(loaded).convert("int8", [x0, x1]), [x0, x1])
-    expected, swapped = loaded.predict([x0, x1]), loaded.predict([x1, x0])
+    got = _int8_outputs(Conversions(loaded).convert("int8", [x0, x1]), [x0, x1])[0]
+    expected, swapped = loaded.predict([x0, x1])[0], loaded.predict([x1, x0])[0]
     assert np.abs(got - expected).max() < 0.1 < np.abs(swapped - expected).max()
 
 
@@ -217,20 +216,47 @@ def test_quantize_takes_a_two_input_model_and_its_report_lists_both(tmp_path):
     assert result.report["output_sqnr_db"] > 25, result.report["output_sqnr_db"]
     assert result.report["layers"] and result.calibration == "minmax"
     assert verify(result.output, str(tmp_path / "two.npz")).exact == 1.0
-    with pytest.raises(UserError, match="has 2 inputs; --calibration, --equalize and --bias-correction take "
-                                        "models with one input"):
+    with pytest.raises(UserError, match="has 2 inputs and 1 output; --calibration, --equalize and "
+                                        "--bias-correction take models with one input and one output"):
         quantize(tmp_path / "two.keras", str(tmp_path / "two.npz"), tmp_path / "t2.tflite", calibration="mse")
 
 
-def test_a_keras_model_with_two_outputs_is_refused_by_quantize_with_the_way_on(tmp_path):
+@pytest.mark.parametrize("loader", ["keras3", "tf_keras"])
+def test_a_keras_model_with_two_outputs_quantizes_with_them_in_the_models_order(tmp_path, loader):
+    """The converter lists outputs in an order of its own (output_1 first); the .tflite keeps the
+    Keras model's, which the report, verify and run follow. Output 0 is the classifier here."""
     import keras
+    import tf_keras
 
-    a = keras.Input((6,))
-    keras.Model(a, [keras.layers.Dense(4)(a), keras.layers.Dense(2)(a)]).save(tmp_path / "two.keras")
-    with pytest.raises(UserError, match=r"model has 2 outputs; quantize takes models with one output "
-                                        r"\(a \.tflite with several goes through generate, verify and run\)"):
-        load_model(tmp_path / "two.keras")
+    from tinyml_ptq.quantize import quantize
+    from tinyml_ptq.verify import verify
 
+    lib = keras if loader == "keras3" else tf_keras
+    inp = lib.Input((6,))
+    hidden = lib.layers.Dense(8, activation="relu")(inp)
+    path = tmp_path / ("two_out.keras" if loader == "keras3" else "two_out.h5")
+    lib.Model(inp, [lib.layers.Dense(3, activation="softmax", name="zz_classes")(hidden),
+                    lib.layers.Dense(5, name="aa_values")(hidden)]).save(path)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (64, 6)).astype(np.float32)
+    loaded = load_model(path, loader=loader)
+    assert loaded.output_shapes == [(3,), (5,)]
+    np.savez(tmp_path / "d.npz", x=x, y=loaded.predict([x])[0].argmax(1))
+    if loader == "tf_keras":  # quantize picks keras3 for an .h5 it can read; this checks the other route
+        from tinyml_ptq.conversion import Conversions
+
+        tflite = Conversions(loaded).convert("int8", [x])
+        (tmp_path / "two_out.tflite").write_bytes(tflite)
+    else:
+        result = quantize(path, str(tmp_path / "d.npz"), tmp_path / "two_out.tflite", samples=64,
+                          eval_data=str(tmp_path / "d.npz"))
+        assert [t["shape"] for t in result.report["outputs"]] == [[1, 3], [1, 5]]
+        assert result.report["output_sqnr_db"] > 25 and result.report["accuracy"]["int8"] > 0.9, result.report
+    got = _int8_outputs((tmp_path / "two_out.tflite").read_bytes(), [x])
+    expected = loaded.predict([x])
+    assert [g.shape for g in got] == [(64, 3), (64, 5)]
+    assert all(np.abs(g - e).max() < 0.1 for g, e in zip(got, expected))
+    assert verify(tmp_path / "two_out.tflite", str(tmp_path / "d.npz")).exact == 1.0
 
 def test_layer_normalization_converts_to_int8_operators_with_the_same_function(tmp_path):
     """Keras 3's LayerNormalization converts with a float NEG (TFLM's NEG is float only); the
@@ -249,7 +275,7 @@ def test_layer_normalization_converts_to_int8_operators_with_the_same_function(t
     x = rng.normal(0, 2.0, (32, 6, 10)).astype(np.float32)
     np.savez(tmp_path / "x.npz", x=x)
     loaded = load_model(tmp_path / "ln.keras")
-    np.testing.assert_allclose(loaded.predict([x]), model.predict(x, verbose=0), atol=1e-4)
+    np.testing.assert_allclose(loaded.predict([x])[0], model.predict(x, verbose=0), atol=1e-4)
     result = quantize(tmp_path / "ln.keras", str(tmp_path / "x.npz"), tmp_path / "ln.tflite", samples=32)
     ops = tflite_ops(result.output.read_bytes())
     assert "NEG" not in ops and {"MEAN", "RSQRT"} <= set(ops), ops

@@ -71,7 +71,7 @@ def test_conv1d_recurrent_classifier_quantizes_to_full_int8_and_runs_exact(data,
 
     # The rewritten layer computes what the Keras layer computes.
     loaded = load_model(path)
-    np.testing.assert_allclose(loaded.predict([x_eval[:32]]), model.predict(x_eval[:32], verbose=0), atol=1e-5)
+    np.testing.assert_allclose(loaded.predict([x_eval[:32]])[0], model.predict(x_eval[:32], verbose=0), atol=1e-5)
 
     # minmax: auto's per-tensor search over an unrolled GRU's ~500 activation tensors takes minutes.
     result = quantize(path, str(folder / "calib.npz"), tmp_path / f"{kind.lower()}.tflite", samples=100,

@@ -56,7 +56,7 @@ class Conversions:
             converter.target_spec.supported_types = [tf.float16]
         try:
             with native_stderr_captured():
-                return _inputs_in_signature_order(bytes(converter.convert()))
+                return _io_in_signature_order(bytes(converter.convert()))
         except Exception as exc:  # ConverterError and friends: the model uses something TFLite cannot do
             text = " ".join(str(exc).split())
             raise UserError(f"{self.loaded.path}: TFLite conversion ({mode}) failed: {text[:300]}") from None
@@ -95,21 +95,28 @@ def _representative(calib_xs: list[np.ndarray]):
     return samples
 
 
-def _inputs_in_signature_order(tflite: bytes) -> bytes:
-    """The converter lists a model's inputs in an order of its own (x1 before x0); put them in
-    the signature's order, the Keras model's, which the data files' x0, x1, ... follow."""
+def _io_in_signature_order(tflite: bytes) -> bytes:
+    """The converter lists a model's inputs and outputs in an order of its own (x1 before x0,
+    output_1 before output_0); put them in the signature's, the Keras model's, which the data
+    files' x0, x1, ... and every later stage follow."""
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite))
     graph = model.subgraphs[0]
-    if len(graph.inputs) < 2 or not model.signatureDefs:
+    if (len(graph.inputs) < 2 and len(graph.outputs) < 2) or not model.signatureDefs:
         return tflite
-    by_name = {t.name.decode() if isinstance(t.name, bytes) else t.name: t.tensorIndex
-               for t in model.signatureDefs[0].inputs}
-    order = [by_name[f"x{k}"] for k in range(len(graph.inputs))]
-    if list(graph.inputs) == order:
+
+    def names(entries) -> dict[str, int]:
+        return {t.name.decode() if isinstance(t.name, bytes) else t.name: t.tensorIndex for t in entries}
+
+    signature = model.signatureDefs[0]
+    inputs, outputs = names(signature.inputs), names(signature.outputs)
+    in_order = [inputs[f"x{k}"] for k in range(len(graph.inputs))] if len(graph.inputs) > 1 else list(graph.inputs)
+    out_order = [outputs[f"output_{k}"] for k in range(len(graph.outputs))] if len(graph.outputs) > 1 \
+        else list(graph.outputs)
+    if list(graph.inputs) == in_order and list(graph.outputs) == out_order:
         return tflite
-    graph.inputs = np.array(order, dtype=np.int32)
+    graph.inputs, graph.outputs = np.array(in_order, dtype=np.int32), np.array(out_order, dtype=np.int32)
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 

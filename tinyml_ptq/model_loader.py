@@ -63,23 +63,27 @@ def import_tensorflow():
 
 
 class LoadedModel:
-    """A float model with one output and one or more inputs, however it was loaded."""
+    """A float model with one or more inputs and outputs, however it was loaded."""
 
     loader: str
 
-    def __init__(self, path: Path, input_shapes: list[tuple[int, ...]], output_shape: tuple[int | None, ...]):
+    def __init__(self, path: Path, input_shapes: list[tuple[int, ...]],
+                 output_shapes: list[tuple[int | None, ...]]):
         self.path = path
-        self.input_shapes = input_shapes  # without the batch dimension, in the model's input order
-        self.output_shape = output_shape  # without the batch dimension
+        # Without the batch dimension, in the model's order.
+        self.input_shapes = input_shapes
+        self.output_shapes = output_shapes
 
-    def _call(self, batch: list[np.ndarray]) -> np.ndarray:
+    def _call(self, batch: list[np.ndarray]) -> list:
+        """The model's outputs (a list) for one batch of every input."""
         raise NotImplementedError
 
-    def predict(self, xs: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
-        """Float outputs for float32 samples, [N, *shape] for each input."""
+    def predict(self, xs: list[np.ndarray], batch_size: int = 64) -> list[np.ndarray]:
+        """Float outputs, [N, *shape] for each output, for float32 samples, [N, *shape] for each input."""
         count = len(xs[0])
-        outputs = [np.asarray(self._call([x[i: i + batch_size] for x in xs])) for i in range(0, count, batch_size)]
-        return np.concatenate(outputs).astype(np.float32)
+        batches = [self._call([x[i: i + batch_size] for x in xs]) for i in range(0, count, batch_size)]
+        return [np.concatenate([np.asarray(b[k]) for b in batches]).astype(np.float32)
+                for k in range(len(self.output_shapes))]
 
     def converter(self):
         """A fresh `tf.lite.TFLiteConverter` for the model with input shape [1, *input_shape]."""
@@ -114,7 +118,7 @@ class _Keras3Model(LoadedModel):
         self._export_dir: tempfile.TemporaryDirectory | None = None
 
     def _call(self, batch):
-        return self._model(self._keras_inputs(batch), training=False)
+        return _as_list(self._model(self._keras_inputs(batch), training=False))
 
     def converter(self):
         import keras
@@ -142,7 +146,7 @@ class _TfKerasModel(LoadedModel):
         self._model = model
 
     def _call(self, batch):
-        return self._model(self._keras_inputs(batch), training=False)
+        return _as_list(self._model(self._keras_inputs(batch), training=False))
 
     def converter(self):
         tf = import_tensorflow()
@@ -166,18 +170,17 @@ class _SavedModelSignature(LoadedModel):
         if len(inputs) != 1 or len(outputs) != 1:
             raise UserError(f"{path}: serving_default has {len(inputs)} inputs and {len(outputs)} outputs; "
                             "quantize takes a SavedModel signature with one input and one output (save the Keras "
-                            "model as .keras for several inputs; a .tflite with several outputs goes through "
-                            "generate, verify and run)")
+                            "model as .keras for several inputs or outputs)")
         (self._input_name, in_spec), = inputs.items()
         (self._output_name, out_spec), = outputs.items()
         if in_spec.dtype.name != "float32":
             raise UserError(f"{path}: model input is {in_spec.dtype.name}; only float32 inputs can be quantized")
         super().__init__(path, [_static_shape(path, in_spec.shape.as_list())],
-                         tuple(out_spec.shape.as_list()[1:]))
+                         [tuple(out_spec.shape.as_list()[1:])])
 
     def _call(self, batch):
         tf = import_tensorflow()
-        return self._signature(**{self._input_name: tf.constant(batch[0])})[self._output_name]
+        return [self._signature(**{self._input_name: tf.constant(batch[0])})[self._output_name]]
 
     def converter(self):
         tf = import_tensorflow()
@@ -185,6 +188,11 @@ class _SavedModelSignature(LoadedModel):
         # Re-trace the signature with batch 1; `from_saved_model` itself fails on TF 2.3-era models.
         fn = tf.function(lambda x: signature(**{name: x})[output], input_signature=self._batch1_specs(tf))
         return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], self._obj)
+
+
+def _as_list(outputs) -> list:
+    """A Keras model's outputs as a list (one output comes bare)."""
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
 
 def _static_shape(path: Path, shape: list) -> tuple[int, ...]:
@@ -195,22 +203,19 @@ def _static_shape(path: Path, shape: list) -> tuple[int, ...]:
     return tuple(int(d) for d in dims)
 
 
-def _keras_shapes(path: Path, model) -> tuple[list[tuple[int, ...]], tuple[int | None, ...]]:
+def _keras_shapes(path: Path, model) -> tuple[list[tuple[int, ...]], list[tuple[int | None, ...]]]:
     try:
         inputs, outputs = model.inputs, model.outputs
     except (AttributeError, ValueError):
         inputs = outputs = None
     if not inputs or not outputs:
         raise UserError(f"{path}: model has no defined inputs; save a Functional or Sequential model")
-    if len(outputs) != 1:
-        raise UserError(f"{path}: model has {len(outputs)} outputs; quantize takes models with one output "
-                        "(a .tflite with several goes through generate, verify and run)")
     for i, tensor in enumerate(inputs):
         dtype = str(getattr(tensor.dtype, "name", tensor.dtype))
         if dtype != "float32":
             which = f"input {i}" if len(inputs) > 1 else "input"
             raise UserError(f"{path}: model {which} is {dtype}; only float32 inputs can be quantized")
-    return [_static_shape(path, list(t.shape)) for t in inputs], tuple(outputs[0].shape[1:])
+    return [_static_shape(path, list(t.shape)) for t in inputs], [tuple(t.shape[1:]) for t in outputs]
 
 
 def _load_keras3(path: Path) -> LoadedModel:

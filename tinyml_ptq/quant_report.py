@@ -15,7 +15,7 @@ from . import progress
 from .datasets import check_class_labels
 from .errors import shorten
 from .isolation import InterpreterFailure, IsolatedInterpreter
-from .reference import ReferenceInterpreter, dequantize, quantize_input, sample_rows
+from .reference import ReferenceInterpreter, dequantize, output_values, quantize_input, sample_rows
 from .reference import _tensor_info as _info  # LiteRT details share TFLM's dict layout
 
 # Per-layer errors are averaged over this many samples; enough for a stable ranking.
@@ -39,7 +39,8 @@ def build_report(loaded, mode: str, per_tensor: bool, float_tflite: bytes, quant
         "size_bytes": {"float": len(float_tflite), "int8": len(quant_tflite)},
         "input": quant_io["inputs"][0],  # the first; "inputs" lists every one
         "inputs": quant_io["inputs"],
-        "output": quant_io["output"],
+        "output": quant_io["outputs"][0],  # the first; "outputs" lists every one
+        "outputs": quant_io["outputs"],
         "calibration": {"source": calib.source, "samples": len(calib), "available": calib.total,
                         "method": calibration.method if calibration is not None else "minmax",
                         "equalize": None if equalized is None else {
@@ -69,9 +70,9 @@ def build_report(loaded, mode: str, per_tensor: bool, float_tflite: bytes, quant
         else:  # no evaluation data: the output SQNR on (up to SQNR_SAMPLES) calibration samples
             xs = [x[:SQNR_SAMPLES] for x in calib.xs]
             count = len(xs[0])
-            float_out = loaded.predict(xs).reshape(count, -1)
-            quant_out = (_run_tflm(quant_tflite, xs) if mode == "int8" else _run_litert(quant_tflite, xs))
-            report["output_sqnr_db"] = sqnr_db(float_out, quant_out.reshape(count, -1))
+            float_out = _flat(loaded.predict(xs))
+            quant_out = _flat(_run_tflm(quant_tflite, xs) if mode == "int8" else _run_litert(quant_tflite, xs))
+            report["output_sqnr_db"] = sqnr_db(float_out, quant_out)
             report["sqnr_samples"] = f"{count} calibration samples"
     except InterpreterFailure as exc:
         progress.warn(f"quantize report: no accuracy or SQNR of the quantized model: {exc}")
@@ -114,13 +115,15 @@ def sensitivity(layers: list[dict]) -> list[dict]:
 def _evaluate(loaded, mode: str, quant_tflite: bytes, ops: list[str], evaluation) -> dict:
     xs, y, count = evaluation.xs, evaluation.y, len(evaluation)
     progress.log(f"float inference on {count} samples ({loaded.loader})")
-    float_out = loaded.predict(xs).reshape(count, -1)
+    float_outs = loaded.predict(xs)
     if mode == "int8":
-        runtime, quant_out = "tflm", _run_tflm(quant_tflite, xs)
+        runtime, quant_outs = "tflm", _run_tflm(quant_tflite, xs)
     else:
-        runtime, quant_out = "litert", _run_litert(quant_tflite, xs)
-    quant_out = quant_out.reshape(count, -1)
-    classes = float_out.shape[1]
+        runtime, quant_outs = "litert", _run_litert(quant_tflite, xs)
+    float_out, quant_out = _flat(float_outs), _flat(quant_outs)
+    # Classes, agreement and accuracy are the first output's; the errors cover every output.
+    float_first, quant_first = float_outs[0].reshape(count, -1), quant_outs[0].reshape(count, -1)
+    classes = float_first.shape[1]
     labels = check_class_labels(y, classes, f"--eval {evaluation.source}")
     # A classifier: labelled with class indices, or ending in a softmax.
     classifier = labels or (classes > 1 and bool(ops) and ops[-1] == "SOFTMAX")
@@ -132,11 +135,16 @@ def _evaluate(loaded, mode: str, quant_tflite: bytes, ops: list[str], evaluation
         "sqnr_samples": f"{count} evaluation samples",
     }
     if classifier:
-        result["agreement"] = float(np.mean(quant_out.argmax(1) == float_out.argmax(1)))
+        result["agreement"] = float(np.mean(quant_first.argmax(1) == float_first.argmax(1)))
     if labels:
-        result["accuracy"] = {"float": float(np.mean(float_out.argmax(1) == y)),
-                              "int8": float(np.mean(quant_out.argmax(1) == y))}
+        result["accuracy"] = {"float": float(np.mean(float_first.argmax(1) == y)),
+                              "int8": float(np.mean(quant_first.argmax(1) == y))}
     return result
+
+
+def _flat(outputs: list[np.ndarray]) -> np.ndarray:
+    """Every output of each sample in one row: [N, total values]."""
+    return np.concatenate([o.reshape(len(o), -1) for o in outputs], axis=1)
 
 
 def int8_comparison(loaded, int8_tflite: bytes, evaluation) -> dict:
@@ -149,13 +157,13 @@ def int8_comparison(loaded, int8_tflite: bytes, evaluation) -> dict:
             "size_bytes": len(int8_tflite), "runtime": figures["eval"]["quantized_runtime"]}
 
 
-def _run_tflm(tflite: bytes, xs: list[np.ndarray]) -> np.ndarray:
-    """Output 0, dequantized, for float samples of every input."""
+def _run_tflm(tflite: bytes, xs: list[np.ndarray]) -> list[np.ndarray]:
+    """Every output, dequantized, for float samples of every input."""
     interp = ReferenceInterpreter(tflite)
-    out = interp.output
-    outputs = [interp.invoke_bytes(row)[:out.nbytes].view(out.dtype).reshape(out.shape)
-               for row in progress.track(sample_rows(xs, interp.inputs), "int8 inference (TFLM reference)")]
-    return dequantize(np.stack(outputs), out)
+    rows = np.stack([interp.invoke_bytes(row) for row in
+                     progress.track(sample_rows(xs, interp.inputs), "int8 inference (TFLM reference)")])
+    return [dequantize(output_values(rows, interp.outputs, k), out).reshape(len(rows), *out.shape[1:])
+            for k, out in enumerate(interp.outputs)]
 
 
 def _litert(tflite: bytes, preserve: bool = False, reuse: IsolatedInterpreter | None = None) -> IsolatedInterpreter:
@@ -178,7 +186,7 @@ def _litert_io(tflite: bytes) -> dict:
                 "zero_point": info.zero_point}
 
     return {"inputs": [describe(d) for d in interp.get_input_details()],
-            "output": describe(interp.get_output_details()[0])}
+            "outputs": [describe(d) for d in interp.get_output_details()]}
 
 
 def _set_inputs(interp, details: list[dict], xs: list[np.ndarray], i: int, quantized: bool) -> None:
@@ -188,15 +196,17 @@ def _set_inputs(interp, details: list[dict], xs: list[np.ndarray], i: int, quant
                           else x[i][None].astype(np.float32))
 
 
-def _run_litert(tflite: bytes, xs: list[np.ndarray]) -> np.ndarray:
+def _run_litert(tflite: bytes, xs: list[np.ndarray]) -> list[np.ndarray]:
+    """Every output, dequantized, for float samples of every input."""
     interp = _litert(tflite)
-    inputs, out = interp.get_input_details(), interp.get_output_details()[0]
-    outputs = []
+    inputs, outs = interp.get_input_details(), interp.get_output_details()
+    values: list[list[np.ndarray]] = [[] for _ in outs]
     for i in progress.track(range(len(xs[0])), "quantized inference (LiteRT)"):
         _set_inputs(interp, inputs, xs, i, quantized=True)
         interp.invoke()
-        outputs.append(interp.get_tensor(out["index"]).copy())
-    return dequantize(np.stack(outputs), _info(out))
+        for k, out in enumerate(outs):
+            values[k].append(interp.get_tensor(out["index"]).copy())
+    return [dequantize(np.stack(v), _info(out)) for v, out in zip(values, outs)]
 
 
 def _op_outputs(interp) -> list[tuple[str, int]]:
@@ -270,7 +280,6 @@ def _pct(value) -> str:
 
 def format_report(report: dict, max_layers: int = 12) -> str:
     """The report as a readable table (what the CLI prints)."""
-    out = report["output"]
     rows = [
         ("model", report["model"]),
         ("loader", report["loader"]),
@@ -282,7 +291,9 @@ def format_report(report: dict, max_layers: int = 12) -> str:
         *((f"input {k}" if len(report["inputs"]) > 1 else "input",
            f"{t['dtype']} {t['shape']} scale {t['scale']:.6g} zero point {t['zero_point']}")
           for k, t in enumerate(report["inputs"])),
-        ("output", f"{out['dtype']} {out['shape']} scale {out['scale']:.6g} zero point {out['zero_point']}"),
+        *((f"output {k}" if len(report["outputs"]) > 1 else "output",
+           f"{t['dtype']} {t['shape']} scale {t['scale']:.6g} zero point {t['zero_point']}")
+          for k, t in enumerate(report["outputs"])),
         ("calibration", f"{report['calibration']['samples']} of {report['calibration']['available']} samples "
                         f"from {report['calibration']['source']}"),
     ]

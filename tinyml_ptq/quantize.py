@@ -78,13 +78,16 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
         progress.log(f"loading {model}")
         loaded = load_model(model)
         shapes = ", ".join(str(list(s)) for s in loaded.input_shapes)
-        progress.log(f"loaded with {loaded.loader}: input {shapes}, output {list(loaded.output_shape)}")
-        if len(loaded.input_shapes) > 1 and tuned:
+        outputs = ", ".join(str(list(s)) for s in loaded.output_shapes)
+        progress.log(f"loaded with {loaded.loader}: input {shapes}, output {outputs}")
+        io = (len(loaded.input_shapes), len(loaded.output_shapes))
+        if io != (1, 1) and tuned:
             if requested is not None or equalize or bias_correction:
-                raise UserError(f"{model} has {len(loaded.input_shapes)} inputs; --calibration, --equalize and "
-                                "--bias-correction take models with one input")
+                raise UserError(f"{model} has {io[0]} input{'s' if io[0] > 1 else ''} and {io[1]} "
+                                f"output{'s' if io[1] > 1 else ''}; --calibration, --equalize and --bias-correction "
+                                "take models with one input and one output")
             calibration, tuned = "minmax", False
-            progress.log("calibration: minmax (auto chooses ranges for models with one input)")
+            progress.log("calibration: minmax (auto chooses ranges for models with one input and one output)")
         calib = load_inputs(data, loaded.input_shapes, samples, what="--data")
         evaluation = load_inputs(eval_data, loaded.input_shapes, eval_samples, what="--eval") if eval_data else None
         equalized = None
