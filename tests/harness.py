@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def convert_int8(build_fn, input_shapes, calib=None, per_tensor=False, seed=0, calib_count=32,
-                 calib_range=(-1.0, 1.0), input_type="int8", output_type="int8"):
+                 calib_range=(-1.0, 1.0), input_type="int8", output_type="int8", int16x8=False):
     """Convert a function of float32 inputs to a full-int8 .tflite (batch 1).
 
     build_fn: a callable taking tf tensors (one per input) and returning the output,
@@ -39,12 +39,22 @@ def convert_int8(build_fn, input_shapes, calib=None, per_tensor=False, seed=0, c
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], fn)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8 if int16x8
+        else tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.as_dtype(input_type)
     converter.inference_output_type = tf.as_dtype(output_type)
     if per_tensor:
         converter._experimental_disable_per_channel = True
     return converter.convert()
+
+
+def convert_int16x8(build_fn, input_shapes, **kwargs):
+    """convert_int8 in TFLite's 16x8 mode (EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8):
+    int16 activations and model boundary, int8 weights, int64 biases."""
+    kwargs.setdefault("input_type", "int16")
+    kwargs.setdefault("output_type", "int16")
+    return convert_int8(build_fn, input_shapes, int16x8=True, **kwargs)
 
 
 def run_both(tflite_bytes: bytes, samples: int = 8, seed: int = 0, inputs=None, kernels: str = "reference"):

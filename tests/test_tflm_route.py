@@ -105,7 +105,7 @@ def _float_inputs(path: Path, project: Path, count: int, int32_values: dict[int,
 
 # TFLM's own models with several inputs and 16-bit activations (int16x8; the SEANet operator
 # models), a two-input int8 one, and its LSTM, whose state must start afresh for each sample:
-# the native runtime refuses the int16 ones, TFLM runs them all.
+# the native runtime refuses the int16 ones whose operators have no 16x8 kernel, TFLM runs them all.
 SEVERAL_INPUTS_AND_INT16 = {
     "simple_add": (TFLM_MODELS / "simple_add_model.tflite", None),
     "trained_lstm": (TFLM_MODELS / "trained_lstm_int8.tflite", None),
@@ -134,9 +134,10 @@ def test_several_inputs_and_int16x8_models_run_bit_exact_on_tflm(tflm_projects, 
 
 
 def test_native_runtime_refuses_int16x8_pointing_at_tflm(tmp_path):
-    with pytest.raises(UserError, match=r"is int16 \(an int16x8 model, or int16 at the boundary\); the native "
-                                        r"runtime takes int8; --runtime tflm"):
-        generate(SEVERAL_INPUTS_AND_INT16["seanet_add"][0], tmp_path / "p")
+    """An int16x8 operator without a native 16x8 kernel (TRANSPOSE_CONV) is refused by name, pointing at TFLM."""
+    with pytest.raises(UserError, match=r"TRANSPOSE_CONV \(node 0\) has int16 tensor .*\(an int16x8 model\): the "
+                                        r"native runtime has no int16x8 TRANSPOSE_CONV .*; --runtime tflm"):
+        generate(SEVERAL_INPUTS_AND_INT16["seanet_transpose_conv"][0], tmp_path / "p")
 
 
 def _nm(path: Path, *flags: str) -> list[tuple[str, int, str, int]]:
@@ -287,13 +288,16 @@ def test_deploy_int16x8_on_tflm_end_to_end(tflm_dir, tmp_path, capsys):
     assert (out / "digits_cnn_int16x8.tflite").is_file()
 
 
-def test_deploy_int16x8_needs_the_tflm_runtime(tmp_path, capsys):
-    from tinyml_ptq.cli import main
+def test_deploy_int16x8_runs_natively(tmp_path):
+    """The digits model's 16x8 operators all have native int16x8 kernels: deployed without TFLM."""
+    from tinyml_ptq.deploy import deploy
 
-    assert main(["deploy", str(DIGITS_DIR / "digits_cnn.keras"), "--data", str(DIGITS_DIR / "calib.npz"),
-                 "--eval", str(DIGITS_DIR / "eval.npz"), "-o", str(tmp_path / "d"), "--mode", "int16x8"]) == 2
-    assert "the native runtime runs int8 models; add --runtime tflm" in capsys.readouterr().err
-    assert not (tmp_path / "d").exists()
+    result = deploy(DIGITS_DIR / "digits_cnn.keras", str(DIGITS_DIR / "calib.npz"), str(DIGITS_DIR / "eval.npz"),
+                    tmp_path / "d", mode="int16x8", eval_samples=60)
+    assert result.report["summary"]["exact"] == 1.0 and result.report["summary"]["quantized"]["mode"] == "int16x8"
+    assert result.report["summary"]["runtime"].startswith("tinyml-ptq native")
+    meta = json.loads((tmp_path / "d" / "firmware" / "project.json").read_text())
+    assert meta["inputs"][0]["dtype"] == meta["outputs"][0]["dtype"] == "int16"
 
 
 def test_host_board_runs_tflm_natively(tflm_projects):

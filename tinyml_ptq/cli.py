@@ -222,7 +222,7 @@ def flash_cmd(project_dir: str, probe: str, target: str | None) -> None:
 @click.option("--eval-samples", default=1000, show_default=True, type=click.IntRange(min=1),
               help="Evaluation samples to use at most (fixed-seed random subset).")
 @click.option("--mode", type=click.Choice(["int8", "int16x8"]), default="int8", show_default=True,
-              help="int16x8: 16-bit activations, 8-bit weights (with --runtime tflm).")
+              help="int16x8: 16-bit activations, 8-bit weights (native for some operators; all with --runtime tflm).")
 @click.option("--name", default=None, help="Model name reported by the device (default: the .tflite name).")
 @click.option("--runtime", type=click.Choice(["native", "tflm"]), default="native", show_default=True,
               help="As generate --runtime; tflm needs --tflm-dir or $TFLM_DIR.")

@@ -4,7 +4,7 @@ Each stage is the stage's own function (`tinyml_ptq.quantize`, `generate`, `buil
 `run`); this module only chains them, remembers what it produced and writes
 `report.json` / `report.html`. Layout of DIR:
 
-    DIR/<model>_<mode>.tflite DIR/quantize_report.json   quantize (mode int8, or int16x8 on TFLM)
+    DIR/<model>_<mode>.tflite DIR/quantize_report.json   quantize (mode int8 or int16x8)
     DIR/firmware/                                        generate (+ firmware/build/ from build)
     DIR/build.json   DIR/run.json                        build, run
     DIR/eval_samples.npz      only when EVAL has more samples than --eval-samples
@@ -71,7 +71,7 @@ class DeployResult:
         return format_summary(self.report)
 
 
-# Quantize modes whose models run on a device (int16x8 on TFLM only).
+# Quantize modes whose models run on a device (int16x8 natively for some operators, on TFLM for all).
 DEPLOY_MODES = ("int8", "int16x8")
 
 
@@ -86,7 +86,8 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     runtime, kernels: as `generate --runtime/--kernels` (kernels auto: the optimized set where the
     board's core has the DSP extension, else reference). runtime "tflm" builds the firmware on
     TensorFlow Lite Micro from `tflm_dir` (or $TFLM_DIR). opt, lto, cflags: as `build`.
-    mode: "int8", or "int16x8" (16-bit activations, 8-bit weights), which runs on TFLM only.
+    mode: "int8", or "int16x8" (16-bit activations, 8-bit weights): natively for the operators
+    with int16x8 kernels (README, "Supported operators"), else with runtime "tflm".
 
     A stage that fails raises UserError("stage <name> failed: ...") and leaves
     what the earlier stages wrote in OUT_DIR. `command` is the command line to
@@ -109,9 +110,6 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     if mode not in DEPLOY_MODES:
         raise UserError(f"deploy --mode {mode}: deploy takes {' or '.join(DEPLOY_MODES)} (the other quantize "
                         "modes are for comparison only)")
-    if mode == "int16x8" and runtime != "tflm":
-        raise UserError("deploy --mode int16x8: the native runtime runs int8 models; add --runtime tflm "
-                        "(with --tflm-dir) to run int16x8 ones on TensorFlow Lite Micro")
     if not eval_data:
         raise UserError("--eval is required: deploy measures accuracy and exactness on the device with it")
     out = Path(out_dir)

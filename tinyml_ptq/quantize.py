@@ -113,8 +113,11 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
         converter.close()
     if mode == "int8":
         require_full_int8(tflite, origin=f"the converted {Path(model).name}")
+    elif mode == "int16x8":
+        progress.log("note: int16x8 models run natively for the operators with int16x8 kernels "
+                     "(README, 'Supported operators'), and on --runtime tflm")
     else:
-        progress.log(f"note: --mode {mode} is for comparison only; later stages take int8 models")
+        progress.log(f"note: --mode {mode} is for comparison only; later stages take int8 and int16x8 models")
     _write(output, lambda: write_bytes_atomic(output, tflite))
     progress.log(f"wrote {output} ({len(tflite)} bytes)")
 

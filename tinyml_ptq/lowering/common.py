@@ -10,6 +10,11 @@ from ..ir import Graph, Operator, Tensor
 from . import InPlace, UnsupportedOperator
 
 
+# Operators the native runtime runs in int16x8 (16-bit activations, 8-bit weights).
+INT16X8_OPERATORS = ("ADD", "CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND_DIMS",
+                     "SOFTMAX")
+
+
 def require_int8(graph: Graph, op: Operator, *tensors: Tensor | None) -> None:
     """Refuse float or hybrid operators with the same message the user sees everywhere."""
     for tensor in tensors:
@@ -18,13 +23,46 @@ def require_int8(graph: Graph, op: Operator, *tensors: Tensor | None) -> None:
         if tensor.dtype == "int16" and tensor.quantization is not None:
             raise UnsupportedOperator(
                 f"operator {op.opcode} (node {op.index}) has int16 tensor {shorten(tensor.name)!r} (an int16x8 "
-                "model): the native runtime runs int8 operators; --runtime tflm runs int16x8 models")
+                f"model): the native runtime has no int16x8 {op.opcode} (it runs {', '.join(INT16X8_OPERATORS)} in "
+                "int16x8); --runtime tflm runs int16x8 models")
         if tensor.dtype != "int8" or tensor.quantization is None:
             raise UnsupportedOperator(
                 f"operator {op.opcode} (node {op.index}) has {tensor.dtype} tensor {shorten(tensor.name)!r}: "
                 "only full-integer int8 models are supported; quantize with "
                 "'tinyml-ptq quantize --mode int8'"
             )
+
+
+def is_int16x8(tensor: Tensor | None) -> bool:
+    """A quantized int16 activation: the operator runs its 16x8 kernel (16-bit activations, 8-bit weights)."""
+    return tensor is not None and tensor.dtype == "int16" and tensor.quantization is not None
+
+
+def require_int16x8(graph: Graph, op: Operator, activations: tuple[Tensor | None, ...],
+                    weights: Tensor | None = None, bias: Tensor | None = None) -> None:
+    """The tensors a 16x8 kernel takes: int16 activations with zero point 0 (as TFLite's 16x8 mode
+    quantizes them), symmetric int8 weights and an int64 bias; anything else refused by name."""
+    for tensor in activations:
+        if tensor is None:
+            continue
+        if not is_int16x8(tensor):
+            raise UnsupportedOperator(
+                f"operator {op.opcode} (node {op.index}) mixes int16 and {tensor.dtype} tensor "
+                f"{shorten(tensor.name)!r}; int16x8 operators take int16 activations throughout")
+        if tensor.quantization.per_channel or tensor.zero_point != 0:
+            raise UnsupportedOperator(
+                f"operator {op.opcode} (node {op.index}): int16 tensor {shorten(tensor.name)!r} has zero point "
+                f"{tensor.zero_point}; TFLite's int16x8 kernels require 0")
+    if weights is not None:
+        if weights.dtype != "int8" or weights.quantization is None:
+            raise UnsupportedOperator(f"operator {op.opcode} (node {op.index}) has {weights.dtype} weights "
+                                      f"{shorten(weights.name)!r}; int16x8 operators take int8 weights")
+        if np.any(np.asarray(weights.quantization.zero_point) != 0):
+            raise UnsupportedOperator(f"operator {op.opcode} (node {op.index}): weights {shorten(weights.name)!r} "
+                                      "have nonzero zero points; int8 weights must be symmetric")
+    if bias is not None and bias.dtype != "int64":
+        raise UnsupportedOperator(f"operator {op.opcode} (node {op.index}) has a {bias.dtype} bias; int16x8 "
+                                  "operators are supported with an int64 bias (the converter's default)")
 
 
 def fused_activation(op: Operator, output: Tensor) -> tuple[int, int]:
@@ -35,6 +73,8 @@ def fused_activation(op: Operator, output: Tensor) -> tuple[int, int]:
             f"{quant_math.FUSED_ACTIVATIONS.get(fused, fused)}; supported: NONE, RELU, RELU6, RELU_N1_TO_1"
         )
     try:
+        if output.dtype == "int16":
+            return quant_math.activation_range(fused, output.scale, output.zero_point, -32768, 32767)
         return quant_math.activation_range(fused, output.scale, output.zero_point)
     except quant_math.ActivationRangeError as exc:
         raise UnsupportedOperator(f"operator {op.opcode} (node {op.index}): {exc}") from None

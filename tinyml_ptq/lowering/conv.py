@@ -13,8 +13,8 @@ import numpy as np
 
 from ..ir import Graph, Operator, Tensor
 from . import CArray, CStruct, InPlace, Step, UnsupportedOperator, lowers
-from .common import (checked_padding, dims_initializer, effective_bias, fused_activation, per_channel_requant,
-                     require_int8)
+from .common import (checked_padding, dims_initializer, effective_bias, fused_activation, is_int16x8,
+                     per_channel_requant, require_int16x8, require_int8)
 from .gemmlowp_math import multiply_by_quantized_multiplier
 
 def _conv_geometry(op: Operator, inp: Tensor, filt: Tensor,
@@ -146,8 +146,35 @@ def _conv_step(op: Operator, kernel: str, params: CStruct, inp: Tensor, filt: Te
     )
 
 
+def _lower_conv2d_s16(graph: Graph, op: Operator) -> Step:
+    """CONV_2D in 16x8: int16 activations, int8 filter, int64 bias, int64 accumulator (no in-place offer)."""
+    inp, filt, bias = (graph.input_tensors(op) + [None])[:3]
+    output = graph.tensors[op.outputs[0]]
+    require_int16x8(graph, op, (inp, output), filt, bias)
+    for tensor in (inp, filt, output):
+        if len(tensor.shape) != 4:
+            raise UnsupportedOperator(
+                f"CONV_2D (node {op.index}): tensor {tensor.name!r} has shape {list(tensor.shape)}; expected 4-D")
+    out_channels, in_channels, group_depth = filt.shape[0], inp.shape[3], filt.shape[3]
+    quant = filt.quantization
+    if quant.per_channel and (quant.axis != 0 or quant.scale.size != out_channels):
+        raise UnsupportedOperator(
+            f"CONV_2D (node {op.index}): filter {filt.name!r} has {quant.scale.size} scales along axis "
+            f"{quant.axis}; expected {out_channels} along axis 0")
+    if in_channels % group_depth or out_channels % (in_channels // group_depth) or output.shape[3] != out_channels:
+        raise UnsupportedOperator(
+            f"CONV_2D (node {op.index}): {in_channels} input channels, filter depth {group_depth} and "
+            f"{out_channels} filters do not form whole groups")
+    params = CStruct("tp_conv_params", "params", _conv_params(op, inp, filt, output))
+    step = _conv_step(op, "tp_conv2d_s16", params, inp, filt, bias, output)
+    step.inplace = None
+    return step
+
+
 @lowers("CONV_2D")
 def lower_conv2d(graph: Graph, op: Operator) -> Step:
+    if is_int16x8(graph.tensors[op.inputs[0]]):
+        return _lower_conv2d_s16(graph, op)
     inp, filt, bias, output = _check_tensors(graph, op, channel_axis=0)
     out_channels, in_channels = filt.shape[0], inp.shape[3]
     group_depth = filt.shape[3]
@@ -257,6 +284,8 @@ def dsp_channel_words(filter_rows: np.ndarray, bias: np.ndarray | None, input_of
 @lowers("CONV_2D", kernels="dsp")
 def lower_conv2d_dsp(graph: Graph, op: Operator) -> Step:
     base = lower_conv2d(graph, op)
+    if is_int16x8(graph.tensors[op.inputs[0]]):
+        return base  # the reference 16x8 kernel: the DSP set has none
     inp, filt, bias, output = _check_tensors(graph, op, channel_axis=0)
     if filt.shape[3] != inp.shape[3] or not filt.is_constant or (bias is not None and not bias.is_constant):
         return base  # grouped convolutions and run-time weights stay on the reference kernel

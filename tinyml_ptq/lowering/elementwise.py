@@ -1,5 +1,5 @@
 """ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE, PRELU (with broadcast), RELU, RELU6,
-LEAKY_RELU and HARD_SWISH, int8.
+LEAKY_RELU and HARD_SWISH, int8 (ADD also int16x8: 16-bit activations).
 
 Each lowering mirrors TFLite Micro's Prepare for the operator, including which
 intermediate products it forms in float and which in double.
@@ -13,10 +13,12 @@ from .. import quant_math
 from ..ir import Graph, Operator, Tensor
 from . import CArray, CStruct, MalformedOperator, Step, UnsupportedOperator, lowers
 from . import gemmlowp_math as gl
-from .common import elementwise_inplace, dims_initializer, fused_activation, require_int8, rescale_multiplier
+from .common import (elementwise_inplace, dims_initializer, fused_activation, is_int16x8, require_int16x8, require_int8,
+                     rescale_multiplier)
 
 f32 = np.float32
 ADD_LEFT_SHIFT = 20  # headroom TFLite gives int8 ADD/SUB before rescaling
+ADD_LEFT_SHIFT_S16 = 15  # and int16 ADD
 
 
 def _nhwc(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -64,15 +66,15 @@ def _binary_operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor, Tensor
     return input1, input2, output
 
 
-def _add_sub_rescaling(op: Operator, input1: Tensor, input2: Tensor,
-                       output: Tensor) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+def _add_sub_rescaling(op: Operator, input1: Tensor, input2: Tensor, output: Tensor,
+                       left_shift: int = ADD_LEFT_SHIFT) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
     """(multiplier, shift) of input 1, input 2 and the output, as TFLite Micro's Prepare forms them."""
     s1, s2, s_out = f32(input1.scale), f32(input2.scale), f32(output.scale)
     if op.opcode == "ADD":
         # CalculateOpDataAdd works in double throughout.
         twice_max = 2.0 * float(max(s1, s2))
         real1, real2 = float(s1) / twice_max, float(s2) / twice_max
-        real_out = twice_max / ((1 << ADD_LEFT_SHIFT) * float(s_out))
+        real_out = twice_max / ((1 << left_shift) * float(s_out))
     else:
         # CalculateOpDataSub forms every ratio in float before widening to double.
         twice_max = f32(2) * max(s1, s2)
@@ -82,8 +84,23 @@ def _add_sub_rescaling(op: Operator, input1: Tensor, input2: Tensor,
             _multiplier_below_one(op, "output", real_out))
 
 
+def _lower_add_s16(graph: Graph, op: Operator) -> Step:
+    """int16x8 ADD: TFLM's general-scale int16 path (left shift 15), with broadcast."""
+    input1, input2 = graph.input_tensors(op)[:2]
+    output = graph.tensors[op.outputs[0]]
+    require_int16x8(graph, op, (input1, input2, output))
+    (m1, e1), (m2, e2), (m_out, e_out) = _add_sub_rescaling(op, input1, input2, output, ADD_LEFT_SHIFT_S16)
+    act_min, act_max = fused_activation(op, output)
+    params = CStruct("tp_add_params", "params",
+                     f"{{0, 0, 0, {ADD_LEFT_SHIFT_S16}, {{{m1}, {e1}}}, {{{m2}, {e2}}}, {{{m_out}, {e_out}}}, "
+                     f"{{{act_min}, {act_max}}}}}")
+    return _broadcast_step(op, "tp_add_s16", "tp_add_s16.c", params, input1, input2, output)
+
+
 @lowers("ADD", "SUB")
 def lower_add_sub(graph: Graph, op: Operator) -> Step:
+    if op.opcode == "ADD" and is_int16x8(graph.tensors[op.inputs[0]]):
+        return _lower_add_s16(graph, op)
     input1, input2, output = _binary_operands(graph, op)
     (m1, e1), (m2, e2), (m_out, e_out) = _add_sub_rescaling(op, input1, input2, output)
     act_min, act_max = fused_activation(op, output)
@@ -117,6 +134,8 @@ def lower_add_sub_dsp(graph: Graph, op: Operator) -> Step:
     2's table); the kernel sums two table entries and requantizes the sum in the short form of
     tp_dsp.h, which the generator proves exact from the tables' extremes (else the reference)."""
     base = lower_add_sub(graph, op)
+    if is_int16x8(graph.tensors[op.inputs[0]]):
+        return base  # the reference 16x8 kernel: the DSP set has none
     input1, input2, output = _binary_operands(graph, op)
     if not tuple(input1.shape) == tuple(input2.shape) == tuple(output.shape):
         return base  # broadcasting stays on the reference kernel

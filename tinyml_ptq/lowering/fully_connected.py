@@ -6,13 +6,15 @@ import numpy as np
 
 from ..ir import Graph, Operator
 from . import CArray, CStruct, Step, UnsupportedOperator, lowers
-from .common import effective_bias, fused_activation, per_channel_requant, require_int8
+from .common import effective_bias, fused_activation, is_int16x8, per_channel_requant, require_int16x8, require_int8
 
 
 @lowers("FULLY_CONNECTED")
 def lower_fully_connected(graph: Graph, op: Operator) -> Step:
     inp, weights, bias = (graph.input_tensors(op) + [None])[:3]
     output = graph.tensors[op.outputs[0]]
+    if is_int16x8(inp):
+        return _lower_fully_connected_s16(graph, op)
     require_int8(graph, op, inp, weights, output)
     if weights is None or not weights.is_constant:
         raise UnsupportedOperator(f"FULLY_CONNECTED (node {op.index}) with non-constant weights is not supported")
@@ -48,10 +50,41 @@ def lower_fully_connected(graph: Graph, op: Operator) -> Step:
     )
 
 
+def _lower_fully_connected_s16(graph: Graph, op: Operator) -> Step:
+    """16x8: int16 input and output (zero point 0), int8 weights, int64 bias, int64 accumulator."""
+    inp, weights, bias = (graph.input_tensors(op) + [None])[:3]
+    output = graph.tensors[op.outputs[0]]
+    require_int16x8(graph, op, (inp, output), weights, bias)
+    if not weights.is_constant:
+        raise UnsupportedOperator(f"FULLY_CONNECTED (node {op.index}) with non-constant weights is not supported")
+    if op.options.get("weights_format", 0) != 0:
+        raise UnsupportedOperator(f"FULLY_CONNECTED (node {op.index}) uses shuffled weights; not supported")
+    output_depth, accum_depth = weights.shape
+    w_quant = weights.quantization
+    channels = output_depth if w_quant.per_channel else 1
+    multipliers, shifts = per_channel_requant(inp.scale, w_quant.scale, output.scale, channels)
+    act_min, act_max = fused_activation(op, output)
+    bias_arg = f"$t{bias.index}" if bias is not None else "NULL"
+    return Step(
+        op=op,
+        header="tp_fully_connected.h",
+        sources=("tp_fully_connected_s16.c",),
+        arrays=[CArray("multiplier", "int32_t", multipliers), CArray("shift", "int32_t", shifts)],
+        structs=[
+            CStruct("tp_fc_params", "params", f"{{0, 0, 0, {int(w_quant.per_channel)}, {{{act_min}, {act_max}}}}}"),
+            CStruct("tp_per_channel_requant", "quant", "{${p}multiplier, ${p}shift}"),
+        ],
+        call=(f"tp_fully_connected_s16(&${{p}}params, &${{p}}quant, {inp.num_elements // accum_depth}, {accum_depth}, "
+              f"{output_depth}, $t{inp.index}, $t{weights.index}, {bias_arg}, $t{output.index});"),
+    )
+
+
 @lowers("FULLY_CONNECTED", kernels="dsp")
 def lower_fully_connected_dsp(graph: Graph, op: Operator) -> Step:
     base = lower_fully_connected(graph, op)
     inp, weights, bias = (graph.input_tensors(op) + [None])[:3]
+    if is_int16x8(inp):
+        return base  # the reference 16x8 kernel: the DSP set has none
     if weights.zero_point != 0 or (bias is not None and not bias.is_constant):
         return base  # the DSP kernel has no filter offset
     output_depth, accum_depth = weights.shape

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..ir import Graph, Operator, Tensor
 from . import CStruct, Step, UnsupportedOperator, lowers
-from .common import checked_padding, dims_initializer, fused_activation, require_int8
+from .common import checked_padding, dims_initializer, fused_activation, is_int16x8, require_int16x8, require_int8
 
 
 def _pool_params(op: Operator, inp: Tensor, output: Tensor) -> str:
@@ -25,13 +25,17 @@ def _pool_params(op: Operator, inp: Tensor, output: Tensor) -> str:
 def lower_pool(graph: Graph, op: Operator) -> Step:
     inp = graph.tensors[op.inputs[0]]
     output = graph.tensors[op.outputs[0]]
-    require_int8(graph, op, inp, output)
+    int16 = op.opcode == "MAX_POOL_2D" and is_int16x8(inp)
+    if int16:
+        require_int16x8(graph, op, (inp, output))
+    else:
+        require_int8(graph, op, inp, output)
     # TFLM's Prepare refuses pooling that would change quantization.
     if abs(inp.scale - output.scale) > 1e-6 or inp.zero_point != output.zero_point:
         raise UnsupportedOperator(
             f"{op.opcode} (node {op.index}) changes quantization (scale {inp.scale:g} -> {output.scale:g}, "
             f"zero point {inp.zero_point} -> {output.zero_point}); TFLite requires them equal")
-    kernel = "tp_avg_pool_s8" if op.opcode == "AVERAGE_POOL_2D" else "tp_max_pool_s8"
+    kernel = "tp_avg_pool_s8" if op.opcode == "AVERAGE_POOL_2D" else "tp_max_pool_s16" if int16 else "tp_max_pool_s8"
     return Step(
         op=op,
         header="tp_pooling.h",

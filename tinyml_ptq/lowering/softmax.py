@@ -8,7 +8,7 @@ from .. import quant_math
 from ..ir import Graph, Operator
 from . import CArray, CStruct, Step, UnsupportedOperator, lowers
 from . import gemmlowp_math as gl
-from .common import require_int8
+from .common import is_int16x8, require_int16x8, require_int8
 
 SCALED_DIFF_INTEGER_BITS = 5  # the exp() input is Q5.26
 MAX_DEPTH = 4095  # each element adds up to 2^19 to the Q12.19 int32 sum of exponentials
@@ -43,10 +43,93 @@ def softmax_exp_table(multiplier: int, left_shift: int) -> np.ndarray:
     return table.astype(np.int32)
 
 
+def _round_half_away(x: np.float32) -> np.float32:
+    """TfLiteRound (std::round) on a float."""
+    v = float(x)
+    return np.float32(np.copysign(np.floor(abs(v) + 0.5), v))
+
+
+def lut_populate_int16(input_scale: np.float32, input_zero_point: int, output_scale: np.float32,
+                       transform) -> np.ndarray:
+    """LUTPopulateInt16<float> with output zero point 0: 512 interpolation bases, corrected at each
+    segment's midpoint, and one last value; every step in float as TFLite computes it."""
+    f = np.float32
+    input_min = f(input_scale * f(-32768 - input_zero_point))
+    input_max = f(input_scale * f(32767 - input_zero_point))
+    output_min = f(output_scale * f(-32768))
+    output_max = f(output_scale * f(32767))
+    steps = 512
+    step = f(f(input_max - input_min) / f(steps))
+    half_step = f(step / f(2))
+    scaling_inv = f(f(65536) / f(output_max - output_min))
+    lut = np.zeros(steps + 1, dtype=np.int16)
+    for i in range(steps):
+        at = f(input_min + f(f(i) * step))
+        val = transform(at)
+        val_midpoint = transform(f(at + half_step))
+        val_next = transform(f(input_min + f(f(i + 1) * step)))
+        sample = _round_half_away(f(val * scaling_inv))
+        midpoint_interp = _round_half_away(f(f(f(val_next * scaling_inv) + sample) / f(2)))
+        midpoint = _round_half_away(f(val_midpoint * scaling_inv))
+        bias = _round_half_away(f(f(midpoint_interp - midpoint) / f(2)))
+        lut[i] = int(min(max(f(sample - bias), f(-32768)), f(32767)))
+    lut[steps] = int(min(max(_round_half_away(f(transform(input_max) * scaling_inv)), f(-32768)), f(32767)))
+    return lut
+
+
+def _expf(x: np.float32) -> np.float32:
+    return np.float32(np.exp(np.float64(x)))  # std::exp(float), correctly rounded
+
+
+def _one_over_one_plus_x(x: np.float32) -> np.float32:
+    return np.float32(np.float32(1.0) / np.float32(np.float32(1.0) + x))
+
+
+_RANGE = 65535  # int16 max - min
+
+
+def softmax_s16_tables() -> tuple[np.ndarray, np.ndarray]:
+    """The exp() table over [-10, 0] and the 1/(1+x) table over [0, 1] TFLM builds for int16 softmax."""
+    f = np.float32
+    exp_lut = lut_populate_int16(f(f(10.0) / f(_RANGE)), 32767, f(f(2.0) / f(_RANGE)), _expf)
+    recip_lut = lut_populate_int16(f(f(1.0) / f(_RANGE)), -32768, f(f(2.0) / f(_RANGE)), _one_over_one_plus_x)
+    return exp_lut, recip_lut
+
+
+def _lower_softmax_s16(graph: Graph, op: Operator) -> Step:
+    inp = graph.tensors[op.inputs[0]]
+    output = graph.tensors[op.outputs[0]]
+    require_int16x8(graph, op, (inp, output))
+    if abs(float(np.float32(output.scale)) - 1.0 / 32768) > 0.001 / 32768:
+        raise UnsupportedOperator(f"SOFTMAX (node {op.index}) int16 output has scale {output.scale:g}; TFLite "
+                                  "int16 softmax requires 1/32768 and zero point 0")
+    if not inp.shape:
+        raise UnsupportedOperator(f"SOFTMAX (node {op.index}) has a scalar input")
+    depth = inp.shape[-1]
+    # input scale * beta / (10 / 65535) in double: the row-max distances to [-65535, 0] ~ [-10, 0]
+    real = float(np.float32(inp.scale)) * float(np.float32(op.options.get("beta", 1.0))) / (10.0 / 65535.0)
+    multiplier, shift = quant_math.quantize_multiplier(real)
+    if shift > 30:
+        raise UnsupportedOperator(f"SOFTMAX (node {op.index}) input scale {inp.scale:g} is too large for "
+                                  "TFLite's int16 softmax")
+    exp_lut, recip_lut = softmax_s16_tables()
+    return Step(
+        op=op,
+        header="tp_softmax.h",
+        sources=("tp_softmax_s16.c",),
+        arrays=[CArray("exp_lut", "int16_t", exp_lut), CArray("recip_lut", "int16_t", recip_lut)],
+        structs=[CStruct("tp_softmax_s16_params", "params", f"{{{multiplier}, {shift}}}")],
+        call=(f"tp_softmax_s16(&${{p}}params, ${{p}}exp_lut, ${{p}}recip_lut, {inp.num_elements // depth}, {depth}, "
+              f"$t{inp.index}, $t{output.index});"),
+    )
+
+
 @lowers("SOFTMAX")
 def lower_softmax(graph: Graph, op: Operator) -> Step:
     inp = graph.tensors[op.inputs[0]]
     output = graph.tensors[op.outputs[0]]
+    if is_int16x8(inp):
+        return _lower_softmax_s16(graph, op)
     int16_output = output.dtype == "int16" and output.quantization is not None and inp.dtype == "int8"
     require_int8(graph, op, inp, *(() if int16_output else (output,)))
     if int16_output:  # int8 -> int16, as TFLM evaluates it (scale 1/65536 within TFLM's tolerance)

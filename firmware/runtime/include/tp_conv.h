@@ -51,4 +51,11 @@ static inline int32_t tp_conv_tap_end(int32_t origin, int32_t dilation, int32_t 
     return end < taps ? end : taps;
 }
 
+/* CONV_2D with int16 activations (zero points 0), int8 filter, int64 bias (may be NULL), an int64
+ * accumulator and per-channel requant; params' offsets are unused. */
+void tp_conv2d_s16(const tp_conv_params *params, const tp_per_channel_requant *quant,
+                   const tp_dims *input_dims, const int16_t *input,
+                   const tp_dims *filter_dims, const int8_t *filter, const int64_t *bias,
+                   const tp_dims *output_dims, int16_t *output);
+
 #endif /* TP_CONV_H */

@@ -53,6 +53,10 @@ typedef struct {
 void tp_add_s8(const tp_add_params *params, const tp_broadcast *shape,
                const int8_t *input1, const int8_t *input2, int8_t *output);
 
+/* ADD with int16 operands (16x8; left_shift 15 as TFLM), with the same 4-D broadcast. */
+void tp_add_s16(const tp_add_params *params, const tp_broadcast *shape,
+                const int16_t *input1, const int16_t *input2, int16_t *output);
+
 void tp_sub_s8(const tp_add_params *params, const tp_broadcast *shape,
                const int8_t *input1, const int8_t *input2, int8_t *output);
 

@@ -61,4 +61,14 @@ static inline int32_t tp_requantize_greater_than_one(int32_t x, int32_t multipli
     return tp_sat_rounding_doubling_high_mul(tp_shift_left(x, shift), multiplier);
 }
 
+/* MultiplyByQuantizedMultiplier for an int64 accumulator (16x8 kernels): the multiplier rounded
+ * to 16 bits, one rounding shift. */
+static inline int32_t tp_requantize_s64(int64_t x, int32_t multiplier, int32_t shift)
+{
+    const int64_t reduced = multiplier < 0x7FFF0000 ? ((multiplier + (1 << 15)) >> 16) : 0x7FFF;
+    const int32_t total_shift = 15 - shift;
+    const int64_t result = (x * reduced + ((int64_t)1 << (total_shift - 1))) >> total_shift;
+    return (int32_t)result;
+}
+
 #endif /* TP_FIXEDPOINT_H */

@@ -18,4 +18,10 @@ void tp_fully_connected_s8(const tp_fc_params *params, const tp_per_channel_requ
                            const int8_t *input, const int8_t *filter, const int32_t *bias,
                            int8_t *output);
 
+/* int16 activations, int8 weights, int64 bias (may be NULL), an int64 accumulator. */
+void tp_fully_connected_s16(const tp_fc_params *params, const tp_per_channel_requant *quant,
+                            int32_t batches, int32_t accum_depth, int32_t output_depth,
+                            const int16_t *input, const int8_t *filter, const int64_t *bias,
+                            int16_t *output);
+
 #endif /* TP_FULLY_CONNECTED_H */

@@ -51,4 +51,15 @@ typedef struct {
 void tp_log_softmax_s8(const tp_log_softmax_params *params, const int32_t *exp_table, int32_t rows,
                        int32_t depth, const int8_t *input, int8_t *output);
 
+/* int16 -> int16 SOFTMAX (TFLite's SoftmaxInt16): the distance below the row maximum rescaled by
+ * (multiplier, shift) to [-65535, 0] ~ [-10, 0], exp() and 1/(1+x) from 513-entry interpolated
+ * tables (exp_lut, recip_lut); the output (scale 1/32768, zero point 0) doubles as scratch. */
+typedef struct {
+    int32_t input_multiplier;
+    int32_t input_shift;
+} tp_softmax_s16_params;
+
+void tp_softmax_s16(const tp_softmax_s16_params *params, const int16_t *exp_lut, const int16_t *recip_lut,
+                    int32_t rows, int32_t depth, const int16_t *input, int16_t *output);
+
 #endif /* TP_SOFTMAX_H */
