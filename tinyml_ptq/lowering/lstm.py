@@ -261,7 +261,8 @@ def lower_unidirectional_sequence_lstm_dsp(graph: Graph, op: Operator) -> Step:
     cell = operands[CELL_STATE]
     return Step(
         op=op, header="tp_dsp_lstm.h", kernel_dir="dsp",
-        sources=("tp_unidirectional_sequence_lstm_s8_dsp.c", "../reference/tp_unidirectional_sequence_lstm_s8.c"),
+        sources=("tp_unidirectional_sequence_lstm_s8_dsp.c", "tp_fully_connected_s8_dsp.c",
+                 "../reference/tp_unidirectional_sequence_lstm_s8.c"),
         arrays=arrays, structs=[params, weights, dims],
         call=(f"tp_unidirectional_sequence_lstm_s8_dsp(&${{p}}params, &${{p}}dsp_weights, &${{p}}dims, "
               f"$t{inp.index}, $t{hidden.index}, $t{cell.index}, $t{output.index}, (int16_t *)$scratch);"),

@@ -140,6 +140,13 @@ void tp_fully_connected_s8_dsp(const tp_fc_params *params, const tp_per_channel_
                                const int8_t *input, const int32_t *packed_filter, const int32_t *effective_bias,
                                int8_t *output);
 
+/* Its products, for other kernels over weights packed the same way (the LSTM's gates):
+ * acc[0..3] = start[0..3] + dot(x, rows r..r+3) over k inputs for one block of four
+ * rows at w (k words), returning the next block; and start + dot(x, one row-major row). */
+const int32_t *tp_dsp_fc_block_1x4(const int8_t *x, const int32_t *w, int32_t k, const int32_t *start,
+                                   int32_t acc[4]);
+int32_t tp_dsp_fc_dot(const int8_t *x, const int8_t *w, int32_t k, int32_t start);
+
 /* ADD (or SUB) of two inputs of the output's shape (no broadcast), count elements. scaled: the
  * generator's tables, 256 int32 per input indexed by value + 128, of what the reference adds
  * (input 2's negated for SUB); output_words: rounding, right shift and the mask of the sum's

@@ -23,13 +23,12 @@
         a3 = tp_smlad(xo_, tp_sxtb16_ror8(w3_), a3);                                                \
     } while (0)
 
-/* acc[0..3] = dot(x, rows r..r+3) over k inputs, weights in the interleaved block order; two
- * input words per iteration halve the loop's own instructions. The block is k words long.
- * Not inlined and not scheduled: GCC's first scheduling pass hoists the loads into spills. */
-__attribute__((noinline, optimize("no-schedule-insns"))) static const int32_t *tp_fc_block_1x4(
-    const int8_t *x, const int32_t *w, int32_t k, int32_t acc[4])
+/* Two input words per iteration halve the loop's own instructions. Not inlined and not
+ * scheduled: GCC's first scheduling pass hoists the loads into spills. */
+__attribute__((noinline, optimize("no-schedule-insns"))) const int32_t *tp_dsp_fc_block_1x4(
+    const int8_t *x, const int32_t *w, int32_t k, const int32_t *start, int32_t acc[4])
 {
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    int32_t a0 = start[0], a1 = start[1], a2 = start[2], a3 = start[3];
     const int8_t *const x_end = x + (k & ~7);
     while (x != x_end) {
         TP_FC_WORD_1X4(x, w, a0, a1, a2, a3);
@@ -58,11 +57,12 @@ __attribute__((noinline, optimize("no-schedule-insns"))) static const int32_t *t
     return w + tail;
 }
 
-/* acc[0..1] = dot(x, two row-major rows, k bytes apart) over k inputs: the rows past the last
- * block still share each unpacked input word in pairs. */
-__attribute__((noinline)) static void tp_fc_pair(const int8_t *x, const int8_t *w, int32_t k, int32_t acc[2])
+/* acc[0..1] = start[0..1] + dot(x, two row-major rows, k bytes apart) over k inputs: the rows
+ * past the last block still share each unpacked input word in pairs. */
+__attribute__((noinline)) static void tp_fc_pair(const int8_t *x, const int8_t *w, int32_t k, const int32_t *start,
+                                                 int32_t acc[2])
 {
-    int32_t a0 = 0, a1 = 0;
+    int32_t a0 = start[0], a1 = start[1];
     for (int32_t n = k >> 2; n > 0; --n) {
         const int32_t xw = tp_read_s8x4(x);
         const int32_t xe = tp_sxtb16(xw), xo = tp_sxtb16_ror8(xw);
@@ -84,10 +84,9 @@ __attribute__((noinline)) static void tp_fc_pair(const int8_t *x, const int8_t *
     acc[1] = a1;
 }
 
-/* dot(x, one row-major row) over k inputs. */
-__attribute__((noinline)) static int32_t tp_fc_dot(const int8_t *x, const int8_t *w, int32_t k)
+__attribute__((noinline)) int32_t tp_dsp_fc_dot(const int8_t *x, const int8_t *w, int32_t k, int32_t start)
 {
-    int32_t a = 0;
+    int32_t a = start;
     for (int32_t n = k >> 2; n > 0; --n) {
         const int32_t xw = tp_read_s8x4(x), ww = tp_read_s8x4(w);
         x += 4;
@@ -101,16 +100,16 @@ __attribute__((noinline)) static int32_t tp_fc_dot(const int8_t *x, const int8_t
     return a;
 }
 
-/* Where a row's accumulator goes: its requantization entries and its output byte. */
+/* Where a row's accumulator (bias included) goes: its requantization entries and its output byte. */
 typedef struct {
-    const int32_t *bias, *multiplier, *shift;
+    const int32_t *multiplier, *shift;
     int32_t quant_step; /* 1 per channel, 0 per tensor */
     int32_t offset, lo, hi;
 } tp_fc_output;
 
 static inline int8_t tp_fc_requantize(tp_fc_output *s, int32_t acc)
 {
-    const int32_t v = tp_dsp_requantize(acc + *s->bias++, *s->multiplier, *s->shift) + s->offset;
+    const int32_t v = tp_dsp_requantize(acc, *s->multiplier, *s->shift) + s->offset;
     s->multiplier += s->quant_step;
     s->shift += s->quant_step;
     return (int8_t)tp_clamp(v, s->lo, s->hi);
@@ -125,11 +124,13 @@ void tp_fully_connected_s8_dsp(const tp_fc_params *params, const tp_per_channel_
         const int8_t *x = input + b * accum_depth;
         const int32_t *w = packed_filter;
         int8_t *out = output + b * output_depth;
-        tp_fc_output s = {effective_bias, quant->multiplier, quant->shift, params->per_channel ? 1 : 0,
+        const int32_t *bias = effective_bias; /* each row's accumulator starts from its bias */
+        tp_fc_output s = {quant->multiplier, quant->shift, params->per_channel ? 1 : 0,
                           params->output_offset, params->activation.min, params->activation.max};
         for (int32_t blocks = output_depth >> 2; blocks > 0; --blocks) {
             int32_t acc[4];
-            w = tp_fc_block_1x4(x, w, accum_depth, acc);
+            w = tp_dsp_fc_block_1x4(x, w, accum_depth, bias, acc);
+            bias += 4;
             out[0] = tp_fc_requantize(&s, acc[0]);
             out[1] = tp_fc_requantize(&s, acc[1]);
             out[2] = tp_fc_requantize(&s, acc[2]);
@@ -139,14 +140,15 @@ void tp_fully_connected_s8_dsp(const tp_fc_params *params, const tp_per_channel_
         const int8_t *row = (const int8_t *)w; /* the rows past the last block, row-major */
         if (output_depth & 2) {
             int32_t acc[2];
-            tp_fc_pair(x, row, accum_depth, acc);
+            tp_fc_pair(x, row, accum_depth, bias, acc);
+            bias += 2;
             out[0] = tp_fc_requantize(&s, acc[0]);
             out[1] = tp_fc_requantize(&s, acc[1]);
             out += 2;
             row += 2 * accum_depth;
         }
         if (output_depth & 1) {
-            *out = tp_fc_requantize(&s, tp_fc_dot(x, row, accum_depth));
+            *out = tp_fc_requantize(&s, tp_dsp_fc_dot(x, row, accum_depth, *bias));
         }
     }
 }
