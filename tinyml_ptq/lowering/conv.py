@@ -35,17 +35,22 @@ def _geometry(op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> tuple[
     return tuple("{%d, %d}" % pair for pair in _conv_geometry(op, inp, filt, output))
 
 
-def _check_tensors(graph: Graph, op: Operator, channel_axis: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
+def _check_tensors(graph: Graph, op: Operator, channel_axis: int,
+                   int16x8: bool = False) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
+    """int8 tensors, or with `int16x8` also a 16x8 operator's (int16 activations, int64 bias)."""
     inp, filt, bias = (graph.input_tensors(op) + [None])[:3]
     output = graph.tensors[op.outputs[0]]
-    require_int8(graph, op, inp, filt, output)
+    if int16x8 and is_int16x8(inp):
+        require_int16x8(graph, op, (inp, output), filt, bias)
+    else:
+        require_int8(graph, op, inp, filt, output)
+        if bias is not None and bias.dtype != "int32":
+            raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has a {bias.dtype} bias; only int32 bias "
+                                      "(int8 activations) is supported")
     for tensor in (inp, filt, output):
         if len(tensor.shape) != 4:
             raise UnsupportedOperator(
                 f"{op.opcode} (node {op.index}): tensor {tensor.name!r} has shape {list(tensor.shape)}; expected 4-D")
-    if bias is not None and bias.dtype != "int32":
-        raise UnsupportedOperator(
-            f"{op.opcode} (node {op.index}) has a {bias.dtype} bias; only int32 bias (int8 activations) is supported")
     quant = filt.quantization
     if np.any(quant.zero_point != 0):
         # TFLM's int8 kernels silently drop a filter zero point: such a model does not compute what
@@ -146,36 +151,9 @@ def _conv_step(op: Operator, kernel: str, params: CStruct, inp: Tensor, filt: Te
     )
 
 
-def _lower_conv2d_s16(graph: Graph, op: Operator) -> Step:
-    """CONV_2D in 16x8: int16 activations, int8 filter, int64 bias, int64 accumulator (no in-place offer)."""
-    inp, filt, bias = (graph.input_tensors(op) + [None])[:3]
-    output = graph.tensors[op.outputs[0]]
-    require_int16x8(graph, op, (inp, output), filt, bias)
-    for tensor in (inp, filt, output):
-        if len(tensor.shape) != 4:
-            raise UnsupportedOperator(
-                f"CONV_2D (node {op.index}): tensor {tensor.name!r} has shape {list(tensor.shape)}; expected 4-D")
-    out_channels, in_channels, group_depth = filt.shape[0], inp.shape[3], filt.shape[3]
-    quant = filt.quantization
-    if quant.per_channel and (quant.axis != 0 or quant.scale.size != out_channels):
-        raise UnsupportedOperator(
-            f"CONV_2D (node {op.index}): filter {filt.name!r} has {quant.scale.size} scales along axis "
-            f"{quant.axis}; expected {out_channels} along axis 0")
-    if in_channels % group_depth or out_channels % (in_channels // group_depth) or output.shape[3] != out_channels:
-        raise UnsupportedOperator(
-            f"CONV_2D (node {op.index}): {in_channels} input channels, filter depth {group_depth} and "
-            f"{out_channels} filters do not form whole groups")
-    params = CStruct("tp_conv_params", "params", _conv_params(op, inp, filt, output))
-    step = _conv_step(op, "tp_conv2d_s16", params, inp, filt, bias, output)
-    step.inplace = None
-    return step
-
-
 @lowers("CONV_2D")
 def lower_conv2d(graph: Graph, op: Operator) -> Step:
-    if is_int16x8(graph.tensors[op.inputs[0]]):
-        return _lower_conv2d_s16(graph, op)
-    inp, filt, bias, output = _check_tensors(graph, op, channel_axis=0)
+    inp, filt, bias, output = _check_tensors(graph, op, channel_axis=0, int16x8=True)
     out_channels, in_channels = filt.shape[0], inp.shape[3]
     group_depth = filt.shape[3]
     if in_channels % group_depth or out_channels % (in_channels // group_depth) or output.shape[3] != out_channels:
@@ -183,6 +161,10 @@ def lower_conv2d(graph: Graph, op: Operator) -> Step:
             f"CONV_2D (node {op.index}): {in_channels} input channels, filter depth {group_depth} and "
             f"{out_channels} filters do not form whole groups")
     params = CStruct("tp_conv_params", "params", _conv_params(op, inp, filt, output))
+    if is_int16x8(inp):  # 16x8: int64 bias and accumulator, no in-place kernel
+        step = _conv_step(op, "tp_conv2d_s16", params, inp, filt, bias, output)
+        step.inplace = None
+        return step
     return _conv_step(op, "tp_conv2d_s8", params, inp, filt, bias, output)
 
 

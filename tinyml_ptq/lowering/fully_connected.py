@@ -11,14 +11,17 @@ from .common import effective_bias, fused_activation, is_int16x8, per_channel_re
 
 @lowers("FULLY_CONNECTED")
 def lower_fully_connected(graph: Graph, op: Operator) -> Step:
+    """int8, or 16x8 (int16 activations with zero point 0, int64 bias and accumulator)."""
     inp, weights, bias = (graph.input_tensors(op) + [None])[:3]
     output = graph.tensors[op.outputs[0]]
-    if is_int16x8(inp):
-        return _lower_fully_connected_s16(graph, op)
-    require_int8(graph, op, inp, weights, output)
+    wide = is_int16x8(inp)
+    if wide:
+        require_int16x8(graph, op, (inp, output), weights, bias)
+    else:
+        require_int8(graph, op, inp, weights, output)
     if weights is None or not weights.is_constant:
         raise UnsupportedOperator(f"FULLY_CONNECTED (node {op.index}) with non-constant weights is not supported")
-    if bias is not None and bias.dtype != "int32":
+    if not wide and bias is not None and bias.dtype != "int32":
         raise UnsupportedOperator(
             f"FULLY_CONNECTED (node {op.index}) has a {bias.dtype} bias; only int32 bias (int8 activations) is supported")
     if op.options.get("weights_format", 0) != 0:
@@ -33,11 +36,12 @@ def lower_fully_connected(graph: Graph, op: Operator) -> Step:
     multipliers, shifts = per_channel_requant(inp.scale, w_quant.scale, output.scale, channels)
     act_min, act_max = fused_activation(op, output)
 
+    kernel = "tp_fully_connected_s16" if wide else "tp_fully_connected_s8"
     bias_arg = f"$t{bias.index}" if bias is not None else "NULL"
     return Step(
         op=op,
         header="tp_fully_connected.h",
-        sources=("tp_fully_connected_s8.c",),
+        sources=(f"{kernel}.c",),
         arrays=[CArray("multiplier", "int32_t", multipliers), CArray("shift", "int32_t", shifts)],
         structs=[
             CStruct("tp_fc_params", "params",
@@ -45,37 +49,8 @@ def lower_fully_connected(graph: Graph, op: Operator) -> Step:
                     f"{int(w_quant.per_channel)}, {{{act_min}, {act_max}}}}}"),
             CStruct("tp_per_channel_requant", "quant", "{${p}multiplier, ${p}shift}"),
         ],
-        call=(f"tp_fully_connected_s8(&${{p}}params, &${{p}}quant, {batches}, {accum_depth}, {output_depth}, "
+        call=(f"{kernel}(&${{p}}params, &${{p}}quant, {batches}, {accum_depth}, {output_depth}, "
               f"$t{inp.index}, $t{weights.index}, {bias_arg}, $t{output.index});"),
-    )
-
-
-def _lower_fully_connected_s16(graph: Graph, op: Operator) -> Step:
-    """16x8: int16 input and output (zero point 0), int8 weights, int64 bias, int64 accumulator."""
-    inp, weights, bias = (graph.input_tensors(op) + [None])[:3]
-    output = graph.tensors[op.outputs[0]]
-    require_int16x8(graph, op, (inp, output), weights, bias)
-    if not weights.is_constant:
-        raise UnsupportedOperator(f"FULLY_CONNECTED (node {op.index}) with non-constant weights is not supported")
-    if op.options.get("weights_format", 0) != 0:
-        raise UnsupportedOperator(f"FULLY_CONNECTED (node {op.index}) uses shuffled weights; not supported")
-    output_depth, accum_depth = weights.shape
-    w_quant = weights.quantization
-    channels = output_depth if w_quant.per_channel else 1
-    multipliers, shifts = per_channel_requant(inp.scale, w_quant.scale, output.scale, channels)
-    act_min, act_max = fused_activation(op, output)
-    bias_arg = f"$t{bias.index}" if bias is not None else "NULL"
-    return Step(
-        op=op,
-        header="tp_fully_connected.h",
-        sources=("tp_fully_connected_s16.c",),
-        arrays=[CArray("multiplier", "int32_t", multipliers), CArray("shift", "int32_t", shifts)],
-        structs=[
-            CStruct("tp_fc_params", "params", f"{{0, 0, 0, {int(w_quant.per_channel)}, {{{act_min}, {act_max}}}}}"),
-            CStruct("tp_per_channel_requant", "quant", "{${p}multiplier, ${p}shift}"),
-        ],
-        call=(f"tp_fully_connected_s16(&${{p}}params, &${{p}}quant, {inp.num_elements // accum_depth}, {accum_depth}, "
-              f"{output_depth}, $t{inp.index}, $t{weights.index}, {bias_arg}, $t{output.index});"),
     )
 
 
