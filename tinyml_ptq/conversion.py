@@ -1,8 +1,8 @@
 """The TFLite converter: a loaded float model -> .tflite bytes, float or quantized.
 
-`Conversions(loaded)` runs the converter in this process; `Converter(loaded)`
+`Conversions(loaded)` runs the converter in this process; `Converter(path)`
 runs the same conversions in a child process (isolation.py) that loads the same
-file with the same loader, so a crash of TensorFlow's converter or calibrator
+file, so a crash of TensorFlow's converter or calibrator
 ends the child only and becomes a one-line error naming the model and its
 layers of the kinds known to crash it. The stages use `Converter`.
 """
@@ -101,9 +101,13 @@ def _io_in_signature_order(tflite: bytes) -> bytes:
     files' x0, x1, ... and every later stage follow."""
     from tensorflow.lite.tools import flatbuffer_utils
 
+    from .tflite_reader import io_counts
+
+    if io_counts(tflite) == (1, 1):  # nothing to order: spare the whole model's decoding
+        return tflite
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(tflite))
     graph = model.subgraphs[0]
-    if (len(graph.inputs) < 2 and len(graph.outputs) < 2) or not model.signatureDefs:
+    if not model.signatureDefs:
         return tflite
 
     def names(entries) -> dict[str, int]:
@@ -125,18 +129,18 @@ class ConverterCrash(UserError):
 
 
 class Converter:
-    """`Conversions` of the model file `source` in a child process, which loads it (with
-    `loader`, else the first loader that works) while the caller goes on.
+    """`Conversions` of the model file `source` in a child process, which loads it (as
+    load_model does) while the caller goes on.
 
     A model edited in memory (equalization) is given with `edited_copy_of`: it is saved for
     the child, which must convert what the caller holds.
     """
 
-    def __init__(self, source: str | os.PathLike, loader: str | None = None, edited_copy_of=None):
+    def __init__(self, source: str | os.PathLike, edited_copy_of=None):
         from .isolation import IsolatedInterpreter
 
         self.source = Path(source)
-        self._copy = None
+        self._copy, loader = None, None
         if edited_copy_of is not None:
             self._copy = tempfile.TemporaryDirectory(prefix="tinyml-ptq-convert-")
             source, loader = edited_copy_of.save_copy(Path(self._copy.name)), edited_copy_of.loader

@@ -72,7 +72,8 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
     if report_path is not None:
         _check_output(Path(report_path), [Path(model), output])
 
-    converter = Converter(model)  # the child loads the model while this process does
+    # The child loads the model while this process does (an equalized one: once it is edited).
+    converter = None if equalize else Converter(model)
     loaded = None
     try:
         progress.log(f"loading {model}")
@@ -95,7 +96,6 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
             from .equalize import equalize_model
 
             equalized = equalize_model(loaded)
-            converter.close()
             converter = Converter(model, edited_copy_of=loaded)
         tflite, float_tflite, calibrated = _convert(converter, loaded, mode, calib.xs, per_tensor, calibration,
                                                     tuned, bias_correction, precheck)
@@ -110,7 +110,8 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
         raise UserError(f"{exc}; it is known to crash on {', '.join(suspects)}: see the README's 'Recurrent layers' "
                         "for the forms that convert" if suspects else str(exc)) from None
     finally:
-        converter.close()
+        if converter is not None:
+            converter.close()
     if mode == "int8":
         require_full_int8(tflite, origin=f"the converted {Path(model).name}")
     elif mode == "int16x8":
