@@ -85,12 +85,16 @@ class Conversions:
 def _representative(calib_xs: list[np.ndarray]):
     """The calibration samples one at a time, batch 1. Several inputs go by their signature
     names (x0, x1, ...): the converter's own input order is not the model's."""
+    from .datasets import input_names
+
+    names = input_names(len(calib_xs))
+
     def samples():
         for i in progress.track(range(len(calib_xs[0])), "calibrating"):
             if len(calib_xs) == 1:
                 yield [calib_xs[0][i][None]]
             else:
-                yield {f"x{k}": x[i][None] for k, x in enumerate(calib_xs)}
+                yield {name: x[i][None] for name, x in zip(names, calib_xs)}
 
     return samples
 
@@ -101,6 +105,7 @@ def _io_in_signature_order(tflite: bytes) -> bytes:
     files' x0, x1, ... and every later stage follow."""
     from tensorflow.lite.tools import flatbuffer_utils
 
+    from .datasets import input_names
     from .tflite_reader import io_counts
 
     if io_counts(tflite) == (1, 1):  # nothing to order: spare the whole model's decoding
@@ -115,7 +120,8 @@ def _io_in_signature_order(tflite: bytes) -> bytes:
 
     signature = model.signatureDefs[0]
     inputs, outputs = names(signature.inputs), names(signature.outputs)
-    in_order = [inputs[f"x{k}"] for k in range(len(graph.inputs))] if len(graph.inputs) > 1 else list(graph.inputs)
+    in_order = [inputs[name] for name in input_names(len(graph.inputs))] if len(graph.inputs) > 1 \
+        else list(graph.inputs)
     out_order = [outputs[f"output_{k}"] for k in range(len(graph.outputs))] if len(graph.outputs) > 1 \
         else list(graph.outputs)
     if list(graph.inputs) == in_order and list(graph.outputs) == out_order:

@@ -63,6 +63,17 @@ def load_dataset(spec: str, input_shape: tuple[int, ...], samples: int | None = 
     return Dataset([np.ascontiguousarray(x[keep])], None if y is None else y[keep], spec, len(x))
 
 
+def input_names(count: int) -> list[str]:
+    """The names of a model's inputs in .npz files and converter signatures: x for one input,
+    x0, x1, ... for several."""
+    return ["x"] if count == 1 else [f"x{i}" for i in range(count)]
+
+
+def input_arrays(xs: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Samples of every input, keyed as a .npz file holds them (input_names)."""
+    return dict(zip(input_names(len(xs)), xs))
+
+
 def load_inputs(spec: str, input_shapes: list[tuple[int, ...]], samples: int | None = None,
                 what: str = "--data", accept_int8: bool = False) -> Dataset:
     """Samples for every input of a model ([N, *shape] each, in input order) and labels, if any.
@@ -73,7 +84,7 @@ def load_inputs(spec: str, input_shapes: list[tuple[int, ...]], samples: int | N
     if len(input_shapes) == 1:
         return load_dataset(spec, input_shapes[0], samples, what, accept_int8)
     spec = str(spec)
-    names = [f"x{i}" for i in range(len(input_shapes))]
+    names = input_names(len(input_shapes))
     path = Path(spec)
     if path.suffix.lower() != ".npz" or not path.is_file():
         raise UserError(f"{what} {spec}: the model has {len(input_shapes)} inputs; give a .npz file with one "

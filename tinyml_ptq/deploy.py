@@ -237,13 +237,13 @@ def _done(name: str, cached: bool, t0: float) -> StageStatus:
 
 
 def _save_npz(path: Path, xs: list[np.ndarray], y: np.ndarray | None) -> None:
-    """x, or x0, x1, ... for several inputs (the keys every stage reads), and y."""
+    """The samples of every input (the keys every stage reads), and y."""
+    from .datasets import input_arrays
     from .fileio import atomic_path
 
-    arrays = {"x": xs[0]} if len(xs) == 1 else {f"x{i}": x for i, x in enumerate(xs)}
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, **arrays, **({} if y is None else {"y": y}))
+            np.savez(f, **input_arrays(xs), **({} if y is None else {"y": y}))
 
 
 # ----------------------------------------------------------------------------- cache

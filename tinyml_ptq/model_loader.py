@@ -101,8 +101,10 @@ class LoadedModel:
     def _batch1_specs(self, tf) -> list:
         """The inputs with a batch of 1, named as the converted model's signature names them
         (x, or x0, x1, ...: the keys the calibration samples are fed by)."""
-        names = ["x"] if len(self.input_shapes) == 1 else [f"x{i}" for i in range(len(self.input_shapes))]
-        return [tf.TensorSpec([1, *shape], tf.float32, name=name) for shape, name in zip(self.input_shapes, names)]
+        from .datasets import input_names
+
+        return [tf.TensorSpec([1, *shape], tf.float32, name=name)
+                for shape, name in zip(self.input_shapes, input_names(len(self.input_shapes)))]
 
     def _keras_inputs(self, xs):
         """Keras models take one tensor, or a list for several inputs."""

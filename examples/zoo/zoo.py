@@ -318,6 +318,8 @@ def train(entry: ZooModel, folder: Path, train_samples: int = 512, eval_samples:
     """Train ENTRY briefly; write folder/NAME.keras, calib.npz and eval.npz (eval: x, y or x0, x1, y)."""
     import keras
 
+    from tinyml_ptq.datasets import input_arrays
+
     keras.utils.set_random_seed(SEED)
     rng = np.random.default_rng(SEED)
     x, y = dataset(entry, train_samples + eval_samples, rng)
@@ -333,15 +335,10 @@ def train(entry: ZooModel, folder: Path, train_samples: int = 512, eval_samples:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{entry.name}.keras"
     model.save(path)
-    np.savez(folder / "calib.npz", **_inputs([a[:100] for a in x_train]))
-    np.savez(folder / "eval.npz", **_inputs([split(a)[1] for a in xs]),
+    np.savez(folder / "calib.npz", **input_arrays([a[:100] for a in x_train]))
+    np.savez(folder / "eval.npz", **input_arrays([split(a)[1] for a in xs]),
              **({"y": split(y)[1]} if entry.classifier else {}))
     return path
-
-
-def _inputs(arrays: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """The .npz keys of the toolkit: x for one input, x0, x1, ... for several."""
-    return {"x": arrays[0]} if len(arrays) == 1 else {f"x{i}": a for i, a in enumerate(arrays)}
 
 
 def deploy_one(entry: ZooModel, folder: Path, keras_path: Path) -> ZooResult:
