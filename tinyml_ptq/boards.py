@@ -42,6 +42,10 @@ class Board:
     # tinyml_ptq/renode/) and the UART the firmware talks on; None: not emulated by Renode.
     renode_platform: str | None = None
     renode_uart: str | None = None
+    # Memory-mapped memory outside the chip that can hold the model's weights (`--weights-memory
+    # external`): its capacity and what it is; the board's linker.ld maps it as region EXTERNAL.
+    external_bytes: int | None = None
+    external_memory: str | None = None
 
     @property
     def emulator(self) -> str | None:
@@ -77,26 +81,33 @@ class Board:
         return data
 
 
-def _mps2(name: str, description: str, cpu: str, flags: tuple[str, ...], clock_hz: int, dsp: bool) -> Board:
+def _mps2(name: str, description: str, cpu: str, flags: tuple[str, ...], clock_hz: int, dsp: bool,
+          psram_address: int) -> Board:
     machine = name
     return Board(dsp=dsp,
         name=name, description=description, cpu=cpu, cpu_flags=flags,
         flash_bytes=4 * MiB, ram_bytes=4 * MiB, clock_hz=clock_hz, tick_unit="instructions",
         qemu_machine=machine, verified=_QEMU_VERIFIED.format(machine=machine),
         source_dirs=(*_CORTEX_M_COMMON, "mps2", name),
+        external_bytes=16 * MiB,
+        external_memory=f"16 MB PSRAM at 0x{psram_address:08x}, loaded with the image like the 4 MB code memory",
     )
 
 
 BOARDS: dict[str, Board] = {b.name: b for b in [
     _mps2("mps2-an386", "Arm MPS2 FPGA board, AN386 image (default)", "Cortex-M4F",
-          ("-mthumb", "-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"), 25_000_000, dsp=True),
+          ("-mthumb", "-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"), 25_000_000, dsp=True,
+          psram_address=0x21000000),
     _mps2("mps2-an500", "Arm MPS2 FPGA board, AN500 image", "Cortex-M7 (double-precision FPU)",
-          ("-mthumb", "-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard"), 25_000_000, dsp=True),
+          ("-mthumb", "-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard"), 25_000_000, dsp=True,
+          psram_address=0x60000000),
     _mps2("mps2-an385", "Arm MPS2 FPGA board, AN385 image", "Cortex-M3 (no FPU)",
-          ("-mthumb", "-mcpu=cortex-m3", "-mfloat-abi=soft"), 25_000_000, dsp=False),
+          ("-mthumb", "-mcpu=cortex-m3", "-mfloat-abi=soft"), 25_000_000, dsp=False,
+          psram_address=0x21000000),
     _mps2("mps2-an505", "Arm MPS2 FPGA board, AN505 image (IoT Kit, TrustZone; runs Secure)",
           "Cortex-M33F (DSP, single-precision FPU)",
-          ("-mthumb", "-mcpu=cortex-m33", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard"), 20_000_000, dsp=True),
+          ("-mthumb", "-mcpu=cortex-m33", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard"), 20_000_000, dsp=True,
+          psram_address=0x80000000),
     Board(
         name="nucleo-l4r5zi", description="ST NUCLEO-L4R5ZI (STM32L4R5ZI), LPUART1 on the ST-LINK virtual COM port",
         cpu="Cortex-M4F", cpu_flags=("-mthumb", "-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"),
@@ -143,6 +154,19 @@ def get_board(name: str) -> Board:
     except KeyError:
         raise UserError(f"unknown board '{name}'; choose one of: {', '.join(BOARDS)} "
                         "(see 'tinyml-ptq boards')") from None
+
+
+WEIGHTS_MEMORIES = ("internal", "external")
+
+
+def check_weights_memory(board: Board, weights_memory: str) -> None:
+    """Weights stay in the chip's flash ("internal") or go to the board's external memory."""
+    if weights_memory not in WEIGHTS_MEMORIES:
+        raise UserError(f"unknown weights memory '{weights_memory}'; choose one of: {', '.join(WEIGHTS_MEMORIES)}")
+    if weights_memory == "external" and board.external_bytes is None:
+        boards = ", ".join(b.name for b in BOARDS.values() if b.external_bytes)
+        raise UserError(f"{board.name} has no external memory for weights; --weights-memory external is for "
+                        f"{boards}")
 
 
 def list_boards() -> list[Board]:

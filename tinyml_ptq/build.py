@@ -33,6 +33,7 @@ SHF_ALLOC = 0x2
 SHF_EXECINSTR = 0x4
 ARENA_SYMBOL = "model_arena"
 STACK_SECTION = ".stack"
+EXTERNAL_WEIGHTS_SECTION = ".tp_external_weights"  # board linker scripts: external_weights.ld
 
 
 @dataclass
@@ -40,7 +41,7 @@ class Section:
     name: str
     address: int
     size: int
-    kind: str  # text, rodata, data, bss, stack
+    kind: str  # text, rodata, data, bss, stack, external
 
 
 @dataclass
@@ -66,6 +67,9 @@ class BuildResult:
     # a TensorFlow Lite Micro project.
     flash_split: dict[str, int] | None = None
     runtime_code: dict[str, int] | None = None
+    # Weights in the board's external memory (generate --weights-memory external), not in flash.
+    external_bytes: int = 0
+    external_capacity: int | None = None
 
     @property
     def flash_percent(self) -> float | None:
@@ -74,6 +78,10 @@ class BuildResult:
     @property
     def ram_percent(self) -> float | None:
         return None if not self.ram_capacity else 100.0 * self.ram_bytes / self.ram_capacity
+
+    @property
+    def external_percent(self) -> float | None:
+        return None if not self.external_capacity else 100.0 * self.external_bytes / self.external_capacity
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -95,6 +103,9 @@ class BuildResult:
             f"RAM    {usage(self.ram_bytes, self.ram_capacity, self.ram_percent)}: "
             f"data {self.data_bytes}, bss {self.bss_bytes} (arena {self.arena_bytes}), stack {self.stack_bytes}",
         ]
+        if self.external_bytes:
+            lines.append(f"external {usage(self.external_bytes, self.external_capacity, self.external_percent)}: "
+                         "the weights")
         if self.flash_split is not None:
             code = self.runtime_code
             parts = ", ".join(f"{'TFLM library' if part == 'tflm' else part} {n}" for part, n in code.items())
@@ -263,8 +274,19 @@ def _raise_overflow(output: str, board: Board, meta: dict) -> None:
     if "FLASH" in overflows:
         parts.append(f"flash by {overflows['FLASH']} bytes (capacity {format_size(board.flash_bytes)}; "
                      f"the model's weights alone are {meta.get('weights_bytes', '?')} bytes)")
+    if "EXTERNAL" in overflows:
+        parts.append(f"external memory by {overflows['EXTERNAL']} bytes (capacity "
+                     f"{format_size(board.external_bytes)}; the model's weights are {meta.get('weights_bytes', '?')} "
+                     "bytes)")
     raise UserError(f"model does not fit on {board.name}: it exceeds {' and '.join(parts)}; "
-                    "use a smaller model or a board with more memory (see 'tinyml-ptq boards')")
+                    f"{_more_memory_hint(board, meta)}")
+
+
+def _more_memory_hint(board: Board, meta: dict) -> str:
+    if board.external_bytes and meta.get("weights_memory", "internal") == "internal":
+        return (f"generate with --weights-memory external to put the weights in {board.name}'s external memory "
+                f"({board.external_memory}), or use a smaller model or a board with more memory")
+    return "use a smaller model or a board with more memory (see 'tinyml-ptq boards')"
 
 
 def _check_capacity(result: BuildResult, board: Board, meta: dict) -> None:
@@ -273,9 +295,11 @@ def _check_capacity(result: BuildResult, board: Board, meta: dict) -> None:
         over.append(f"flash by {result.flash_bytes - board.flash_bytes} bytes")
     if board.ram_bytes is not None and result.ram_bytes > board.ram_bytes:
         over.append(f"RAM by {result.ram_bytes - board.ram_bytes} bytes")
+    if result.external_bytes > (board.external_bytes or 0):
+        over.append(f"external memory by {result.external_bytes - (board.external_bytes or 0)} bytes")
     if over:
         raise UserError(f"model does not fit on {board.name}: it exceeds {' and '.join(over)}; "
-                        "use a smaller model or a board with more memory (see 'tinyml-ptq boards')")
+                        f"{_more_memory_hint(board, meta)}")
 
 
 def measure(elf: str | os.PathLike, board: Board, project: Path | None = None) -> BuildResult:
@@ -288,6 +312,8 @@ def measure(elf: str | os.PathLike, board: Board, project: Path | None = None) -
             continue
         if name == STACK_SECTION:
             kind = "stack"
+        elif name == EXTERNAL_WEIGHTS_SECTION:
+            kind = "external"
         elif sh_type == SHT_NOBITS:
             kind = "bss"
         elif flags & SHF_EXECINSTR:
@@ -297,8 +323,9 @@ def measure(elf: str | os.PathLike, board: Board, project: Path | None = None) -
         else:
             kind = "rodata"
         kept.append(Section(name, addr, size, kind))
-    total = {k: sum(s.size for s in kept if s.kind == k) for k in ("text", "rodata", "data", "bss", "stack")}
-    arena = symbols.get(ARENA_SYMBOL, 0)
+    total = {k: sum(s.size for s in kept if s.kind == k)
+             for k in ("text", "rodata", "data", "bss", "stack", "external")}
+    arena = symbols.get(ARENA_SYMBOL, (0, 0))[1]
     out_dir = elf.parent
     return BuildResult(
         project_dir=str(project if project is not None else elf.parent.parent),
@@ -317,14 +344,17 @@ def measure(elf: str | os.PathLike, board: Board, project: Path | None = None) -
         flash_capacity=board.flash_bytes,
         ram_capacity=board.ram_bytes,
         sections=kept,
-        **_flash_split(out_dir / "firmware.map", symbols, total["text"] + total["rodata"] + total["data"]),
+        external_bytes=total["external"],
+        external_capacity=board.external_bytes,
+        **_flash_split(out_dir / "firmware.map", symbols, total["text"] + total["rodata"] + total["data"],
+                       external=[s for s in kept if s.kind == "external"]),
     )
 
 
 # Weights by symbol: the native generator's weight tensors `model_w<N>` and each step's
 # arrays and structs `model_op<N>_<name>` (codegen.py names them so; the project prefix is
 # "model"); a TFLM project's whole .tflite, `g_<name>_model_data` (tflm_export.py).
-_WEIGHT_SYMBOL = re.compile(r"model_(w\d+|op\d+_\w+)$|g_\w+_model_data$")
+WEIGHT_SYMBOL = re.compile(r"model_(w\d+|op\d+_\w+)$|g_\w+_model_data$")
 # An input section in a GNU ld map: " .text.name" then address, size and the object file,
 # on the same line or (for a long name) the next one.
 _MAP_SECTION_NAME = re.compile(r"^ (\.\S+)(.*)$")
@@ -344,8 +374,9 @@ def _code_part(obj: str) -> str | None:
     return _CODE_PARTS.get(top)
 
 
-def _flash_split(map_path: Path, symbols: dict[str, int], flash_bytes: int) -> dict:
-    """Weights from the ELF symbol table; runtime code (kernels or the TFLM library, app,
+def _flash_split(map_path: Path, symbols: dict[str, tuple[int, int]], flash_bytes: int,
+                 external: list[Section] = ()) -> dict:
+    """Weights in flash from the ELF symbol table (those in an `external` section are not); runtime code (kernels or the TFLM library, app,
     board) from the link map's code sections of those objects, after --gc-sections;
     everything else is other (the generated model code and its tables, libc, the vector
     table, .data values)."""
@@ -372,14 +403,19 @@ def _flash_split(map_path: Path, symbols: dict[str, int], flash_bytes: int) -> d
         part = _code_part(obj)
         if part in code:
             code[part] += int(size, 16)
-    weights = sum(size for name, size in symbols.items() if _WEIGHT_SYMBOL.match(name))
+
+    def in_flash(address: int) -> bool:
+        return not any(s.address <= address < s.address + s.size for s in external)
+
+    weights = sum(size for name, (address, size) in symbols.items()
+                  if WEIGHT_SYMBOL.match(name) and in_flash(address))
     runtime = sum(code.values())
     return {"flash_split": {"weights": weights, "runtime_code": runtime, "other": flash_bytes - weights - runtime},
             "runtime_code": code}
 
 
-def read_elf(path: Path) -> tuple[list[tuple[str, int, int, int, int]], dict[str, int]]:
-    """Section headers (name, type, flags, address, size) and object symbol sizes of an ELF file.
+def read_elf(path: Path) -> tuple[list[tuple[str, int, int, int, int]], dict[str, tuple[int, int]]]:
+    """Section headers (name, type, flags, address, size) and object symbols (address, size) of an ELF file.
 
     Handles 32- and 64-bit little-endian ELF (Arm firmware and the host build).
     """
@@ -406,7 +442,7 @@ def read_elf(path: Path) -> tuple[list[tuple[str, int, int, int, int]], dict[str
         return data[table_offset + index: end].decode(errors="replace")
 
     sections = [(name_at(strtab_off, h[0]), h[1], h[2], h[3], h[5]) for h in headers]
-    symbols: dict[str, int] = {}
+    symbols: dict[str, tuple[int, int]] = {}
     for h in headers:
         if h[1] != SHT_SYMTAB:
             continue
@@ -414,9 +450,9 @@ def read_elf(path: Path) -> tuple[list[tuple[str, int, int, int, int]], dict[str
         entsize = h[9] or (24 if is64 else 16)
         for off in range(h[4], h[4] + h[5], entsize):
             if is64:
-                st_name, st_info, _, _, _, st_size = struct.unpack_from("<IBBHQQ", data, off)
+                st_name, st_info, _, _, st_value, st_size = struct.unpack_from("<IBBHQQ", data, off)
             else:
-                st_name, _, st_size, st_info, _, _ = struct.unpack_from("<IIIBBH", data, off)
+                st_name, st_value, st_size, st_info, _, _ = struct.unpack_from("<IIIBBH", data, off)
             if st_info & 0xF == 1 and st_name:  # STT_OBJECT
-                symbols[name_at(sym_strtab, st_name)] = st_size
+                symbols[name_at(sym_strtab, st_name)] = (st_value, st_size)
     return sections, symbols

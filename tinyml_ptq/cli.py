@@ -83,13 +83,19 @@ def quantize_cmd(model: str, data: str, output: str, samples: int, mode: str, pe
                    "(build with --tflm-dir or make TFLM_DIR=...).")
 @click.option("--kernels", type=click.Choice(KERNEL_CHOICES), default="auto", show_default=True,
               help=KERNELS_HELP)
-def generate_cmd(model: str, out_dir: str, board: str, name: str | None, runtime: str, kernels: str) -> None:
+@click.option("--weights-memory", type=click.Choice(["internal", "external"]), default="internal", show_default=True,
+              help="external: the weights in the board's external memory instead of its flash "
+                   "(boards with one: 'tinyml-ptq boards').")
+def generate_cmd(model: str, out_dir: str, board: str, name: str | None, runtime: str, kernels: str,
+                 weights_memory: str) -> None:
     """Write a self-contained firmware project for an int8 MODEL.tflite."""
     from .project import generate
 
-    result = generate(model, out_dir, board=board, name=name, runtime=runtime, kernels=kernels)
+    result = generate(model, out_dir, board=board, name=name, runtime=runtime, kernels=kernels,
+                      weights_memory=weights_memory)
     click.echo(f"wrote {result.project_dir}: model '{result.model_name}' for {result.board}, "
                f"{len(result.op_names)} ops, arena {result.arena_bytes} bytes, weights {result.weights_bytes} bytes"
+               + (" in external memory" if weights_memory == "external" else "")
                + f", {'TFLM ' if runtime == 'tflm' else ''}{result.kernels} kernels")
     if runtime == "tflm":
         click.echo(f"build it with: tinyml-ptq build {result.project_dir} --tflm-dir TFLM_SOURCE_TREE")
@@ -130,6 +136,8 @@ def boards_cmd(as_json: bool) -> None:
         click.echo(f"{b.name:<15} {b.cpu:<40} flash {format_size(b.flash_bytes):>6}  RAM {format_size(b.ram_bytes):>6}  "
                    f"emulator {run:<7} {b.verification}")
         click.echo(f"{'':<15} verified: {b.verified}")
+        if b.external_memory:
+            click.echo(f"{'':<15} external memory (--weights-memory external): {b.external_memory}")
 
 
 def _use_renode(ctx, param, value):
@@ -230,6 +238,9 @@ def flash_cmd(project_dir: str, probe: str, target: str | None) -> None:
               help=KERNELS_HELP)
 @click.option("--tflm-dir", type=click.Path(file_okay=False), default=None,
               help="TFLM source tree, for --runtime tflm (default: $TFLM_DIR).")
+@click.option("--weights-memory", type=click.Choice(["internal", "external"]), default="internal", show_default=True,
+              help="external: the weights in the board's external memory instead of its flash "
+                   "(boards with one: 'tinyml-ptq boards').")
 @compiler_flag_options
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Emulator instances to split the evaluation over.")
@@ -238,7 +249,8 @@ def flash_cmd(project_dir: str, probe: str, target: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
 def deploy_cmd(model: str, data: str, eval_data: str, board: str, out_dir: str, samples: int, per_tensor: bool,
                eval_samples: int, mode: str, name: str | None, runtime: str, kernels: str, tflm_dir: str | None,
-               opt: str | None, lto: bool, cflags: str | None, workers: int, timeout: float, as_json: bool) -> None:
+               weights_memory: str, opt: str | None, lto: bool, cflags: str | None, workers: int, timeout: float,
+               as_json: bool) -> None:
     """Quantize, generate, build and run MODEL in one go; write DIR/report.json and DIR/report.html."""
     import json
 
@@ -250,7 +262,7 @@ def deploy_cmd(model: str, data: str, eval_data: str, board: str, out_dir: str, 
     result = deploy(model, data, eval_data, out_dir, board=board, samples=samples, per_tensor=per_tensor,
                     eval_samples=eval_samples, name=name, runtime=runtime, kernels=kernels, tflm_dir=tflm_dir,
                     opt=opt, lto=lto, cflags=cflags, workers=workers, timeout=timeout, mode=mode,
-                    command=["tinyml-ptq", *sys.argv[1:]] if sys.argv[1:2] == ["deploy"] else None)
+                    weights_memory=weights_memory, command=["tinyml-ptq", *sys.argv[1:]] if sys.argv[1:2] == ["deploy"] else None)
     if as_json:
         click.echo(json.dumps(result.report, indent=2))
     else:

@@ -70,8 +70,10 @@ def format_c_array(values: np.ndarray | bytes, per_line: int = 16, hex_bytes: bo
 
 
 def generate_model_sources(graph: Graph, tflite_bytes: bytes, prefix: str = "model",
-                           kernels: str = "reference") -> ModelSources:
-    """kernels: "reference" (portable C) or "dsp" (kernels/dsp where one exists; Arm DSP extension)."""
+                           kernels: str = "reference", external_weights: bool = False) -> ModelSources:
+    """kernels: "reference" (portable C) or "dsp" (kernels/dsp where one exists; Arm DSP extension).
+    external_weights: the weight arrays go to section .tp_external_weights, which the board's
+    linker script places in its external memory."""
     if not graph.inputs or not graph.outputs:  # the C API hands out model_input(0) and model_output(0)
         raise UserError(f"the model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
                         "generated code needs at least one of each")
@@ -141,6 +143,7 @@ def generate_model_sources(graph: Graph, tflite_bytes: bytes, prefix: str = "mod
                           | {steps[i].inplace.header for i in plan.inplace_steps if steps[i].inplace.header}),
         "steps": rendered_steps,
         "weights": weights,
+        "external_weights": external_weights,
         "arena_bytes": max(plan.arena_bytes, 16),
         "inputs": [io_info(i) for i in graph.inputs],
         "outputs": [io_info(i) for i in graph.outputs],

@@ -80,7 +80,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
            name: str | None = None, runtime: str = "native", kernels: str = "auto",
            tflm_dir: str | os.PathLike | None = None, opt: str | None = None, lto: bool = False,
            cflags: str | None = None, workers: int = 1, timeout: float = 2.0, mode: str = "int8",
-           command: list[str] | None = None) -> DeployResult:
+           weights_memory: str = "internal", command: list[str] | None = None) -> DeployResult:
     """Quantize MODEL, generate and build firmware for BOARD, run EVAL on it; write the reports into OUT_DIR.
 
     runtime, kernels: as `generate --runtime/--kernels` (kernels auto: the optimized set where the
@@ -88,13 +88,14 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     TensorFlow Lite Micro from `tflm_dir` (or $TFLM_DIR). opt, lto, cflags: as `build`.
     mode: "int8", or "int16x8" (16-bit activations, 8-bit weights): natively for the operators
     with int16x8 kernels (README, "Supported operators"), else with runtime "tflm".
+    weights_memory: as `generate --weights-memory` ("external": the board's external memory).
 
     A stage that fails raises UserError("stage <name> failed: ...") and leaves
     what the earlier stages wrote in OUT_DIR. `command` is the command line to
     record in the report (the CLI passes its argv); by default the equivalent
     `tinyml-ptq deploy` line.
     """
-    from .boards import get_board, resolve_kernels
+    from .boards import check_weights_memory, get_board, resolve_kernels
     from .build import build, compiler_options, find_tflm_dir, measure
     from .datasets import check_class_labels, load_inputs
     from .project import GenerateResult, generate
@@ -105,6 +106,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     started = time.monotonic()
     board_info = get_board(board)  # an unknown board or kernel set is an error before minutes of quantization
     kernels = resolve_kernels(board_info, kernels, runtime)
+    check_weights_memory(board_info, weights_memory)
     tflm_tree = find_tflm_dir(tflm_dir) if runtime == "tflm" else None
     compiler = compiler_options(opt, lto, cflags)  # checked before minutes of quantization
     if mode not in DEPLOY_MODES:
@@ -145,7 +147,8 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
         with _stage("quantize"):
             q = quantize(model, data, tflite, samples=samples, per_tensor=per_tensor, eval_data=eval_data,
                          report_path=quant_report, eval_samples=eval_samples, mode=mode,
-                         precheck=lambda float_tflite: _refuse_early(float_tflite, runtime, board_info))
+                         precheck=lambda float_tflite: _refuse_early(float_tflite, runtime, board_info,
+                                                                     weights_memory))
         cached = False
         _record(out, manifest, "quantize", q_key, [tflite, quant_report])
     stages.append(_done("quantize", cached, t0))
@@ -153,14 +156,15 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     # ---- generate + build (one cache entry: a regenerated project always needs a new build)
     t0 = time.monotonic()
     g_key = _digest_of("generate", __version__, _file_digest(tflite), board_info.name, name or "", runtime,
-                       kernels, _generator_fingerprint())
+                       kernels, weights_memory, _generator_fingerprint())
     if _up_to_date(out, manifest.get("generate"), g_key, tree=project):
         # The folder may have moved since: paths are those of this run.
         g = GenerateResult(**{**manifest["generate"]["result"], "project_dir": str(project), "model": str(tflite)})
         g_cached = True
     else:
         with _stage("generate"):
-            g = generate(tflite, project, board=board_info.name, name=name, runtime=runtime, kernels=kernels)
+            g = generate(tflite, project, board=board_info.name, name=name, runtime=runtime, kernels=kernels,
+                         weights_memory=weights_memory)
         g_cached = False
         manifest.pop("build", None)
         _record(out, manifest, "generate", g_key, [], tree=project, result=g.to_dict())
@@ -200,7 +204,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     labels = evaluation.y if check_class_labels(evaluation.y, classes, f"--eval {eval_data}") else None
     commands = _stage_commands(model, data, eval_data, run_data, tflite, quant_report, project, build_json, run_json,
                                board_info.name, samples, per_tensor, eval_samples, name, runtime, kernels, tflm_tree,
-                               _flag_args(opt, lto, cflags), workers, timeout, mode)
+                               _flag_args(opt, lto, cflags), workers, timeout, mode, weights_memory)
     deploy_cmd = command or ["tinyml-ptq", "deploy", *commands["deploy_args"]]
     report = _merge_report(model, board_info, q, g, b, r, stages, labels, deploy_cmd, commands["stages"],
                            time.monotonic() - started)
@@ -367,9 +371,9 @@ def _compiler_version(board) -> str:
 # ----------------------------------------------------------------------------- report
 
 
-def _refuse_early(float_tflite: bytes, runtime: str, board) -> None:
+def _refuse_early(float_tflite: bytes, runtime: str, board, weights_memory: str = "internal") -> None:
     """What the float conversion already tells, said before minutes of calibration: operators
-    the runtime has no kernel for, and weights that cannot fit the board's flash."""
+    the runtime has no kernel for, and weights that cannot fit the board's flash (or external memory)."""
     from .quantize import tflite_ops
 
     ops = set(tflite_ops(float_tflite))
@@ -388,20 +392,29 @@ def _refuse_early(float_tflite: bytes, runtime: str, board) -> None:
             raise UserError(f"the model has operator{'s' if len(missing) > 1 else ''} {', '.join(missing)}, which "
                             "TensorFlow Lite Micro has no kernel for (seen in a float conversion, before calibrating)")
     # int8 weights are a quarter of the float32 ones; the flatbuffer is nearly all weights.
-    if board.flash_bytes is not None and len(float_tflite) // 4 > board.flash_bytes:
-        raise UserError(f"the model's weights alone, about {len(float_tflite) // 4:,} B in int8, exceed "
-                        f"{board.name}'s {board.flash_bytes:,} B of flash (seen before calibrating); choose a board "
-                        "with more flash or a smaller model")
+    weights = len(float_tflite) // 4
+    if weights_memory == "external":
+        if weights > board.external_bytes:
+            raise UserError(f"the model's weights, about {weights:,} B in int8, exceed {board.name}'s "
+                            f"{board.external_bytes:,} B of external memory (seen before calibrating); choose a "
+                            "smaller model")
+    elif board.flash_bytes is not None and weights > board.flash_bytes:
+        hint = (f"deploy with --weights-memory external to put them in its external memory ({board.external_memory}), "
+                "or choose a board with more flash or a smaller model" if board.external_bytes
+                else "choose a board with more flash or a smaller model")
+        raise UserError(f"the model's weights alone, about {weights:,} B in int8, exceed "
+                        f"{board.name}'s {board.flash_bytes:,} B of flash (seen before calibrating); {hint}")
 
 
 def _stage_commands(model, data, eval_data, run_data, tflite, quant_report, project, build_json, run_json,
                     board, samples, per_tensor, eval_samples, name, runtime, kernels, tflm_dir, flag_args, workers,
-                    timeout, mode) -> dict:
+                    timeout, mode, weights_memory) -> dict:
     mode_args = ["--mode", mode] if mode != "int8" else []
+    memory_args = ["--weights-memory", weights_memory] if weights_memory != "internal" else []
     q = ["tinyml-ptq", "quantize", str(model), "--data", str(data), "--eval", str(eval_data),
          "--samples", str(samples), "--eval-samples", str(eval_samples), "-o", str(tflite),
          "--report", str(quant_report), *mode_args] + (["--per-tensor"] if per_tensor else [])
-    runtime_args = ["--runtime", runtime, "--kernels", kernels]
+    runtime_args = ["--runtime", runtime, "--kernels", kernels, *memory_args]
     tflm_args = ["--tflm-dir", str(tflm_dir)] if tflm_dir else []
     g = ["tinyml-ptq", "generate", str(tflite), "-o", str(project), "--board", board, *runtime_args] + \
         (["--name", name] if name else [])
@@ -523,6 +536,8 @@ def format_summary(report: dict) -> str:
         f"exact      {s['exact']:.4f} of device outputs identical to the TFLM reference",
         f"flash      {of(b['flash_bytes'], b['flash_capacity'])}",
         f"RAM        {of(b['ram_bytes'], b['ram_capacity'])}, arena {s['arena_bytes']:,} B",
+        *([f"external   {of(b['external_bytes'], b['external_capacity'])} (the weights)"]
+          if b.get("external_bytes") else []),
         f"latency    {s['latency_mean']:,.0f} {s['latency_unit']} per inference (mean)",
         f"stages     {stages}; total {report['seconds']:.1f} s",
     ])

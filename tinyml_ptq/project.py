@@ -24,7 +24,7 @@ from pathlib import Path
 import jinja2
 
 from . import __version__
-from .boards import DEFAULT_BOARD, Board, get_board, resolve_kernels
+from .boards import DEFAULT_BOARD, Board, check_weights_memory, get_board, resolve_kernels
 from .cnames import c_string
 from .codegen import ModelSources, generate_model_sources, runtime_files
 from .errors import UserError, shorten
@@ -57,6 +57,7 @@ class GenerateResult:
     files: list[str] = field(default_factory=list)  # relative to project_dir
     kernels: str = "reference"  # kernel set: "reference" or "dsp" (native), "reference" or "cmsis_nn" (tflm)
     runtime: str = "native"  # "native" (tinyml-ptq's runtime) or "tflm" (TensorFlow Lite Micro)
+    weights_memory: str = "internal"  # "internal" (the chip's flash) or "external" (the board's external memory)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,29 +67,33 @@ RUNTIMES = ("native", "tflm")
 
 
 def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board: str = DEFAULT_BOARD,
-             name: str | None = None, runtime: str = "native", kernels: str = "auto") -> GenerateResult:
+             name: str | None = None, runtime: str = "native", kernels: str = "auto",
+             weights_memory: str = "internal") -> GenerateResult:
     """Write a firmware project for `model_tflite` on `board` into `out_dir` (atomically).
 
     runtime "native" generates C for our int8 runtime; "tflm" a TensorFlow Lite
     Micro project serving the same protocol (tinyml_ptq.tflm_export). kernels: the
     runtime's kernel set, "auto" (the optimized set if the board's core has the DSP
     extension) or, native, "reference" (portable C) / "dsp"; TFLM, "reference" /
-    "cmsis_nn" (see boards.resolve_kernels).
+    "cmsis_nn" (see boards.resolve_kernels). weights_memory "external" places the weights in
+    the board's external memory (boards.Board.external_memory) instead of its flash.
     """
     if runtime == "tflm":
         from .tflm_export import export_tflm_project
 
-        r = export_tflm_project(model_tflite, out_dir, board=board, name=name, kernels=kernels)
+        r = export_tflm_project(model_tflite, out_dir, board=board, name=name, kernels=kernels,
+                                weights_memory=weights_memory)
         return GenerateResult(
             project_dir=r.project_dir, board=r.board, model=r.model, model_name=r.model_name,
             arena_bytes=r.arena_bytes, weights_bytes=os.path.getsize(model_tflite),
             op_names=r.op_names, input_size=r.input_size, output_size=r.output_size, max_payload=r.max_payload,
-            files=r.files, kernels=r.kernels, runtime="tflm",
+            files=r.files, kernels=r.kernels, runtime="tflm", weights_memory=weights_memory,
         )
     if runtime != "native":
         raise UserError(f"unknown runtime '{runtime}'; choose one of: {', '.join(RUNTIMES)}")
     board_info = get_board(board)
     kernel_set = resolve_kernels(board_info, kernels)
+    check_weights_memory(board_info, weights_memory)
     model_path = Path(model_tflite)
     out = Path(out_dir)
     check_destination(out)
@@ -96,7 +101,8 @@ def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board:
     check_io(graph)
     tflite_bytes = model_path.read_bytes()
     try:
-        sources = generate_model_sources(graph, tflite_bytes, prefix="model", kernels=kernel_set)
+        sources = generate_model_sources(graph, tflite_bytes, prefix="model", kernels=kernel_set,
+                                         external_weights=weights_memory == "external")
     except UnsupportedOperator as exc:
         raise UnsupportedOperator(f"{exc}{_tflm_hint(graph)}") from None
     model_name = c_string(name if name is not None else graph.name, limit=64).strip() or "model"
@@ -112,6 +118,7 @@ def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board:
         "model_name": model_name,
         "arena_bytes": sources.arena_bytes,
         "weights_bytes": sources.weights_bytes,
+        "weights_memory": weights_memory,
         "model_digest": f"0x{digest:08x}",
         "op_names": sources.op_names,
         **io_meta(graph),
@@ -126,7 +133,7 @@ def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board:
         arena_bytes=sources.arena_bytes, weights_bytes=sources.weights_bytes, op_names=sources.op_names,
         input_size=sum(graph.tensors[i].nbytes for i in graph.inputs),
         output_size=sum(graph.tensors[i].nbytes for i in graph.outputs), max_payload=payload,
-        files=sorted(files), kernels=kernel_set,
+        files=sorted(files), kernels=kernel_set, weights_memory=weights_memory,
     )
 
 

@@ -34,7 +34,7 @@ import jinja2
 import numpy as np
 
 from . import __version__
-from .boards import DEFAULT_BOARD, KERNEL_SETS, Board, get_board, resolve_kernels
+from .boards import DEFAULT_BOARD, KERNEL_SETS, Board, check_weights_memory, get_board, resolve_kernels
 from .cnames import c_comment, c_identifier, c_string
 from .codegen import format_c_array
 from .errors import UserError
@@ -186,11 +186,13 @@ def _float_literal(x: float) -> str:
 
 
 def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board: str = DEFAULT_BOARD,
-                        name: str | None = None, kernels: str = "auto") -> TflmExportResult:
+                        name: str | None = None, kernels: str = "auto",
+                        weights_memory: str = "internal") -> TflmExportResult:
     """Write a TFLM project for `model_tflite` on `board` into `out_dir` (atomically).
 
     kernels: TFLM's kernel set the Makefile builds by default, "reference" or "cmsis_nn"
     (OPTIMIZED_KERNEL_DIR=cmsis_nn); "auto" is cmsis_nn on cores with the DSP extension.
+    weights_memory "external": the .tflite array goes to the board's external memory.
     """
     # The protocol app, its configuration and the destination rules are the native project's.
     from .project import (PROJECT_MARKER, REFERENCE_MODEL, app_and_board_files, check_destination, check_io,
@@ -198,6 +200,7 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
 
     board_info = get_board(board)
     kernel_set = resolve_kernels(board_info, kernels, runtime="tflm")
+    check_weights_memory(board_info, weights_memory)
     model_path = Path(model_tflite)
     out = Path(out_dir)
     check_destination(out)
@@ -231,6 +234,7 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
         "board": board_info, "host": board_info.is_host, "target_arch": tflm_target_arch(board_info),
         "tflm_kernels": kernel_set, "optimized_kernel_dir": "" if kernel_set == "reference" else kernel_set,
         "build_type": TFLM_BUILD_TYPE,
+        "external_weights": weights_memory == "external",
         # A model with state (an LSTM's) starts each inference from its reset state, as the
         # reference interpreter and the native runtime do.
         "stateful": has_variable_tensors(data),
@@ -253,6 +257,7 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
         "arena_bytes": arena.arena_bytes,
         "arena_estimate": arena.to_dict(),
         "weights_bytes": len(data),
+        "weights_memory": weights_memory,
         "op_names": op_names,
         "tflm_resolver": [m for _, m in calls],
         "model_digest": f"0x{digest:08x}",
