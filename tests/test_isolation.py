@@ -40,6 +40,23 @@ def test_abort_in_tflm_is_an_error_and_the_toolkit_goes_on(dead_softmax, digits_
     assert reference.invoke(np.zeros(reference.input.shape, np.int8)).shape == reference.output.shape
 
 
+def test_a_wide_flat_softmax_abort_in_invoke_names_its_cause():
+    """600 nearly equal logits (an untrained 1000-class head, as EfficientNetB0 built with
+    weights=None gives): TFLM's int8 softmax sums 600 exponentials of about 1 and aborts at 512
+    in invoke; the error says which operator and what to do. 500 classes stay under the limit."""
+    def head(classes):
+        dense = tf.keras.layers.Dense(classes, kernel_initializer=tf.keras.initializers.RandomNormal(0, 1e-3, seed=1))
+        return convert_int8(lambda x: tf.nn.softmax(dense(x)), [(16,)])
+
+    reference = ReferenceInterpreter(head(600))
+    with pytest.raises(InterpreterFailure, match=r"crashed in invoke\(\): signal SIGABRT.*; the likely cause is "
+                                                 r"SOFTMAX \(node 1\) over 600 classes: .* train the model") as info:
+        reference.invoke(np.full(reference.input.shape, 100, np.int8))
+    assert "\n" not in str(info.value)
+    narrower = ReferenceInterpreter(head(500))
+    assert narrower.invoke(np.full(narrower.input.shape, 100, np.int8)).shape == (1, 500)
+
+
 def test_an_interpreter_error_is_one_line_and_the_child_ends(digits_int8_tflite):
     reference = ReferenceInterpreter(digits_int8_tflite.read_bytes())
     with pytest.raises(InterpreterFailure, match=r"failed in set_input\(\): \w+Error: .*") as info:

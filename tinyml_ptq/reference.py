@@ -44,6 +44,7 @@ class ReferenceInterpreter:
         from .tflite_reader import has_variable_tensors, io_counts
 
         self._interp = IsolatedInterpreter("tflm", model_bytes, arena_size=arena_size)
+        self._model = model_bytes
         self._stateful = has_variable_tensors(model_bytes)
         num_inputs, num_outputs = io_counts(model_bytes)
         self.inputs = [_tensor_info(self._interp.get_input_details(i)) for i in range(num_inputs)]
@@ -58,9 +59,17 @@ class ReferenceInterpreter:
         return np.array(self._interp.get_output(0), copy=True)
 
     def _invoke(self) -> None:
+        from .isolation import InterpreterFailure
+
         if self._stateful:
             self._interp.reset()  # the variable tensors back to their initial values
-        self._interp.invoke()
+        try:
+            self._interp.invoke()
+        except InterpreterFailure as exc:
+            cause = abort_cause(self._model) if exc.crashed else ""
+            if not cause:
+                raise
+            raise InterpreterFailure(exc.kind, exc.action, f"{exc.detail}; {cause}", crashed=True) from None
 
     def invoke_many(self, samples: Iterable[np.ndarray]) -> np.ndarray:
         return np.stack([self.invoke(s) for s in samples])
@@ -80,6 +89,27 @@ class ReferenceInterpreter:
         self._invoke()
         return np.concatenate([np.ascontiguousarray(self._interp.get_output(i)).reshape(-1).view(np.int8)
                                for i in range(len(self.outputs))])
+
+
+# TFLM's int8 softmax sums a row's exponentials in Q12.19 and stops (TFLITE_CHECK, an abort) when
+# the sum reaches 2^9: only a row of 512 or more classes, nearly equal, can get there.
+SOFTMAX_ABORT_DEPTH = 512
+
+
+def abort_cause(model_bytes: bytes) -> str:
+    """What in the model makes TFLM abort during invoke, where the model shows it; else ""."""
+    from .tflite_reader import parse_tflite
+
+    graph = parse_tflite(model_bytes)
+    for op in graph.operators:
+        inp = graph.tensors[op.inputs[0]] if op.inputs else None
+        if op.opcode == "SOFTMAX" and inp is not None and inp.dtype == "int8" and inp.shape \
+                and inp.shape[-1] >= SOFTMAX_ABORT_DEPTH:
+            return (f"the likely cause is SOFTMAX (node {op.index}) over {inp.shape[-1]} classes: TFLM's int8 "
+                    f"softmax stops when a row's exponentials sum to {SOFTMAX_ABORT_DEPTH} or more, which takes "
+                    "hundreds of nearly equal logits, as an untrained network gives; train the model, or calibrate "
+                    "and evaluate with real data")
+    return ""
 
 
 def _tensor_info(details: dict) -> TensorInfo:
