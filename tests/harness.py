@@ -140,3 +140,30 @@ def random_range(rng):
     half_width = float(rng.choice([0.02, 0.5, 3.0, 40.0])) * float(rng.uniform(0.5, 2.0))
     offset = float(rng.uniform(-0.9, 0.9)) * half_width
     return offset - half_width, offset + half_width
+
+
+def int16_samples(rng, shape, samples=8):
+    """Full-range int16 samples (flattened): random ones with both extremes, and, as far as there
+    are rows for them, rows that stress saturation (all -32768, all 32767), the largest sums
+    (alternating extremes) and small values."""
+    values = rng.integers(-32768, 32768, size=(samples, int(np.prod(shape))), dtype=np.int16)
+    values[0, 0], values[-1, -1] = -32768, 32767
+    special = [np.full(values.shape[1], -32768), np.full(values.shape[1], 32767),
+               np.where(np.arange(values.shape[1]) % 2 == 0, -32768, values[0]),
+               rng.integers(-200, 200, size=values.shape[1])]
+    for row, value in enumerate(special[:samples - 2], start=1):
+        values[row] = value
+    return values
+
+
+def full_range_inputs(model: Path, count: int, seed: int = 0) -> list[np.ndarray]:
+    """Random samples of each input of a .tflite over its type's whole range; a rank-1 input
+    (SUB's second operand, TRANSPOSE_CONV's output shape in TFLM's SEANet models) has no batch
+    axis to drop."""
+    from tinyml_ptq.reference import ReferenceInterpreter
+
+    reference = ReferenceInterpreter(Path(model).read_bytes())
+    rng = np.random.default_rng(seed)
+    return [rng.integers(np.iinfo(t.dtype).min, np.iinfo(t.dtype).max + 1,
+                         size=(count, *(t.shape[1:] if len(t.shape) > 1 else t.shape)), dtype=t.dtype)
+            for t in reference.inputs]

@@ -6,18 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import assert_bit_exact, convert_int16x8, only_op, random_range
+from harness import assert_bit_exact, convert_int16x8, int16_samples, only_op, random_range
 from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
 from tinyml_ptq.tflite_reader import parse_tflite
 
 CASES = 8
-
-
-def _int16_inputs(rng, shape, samples=8):
-    """Full-range int16 values (the harness's default draws small ones), with the extremes."""
-    values = rng.integers(-32768, 32768, size=(samples, int(np.prod(shape))), dtype=np.int16)
-    values[0, 0], values[-1, -1] = -32768, 32767
-    return values
 
 
 def _activation(case):
@@ -46,7 +39,7 @@ def test_conv2d_int16x8_random(case):
                             calib_range=random_range(rng), per_tensor=case % 3 == 2, seed=case)
     graph, op = _assert_int16x8(model, "CONV_2D")
     assert graph.tensors[op.inputs[2]].dtype == "int64"
-    assert_bit_exact(model, inputs=_int16_inputs(rng, (h, w, cin)), expect_ops={"CONV_2D"})
+    assert_bit_exact(model, inputs=int16_samples(rng, (h, w, cin)), expect_ops={"CONV_2D"})
 
 
 @pytest.mark.parametrize("case", range(CASES))
@@ -59,7 +52,7 @@ def test_fully_connected_int16x8_random(case):
     model = convert_int16x8(lambda x: activation(layer(x)) if activation else layer(x), [(depth,)],
                             calib_range=random_range(rng), per_tensor=case % 2 == 1, seed=case)
     _assert_int16x8(model, "FULLY_CONNECTED")
-    assert_bit_exact(model, inputs=_int16_inputs(rng, (depth,)), expect_ops={"FULLY_CONNECTED"})
+    assert_bit_exact(model, inputs=int16_samples(rng, (depth,)), expect_ops={"FULLY_CONNECTED"})
 
 
 @pytest.mark.parametrize("case", range(CASES))
@@ -74,7 +67,7 @@ def test_max_pool_int16x8_random(case):
     model = convert_int16x8(lambda x: activation(layer(x)) if activation else layer(x), [(h, w, channels)],
                             calib_range=random_range(rng), seed=case)
     _assert_int16x8(model, "MAX_POOL_2D")
-    assert_bit_exact(model, inputs=_int16_inputs(rng, (h, w, channels)), expect_ops={"MAX_POOL_2D"})
+    assert_bit_exact(model, inputs=int16_samples(rng, (h, w, channels)), expect_ops={"MAX_POOL_2D"})
 
 
 @pytest.mark.parametrize("case", range(CASES))
@@ -84,7 +77,7 @@ def test_softmax_int16x8_random(case):
     model = convert_int16x8(tf.nn.softmax, [(rows, depth)],
                             calib_range=random_range(rng), seed=case)
     _assert_int16x8(model, "SOFTMAX")
-    inputs = _int16_inputs(rng, (rows, depth), samples=16)
+    inputs = int16_samples(rng, (rows, depth), samples=16)
     inputs[1] = 0  # every distance zero: the sum's largest headroom
     inputs[2] = rng.integers(-300, 300, size=inputs.shape[1])  # distances inside the exp table
     assert_bit_exact(model, inputs=inputs, expect_ops={"SOFTMAX"})
@@ -109,7 +102,7 @@ def test_add_int16x8_random(case):
     assert_bit_exact(model, samples=8, seed=case, expect_ops={"ADD"})
     for kernels in ("reference", "dsp"):
         assert_bit_exact(model, seed=case, kernels=kernels, inputs=np.concatenate(
-            [_int16_inputs(rng, shape), _int16_inputs(rng, other)], axis=1).view(np.int8))
+            [int16_samples(rng, shape), int16_samples(rng, other)], axis=1).view(np.int8))
 
 
 def test_conv_pool_reshape_fc_softmax_int16x8():
@@ -125,7 +118,7 @@ def test_conv_pool_reshape_fc_softmax_int16x8():
         tf.keras.layers.Softmax(),
     ])
     converted = convert_int16x8(model, [(8, 8, 1)], calib_range=(0.0, 1.0))
-    inputs = _int16_inputs(rng, (8, 8, 1))
+    inputs = int16_samples(rng, (8, 8, 1))
     for kernels in ("reference", "dsp"):  # the DSP set runs the reference 16x8 kernels
         assert_bit_exact(converted, inputs=inputs, kernels=kernels,
                          expect_ops={"CONV_2D", "MAX_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"})
@@ -133,8 +126,8 @@ def test_conv_pool_reshape_fc_softmax_int16x8():
 
 def test_int16x8_operator_without_kernel_is_refused_by_name():
     """An int16x8 operator the native runtime has no 16x8 kernel for is refused naming it."""
-    model = convert_int16x8(lambda x: tf.keras.layers.AveragePooling2D(2)(x), [(4, 4, 2)])
-    with pytest.raises(UnsupportedOperator, match=r"AVERAGE_POOL_2D .*int16x8.*--runtime tflm"):
+    model = convert_int16x8(lambda x: tf.reduce_sum(x, axis=1, keepdims=True), [(4, 4, 2)])
+    with pytest.raises(UnsupportedOperator, match=r"SUM .*int16x8.*--runtime tflm"):
         lower_graph(parse_tflite(model))
 
 

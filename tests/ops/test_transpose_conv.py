@@ -216,16 +216,14 @@ def test_int32_data_operand_is_still_refused(small_model):
         require_full_int8(bytes(builder.Output()))
 
 
-def test_tflm_int16x8_models_are_refused_clearly():
-    """TFLM's own TRANSPOSE_CONV models are int16x8: refused by the int8 check and the lowering."""
+def test_tflm_int16x8_models_are_not_int8():
+    """TFLM's own TRANSPOSE_CONV models are int16x8: not what quantize --mode int8 promises (the
+    native runtime runs them with its 16x8 kernel: tests/ops/test_int16x8_conv_pool.py)."""
     paths = sorted(SEANET.glob("*.tflite"))
     assert len(paths) == 3, paths
     for path in paths:
-        data = path.read_bytes()
         with pytest.raises(UserError, match="not fully int8: 1 operator blocks it: operator 0 TRANSPOSE_CONV .*int16"):
-            require_full_int8(data)
-        with pytest.raises(UnsupportedOperator, match="TRANSPOSE_CONV .* int16 tensor"):
-            lower_graph(parse_tflite(data))
+            require_full_int8(path.read_bytes())
 
 
 def test_quantize_conv2d_transpose_autoencoder(tmp_path):

@@ -1,4 +1,5 @@
-"""CONV_2D (regular and grouped) and DEPTHWISE_CONV_2D, int8 with int32 bias.
+"""CONV_2D (regular and grouped) and DEPTHWISE_CONV_2D, int8 with int32 bias, or 16x8 (int16
+activations, int64 bias) on the reference kernels.
 
 Both always requantize per output channel: a per-tensor filter scale is repeated
 for every channel, as TFLM's PopulateConvolutionQuantizationParams does (so the
@@ -170,7 +171,7 @@ def lower_conv2d(graph: Graph, op: Operator) -> Step:
 
 @lowers("DEPTHWISE_CONV_2D")
 def lower_depthwise_conv2d(graph: Graph, op: Operator) -> Step:
-    inp, filt, bias, output = _check_tensors(graph, op, channel_axis=3)
+    inp, filt, bias, output = _check_tensors(graph, op, channel_axis=3, int16x8=True)
     in_channels, out_channels = inp.shape[3], filt.shape[3]
     multiplier = op.options.get("depth_multiplier", 1)
     if filt.shape[0] != 1 or out_channels != in_channels * multiplier or output.shape[3] != out_channels:
@@ -179,6 +180,10 @@ def lower_depthwise_conv2d(graph: Graph, op: Operator) -> Step:
             f"does not map {in_channels} input channels to {output.shape[3]} outputs")
     params = CStruct("tp_depthwise_conv_params", "params",
                      f"{{{_conv_params(op, inp, filt, output)}, {multiplier}}}")
+    if is_int16x8(inp):  # 16x8: int64 bias and accumulator, no in-place kernel
+        step = _conv_step(op, "tp_depthwise_conv2d_s16", params, inp, filt, bias, output)
+        step.inplace = None
+        return step
     return _conv_step(op, "tp_depthwise_conv2d_s8", params, inp, filt, bias, output)
 
 
@@ -328,6 +333,8 @@ def pack_conv_filter(filt: np.ndarray) -> np.ndarray:
 @lowers("DEPTHWISE_CONV_2D", kernels="dsp")
 def lower_depthwise_conv2d_dsp(graph: Graph, op: Operator) -> Step:
     base = lower_depthwise_conv2d(graph, op)
+    if is_int16x8(graph.tensors[op.inputs[0]]):
+        return base  # the reference 16x8 kernel: the DSP set has none
     inp, filt, bias, output = _check_tensors(graph, op, channel_axis=3)
     if not filt.is_constant or (bias is not None and not bias.is_constant):
         return base  # run-time weights cannot be packed ahead of time

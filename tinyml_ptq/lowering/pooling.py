@@ -1,4 +1,4 @@
-"""AVERAGE_POOL_2D and MAX_POOL_2D, int8 (MEAN, over any axes, is in reduce.py)."""
+"""AVERAGE_POOL_2D and MAX_POOL_2D, int8 or int16 (16x8) (MEAN, over any axes, is in reduce.py)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _pool_params(op: Operator, inp: Tensor, output: Tensor) -> str:
 def lower_pool(graph: Graph, op: Operator) -> Step:
     inp = graph.tensors[op.inputs[0]]
     output = graph.tensors[op.outputs[0]]
-    int16 = op.opcode == "MAX_POOL_2D" and is_int16x8(inp)
+    int16 = is_int16x8(inp)
     if int16:
         require_int16x8(graph, op, (inp, output))
     else:
@@ -35,7 +35,7 @@ def lower_pool(graph: Graph, op: Operator) -> Step:
         raise UnsupportedOperator(
             f"{op.opcode} (node {op.index}) changes quantization (scale {inp.scale:g} -> {output.scale:g}, "
             f"zero point {inp.zero_point} -> {output.zero_point}); TFLite requires them equal")
-    kernel = "tp_avg_pool_s8" if op.opcode == "AVERAGE_POOL_2D" else "tp_max_pool_s16" if int16 else "tp_max_pool_s8"
+    kernel = ("tp_avg_pool" if op.opcode == "AVERAGE_POOL_2D" else "tp_max_pool") + ("_s16" if int16 else "_s8")
     return Step(
         op=op,
         header="tp_pooling.h",

@@ -1,4 +1,5 @@
-"""MEAN, SUM, REDUCE_MAX and REDUCE_MIN over any constant axes, ARG_MAX and ARG_MIN, int8.
+"""MEAN, SUM, REDUCE_MAX and REDUCE_MIN over any constant axes, ARG_MAX and ARG_MIN, int8; MEAN
+also int16 (16x8), through the same generic loop in TFLM with an int32 sum and an int16 clamp.
 
 TFLite Micro runs every int8 reduction through one generic loop (reduce_common.cc and
 reference/reduce.h): REDUCE_MAX/MIN compare raw codes (it refuses a rescale), SUM
@@ -15,10 +16,11 @@ import numpy as np
 from ..errors import shorten
 from ..ir import Graph, Operator, Tensor
 from . import CStruct, Step, UnsupportedOperator, lowers
-from .common import require_int8, rescale_multiplier
+from .common import is_int16x8, require_int16x8, require_int8, rescale_multiplier
 
 REDUCE_SLOTS = 5  # tp_reduce_dims: outer, reduce_outer, middle, reduce_inner, inner
 MAX_SET_SIZE = 1 << 23  # elements summed into one output: the int32 sum and its offset cannot overflow
+MAX_SET_SIZE_S16 = 1 << 16  # the same for int16 elements (zero point 0)
 
 
 def _constant_axes(graph: Graph, op: Operator) -> np.ndarray:
@@ -71,7 +73,10 @@ def _reduce_operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor, tuple[
     """(input, output, tp_reduce_dims, elements per reduced set), after checking the shapes agree."""
     inp = graph.tensors[op.inputs[0]]
     output = graph.tensors[op.outputs[0]]
-    require_int8(graph, op, inp, output)
+    if op.opcode == "MEAN" and is_int16x8(inp):
+        require_int16x8(graph, op, (inp, output))
+    else:
+        require_int8(graph, op, inp, output)
     for tensor in (inp, output):
         if tensor.quantization.per_channel:
             raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has per-channel quantized tensor "
@@ -104,9 +109,11 @@ def mean_requant(multiplier: int, shift: int, count: int) -> tuple[int, int]:
 @lowers("MEAN", "SUM")
 def lower_mean_sum(graph: Graph, op: Operator) -> Step:
     inp, output, dims, count = _reduce_operands(graph, op)
-    if count > MAX_SET_SIZE:
-        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) sums {count} elements into each output; "
-                                  f"at most {MAX_SET_SIZE} are supported")
+    int16 = is_int16x8(inp)
+    most = MAX_SET_SIZE_S16 if int16 else MAX_SET_SIZE
+    if count > most:
+        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) sums {count} {inp.dtype} elements into each "
+                                  f"output; at most {most} are supported")
     # PrepareSimple: QuantizeMultiplier of input_scale / output_scale in double.
     multiplier, shift = rescale_multiplier(op, "input/output", float(np.float32(inp.scale)) /
                                            float(np.float32(output.scale)))
@@ -115,13 +122,14 @@ def lower_mean_sum(graph: Graph, op: Operator) -> Step:
     return Step(
         op=op,
         header="tp_reduce.h",
-        sources=("tp_reduce_s8.c",),
+        sources=("tp_reduce_s16.c" if int16 else "tp_reduce_s8.c",),
         structs=[
             CStruct("tp_reduce_sum_params", "params",
                     f"{{{-inp.zero_point * count}, {{{multiplier}, {shift}}}, {output.zero_point}}}"),
             _dims_struct(dims),
         ],
-        call=f"tp_reduce_sum_s8(&${{p}}params, &${{p}}dims, $t{inp.index}, $t{output.index});",
+        call=(f"tp_reduce_sum_{'s16' if int16 else 's8'}(&${{p}}params, &${{p}}dims, $t{inp.index}, "
+              f"$t{output.index});"),
     )
 
 

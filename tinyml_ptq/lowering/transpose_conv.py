@@ -1,4 +1,5 @@
-"""TRANSPOSE_CONV, int8 with optional int32 bias (Keras Conv2DTranspose, tf.nn.conv2d_transpose).
+"""TRANSPOSE_CONV, int8 with optional int32 bias (Keras Conv2DTranspose, tf.nn.conv2d_transpose),
+or 16x8 (int16 activations, optional int64 or int16 bias) on the reference kernel.
 
 TFLite orders its inputs (output shape, filter, input, bias): the int32 output-shape
 operand comes first. TFLM reads the output size from the output tensor, not from that
@@ -22,7 +23,8 @@ import numpy as np
 
 from ..ir import Graph, Operator, Tensor
 from . import CArray, CStruct, Step, UnsupportedOperator, lowers
-from .common import PADDING_NAMES, dims_initializer, fused_activation, output_size_and_padding, per_channel_requant
+from .common import (PADDING_NAMES, dims_initializer, fused_activation, is_int16x8, output_size_and_padding,
+                     per_channel_requant)
 from .conv import _check_tensors, dsp_channel_words, pack_conv_filter, pair_words
 
 # TFLite's operand positions (kTransposeConv*Tensor in TFLM).
@@ -51,16 +53,27 @@ def _operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor, Tensor | None
         raise UnsupportedOperator(
             f"TRANSPOSE_CONV (node {op.index}) has inputs {op.inputs} and outputs {op.outputs}; it takes "
             "(output shape, filter, input[, bias]) and one output")
-    # The CONV_2D checks (int8, 4-D, int32 bias, symmetric filter, one scale per output
-    # channel along axis 0) on the operands in CONV_2D's order.
-    as_conv = dataclasses.replace(op, inputs=[op.inputs[INPUT], op.inputs[FILTER], *op.inputs[BIAS:BIAS + 1]])
-    inp, filt, bias, output = _check_tensors(graph, as_conv, channel_axis=0)
+    # The CONV_2D checks (int8 with an int32 bias or 16x8 with an int64 one, 4-D, symmetric
+    # filter, one scale per output channel along axis 0) on the operands in CONV_2D's order.
+    # TFLM's 16x8 kernel also takes an int16 bias, widened to int64: checked here instead.
+    narrow_bias = (len(op.inputs) > BIAS and op.inputs[BIAS] >= 0 and is_int16x8(graph.tensors[op.inputs[INPUT]])
+                   and graph.tensors[op.inputs[BIAS]].dtype == "int16")
+    as_conv = dataclasses.replace(
+        op, inputs=[op.inputs[INPUT], op.inputs[FILTER], *op.inputs[BIAS:BIAS + (0 if narrow_bias else 1)]])
+    inp, filt, bias, output = _check_tensors(graph, as_conv, channel_axis=0, int16x8=True)
+    if narrow_bias:
+        bias = graph.tensors[op.inputs[BIAS]]
+        if not bias.is_constant:
+            raise UnsupportedOperator(f"TRANSPOSE_CONV (node {op.index}) has a run-time int16 bias {bias.name!r}; "
+                                      "only a constant one (widened to int64 ahead of time) is supported")
     shape = graph.tensors[op.inputs[OUTPUT_SHAPE]]
-    if shape.data is None or shape.dtype != "int32":
+    if shape.dtype != "int32":
         raise UnsupportedOperator(
-            f"TRANSPOSE_CONV (node {op.index}): output shape {shape.name!r} is a run-time {shape.dtype} tensor; "
-            "only a constant int32 output shape is supported")
-    if tuple(int(d) for d in shape.data.reshape(-1)) != tuple(output.shape):
+            f"TRANSPOSE_CONV (node {op.index}): output shape {shape.name!r} is a {shape.dtype} tensor; "
+            "TFLite takes an int32 output shape")
+    # A run-time output shape (TFLM's SEANet models take it as a model input) is not read: TFLM
+    # ignores operand 0 and takes the output tensor's static shape, as the kernel here does.
+    if shape.data is not None and tuple(int(d) for d in shape.data.reshape(-1)) != tuple(output.shape):
         raise UnsupportedOperator(
             f"TRANSPOSE_CONV (node {op.index}): output shape operand {shape.data.reshape(-1).tolist()} differs "
             f"from the output tensor's shape {list(output.shape)}; the model is inconsistent")
@@ -83,12 +96,17 @@ def lower_transpose_conv(graph: Graph, op: Operator) -> Step:
     multipliers, shifts = per_channel_requant(inp.scale, filt.quantization.scale, output.scale, channels)
     params = (f"{{{-inp.zero_point}, {output.zero_point}, {{{stride[0]}, {stride[1]}}}, {{1, 1}}, "
               f"{{{pad[0]}, {pad[1]}}}, {{{act_min}, {act_max}}}}}")
+    arrays = [CArray("multiplier", "int32_t", multipliers), CArray("shift", "int32_t", shifts)]
     bias_arg = f"$t{bias.index}" if bias is not None else "NULL"
+    if bias is not None and bias.dtype == "int16":  # a 16x8 int16 bias, widened as TFLM widens it
+        arrays.append(CArray("bias", "int64_t", bias.data.reshape(-1).astype(np.int64)))
+        bias_arg = "${p}bias"
+    kernel = "tp_transpose_conv2d_s16" if is_int16x8(inp) else "tp_transpose_conv2d_s8"
     return Step(
         op=op,
         header="tp_transpose_conv.h",
-        sources=("tp_transpose_conv2d_s8.c",),
-        arrays=[CArray("multiplier", "int32_t", multipliers), CArray("shift", "int32_t", shifts)],
+        sources=(f"{kernel}.c",),
+        arrays=arrays,
         structs=[
             CStruct("tp_conv_params", "params", params),
             CStruct("tp_per_channel_requant", "quant", "{${p}multiplier, ${p}shift}"),
@@ -96,7 +114,7 @@ def lower_transpose_conv(graph: Graph, op: Operator) -> Step:
             CStruct("tp_dims", "filter_dims", dims_initializer(filt.shape)),
             CStruct("tp_dims", "output_dims", dims_initializer(output.shape)),
         ],
-        call=(f"tp_transpose_conv2d_s8(&${{p}}params, &${{p}}quant, &${{p}}input_dims, $t{inp.index}, "
+        call=(f"{kernel}(&${{p}}params, &${{p}}quant, &${{p}}input_dims, $t{inp.index}, "
               f"&${{p}}filter_dims, $t{filt.index}, {bias_arg}, &${{p}}output_dims, $t{output.index});"),
     )
 
@@ -118,6 +136,8 @@ def phase_filters(filt: np.ndarray, stride: tuple[int, int]) -> list[np.ndarray]
 def lower_transpose_conv_dsp(graph: Graph, op: Operator) -> Step:
     base = lower_transpose_conv(graph, op)
     inp, filt, bias, output = _operands(graph, op)
+    if is_int16x8(inp):
+        return base  # the reference 16x8 kernel: the DSP set has none
     if not filt.is_constant or (bias is not None and not bias.is_constant):
         return base  # run-time weights cannot be packed ahead of time
     stride, _ = transpose_conv_padding(op, filt, output)

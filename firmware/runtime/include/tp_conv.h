@@ -58,4 +58,11 @@ void tp_conv2d_s16(const tp_conv_params *params, const tp_per_channel_requant *q
                    const tp_dims *filter_dims, const int8_t *filter, const int64_t *bias,
                    const tp_dims *output_dims, int16_t *output);
 
+/* DEPTHWISE_CONV_2D in 16x8, as tp_conv2d_s16: int16 activations (zero points 0), int8 filter,
+ * int64 bias (may be NULL), an int64 accumulator; params' offsets are unused. */
+void tp_depthwise_conv2d_s16(const tp_depthwise_conv_params *params, const tp_per_channel_requant *quant,
+                             const tp_dims *input_dims, const int16_t *input,
+                             const tp_dims *filter_dims, const int8_t *filter, const int64_t *bias,
+                             const tp_dims *output_dims, int16_t *output);
+
 #endif /* TP_CONV_H */

@@ -31,6 +31,10 @@ void tp_avg_pool_s8(const tp_pool_params *params, const tp_dims *input_dims, con
 void tp_max_pool_s8(const tp_pool_params *params, const tp_dims *input_dims, const int8_t *input,
                     const tp_dims *output_dims, int8_t *output);
 
+/* The int16 (16x8) forms: the same windows, sums and rounding. */
+void tp_avg_pool_s16(const tp_pool_params *params, const tp_dims *input_dims, const int16_t *input,
+                     const tp_dims *output_dims, int16_t *output);
+
 void tp_max_pool_s16(const tp_pool_params *params, const tp_dims *input_dims, const int16_t *input,
                      const tp_dims *output_dims, int16_t *output);
 

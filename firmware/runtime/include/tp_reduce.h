@@ -39,6 +39,10 @@ typedef struct {
 void tp_reduce_sum_s8(const tp_reduce_sum_params *params, const tp_reduce_dims *dims, const int8_t *input,
                       int8_t *output);
 
+/* The same for int16 (16x8 MEAN): an int32 sum, clamped to int16. */
+void tp_reduce_sum_s16(const tp_reduce_sum_params *params, const tp_reduce_dims *dims, const int16_t *input,
+                       int16_t *output);
+
 /* ARG_MAX and ARG_MIN along one axis: the input as [outer][axis][inner], the output
  * [outer][inner] int32 indices along the axis; the first of equal extremes wins. */
 typedef struct {

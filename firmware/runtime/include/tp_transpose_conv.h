@@ -25,6 +25,13 @@ void tp_transpose_conv2d_s8(const tp_conv_params *params, const tp_per_channel_r
                             const tp_dims *filter_dims, const int8_t *filter, const int32_t *bias,
                             const tp_dims *output_dims, int8_t *output);
 
+/* 16x8: int16 activations (zero points 0), int8 filter, int64 bias (may be NULL; a model's int16
+ * bias is widened by the generator), an int64 accumulator; params' offsets are unused. */
+void tp_transpose_conv2d_s16(const tp_conv_params *params, const tp_per_channel_requant *quant,
+                             const tp_dims *input_dims, const int16_t *input,
+                             const tp_dims *filter_dims, const int8_t *filter, const int64_t *bias,
+                             const tp_dims *output_dims, int16_t *output);
+
 /* The input rows [*first, *last] whose taps land on output coordinate `out` along one
  * axis (empty when *first > *last); the tap of input row i is out + padding - i * stride. */
 static inline void tp_transpose_conv_sources(int32_t out, int32_t stride, int32_t padding, int32_t taps,
