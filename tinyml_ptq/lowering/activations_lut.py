@@ -1,9 +1,12 @@
-"""LOGISTIC, TANH and RSQRT, int8: a 256-entry table per operator.
+"""LOGISTIC, TANH and RSQRT, int8: a 256-entry table per operator; LOGISTIC and TANH also
+int16x8, on TFLite's own int16 kernel.
 
 TFLM evaluates LOGISTIC and TANH with gemmlowp fixed-point logistic / tanh on a
 Q4.27 rescaled input, and RSQRT with a fixed-point Newton-Raphson inverse square
 root. Every int8 input value goes through exactly that integer arithmetic here,
-at generation time, so the device only looks results up.
+at generation time, so the device only looks results up. In int16 the device runs
+TFLite's interpolation in its sigmoid table (tp_lut.h); only the input rescale is
+computed here.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ import numpy as np
 
 from .. import quant_math
 from ..ir import Graph, Operator, Tensor
-from . import CArray, Step, UnsupportedOperator, lowers
+from . import CArray, CStruct, Step, UnsupportedOperator, lowers
 from . import gemmlowp_math as gl
-from .common import elementwise_inplace, require_int8
+from .common import elementwise_inplace, is_int16x8, require_int16x8, require_int8
 
 INPUT_INTEGER_BITS = 4  # the rescaled input is Q4.27
 
@@ -54,10 +57,66 @@ def lut_table(op: Operator, inp: Tensor) -> np.ndarray:
     return table.astype(np.int8)
 
 
+def checked_log2(value: float) -> tuple[int, bool]:
+    """CheckedLog2: log2 of the float32 value rounded (ties away), and whether it is within
+    1e-3 of that integer, i.e. the value is a power of two."""
+    exact = math.log(float(np.float32(value))) / math.log(2.0)
+    rounded = quant_math.round_half_away(exact)
+    return rounded, abs(exact - rounded) < 1e-3
+
+
+S16_INPUT_INTEGER_BITS = 3  # TFLM's int16 LOGISTIC / TANH see a Q3.12 input
+S16_OUTPUT_FRACTIONAL_BITS = 15  # and give Q0.15
+
+
+def sigmoid_s16_rescale(op: Operator, inp: Tensor) -> tuple[int, int]:
+    """(multiplier, right shift) taking an int16 input to the table's steps of 1/(3 * 4096), as the
+    int16 Prepare of LOGISTIC / TANH computes it, with its power-of-two case already folded
+    into the pair the kernel then uses (3 << shift, no shift)."""
+    power, is_power = checked_log2(inp.scale)
+    left_shift = (15 - S16_INPUT_INTEGER_BITS) + power
+    # Q3.12 (and for TANH Q4.11) inputs need no multiplier of their own.
+    if is_power and left_shift in ((0, 1) if op.opcode == "TANH" else (0,)):
+        return 3 << left_shift, 0
+    # Otherwise: scale * 3 * 4096 in double, doubled up to just above 2^14 (at most 31 times),
+    # truncated.
+    multiplier = float(np.float32(inp.scale)) * 4096.0 * 3.0
+    shift = 0
+    while multiplier <= 32767.0 / 2.0 and shift <= 30:
+        shift += 1
+        multiplier *= 2.0
+    if multiplier > 32767.0:
+        raise UnsupportedOperator(f"{op.opcode} (node {op.index}): int16 input scale {inp.scale:g} is above "
+                                  f"{32767 / (3 * 4096):.4g}; TFLite's int16 {op.opcode} rescales it in 16 bits")
+    return int(multiplier), shift
+
+
+def _lower_sigmoid_s16(graph: Graph, op: Operator, inp: Tensor, output: Tensor) -> Step:
+    """int16x8 LOGISTIC and TANH: TFLite's int16 kernel (tp_logistic_s16, tp_tanh_s16)."""
+    require_int16x8(graph, op, (inp, output))
+    power, is_power = checked_log2(output.scale)
+    if not is_power or power != -S16_OUTPUT_FRACTIONAL_BITS:
+        # The reference ignores the output quantization and writes Q0.15; TFLM refuses any other.
+        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) output scale {output.scale:g}; TFLite's int16 "
+                                  f"{op.opcode} produces scale 2^-{S16_OUTPUT_FRACTIONAL_BITS}")
+    multiplier, shift = sigmoid_s16_rescale(op, inp)
+    kernel = "tp_logistic_s16" if op.opcode == "LOGISTIC" else "tp_tanh_s16"
+    return Step(
+        op=op,
+        header="tp_lut.h",
+        sources=("tp_logistic_tanh_s16.c",),
+        structs=[CStruct("tp_sigmoid_s16_params", "params", f"{{{multiplier}, {shift}}}")],
+        call=f"{kernel}(&${{p}}params, {inp.num_elements}, $t{inp.index}, $t{output.index});",
+        inplace=elementwise_inplace(output, inp),
+    )
+
+
 @lowers("LOGISTIC", "TANH")
 def lower_lut_activation(graph: Graph, op: Operator) -> Step:
     inp = graph.tensors[op.inputs[0]]
     output = graph.tensors[op.outputs[0]]
+    if is_int16x8(inp):
+        return _lower_sigmoid_s16(graph, op, inp, output)
     require_int8(graph, op, inp, output)
     expected_zero_point = -128 if op.opcode == "LOGISTIC" else 0
     if output.zero_point != expected_zero_point:

@@ -1,5 +1,6 @@
 """ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE, PRELU (with broadcast), RELU, RELU6,
-LEAKY_RELU and HARD_SWISH, int8 (ADD also int16x8: 16-bit activations).
+LEAKY_RELU and HARD_SWISH, int8 (ADD, SUB, MUL and LEAKY_RELU also int16x8: 16-bit activations,
+the int8 arithmetic on int16 codes with zero points 0).
 
 Each lowering mirrors TFLite Micro's Prepare for the operator, including which
 intermediate products it forms in float and which in double.
@@ -55,10 +56,15 @@ def _multiplier_below_one(op: Operator, what: str, real: float) -> tuple[int, in
     return quant_math.quantize_multiplier(real)
 
 
-def _binary_operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor, Tensor]:
+def _binary_operands(graph: Graph, op: Operator, int16x8: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    """The two operands and the output, int8 (or, where the operator has a 16x8 kernel and
+    `int16x8` says so, int16x8 throughout), per-tensor quantized."""
     input1, input2 = graph.input_tensors(op)[:2]
     output = graph.tensors[op.outputs[0]]
-    require_int8(graph, op, input1, input2, output)
+    if int16x8 and is_int16x8(input1):
+        require_int16x8(graph, op, (input1, input2, output))
+    else:
+        require_int8(graph, op, input1, input2, output)
     for tensor in (input1, input2, output):
         if tensor.quantization.per_channel:
             raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has per-channel quantized tensor "
@@ -70,45 +76,29 @@ def _add_sub_rescaling(op: Operator, input1: Tensor, input2: Tensor, output: Ten
                        left_shift: int = ADD_LEFT_SHIFT) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
     """(multiplier, shift) of input 1, input 2 and the output, as TFLite Micro's Prepare forms them."""
     s1, s2, s_out = f32(input1.scale), f32(input2.scale), f32(output.scale)
-    if op.opcode == "ADD":
-        # CalculateOpDataAdd works in double throughout.
-        twice_max = 2.0 * float(max(s1, s2))
-        real1, real2 = float(s1) / twice_max, float(s2) / twice_max
-        real_out = twice_max / ((1 << left_shift) * float(s_out))
-    else:
-        # CalculateOpDataSub forms every ratio in float before widening to double.
-        twice_max = f32(2) * max(s1, s2)
-        real1, real2 = float(s1 / twice_max), float(s2 / twice_max)
-        real_out = float(twice_max / (f32(1 << ADD_LEFT_SHIFT) * s_out))
+    # CalculateOpDataAdd and, in the tflite_micro package (the oracle; its source tree forms SUB's
+    # ratios in float, which int16 inputs show to differ in the last bit), CalculateOpDataSub work
+    # in double throughout.
+    twice_max = 2.0 * float(max(s1, s2))
+    real1, real2 = float(s1) / twice_max, float(s2) / twice_max
+    real_out = twice_max / ((1 << left_shift) * float(s_out))
     return (_multiplier_below_one(op, "input 1", real1), _multiplier_below_one(op, "input 2", real2),
             _multiplier_below_one(op, "output", real_out))
 
 
-def _lower_add_s16(graph: Graph, op: Operator) -> Step:
-    """int16x8 ADD: TFLM's general-scale int16 path (left shift 15), with broadcast."""
-    input1, input2 = graph.input_tensors(op)[:2]
-    output = graph.tensors[op.outputs[0]]
-    require_int16x8(graph, op, (input1, input2, output))
-    (m1, e1), (m2, e2), (m_out, e_out) = _add_sub_rescaling(op, input1, input2, output, ADD_LEFT_SHIFT_S16)
-    act_min, act_max = fused_activation(op, output)
-    params = CStruct("tp_add_params", "params",
-                     f"{{0, 0, 0, {ADD_LEFT_SHIFT_S16}, {{{m1}, {e1}}}, {{{m2}, {e2}}}, {{{m_out}, {e_out}}}, "
-                     f"{{{act_min}, {act_max}}}}}")
-    return _broadcast_step(op, "tp_add_s16", "tp_add_s16.c", params, input1, input2, output)
-
-
 @lowers("ADD", "SUB")
 def lower_add_sub(graph: Graph, op: Operator) -> Step:
-    if op.opcode == "ADD" and is_int16x8(graph.tensors[op.inputs[0]]):
-        return _lower_add_s16(graph, op)
-    input1, input2, output = _binary_operands(graph, op)
-    (m1, e1), (m2, e2), (m_out, e_out) = _add_sub_rescaling(op, input1, input2, output)
+    """int8, or int16x8 (TFLM's general-scale int16 path: the same arithmetic, left shift 15)."""
+    input1, input2, output = _binary_operands(graph, op, int16x8=True)
+    width = "s16" if is_int16x8(input1) else "s8"
+    left_shift = ADD_LEFT_SHIFT_S16 if width == "s16" else ADD_LEFT_SHIFT
+    (m1, e1), (m2, e2), (m_out, e_out) = _add_sub_rescaling(op, input1, input2, output, left_shift)
     act_min, act_max = fused_activation(op, output)
     params = CStruct("tp_add_params", "params",
-                     f"{{{-input1.zero_point}, {-input2.zero_point}, {output.zero_point}, {ADD_LEFT_SHIFT}, "
+                     f"{{{-input1.zero_point}, {-input2.zero_point}, {output.zero_point}, {left_shift}, "
                      f"{{{m1}, {e1}}}, {{{m2}, {e2}}}, {{{m_out}, {e_out}}}, {{{act_min}, {act_max}}}}}")
-    kernel = "tp_add_s8" if op.opcode == "ADD" else "tp_sub_s8"
-    return _broadcast_step(op, kernel, "tp_add_sub_s8.c", params, input1, input2, output)
+    kernel = f"tp_{op.opcode.lower()}_{width}"
+    return _broadcast_step(op, kernel, f"tp_add_sub_{width}.c", params, input1, input2, output)
 
 
 def _broadcast_step(op: Operator, kernel: str, source: str, params: CStruct | None,
@@ -165,14 +155,16 @@ def lower_add_sub_dsp(graph: Graph, op: Operator) -> Step:
 
 @lowers("MUL")
 def lower_mul(graph: Graph, op: Operator) -> Step:
-    input1, input2, output = _binary_operands(graph, op)
+    """int8, or int16x8 (the same arithmetic: zero points 0, int16 products still fit in int32)."""
+    input1, input2, output = _binary_operands(graph, op, int16x8=True)
     real = float(f32(input1.scale)) * float(f32(input2.scale)) / float(f32(output.scale))
     multiplier, shift = quant_math.quantize_multiplier(real)
     act_min, act_max = fused_activation(op, output)
     params = CStruct("tp_mul_params", "params",
                      f"{{{-input1.zero_point}, {-input2.zero_point}, {output.zero_point}, "
                      f"{{{multiplier}, {shift}}}, {{{act_min}, {act_max}}}}}")
-    return _broadcast_step(op, "tp_mul_s8", "tp_mul_s8.c", params, input1, input2, output)
+    width = "s16" if is_int16x8(input1) else "s8"
+    return _broadcast_step(op, f"tp_mul_{width}", f"tp_mul_{width}.c", params, input1, input2, output)
 
 
 @lowers("MAXIMUM", "MINIMUM")
@@ -217,10 +209,14 @@ def lower_prelu(graph: Graph, op: Operator) -> Step:
     return _broadcast_step(op, "tp_prelu_s8", "tp_prelu_s8.c", params, inp, alpha, output)
 
 
-def _unary_operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor]:
+def _unary_operands(graph: Graph, op: Operator, int16x8: bool = False) -> tuple[Tensor, Tensor]:
+    """Input and output, int8 (or int16x8 where the operator has a 16x8 kernel and `int16x8` says so)."""
     inp = graph.tensors[op.inputs[0]]
     output = graph.tensors[op.outputs[0]]
-    require_int8(graph, op, inp, output)
+    if int16x8 and is_int16x8(inp):
+        require_int16x8(graph, op, (inp, output))
+    else:
+        require_int8(graph, op, inp, output)
     if inp.num_elements != output.num_elements:
         raise MalformedOperator(f"node {op.index}: {op.opcode} input {inp.shape} and output {output.shape} differ in size")
     return inp, output
@@ -262,20 +258,23 @@ def lower_relu6(graph: Graph, op: Operator) -> Step:
 
 @lowers("LEAKY_RELU")
 def lower_leaky_relu(graph: Graph, op: Operator) -> Step:
-    inp, output = _unary_operands(graph, op)
-    alpha = f32(op.options.get("alpha", 0.2))
-    s_in, s_out = f32(inp.scale), f32(output.scale)
-    # CalculateOpDataLeakyRelu: both ratios in float, then widened.
-    alpha_m, alpha_e = quant_math.quantize_multiplier(float(s_in * alpha / s_out))
-    identity_m, identity_e = quant_math.quantize_multiplier(float(s_in / s_out))
+    """int8, or int16x8 (the same arithmetic, clamped to int16)."""
+    inp, output = _unary_operands(graph, op, int16x8=True)
+    width = "s16" if is_int16x8(inp) else "s8"
+    alpha = float(f32(op.options.get("alpha", 0.2)))
+    s_in, s_out = float(f32(inp.scale)), float(f32(output.scale))
+    # CalculateOpDataLeakyRelu: both ratios in double in the tflite_micro package (the oracle; its
+    # source tree forms them in float, which int16 inputs show to differ in the last bit).
+    alpha_m, alpha_e = quant_math.quantize_multiplier(s_in * alpha / s_out)
+    identity_m, identity_e = quant_math.quantize_multiplier(s_in / s_out)
     return Step(
         op=op,
         header="tp_elementwise.h",
-        sources=("tp_leaky_relu_s8.c",),
+        sources=(f"tp_leaky_relu_{width}.c",),
         structs=[CStruct("tp_leaky_relu_params", "params",
                          f"{{{inp.zero_point}, {output.zero_point}, {{{identity_m}, {identity_e}}}, "
                          f"{{{alpha_m}, {alpha_e}}}}}")],
-        call=f"tp_leaky_relu_s8(&${{p}}params, {inp.num_elements}, $t{inp.index}, $t{output.index});",
+        call=f"tp_leaky_relu_{width}(&${{p}}params, {inp.num_elements}, $t{inp.index}, $t{output.index});",
         inplace=elementwise_inplace(output, inp),
     )
 

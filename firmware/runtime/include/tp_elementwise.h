@@ -1,10 +1,11 @@
 /* Elementwise int8 kernels: binary operators with broadcast (ADD, SUB, MUL,
  * MAXIMUM, MINIMUM, SQUARED_DIFFERENCE, PRELU) and the unary activations RELU,
- * RELU6, LEAKY_RELU and HARD_SWISH.
+ * RELU6, LEAKY_RELU and HARD_SWISH; ADD, SUB, MUL and LEAKY_RELU also int16 (16x8).
  */
 #ifndef TP_ELEMENTWISE_H
 #define TP_ELEMENTWISE_H
 
+#include "tp_fixedpoint.h"
 #include "tp_types.h"
 
 /* How a binary operator walks its operands: the NHWC output dims, and for each
@@ -17,25 +18,30 @@ typedef struct {
 } tp_broadcast;
 
 /* The walk every binary kernel shares: output[i] = element(params, a, b) for the
- * operand codes a and b under output element i, in NHWC order. A macro rather than
- * a function taking a pointer, so that `element` (a static function) is inlined. */
-#define TP_BROADCAST_EACH(shape, input1, input2, output, element, params)                              \
+ * operand codes a and b (of type `type`) under output element i, in NHWC order. A
+ * macro rather than a function taking a pointer, so that `element` (a static
+ * function) is inlined. */
+#define TP_BROADCAST_EACH_T(type, shape, input1, input2, output, element, params)                      \
     do {                                                                                               \
         const tp_dims *s1_ = &(shape)->input1_stride;                                                  \
         const tp_dims *s2_ = &(shape)->input2_stride;                                                  \
-        int8_t *out_ = (output);                                                                       \
+        type *out_ = (output);                                                                         \
         for (int32_t n_ = 0; n_ < (shape)->output.n; ++n_) {                                           \
             for (int32_t h_ = 0; h_ < (shape)->output.h; ++h_) {                                       \
                 for (int32_t w_ = 0; w_ < (shape)->output.w; ++w_) {                                   \
-                    const int8_t *in1_ = (input1) + n_ * s1_->n + h_ * s1_->h + w_ * s1_->w;           \
-                    const int8_t *in2_ = (input2) + n_ * s2_->n + h_ * s2_->h + w_ * s2_->w;           \
+                    const type *in1_ = (input1) + n_ * s1_->n + h_ * s1_->h + w_ * s1_->w;             \
+                    const type *in2_ = (input2) + n_ * s2_->n + h_ * s2_->h + w_ * s2_->w;             \
                     for (int32_t c_ = 0; c_ < (shape)->output.c; ++c_) {                               \
-                        *out_++ = element((params), in1_[c_ * s1_->c], in2_[c_ * s2_->c]);             \
+                        *out_++ = (type)element((params), in1_[c_ * s1_->c], in2_[c_ * s2_->c]);       \
                     }                                                                                  \
                 }                                                                                      \
             }                                                                                          \
         }                                                                                              \
     } while (0)
+
+/* The int8 walk. */
+#define TP_BROADCAST_EACH(shape, input1, input2, output, element, params)                              \
+    TP_BROADCAST_EACH_T(int8_t, shape, input1, input2, output, element, params)
 
 /* ADD and SUB: both inputs are brought to a common scale with 2^left_shift
  * headroom, added (or subtracted), then rescaled to the output. */
@@ -50,15 +56,32 @@ typedef struct {
     tp_activation activation;
 } tp_add_params;
 
+/* One ADD (sign 1) or SUB (sign -1) element of either width, clamped: both operands
+ * to a common scale with left_shift bits of headroom, combined, rescaled to the output. */
+static inline int32_t tp_add_sub_element(const tp_add_params *params, int32_t a, int32_t b, int32_t sign)
+{
+    const int32_t shifted1 = tp_shift_left(a + params->input1_offset, params->left_shift);
+    const int32_t shifted2 = tp_shift_left(b + params->input2_offset, params->left_shift);
+    const int32_t scaled1 = tp_requantize_smaller_than_one(shifted1, params->input1.multiplier, params->input1.shift);
+    const int32_t scaled2 = tp_requantize_smaller_than_one(shifted2, params->input2.multiplier, params->input2.shift);
+    const int32_t result = tp_requantize_smaller_than_one(scaled1 + sign * scaled2, params->output.multiplier,
+                                                          params->output.shift) +
+                           params->output_offset;
+    return tp_clamp(result, params->activation.min, params->activation.max);
+}
+
 void tp_add_s8(const tp_add_params *params, const tp_broadcast *shape,
                const int8_t *input1, const int8_t *input2, int8_t *output);
 
-/* ADD with int16 operands (16x8; left_shift 15 as TFLM), with the same 4-D broadcast. */
+void tp_sub_s8(const tp_add_params *params, const tp_broadcast *shape,
+               const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* ADD and SUB with int16 operands (16x8; left_shift 15 as TFLM), with the same 4-D broadcast. */
 void tp_add_s16(const tp_add_params *params, const tp_broadcast *shape,
                 const int16_t *input1, const int16_t *input2, int16_t *output);
 
-void tp_sub_s8(const tp_add_params *params, const tp_broadcast *shape,
-               const int8_t *input1, const int8_t *input2, int8_t *output);
+void tp_sub_s16(const tp_add_params *params, const tp_broadcast *shape,
+                const int16_t *input1, const int16_t *input2, int16_t *output);
 
 /* MUL: the product of the offset inputs, rescaled once. */
 typedef struct {
@@ -69,8 +92,21 @@ typedef struct {
     tp_activation activation;
 } tp_mul_params;
 
+/* One MUL element of either width, clamped (int16 products still fit in int32). */
+static inline int32_t tp_mul_element(const tp_mul_params *params, int32_t a, int32_t b)
+{
+    const int32_t product = (a + params->input1_offset) * (b + params->input2_offset);
+    const int32_t scaled =
+        tp_requantize(product, params->output.multiplier, params->output.shift) + params->output_offset;
+    return tp_clamp(scaled, params->activation.min, params->activation.max);
+}
+
 void tp_mul_s8(const tp_mul_params *params, const tp_broadcast *shape,
                const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* MUL with int16 operands (16x8: every zero point 0). */
+void tp_mul_s16(const tp_mul_params *params, const tp_broadcast *shape,
+                const int16_t *input1, const int16_t *input2, int16_t *output);
 
 /* RELU: rescale to the output, then clamp at the output's zero. */
 typedef struct {
@@ -94,8 +130,20 @@ typedef struct {
     tp_requant alpha;
 } tp_leaky_relu_params;
 
+/* One LEAKY_RELU element of either width, before the clamp to the output type. */
+static inline int32_t tp_leaky_relu_element(const tp_leaky_relu_params *params, int32_t x)
+{
+    const int32_t centered = x - params->input_zero_point;
+    /* Alpha may be negative or above 1, so the branch is on the sign, not a max. */
+    const tp_requant *requant = centered >= 0 ? &params->identity : &params->alpha;
+    return tp_requantize(centered, requant->multiplier, requant->shift) + params->output_offset;
+}
+
 void tp_leaky_relu_s8(const tp_leaky_relu_params *params, int32_t size, const int8_t *input,
                       int8_t *output);
+
+void tp_leaky_relu_s16(const tp_leaky_relu_params *params, int32_t size, const int16_t *input,
+                       int16_t *output);
 
 /* HARD_SWISH: x * relu6(x + 3) / 6 in 16-bit fixed point. */
 typedef struct {
