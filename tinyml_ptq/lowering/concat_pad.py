@@ -1,20 +1,33 @@
-"""CONCATENATION, PAD and PADV2 on int8 tensors: pure data movement."""
+"""CONCATENATION, PAD and PADV2 on int8 and int16 (int16x8) tensors: pure data movement."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .. import quant_math
-from ..ir import Graph, Operator
+from ..ir import Graph, Operator, Tensor
 from . import CStruct, MalformedOperator, Step, UnsupportedOperator, lowers
-from .common import dims_initializer, require_int8
+from .common import dims_initializer, is_int16x8, require_int16x8, require_int8
+
+
+def _element_size(graph: Graph, op: Operator, *tensors: Tensor | None) -> int:
+    """2 for an int16x8 operator (int16 throughout, zero points 0, as TFLite Micro's int16
+    CONCATENATION requires and its int16 PAD assumes), else 1 for int8."""
+    if any(is_int16x8(t) for t in tensors):
+        require_int16x8(graph, op, tensors)
+        return 2
+    require_int8(graph, op, *tensors)
+    return 1
 
 
 @lowers("CONCATENATION")
 def lower_concatenation(graph: Graph, op: Operator) -> Step:
     inputs = graph.input_tensors(op)
     output = graph.tensors[op.outputs[0]]
-    require_int8(graph, op, *inputs, output)
+    # int16 inputs of another scale than the output's are copied as they are: TFLite Micro's int16
+    # path checks only the zero points and copies too (int8 it refuses; the converter never
+    # makes either, it inserts QUANTIZE operators).
+    item_size = _element_size(graph, op, *inputs, output)
     if op.options.get("fused_activation_function", 0) != 0:
         raise UnsupportedOperator(
             f"CONCATENATION (node {op.index}) has fused activation "
@@ -29,18 +42,19 @@ def lower_concatenation(graph: Graph, op: Operator) -> Step:
     copies = [(t.index, int(np.prod(t.shape[axis:], dtype=np.int64))) for t in inputs]
     if outer_size * sum(size for _, size in copies) != output.num_elements:
         raise MalformedOperator(f"node {op.index}: CONCATENATION inputs {[t.shape for t in inputs]} do not make {output.shape}")
-    return concatenation_step(op, copies, outer_size, output.index)
+    return concatenation_step(op, copies, outer_size, output.index, item_size)
 
 
-def concatenation_step(op: Operator, copies: list[tuple[int, int]], outer_size: int, output: int) -> Step:
-    """Per outer step, each input's next block ((tensor, block size) in `copies`) in turn."""
-    initializer = "{" + ", ".join(f"{{$t{index}, {size}}}" for index, size in copies) + "}"
+def concatenation_step(op: Operator, copies: list[tuple[int, int]], outer_size: int, output: int,
+                       element_size: int = 1) -> Step:
+    """Per outer step, each input's next block ((tensor, elements per block) in `copies`) in turn."""
+    initializer = "{" + ", ".join(f"{{$t{index}, {size * element_size}}}" for index, size in copies) + "}"
     return Step(
         op=op,
         header="tp_concat_pad.h",
-        sources=("tp_concatenation_s8.c",),
+        sources=("tp_concatenation.c",),
         structs=[CStruct("tp_concat_input", f"inputs[{len(copies)}]", initializer)],
-        call=f"tp_concatenation_s8(${{p}}inputs, {len(copies)}, {outer_size}, $t{output});",
+        call=f"tp_concatenation(${{p}}inputs, {len(copies)}, {outer_size}, $t{output});",
     )
 
 
@@ -49,7 +63,11 @@ def lower_pad(graph: Graph, op: Operator) -> Step:
     inp, paddings = graph.input_tensors(op)[:2]
     constant_value = graph.input_tensors(op)[2] if len(op.inputs) > 2 else None
     output = graph.tensors[op.outputs[0]]
-    require_int8(graph, op, inp, output, constant_value)
+    if constant_value is not None and constant_value.dtype != inp.dtype:
+        # The 16x8 converter leaves PADV2's fill value float32; TFLite Micro's Prepare refuses that.
+        raise UnsupportedOperator(f"PADV2 (node {op.index}) has a {constant_value.dtype} fill value for its "
+                                  f"{inp.dtype} input; TFLite Micro requires the input's type")
+    item_size = _element_size(graph, op, inp, output, constant_value)
     if paddings is None or not paddings.is_constant:
         raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has computed paddings; only constant paddings are supported")
     rank = len(inp.shape)
@@ -63,21 +81,21 @@ def lower_pad(graph: Graph, op: Operator) -> Step:
     if constant_value is not None:
         if not constant_value.is_constant:
             raise UnsupportedOperator(f"PADV2 (node {op.index}) has a computed fill value; only constants are supported")
-        # The fill value's raw int8 is used as is, whatever its quantization.
+        # The fill value's raw int8 or int16 is used as is, whatever its quantization.
         pad_value = int(np.asarray(constant_value.data).ravel()[0])
     else:
-        pad_value = output.zero_point
+        pad_value = output.zero_point  # int16: TFLite Micro fills 0, the zero point require_int16x8 checked
     # Missing leading dimensions get no padding (dims_initializer would fill 1s).
     before = "{%d, %d, %d, %d}" % ((0,) * (4 - rank) + tuple(int(p) for p in pads[:, 0]))
     after = "{%d, %d, %d, %d}" % ((0,) * (4 - rank) + tuple(int(p) for p in pads[:, 1]))
     return Step(
         op=op,
         header="tp_concat_pad.h",
-        sources=("tp_pad_s8.c",),
+        sources=("tp_pad.c",),
         structs=[
             CStruct("tp_pad_params", "params",
-                    f"{{{before}, {after}, {pad_value}}}"),
+                    f"{{{before}, {after}, {pad_value}, {item_size}}}"),
             CStruct("tp_dims", "input_dims", dims_initializer(inp.shape)),
         ],
-        call=f"tp_pad_s8(&${{p}}params, &${{p}}input_dims, $t{inp.index}, $t{output.index});",
+        call=f"tp_pad(&${{p}}params, &${{p}}input_dims, $t{inp.index}, $t{output.index});",
     )

@@ -1,8 +1,10 @@
 """Pure data movement on int8 tensors: TRANSPOSE, STRIDED_SLICE, SLICE, SPLIT, SPLIT_V,
 PACK, UNPACK, GATHER, DEPTH_TO_SPACE, SPACE_TO_DEPTH, RESIZE_NEAREST_NEIGHBOR,
-BATCH_TO_SPACE_ND and SPACE_TO_BATCH_ND.
+BATCH_TO_SPACE_ND and SPACE_TO_BATCH_ND; and on int16 tensors (int16x8 models) where TFLite
+Micro has the int16 kernel (INT16_OPERATORS below: not GATHER, DEPTH_TO_SPACE, SPACE_TO_DEPTH,
+BATCH_TO_SPACE_ND or SPACE_TO_BATCH_ND).
 
-TFLite Micro's reference kernels for these copy int8 values unchanged and do not
+TFLite Micro's reference kernels for these copy values unchanged and do not
 compare the input's and output's quantization, so neither do we: bytes move as they
 are. Their integer operands (permutations, slice bounds, axes, indices, sizes, block
 shapes, crops and paddings) must be constant tensors; they are read here, checked
@@ -15,15 +17,31 @@ import numpy as np
 
 from ..ir import Graph, Operator, Tensor
 from . import CArray, CStruct, Step, UnsupportedOperator, lowers
-from .common import require_int8
+from .common import is_int16x8, require_int16x8, require_int8
 from .concat_pad import concatenation_step
 
-# tp_strided_copy_s8 walks at most this many dimensions (TP_STRIDED_COPY_DIMS).
+# Operators of this module whose TFLite Micro kernel also takes int16: the same kernels copy
+# 2-byte elements (an element size in their params, or sizes in bytes).
+INT16_OPERATORS = ("TRANSPOSE", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V", "PACK", "UNPACK",
+                   "RESIZE_NEAREST_NEIGHBOR")
+
+# tp_strided_copy walks at most this many dimensions (TP_STRIDED_COPY_DIMS).
 COPY_DIMS = 6
 
 
 def _refuse(op: Operator, reason: str) -> UnsupportedOperator:
     return UnsupportedOperator(f"{op.opcode} (node {op.index}) {reason}")
+
+
+def element_size(graph: Graph, op: Operator, *tensors: Tensor | None) -> int:
+    """Bytes per element of a data movement operator's tensors: 2 for an int16x8 operator that
+    TFLite Micro runs in int16 (its tensors int16 throughout, zero point 0), else 1 for int8;
+    anything else refused by name."""
+    if op.opcode in INT16_OPERATORS and any(is_int16x8(t) for t in tensors):
+        require_int16x8(graph, op, tensors)
+        return 2
+    require_int8(graph, op, *tensors)
+    return 1
 
 
 def _operands(graph: Graph, op: Operator, count: int, data: int = 0) -> list[Tensor | None]:
@@ -78,7 +96,7 @@ def _check_output_shape(op: Operator, output: Tensor, expected) -> None:
         raise _refuse(op, f"produces an empty tensor (shape {list(expected)})")
 
 
-def strided_copy_initializer(op: Operator, offset: int, counts, steps) -> str:
+def strided_copy_initializer(op: Operator, offset: int, counts, steps, element_size: int = 1) -> str:
     """tp_strided_copy_params for the view input[offset + sum(i_k * steps[k])], i_k < counts[k],
     walked row-major. Dimensions of extent 1 go, and a dimension merges into the one after it
     when it steps over exactly that one's whole extent, so most views end short and contiguous."""
@@ -98,16 +116,18 @@ def strided_copy_initializer(op: Operator, offset: int, counts, steps) -> str:
     dims = [[1, 0]] * (COPY_DIMS - len(dims)) + dims
     counts_text = ", ".join(str(c) for c, _ in dims)
     steps_text = ", ".join(str(s) for _, s in dims)
-    return f"{{{int(offset)}, {{{counts_text}}}, {{{steps_text}}}}}"
+    return f"{{{int(offset)}, {{{counts_text}}}, {{{steps_text}}}, {element_size}}}"
 
 
-def _strided_copy_step(op: Operator, inp: Tensor, output: Tensor, offset: int, counts, steps) -> Step:
+def _strided_copy_step(op: Operator, inp: Tensor, output: Tensor, offset: int, counts, steps,
+                       element_size: int = 1) -> Step:
     return Step(
         op=op,
         header="tp_data_movement.h",
-        sources=("tp_strided_copy_s8.c",),
-        structs=[CStruct("tp_strided_copy_params", "params", strided_copy_initializer(op, offset, counts, steps))],
-        call=f"tp_strided_copy_s8(&${{p}}params, $t{inp.index}, $t{output.index});",
+        sources=("tp_strided_copy.c",),
+        structs=[CStruct("tp_strided_copy_params", "params",
+                         strided_copy_initializer(op, offset, counts, steps, element_size))],
+        call=f"tp_strided_copy(&${{p}}params, $t{inp.index}, $t{output.index});",
     )
 
 
@@ -115,7 +135,7 @@ def _strided_copy_step(op: Operator, inp: Tensor, output: Tensor, offset: int, c
 def lower_transpose(graph: Graph, op: Operator) -> Step:
     inp, perm_tensor = _operands(graph, op, 2)
     output = _output(graph, op)
-    require_int8(graph, op, inp, output)
+    item_size = element_size(graph, op, inp, output)
     perm = [int(p) for p in _constant_ints(op, perm_tensor, "permutation").ravel()]
     rank = len(inp.shape)
     if rank > 5:
@@ -124,7 +144,7 @@ def lower_transpose(graph: Graph, op: Operator) -> Step:
         raise _refuse(op, f"has permutation {perm}, which is not a permutation of the {rank} input dimensions")
     _check_output_shape(op, output, [inp.shape[p] for p in perm])
     strides = _row_major_strides(inp.shape)
-    return _strided_copy_step(op, inp, output, 0, [inp.shape[p] for p in perm], [strides[p] for p in perm])
+    return _strided_copy_step(op, inp, output, 0, [inp.shape[p] for p in perm], [strides[p] for p in perm], item_size)
 
 
 def _clamp(value: int, low: int, high: int) -> int:
@@ -142,7 +162,7 @@ def _loop_count(start: int, stop: int, stride: int) -> int:
 def lower_strided_slice(graph: Graph, op: Operator) -> Step:
     inp, begin_t, end_t, strides_t = _operands(graph, op, 4)
     output = _output(graph, op)
-    require_int8(graph, op, inp, output)
+    item_size = element_size(graph, op, inp, output)
     rank = len(inp.shape)
     if rank > 4:
         raise _refuse(op, f"slices a rank-{rank} tensor; TFLite Micro supports at most 4 dimensions")
@@ -192,14 +212,14 @@ def lower_strided_slice(graph: Graph, op: Operator) -> Step:
         steps.append(stride * strides_in[axis])
         offset += start * strides_in[axis]
     _check_output_shape(op, output, kept)
-    return _strided_copy_step(op, inp, output, offset, counts, steps)
+    return _strided_copy_step(op, inp, output, offset, counts, steps, item_size)
 
 
 @lowers("SLICE")
 def lower_slice(graph: Graph, op: Operator) -> Step:
     inp, begin_t, size_t = _operands(graph, op, 3)
     output = _output(graph, op)
-    require_int8(graph, op, inp, output)
+    item_size = element_size(graph, op, inp, output)
     rank = len(inp.shape)
     if rank > 5:
         raise _refuse(op, f"slices a rank-{rank} tensor; TFLite Micro supports at most 5 dimensions")
@@ -216,7 +236,7 @@ def lower_slice(graph: Graph, op: Operator) -> Step:
     _check_output_shape(op, output, counts)
     strides_in = _row_major_strides(inp.shape)
     offset = sum(b * s for b, s in zip(begin, strides_in))
-    return _strided_copy_step(op, inp, output, offset, counts, strides_in)
+    return _strided_copy_step(op, inp, output, offset, counts, strides_in, item_size)
 
 
 def _axis(op: Operator, axis: int, rank: int, what: str = "axis") -> int:
@@ -229,18 +249,19 @@ def _axis(op: Operator, axis: int, rank: int, what: str = "axis") -> int:
 
 def _split_step(op: Operator, inp: Tensor, outputs: list[Tensor], axis: int) -> Step:
     """The input's extent along `axis` handed out to `outputs` in order (SPLIT, SPLIT_V, UNPACK):
-    each output takes its block of (extent along the axis) x (inner size) per outer step."""
+    each output takes its block of (extent along the axis) x (inner size) per outer step, in bytes."""
+    item_size = 2 if inp.dtype == "int16" else 1  # _require_outputs checked the types
     outer = int(np.prod(inp.shape[:axis], dtype=np.int64))
     copies = [(t.index, t.num_elements // max(outer, 1)) for t in outputs]
     if outer * sum(size for _, size in copies) != inp.num_elements:
         raise _refuse(op, f"splits {list(inp.shape)} into {[list(t.shape) for t in outputs]}; the model is inconsistent")
-    initializer = "{" + ", ".join(f"{{$t{index}, {size}}}" for index, size in copies) + "}"
+    initializer = "{" + ", ".join(f"{{$t{index}, {size * item_size}}}" for index, size in copies) + "}"
     return Step(
         op=op,
         header="tp_data_movement.h",
-        sources=("tp_split_s8.c",),
+        sources=("tp_split.c",),
         structs=[CStruct("tp_split_output", f"outputs[{len(copies)}]", initializer)],
-        call=f"tp_split_s8($t{inp.index}, {outer}, ${{p}}outputs, {len(copies)});",
+        call=f"tp_split($t{inp.index}, {outer}, ${{p}}outputs, {len(copies)});",
     )
 
 
@@ -248,7 +269,7 @@ def _require_outputs(graph: Graph, op: Operator, inp: Tensor) -> list[Tensor]:
     outputs = graph.output_tensors(op)
     if not outputs:
         raise _refuse(op, "has no outputs")
-    require_int8(graph, op, inp, *outputs)
+    element_size(graph, op, inp, *outputs)
     for t in outputs:
         if t.num_elements == 0:
             raise _refuse(op, f"has an empty output {t.name!r} (shape {list(t.shape)})")
@@ -325,7 +346,7 @@ def lower_pack(graph: Graph, op: Operator) -> Step:
     if not inputs or any(t is None or t.num_elements == 0 for t in inputs):
         raise _refuse(op, f"has absent or empty inputs {op.inputs}")
     output = _output(graph, op)
-    require_int8(graph, op, *inputs, output)
+    item_size = element_size(graph, op, *inputs, output)
     rank = len(output.shape)
     axis = _axis(op, _int_option(op, "axis", 0), rank)
     count = _int_option(op, "values_count", len(inputs))
@@ -337,7 +358,7 @@ def lower_pack(graph: Graph, op: Operator) -> Step:
     # Stacking is concatenation of blocks of (inner size) per outer step, in input order.
     outer = int(np.prod(output.shape[:axis], dtype=np.int64))
     copy_size = inputs[0].num_elements // outer
-    return concatenation_step(op, [(t.index, copy_size) for t in inputs], outer, output.index)
+    return concatenation_step(op, [(t.index, copy_size) for t in inputs], outer, output.index, item_size)
 
 
 @lowers("GATHER")
@@ -444,7 +465,7 @@ def nearest_neighbor_sources(in_size: int, out_size: int, align_corners: bool,
 def lower_resize_nearest_neighbor(graph: Graph, op: Operator) -> Step:
     inp, size_t = _operands(graph, op, 2)
     output = _output(graph, op)
-    require_int8(graph, op, inp, output)
+    item_size = element_size(graph, op, inp, output)
     if len(inp.shape) != 4:
         raise _refuse(op, f"takes a rank-{len(inp.shape)} input; TFLite Micro takes NHWC (rank 4) only")
     size = [int(v) for v in _constant_ints(op, size_t, "size").ravel()]
@@ -459,11 +480,11 @@ def lower_resize_nearest_neighbor(graph: Graph, op: Operator) -> Step:
     return Step(
         op=op,
         header="tp_data_movement.h",
-        sources=("tp_resize_nearest_neighbor_s8.c",),
+        sources=("tp_resize_nearest_neighbor.c",),
         arrays=[CArray("rows", "int32_t", rows.astype(np.int32)), CArray("cols", "int32_t", cols.astype(np.int32))],
         structs=[CStruct("tp_resize_nearest_params", "params",
-                         "{{%d, %d, %d, %d}, %d, %d}" % (n, h, w, c, size[0], size[1]))],
-        call=f"tp_resize_nearest_neighbor_s8(&${{p}}params, ${{p}}rows, ${{p}}cols, $t{inp.index}, $t{output.index});",
+                         "{{%d, %d, %d, %d}, %d, %d, %d}" % (n, h, w, c, size[0], size[1], item_size))],
+        call=f"tp_resize_nearest_neighbor(&${{p}}params, ${{p}}rows, ${{p}}cols, $t{inp.index}, $t{output.index});",
     )
 
 

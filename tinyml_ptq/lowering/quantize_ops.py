@@ -1,4 +1,5 @@
-"""QUANTIZE (int8 -> int8, int16 -> int8 or int32, float32 -> int8) and DEQUANTIZE (int8 -> float32)."""
+"""QUANTIZE (int8 -> int8 or int16, int16 -> int8, int16 or int32, int32 -> int16, float32 -> int8 or
+int16) and DEQUANTIZE (int8 or int16 -> float32)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,16 @@ import numpy as np
 from .. import quant_math
 from ..ir import Graph, Operator, Tensor
 from . import CStruct, Step, UnsupportedOperator, lowers
-from .common import elementwise_inplace, require_int8
+from .common import elementwise_inplace, is_int16x8, require_int8
+
+# (input, output) types of the QUANTIZE rescales with an int16 side: TFLM's Requantize for each, our kernel.
+REQUANTIZE_S16_KERNELS = {
+    ("int16", "int8"): "tp_requantize_s16_s8",
+    ("int16", "int16"): "tp_requantize_s16_s16",
+    ("int16", "int32"): "tp_requantize_s16_s32",
+    ("int8", "int16"): "tp_requantize_s8_s16",
+    ("int32", "int16"): "tp_requantize_s32_s16",
+}
 
 
 def float_literal(value: float) -> str:
@@ -24,16 +34,18 @@ def _per_tensor(op: Operator, tensor: Tensor) -> None:
 def _arena_float(op: Operator, tensor: Tensor) -> None:
     if tensor.dtype != "float32" or tensor.is_constant:
         raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has {tensor.dtype} tensor {tensor.name!r}; "
-                                  "supported: int8 <-> int8 and int8 <-> float32 activations")
+                                  "supported: int8 / int16 <-> int8 / int16 and int8 / int16 <-> float32 activations")
 
 
 @lowers("QUANTIZE")
 def lower_quantize(graph: Graph, op: Operator) -> Step:
     inp = graph.tensors[op.inputs[0]]
     output = graph.tensors[op.outputs[0]]
-    if inp.dtype == "int16" and inp.quantization is not None and output.dtype == "int32":
+    if (inp.dtype, output.dtype) in REQUANTIZE_S16_KERNELS and inp.quantization is not None:
         return _requantize_s16(op, inp, output)
-    require_int8(graph, op, output)
+    int16_output = inp.dtype == "float32" and is_int16x8(output)  # a float input of an int16x8 model
+    if not int16_output:
+        require_int8(graph, op, output)
     _per_tensor(op, output)
     size = output.num_elements
     if inp.dtype == "float32":
@@ -42,14 +54,14 @@ def lower_quantize(graph: Graph, op: Operator) -> Step:
             op=op,
             header="tp_quantize.h",
             sources=("tp_quantize_f32_s8.c",),
-            call=(f"tp_quantize_f32_s8({float_literal(output.scale)}, {output.zero_point}, {size}, "
-                  f"(const float *)(const void *)$t{inp.index}, $t{output.index});"),
+            call=(f"tp_quantize_f32_{'s16' if int16_output else 's8'}({float_literal(output.scale)}, "
+                  f"{output.zero_point}, {size}, (const float *)(const void *)$t{inp.index}, $t{output.index});"),
         )
-    if inp.dtype == "int16" and inp.quantization is not None:
-        return _requantize_s16(op, inp, output)
-    if inp.dtype != "int8":
-        raise UnsupportedOperator(f"QUANTIZE (node {op.index}) from {inp.dtype} is not supported; "
-                                  "supported: int8 -> int8, int16 -> int8 or int32 and float32 -> int8")
+    if inp.dtype != "int8" or inp.quantization is None:
+        unquantized = "" if inp.quantization else " (unquantized)"
+        raise UnsupportedOperator(f"QUANTIZE (node {op.index}) from {inp.dtype}{unquantized} is not supported; "
+                                  "supported: int8 -> int8 or int16, int16 -> int8, int16 or int32, int32 -> int16 "
+                                  "and float32 -> int8 or int16")
     _per_tensor(op, inp)
     multiplier, shift = quant_math.quantize_multiplier(float(np.float32(inp.scale)) / float(np.float32(output.scale)))
     return Step(
@@ -64,12 +76,13 @@ def lower_quantize(graph: Graph, op: Operator) -> Step:
 
 
 def _requantize_s16(op: Operator, inp: Tensor, output: Tensor) -> Step:
-    """int16 -> int8 or int32 (a model's int16 input brought to int8, an int16 softmax's output widened),
-    as TFLM's Requantize: the scale ratio in double, rounded by MultiplyByQuantizedMultiplier."""
+    """A rescale with an int16 side (a model's int16 input brought to int8, an int16 softmax's output
+    widened, int16 requantized, int8 or int32 brought to int16), as TFLM's Requantize: the scale ratio
+    in double, rounded by MultiplyByQuantizedMultiplier, saturated to the output's type."""
     _per_tensor(op, inp)
     _per_tensor(op, output)
     multiplier, shift = quant_math.quantize_multiplier(float(np.float32(inp.scale)) / float(np.float32(output.scale)))
-    kernel = "tp_requantize_s16_s8" if output.dtype == "int8" else "tp_requantize_s16_s32"
+    kernel = REQUANTIZE_S16_KERNELS[(inp.dtype, output.dtype)]
     return Step(
         op=op,
         header="tp_quantize.h",
@@ -77,6 +90,7 @@ def _requantize_s16(op: Operator, inp: Tensor, output: Tensor) -> Step:
         structs=[CStruct("tp_requantize_params", "params",
                          f"{{{inp.zero_point}, {output.zero_point}, {{{multiplier}, {shift}}}}}")],
         call=f"{kernel}(&${{p}}params, {output.num_elements}, $t{inp.index}, $t{output.index});",
+        inplace=elementwise_inplace(output, inp),  # int16 -> int16: element i is read before it is written
     )
 
 
@@ -84,13 +98,15 @@ def _requantize_s16(op: Operator, inp: Tensor, output: Tensor) -> Step:
 def lower_dequantize(graph: Graph, op: Operator) -> Step:
     inp = graph.tensors[op.inputs[0]]
     output = graph.tensors[op.outputs[0]]
-    require_int8(graph, op, inp)
+    int16 = is_int16x8(inp)  # an int16x8 model's float output
+    if not int16:
+        require_int8(graph, op, inp)
     _per_tensor(op, inp)
     _arena_float(op, output)
     return Step(
         op=op,
         header="tp_quantize.h",
         sources=("tp_dequantize_s8_f32.c",),
-        call=(f"tp_dequantize_s8_f32({float_literal(inp.scale)}, {inp.zero_point}, {inp.num_elements}, "
-              f"$t{inp.index}, (float *)(void *)$t{output.index});"),
+        call=(f"tp_dequantize_{'s16' if int16 else 's8'}_f32({float_literal(inp.scale)}, {inp.zero_point}, "
+              f"{inp.num_elements}, $t{inp.index}, (float *)(void *)$t{output.index});"),
     )

@@ -1,13 +1,16 @@
-/* Data movement over int8 tensors: TRANSPOSE, STRIDED_SLICE, SLICE, SPLIT,
- * SPLIT_V, UNPACK, GATHER, DEPTH_TO_SPACE, SPACE_TO_DEPTH,
- * RESIZE_NEAREST_NEIGHBOR, BATCH_TO_SPACE_ND and SPACE_TO_BATCH_ND (PACK is
- * tp_concatenation_s8, see tp_concat_pad.h).
+/* Data movement over int8 tensors (and int16 ones, where TFLite Micro has an
+ * int16 kernel): TRANSPOSE, STRIDED_SLICE, SLICE, SPLIT, SPLIT_V, UNPACK,
+ * GATHER, DEPTH_TO_SPACE, SPACE_TO_DEPTH, RESIZE_NEAREST_NEIGHBOR,
+ * BATCH_TO_SPACE_ND and SPACE_TO_BATCH_ND (PACK is tp_concatenation, see
+ * tp_concat_pad.h).
  *
- * Every kernel copies int8 values as they are, like TFLite Micro's reference
+ * Every kernel copies values as they are, like TFLite Micro's reference
  * kernels, which neither rescale nor compare the input's and the output's
  * quantization (the converter gives them the same). Shapes, permutations,
  * slice bounds, indices and block sizes are constants of the model, resolved
- * by the code generator into the params below.
+ * by the code generator into the params below. The strided copy, split and
+ * nearest-neighbor kernels take elements of 1 or 2 bytes (an element size in
+ * their params, or sizes in bytes).
  */
 #ifndef TP_DATA_MOVEMENT_H
 #define TP_DATA_MOVEMENT_H
@@ -20,7 +23,7 @@
 /* A view of the input walked in output order: output element (i0, ..., i5),
  * row-major over `count`, is input[offset + i0 * step[0] + ... + i5 * step[5]].
  * Steps are in elements and may be negative or zero; unused leading dimensions
- * have count 1.
+ * have count 1. Elements are element_size bytes (1 or 2).
  *
  * TRANSPOSE (steps: the input strides in permuted order), STRIDED_SLICE and
  * SLICE (offset: the first element, steps: stride times input stride),
@@ -30,20 +33,22 @@ typedef struct {
     int32_t offset;
     int32_t count[TP_STRIDED_COPY_DIMS];
     int32_t step[TP_STRIDED_COPY_DIMS];
+    int32_t element_size;
 } tp_strided_copy_params;
 
-void tp_strided_copy_s8(const tp_strided_copy_params *params, const int8_t *input, int8_t *output);
+void tp_strided_copy(const tp_strided_copy_params *params, const void *input, void *output);
 
 /* One output of a split: its data and how many contiguous bytes it takes per
- * outer step (its extent along the axis times the inner size). */
+ * outer step (its extent along the axis times the inner size, times the
+ * element size). */
 typedef struct {
-    int8_t *data;
+    void *data;
     int32_t copy_size;
 } tp_split_output;
 
 /* SPLIT, SPLIT_V and UNPACK: the input is outer_size runs of the outputs'
- * blocks, one after the other (the inverse of tp_concatenation_s8). */
-void tp_split_s8(const int8_t *input, int32_t outer_size, const tp_split_output *outputs,
+ * blocks, one after the other (the inverse of tp_concatenation). */
+void tp_split(const void *input, int32_t outer_size, const tp_split_output *outputs,
                  int32_t num_outputs);
 
 /* GATHER, with the input seen as [batch, outer, axis, inner] and the indices
@@ -64,15 +69,16 @@ void tp_gather_s8(const tp_gather_params *params, const int32_t *coords, const i
  * pixel at rows[y] + cols[x] (element offsets within one batch: the input row
  * times width times channels, the input column times channels), chosen by the
  * code generator with TFLite's float arithmetic (align_corners,
- * half_pixel_centers). */
+ * half_pixel_centers). Elements are element_size bytes (1 or 2). */
 typedef struct {
     tp_dims input_dims;
     int32_t output_height;
     int32_t output_width;
+    int32_t element_size;
 } tp_resize_nearest_params;
 
-void tp_resize_nearest_neighbor_s8(const tp_resize_nearest_params *params, const int32_t *rows,
-                                   const int32_t *cols, const int8_t *input, int8_t *output);
+void tp_resize_nearest_neighbor(const tp_resize_nearest_params *params, const int32_t *rows,
+                                   const int32_t *cols, const void *input, void *output);
 
 /* BATCH_TO_SPACE_ND on NHWC (a 3-D NHC tensor is N, H, 1, C with a block width
  * of 1): input batch b moves to output batch b % out.n at block position
