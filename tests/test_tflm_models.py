@@ -1,18 +1,14 @@
-"""TFLite Micro's own example models (examples/models/tflm/, from TFLM's repository): each runs
-bit-exact on the native runtime; of the int16x8 SEANet models the CONV_2D and ADD ones too, the others are
-refused naming their operator, with the TFLM route offered."""
+"""TFLite Micro's own example models (examples/models/tflm/, from TFLM's repository), the int16x8
+SEANet operator models among them: each runs bit-exact on the native runtime."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import SHARED_MODELS
-from tinyml_ptq.errors import UserError
+from harness import full_range_inputs
 from tinyml_ptq.project import generate
-from tinyml_ptq.reference import ReferenceInterpreter
 from tinyml_ptq.verify import verify
 
 TFLM_MODELS = SHARED_MODELS.parent / "tflm"
@@ -22,13 +18,6 @@ RUNS = ["hello_world_int8", "keyword_scrambled_8bit", "micro_speech_quantized", 
         "trained_lstm_int8"]
 
 
-def _random_inputs(model: Path, count: int, seed: int = 0) -> list[np.ndarray]:
-    reference = ReferenceInterpreter(model.read_bytes())
-    rng = np.random.default_rng(seed)
-    return [rng.integers(np.iinfo(t.dtype).min, np.iinfo(t.dtype).max + 1, size=(count, *t.shape[1:]), dtype=t.dtype)
-            for t in reference.inputs]
-
-
 def test_every_model_is_covered():
     assert sorted(p.stem for p in TFLM_MODELS.glob("*.tflite")) == sorted(RUNS)
 
@@ -36,21 +25,25 @@ def test_every_model_is_covered():
 @pytest.mark.parametrize("name", RUNS)
 def test_tflm_example_runs_bit_exact_natively(name):
     model = TFLM_MODELS / f"{name}.tflite"
-    result = verify(model, _random_inputs(model, 6))
+    result = verify(model, full_range_inputs(model, 6))
     assert result.samples == 6 and result.exact == 1.0, result
 
 
-@pytest.mark.parametrize("model", sorted((TFLM_MODELS / "seanet").glob("*/*.tflite"))[::4],
+SEANET_KINDS = sorted(p for p in (TFLM_MODELS / "seanet").iterdir() if p.is_dir())
+
+
+def test_seanet_has_every_16x8_operator_kind():
+    assert [k.name for k in SEANET_KINDS] == ["add", "conv", "leaky_relu", "pad", "quantize", "strided_slice", "sub",
+                                            "transpose_conv"]
+
+
+@pytest.mark.parametrize("model", [m for kind in SEANET_KINDS for m in sorted(kind.glob("*.tflite"))],
                          ids=lambda p: p.stem)
-def test_seanet_int16x8_models_run_natively_or_are_refused_pointing_at_tflm(model, tmp_path):
-    """CONV_2D and ADD have native 16x8 kernels: exact; the other SEANet operators are refused by name."""
-    if model.parent.name in ("conv", "add"):
-        result = verify(model, _random_inputs(model, 3))
-        assert result.samples == 3 and result.exact == 1.0, result
-        return
-    with pytest.raises(UserError, match=rf"{model.parent.name.upper()} \(node 0\) has int16 tensor .*the native "
-                                        r"runtime has no int16x8 .*--runtime tflm|is int32, not quantized"):
-        generate(model, tmp_path / "out")
+def test_seanet_int16x8_model_runs_bit_exact_natively(model):
+    """TFLM's 16x8 SEANet operator models, every one: exact on the native 16x8 kernels (random
+    full-range inputs; TRANSPOSE_CONV's run-time output-shape input is ignored by TFLM and by us)."""
+    result = verify(model, full_range_inputs(model, 3))
+    assert result.samples == 3 and result.exact == 1.0, result
 
 
 @pytest.mark.slow
@@ -65,7 +58,7 @@ def test_keyword_int16_input_runs_bit_exact_under_qemu(board, tmp_path):
     if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip("arm-none-eabi-gcc and qemu-system-arm are needed")
     model = TFLM_MODELS / "keyword_scrambled_8bit.tflite"
-    np.save(tmp_path / "features.npy", _random_inputs(model, 4, seed=1)[0])
+    np.save(tmp_path / "features.npy", full_range_inputs(model, 4, seed=1)[0])
     project = generate(model, tmp_path / "fw", board=board).project_dir
     build(project)
     result = run(project, str(tmp_path / "features.npy"))

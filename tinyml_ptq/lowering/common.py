@@ -11,8 +11,10 @@ from . import InPlace, UnsupportedOperator
 
 
 # Operators the native runtime runs in int16x8 (16-bit activations, 8-bit weights).
-INT16X8_OPERATORS = ("ADD", "CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND_DIMS",
-                     "SOFTMAX")
+INT16X8_OPERATORS = ("ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE",
+                     "EXPAND_DIMS", "FULLY_CONNECTED", "LEAKY_RELU", "LOGISTIC", "MAX_POOL_2D", "MEAN", "MUL", "PACK",
+                     "PAD", "PADV2", "QUANTIZE", "RESHAPE", "RESIZE_NEAREST_NEIGHBOR", "SLICE", "SOFTMAX", "SPLIT",
+                     "SPLIT_V", "SQUEEZE", "STRIDED_SLICE", "SUB", "TANH", "TRANSPOSE", "TRANSPOSE_CONV", "UNPACK")
 
 
 def require_int8(graph: Graph, op: Operator, *tensors: Tensor | None) -> None:
