@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,10 @@ from tinyml_ptq.run import run
 
 pytestmark = pytest.mark.slow
 
-# Where each board's linker.ld maps region EXTERNAL (QEMU hw/arm/mps2.c, mps2-tz.c).
-PSRAM = {"mps2-an386": 0x21000000, "mps2-an385": 0x21000000, "mps2-an500": 0x60000000, "mps2-an505": 0x80000000}
+# Where each board's linker.ld maps region EXTERNAL (QEMU hw/arm/mps2.c, mps2-tz.c): the MPS2 PSRAM,
+# the MPS3 AN547's DDR4 (its Secure 256 MB window).
+PSRAM = {"mps2-an386": 0x21000000, "mps2-an385": 0x21000000, "mps2-an500": 0x60000000, "mps2-an505": 0x80000000,
+         "mps3-an547": 0x70000000}
 
 
 def _needs_arm_tools() -> None:
@@ -42,12 +45,12 @@ def _in_psram(elf: Path, board: str) -> dict[str, int]:
     """Sizes of the data symbols the linker placed in the board's external memory."""
     _, symbols = read_elf(elf)
     return {name: size for name, (address, size) in symbols.items()
-            if PSRAM[board] <= address < PSRAM[board] + 16 * MiB}
+            if PSRAM[board] <= address < PSRAM[board] + get_board(board).external_bytes}
 
 
 # The DSP kernels' packed arrays (KWS), and each PSRAM address (mps2-an385 shares an386's).
 @pytest.mark.parametrize("board,model", [("mps2-an386", "kws_ref_model_int8"), ("mps2-an500", "ad01_int8"),
-                                         ("mps2-an505", "ad01_int8")])
+                                         ("mps2-an505", "ad01_int8"), ("mps3-an547", "kws_ref_model_int8")])
 def test_weights_in_external_memory_run_bit_exact(board, model, tmp_path):
     _needs_arm_tools()
     tflite = SHARED_MODELS / f"{model}.tflite"
@@ -66,7 +69,7 @@ def test_weights_in_external_memory_run_bit_exact(board, model, tmp_path):
     assert internal.flash_split["weights"] - external.flash_split["weights"] == sum(moved.values())
     assert sum(moved.values()) <= external.external_bytes < sum(moved.values()) + 16 * len(moved)
     assert internal.flash_bytes - external.flash_bytes == pytest.approx(external.external_bytes, abs=16 * len(moved))
-    assert external.external_capacity == 16 * MiB and internal.external_bytes == 0
+    assert external.external_capacity == get_board(board).external_bytes and internal.external_bytes == 0
 
     result = run(g.project_dir, str(_samples(tmp_path / "x.npy", Path(g.project_dir), 3)))
     assert result.samples == 3 and result.exact == 1.0
@@ -75,14 +78,15 @@ def test_weights_in_external_memory_run_bit_exact(board, model, tmp_path):
 @pytest.mark.parametrize("board", ["host", "stm32f4-disco"])
 def test_boards_without_external_memory_refuse_it(board, digits_int8_tflite, tmp_path):
     with pytest.raises(UserError, match=rf"{board} has no external memory for weights; --weights-memory external "
-                                        r"is for mps2-an386, mps2-an500, mps2-an385, mps2-an505"):
+                                        r"is for mps2-an386, mps2-an500, mps2-an385, mps2-an505, mps3-an547"):
         generate(digits_int8_tflite, tmp_path / "p", board=board, weights_memory="external")
     assert not (tmp_path / "p").exists()
 
 
 def test_cli_refusal_is_one_line(digits_int8_tflite, tmp_path):
-    proc = subprocess.run(["tinyml-ptq", "generate", str(digits_int8_tflite), "-o", str(tmp_path / "p"),
-                           "--board", "host", "--weights-memory", "external"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "tinyml_ptq", "generate", str(digits_int8_tflite),
+                           "-o", str(tmp_path / "p"), "--board", "host", "--weights-memory", "external"],
+                          capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: host has no external memory") and proc.stderr.count("\n") == 1
 

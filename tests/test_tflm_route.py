@@ -134,10 +134,17 @@ def test_several_inputs_and_int16x8_models_run_bit_exact_on_tflm(tflm_projects, 
 
 
 def test_native_runtime_refuses_int16x8_pointing_at_tflm(tmp_path):
-    """An int16x8 operator without a native 16x8 kernel (TRANSPOSE_CONV) is refused by name, pointing at TFLM."""
-    with pytest.raises(UserError, match=r"TRANSPOSE_CONV \(node 0\) has int16 tensor .*\(an int16x8 model\): the "
-                                        r"native runtime has no int16x8 TRANSPOSE_CONV .*; --runtime tflm"):
-        generate(SEVERAL_INPUTS_AND_INT16["seanet_transpose_conv"][0], tmp_path / "p")
+    """An int16x8 operator without a native 16x8 kernel (SUM) is refused by name, pointing at TFLM."""
+    import tensorflow as tf
+
+    from harness import convert_int16x8
+
+    model = tmp_path / "sum16.tflite"
+    model.write_bytes(convert_int16x8(lambda x: tf.reduce_sum(x, axis=1, keepdims=True), [(4, 4, 2)]))
+    with pytest.raises(UserError, match=r"SUM \(node 0\) has int16 tensor .*\(an int16x8 model\): the native "
+                                        r"runtime has no int16x8 SUM .*; --runtime tflm"):
+        generate(model, tmp_path / "p")
+    assert not (tmp_path / "p").exists()
 
 
 def _nm(path: Path, *flags: str) -> list[tuple[str, int, str, int]]:
