@@ -9,7 +9,7 @@ from tinyml_ptq.tflite_reader import read_tflite
 
 from conftest import DIGITS_DIR
 
-BOARDS = ["mps2-an386", "mps2-an500", "mps2-an385", "mps2-an505", "host"]
+BOARDS = ["mps2-an386", "mps2-an500", "mps2-an385", "mps2-an505", "mps3-an547", "host"]
 
 
 @pytest.mark.slow

@@ -258,8 +258,8 @@ int main(void) {
 
 
 @pytest.mark.parametrize("board, expected", [("mps2-an386", "dsp"), ("mps2-an500", "dsp"), ("mps2-an505", "dsp"),
-                                             ("nucleo-l4r5zi", "dsp"), ("mps2-an385", "reference"),
-                                             ("host", "reference")])
+                                             ("mps3-an547", "dsp"), ("nucleo-l4r5zi", "dsp"),
+                                             ("mps2-an385", "reference"), ("host", "reference")])
 def test_auto_picks_dsp_kernels_from_the_core(board, expected):
     assert resolve_kernels(get_board(board), "auto") == expected
     assert resolve_kernels(get_board(board), "reference") == "reference"
@@ -321,9 +321,9 @@ def _run_on_board(model: bytes, board: str, root: Path, name: str, samples: int 
 
 @needs_arm
 @pytest.mark.slow
-@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an500"])
+@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an500", "mps3-an547"])
 def test_dsp_kernels_bit_exact_on_emulated_cortex_m(board, tmp_path):
-    """Every randomized model, with the real DSP instructions, on the emulated M4 and M7."""
+    """Every randomized model, with the real DSP instructions, on the emulated M4, M7 and M55."""
     failures = {name: exact for name in sorted(MODELS)
                 if (exact := _run_on_board(model_bytes(name), board, tmp_path, name)) != 1.0}
     assert not failures, f"not bit-exact on {board}: {failures}"

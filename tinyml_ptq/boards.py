@@ -109,6 +109,20 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           ("-mthumb", "-mcpu=cortex-m33", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard"), 20_000_000, dsp=True,
           psram_address=0x80000000),
     Board(
+        name="mps3-an547", description="Arm MPS3 FPGA board, AN547 image (Corstone-300, TrustZone; runs Secure)",
+        cpu="Cortex-M55 (DSP, FPU, Helium)",
+        cpu_flags=("-mthumb", "-mcpu=cortex-m55", "-mfpu=auto", "-mfloat-abi=hard"),
+        flash_bytes=512 * KiB, ram_bytes=4 * MiB, clock_hz=32_000_000, tick_unit="instructions",
+        qemu_machine="mps3-an547",
+        verified=_QEMU_VERIFIED.format(machine="mps3-an547") + "; the digits example (tests/test_digits_boards.py), "
+                 "the DSP kernels' randomized models (tests/test_dsp_kernels.py) and KWS with its weights in DDR4 "
+                 "(tests/test_external_weights.py) bit-exact; not yet tried on an MPS3 board",
+        source_dirs=(*_CORTEX_M_COMMON, "mps2", "mps3-an547"), dsp=True,
+        external_bytes=256 * MiB,
+        external_memory="256 MB DDR4 at 0x70000000 (its Secure window), loaded with the image like the "
+                        "512 KB ITCM code memory",
+    ),
+    Board(
         name="nucleo-l4r5zi", description="ST NUCLEO-L4R5ZI (STM32L4R5ZI), LPUART1 on the ST-LINK virtual COM port",
         cpu="Cortex-M4F", cpu_flags=("-mthumb", "-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"),
         flash_bytes=2 * MiB, ram_bytes=640 * KiB, clock_hz=120_000_000, tick_unit="cycles", qemu_machine=None,

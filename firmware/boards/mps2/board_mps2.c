@@ -1,11 +1,13 @@
-/* Arm MPS2 FPGA images (AN385, AN386, AN500, AN505) as emulated by QEMU:
+/* Arm MPS2/MPS3 FPGA images (AN385, AN386, AN500, AN505, AN547) as emulated by QEMU:
  * UART0 (CMSDK APB UART, polled) to the host, SysTick as the tick source.
  *
  * Timing: QEMU models no DWT cycle counter. Run with `-icount shift=0` the
  * virtual clock advances exactly 1 ns per guest instruction, so SysTick,
  * clocked from the system clock (BOARD_SYSCLK_HZ), advances once every
  * 1e9 / BOARD_SYSCLK_HZ instructions. board_ticks() therefore counts guest
- * instructions (in steps of that many), not cycles of a real core.
+ * instructions (in steps of that many), not cycles of a real core. Where that
+ * step is not a whole number (AN547: 32 MHz, 31.25 instructions per SysTick)
+ * the count is scaled in 24.8 fixed point and rounded down.
  *
  * Per-image facts (UART base, clock, fault address) are in board_config.h.
  */
@@ -16,7 +18,16 @@
 #include "cmsdk_uart.h"
 #include "cortex_m.h"
 
+#ifndef BOARD_UART_PCLK_HZ
+#define BOARD_UART_PCLK_HZ BOARD_SYSCLK_HZ /* the UART is clocked like SysTick */
+#endif
+
 #define INSNS_PER_SYSTICK (1000000000u / BOARD_SYSCLK_HZ)
+/* Instructions per SysTick in 1/256ths, for clocks that do not divide 1 GHz. */
+#define INSNS_PER_SYSTICK_Q8 ((1000000000ull << 8) / BOARD_SYSCLK_HZ)
+#if (1000000000ull << 8) % BOARD_SYSCLK_HZ != 0
+#error "BOARD_SYSCLK_HZ: 1e9 / BOARD_SYSCLK_HZ is not a multiple of 1/256"
+#endif
 #define TICKS_PER_MS 1000000u /* instructions per virtual millisecond at -icount shift=0 */
 #define SYSTICK_RELOAD 0x00FFFFFFu
 
@@ -29,7 +40,7 @@ void SysTick_Handler(void)
 
 void board_init(void)
 {
-    cmsdk_uart_init(BOARD_UART_BASE, BOARD_SYSCLK_HZ, 115200u);
+    cmsdk_uart_init(BOARD_UART_BASE, BOARD_UART_PCLK_HZ, 115200u);
     SYST_CSR = 0;
     SYST_RVR = SYSTICK_RELOAD;
     SYST_CVR = 0;
@@ -45,7 +56,11 @@ uint32_t board_ticks(void)
         value = SYST_CVR;
     } while (wraps != systick_wraps);
     const uint32_t systicks = (wraps << 24) + (SYSTICK_RELOAD - value);
+#if 1000000000u % BOARD_SYSCLK_HZ == 0
     return systicks * INSNS_PER_SYSTICK;
+#else
+    return (uint32_t)(((uint64_t)systicks * INSNS_PER_SYSTICK_Q8) >> 8);
+#endif
 }
 
 int board_uart_getc(uint32_t timeout_ms)

@@ -1,4 +1,4 @@
-/* Arm CMSDK APB UART (MPS2 FPGA images, QEMU cmsdk-apb-uart): polled driver. */
+/* Arm CMSDK APB UART (MPS2 and MPS3 FPGA images, QEMU cmsdk-apb-uart): polled driver. */
 #ifndef TP_CMSDK_UART_H
 #define TP_CMSDK_UART_H
 
