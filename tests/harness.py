@@ -167,3 +167,19 @@ def full_range_inputs(model: Path, count: int, seed: int = 0) -> list[np.ndarray
     return [rng.integers(np.iinfo(t.dtype).min, np.iinfo(t.dtype).max + 1,
                          size=(count, *(t.shape[1:] if len(t.shape) > 1 else t.shape)), dtype=t.dtype)
             for t in reference.inputs]
+
+
+def activation_for(case):
+    """A fused activation for randomized case `case`: none, ReLU, ReLU6 or a clip to [-1, 1] in turn."""
+    import tensorflow as tf
+
+    return [None, tf.nn.relu, tf.nn.relu6, lambda t: tf.clip_by_value(t, -1.0, 1.0)][case % 4]
+
+
+def only_int16x8_op(model: bytes, opcode: str):
+    """only_op, checking the converter gave the 16x8 form: an int16 activation input (operand 2 of
+    TRANSPOSE_CONV, which takes the output shape and the filter first) and int16 outputs."""
+    graph, op = only_op(model, opcode)
+    for index in [op.inputs[2 if opcode == "TRANSPOSE_CONV" else 0], *op.outputs]:
+        assert graph.tensors[index].dtype == "int16", (opcode, graph.tensors[index].dtype)
+    return graph, op

@@ -6,21 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import assert_bit_exact, convert_int16x8, int16_samples, only_op, random_range
+from harness import activation_for, assert_bit_exact, convert_int16x8, int16_samples, only_int16x8_op, random_range
 from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
 from tinyml_ptq.tflite_reader import parse_tflite
 
 CASES = 8
-
-
-def _activation(case):
-    return [None, tf.nn.relu, tf.nn.relu6, lambda t: tf.clip_by_value(t, -1.0, 1.0)][case % 4]
-
-
-def _assert_int16x8(model, opcode):
-    graph, op = only_op(model, opcode)
-    assert graph.tensors[op.inputs[0]].dtype == "int16" and graph.tensors[op.outputs[0]].dtype == "int16"
-    return graph, op
 
 
 @pytest.mark.parametrize("case", range(CASES))
@@ -34,10 +24,10 @@ def test_conv2d_int16x8_random(case):
     layer = tf.keras.layers.Conv2D(cout, (kh, kw), strides=strides, padding=padding,
                                    kernel_initializer=tf.keras.initializers.RandomNormal(0, 0.5, seed=case),
                                    bias_initializer=tf.keras.initializers.RandomUniform(0.05, 0.5, seed=case + 1))
-    activation = _activation(case)
+    activation = activation_for(case)
     model = convert_int16x8(lambda x: activation(layer(x)) if activation else layer(x), [(h, w, cin)],
                             calib_range=random_range(rng), per_tensor=case % 3 == 2, seed=case)
-    graph, op = _assert_int16x8(model, "CONV_2D")
+    graph, op = only_int16x8_op(model, "CONV_2D")
     assert graph.tensors[op.inputs[2]].dtype == "int64"
     assert_bit_exact(model, inputs=int16_samples(rng, (h, w, cin)), expect_ops={"CONV_2D"})
 
@@ -48,10 +38,10 @@ def test_fully_connected_int16x8_random(case):
     depth, units = int(rng.integers(1, 40)), int(rng.integers(1, 20))
     layer = tf.keras.layers.Dense(units, kernel_initializer=tf.keras.initializers.RandomNormal(0, 0.5, seed=case),
                                   bias_initializer=tf.keras.initializers.RandomUniform(0.05, 0.5, seed=case + 1))
-    activation = _activation(case)
+    activation = activation_for(case)
     model = convert_int16x8(lambda x: activation(layer(x)) if activation else layer(x), [(depth,)],
                             calib_range=random_range(rng), per_tensor=case % 2 == 1, seed=case)
-    _assert_int16x8(model, "FULLY_CONNECTED")
+    only_int16x8_op(model, "FULLY_CONNECTED")
     assert_bit_exact(model, inputs=int16_samples(rng, (depth,)), expect_ops={"FULLY_CONNECTED"})
 
 
@@ -63,10 +53,10 @@ def test_max_pool_int16x8_random(case):
     h, w = int(rng.integers(pool[0], 12)), int(rng.integers(pool[1], 12))
     channels = int(rng.integers(1, 6))
     layer = tf.keras.layers.MaxPooling2D(pool_size=pool, strides=strides, padding=["same", "valid"][case % 2])
-    activation = _activation(case)
+    activation = activation_for(case)
     model = convert_int16x8(lambda x: activation(layer(x)) if activation else layer(x), [(h, w, channels)],
                             calib_range=random_range(rng), seed=case)
-    _assert_int16x8(model, "MAX_POOL_2D")
+    only_int16x8_op(model, "MAX_POOL_2D")
     assert_bit_exact(model, inputs=int16_samples(rng, (h, w, channels)), expect_ops={"MAX_POOL_2D"})
 
 
@@ -76,7 +66,7 @@ def test_softmax_int16x8_random(case):
     rows, depth = int(rng.integers(1, 4)), int(rng.integers(1, 40))
     model = convert_int16x8(tf.nn.softmax, [(rows, depth)],
                             calib_range=random_range(rng), seed=case)
-    _assert_int16x8(model, "SOFTMAX")
+    only_int16x8_op(model, "SOFTMAX")
     inputs = int16_samples(rng, (rows, depth), samples=16)
     inputs[1] = 0  # every distance zero: the sum's largest headroom
     inputs[2] = rng.integers(-300, 300, size=inputs.shape[1])  # distances inside the exp table
@@ -88,7 +78,7 @@ def test_add_int16x8_random(case):
     rng = np.random.default_rng(16500 + case)
     shape = tuple(int(d) for d in rng.integers(1, 6, size=int(rng.integers(1, 5))))
     other = tuple(1 if rng.random() < 0.3 else d for d in shape) if case % 2 else shape  # broadcast
-    activation = _activation(case)
+    activation = activation_for(case)
 
     def build(a, b):
         y = a + b
@@ -98,7 +88,7 @@ def test_add_int16x8_random(case):
     calib = [[rng.uniform(lo1, hi1, size=(1, *shape)).astype(np.float32),
               rng.uniform(lo2, hi2, size=(1, *other)).astype(np.float32)] for _ in range(32)]
     model = convert_int16x8(build, [shape, other], calib=calib, seed=case)
-    _assert_int16x8(model, "ADD")
+    only_int16x8_op(model, "ADD")
     assert_bit_exact(model, samples=8, seed=case, expect_ops={"ADD"})
     for kernels in ("reference", "dsp"):
         assert_bit_exact(model, seed=case, kernels=kernels, inputs=np.concatenate(

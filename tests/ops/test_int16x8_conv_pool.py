@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import assert_bit_exact, convert_int16x8, int16_samples, only_op, random_range, with_output_scale
+from harness import (activation_for, assert_bit_exact, convert_int16x8, int16_samples, only_int16x8_op, random_range,
+                     with_output_scale)
 from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
 from tinyml_ptq.tflite_reader import parse_tflite
 
@@ -18,19 +19,8 @@ CASES = 8
 SEANET = Path(__file__).resolve().parents[2] / "examples" / "models" / "tflm" / "seanet" / "transpose_conv"
 
 
-def _activation(case):
-    return [None, tf.nn.relu, tf.nn.relu6, lambda t: tf.clip_by_value(t, -1.0, 1.0)][case % 4]
-
-
 def _kernel_sets(case):
     return ("reference", "dsp") if case % 3 == 0 else (["reference", "dsp"][case % 2],)
-
-
-def _assert_int16x8(model, opcode):
-    graph, op = only_op(model, opcode)
-    assert graph.tensors[op.inputs[0 if opcode != "TRANSPOSE_CONV" else 2]].dtype == "int16"
-    assert graph.tensors[op.outputs[0]].dtype == "int16"
-    return graph, op
 
 
 def _check(model, inputs, opcode, case):
@@ -55,11 +45,11 @@ def test_depthwise_conv2d_int16x8_random(case):
                                             depthwise_initializer=tf.keras.initializers.RandomNormal(0, 0.5, seed=case),
                                             bias_initializer=tf.keras.initializers.RandomUniform(0.05, 0.5,
                                                                                                  seed=case + 1))
-    activation = _activation(case)
+    activation = activation_for(case)
     # Per-channel only: the converter fails on per-tensor depthwise filters in 16x8 mode.
     model = convert_int16x8(lambda x: activation(layer(x)) if activation else layer(x), [(h, w, channels)],
                             calib_range=random_range(rng), seed=case)
-    graph, op = _assert_int16x8(model, "DEPTHWISE_CONV_2D")
+    graph, op = only_int16x8_op(model, "DEPTHWISE_CONV_2D")
     assert op.options["depth_multiplier"] == multiplier or graph.tensors[op.inputs[1]].shape[3] == channels * multiplier
     assert graph.tensors[op.inputs[2]].dtype == "int64"
     _check(model, int16_samples(rng, (h, w, channels)), "DEPTHWISE_CONV_2D", case)
@@ -78,10 +68,10 @@ def test_transpose_conv_int16x8_random(case):
         cout, kernel, strides=strides, padding=padding, use_bias=use_bias,
         kernel_initializer=tf.keras.initializers.RandomNormal(0, 0.5, seed=case),
         bias_initializer=tf.keras.initializers.RandomUniform(-0.5, 0.5, seed=case + 1))
-    activation = _activation(case) if use_bias else None
+    activation = activation_for(case) if use_bias else None
     model = convert_int16x8(lambda x: activation(layer(x)) if activation else layer(x), [(h, w, cin)],
                             calib_range=random_range(rng), per_tensor=case % 3 == 1, seed=case)
-    graph, op = _assert_int16x8(model, "TRANSPOSE_CONV")
+    graph, op = only_int16x8_op(model, "TRANSPOSE_CONV")
     has_bias = len(op.inputs) > 3 and op.inputs[3] >= 0
     assert has_bias == use_bias
     if has_bias:
@@ -116,12 +106,12 @@ def test_transpose_conv_int16x8_int16_bias(case):
         kernel_initializer=tf.keras.initializers.RandomNormal(0, 0.5, seed=case),
         bias_initializer=tf.keras.initializers.RandomUniform(-0.5, 0.5, seed=case))
     model = convert_int16x8(layer, [(h, w, cin)], calib_range=random_range(rng), seed=case)
-    graph, op = _assert_int16x8(model, "TRANSPOSE_CONV")
+    graph, op = only_int16x8_op(model, "TRANSPOSE_CONV")
     assert graph.tensors[op.inputs[3]].dtype == "int64"
     values = rng.integers(-32768, 32768, size=cout).astype(np.int16)
     values[0] = [-32768, 32767, 0][case]
     narrow = _with_int16_bias(model, values)
-    graph, op = _assert_int16x8(narrow, "TRANSPOSE_CONV")
+    graph, op = only_int16x8_op(narrow, "TRANSPOSE_CONV")
     assert graph.tensors[op.inputs[3]].dtype == "int16"
     _check(narrow, int16_samples(rng, (h, w, cin)), "TRANSPOSE_CONV", case)
 
@@ -134,10 +124,10 @@ def test_average_pool_int16x8_random(case):
     h, w = int(rng.integers(pool[0], 12)), int(rng.integers(pool[1], 12))
     channels = int(rng.integers(1, 6))
     layer = tf.keras.layers.AveragePooling2D(pool_size=pool, strides=strides, padding=["same", "valid"][case % 2])
-    activation = _activation(case)
+    activation = activation_for(case)
     model = convert_int16x8(lambda x: activation(layer(x)) if activation else layer(x), [(h, w, channels)],
                             calib_range=random_range(rng), seed=case)
-    _assert_int16x8(model, "AVERAGE_POOL_2D")
+    only_int16x8_op(model, "AVERAGE_POOL_2D")
     _check(model, int16_samples(rng, (h, w, channels)), "AVERAGE_POOL_2D", case)
 
 
@@ -163,7 +153,7 @@ def test_mean_int16x8_random(case):
     shape, axes, keep_dims = _mean_case(rng, case)
     model = convert_int16x8(lambda x: tf.reduce_mean(x, axis=axes, keepdims=keep_dims), [shape],
                             calib_range=random_range(rng), seed=case)
-    graph, op = _assert_int16x8(model, "MEAN")
+    graph, op = only_int16x8_op(model, "MEAN")
     assert op.options["keep_dims"] == keep_dims
     assert sorted(np.asarray(graph.tensors[op.inputs[1]].data).ravel().tolist()) == sorted(axes)
     if case % 3 == 2:
@@ -202,7 +192,7 @@ def test_seanet_transpose_conv_int16x8_dsp_kernels():
     its first input, the run-time output shape, is fed the true shape and a wrong one (both ignored)."""
     path = min(SEANET.glob("*.tflite"), key=lambda p: p.stat().st_size)
     model = path.read_bytes()
-    graph, op = _assert_int16x8(model, "TRANSPOSE_CONV")
+    graph, op = only_int16x8_op(model, "TRANSPOSE_CONV")
     assert graph.inputs == [op.inputs[0], op.inputs[2]]
     output_shape = np.array(graph.tensors[op.outputs[0]].shape, dtype=np.int32)
     values = int16_samples(np.random.default_rng(26600), graph.tensors[op.inputs[2]].shape[1:], samples=4)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import assert_bit_exact, convert_int16x8, int16_samples, only_op, random_range
+from harness import assert_bit_exact, convert_int16x8, int16_samples, only_int16x8_op, only_op, random_range
 from test_concat_pad import _concat_case, _pad_case
 from test_data_movement import _join, _shape, _strided_slice_case
 from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
@@ -18,13 +18,6 @@ from tinyml_ptq.reference import ReferenceInterpreter
 from tinyml_ptq.tflite_reader import parse_tflite
 
 CASES = 6
-
-
-def _assert_int16(model, opcode):
-    graph, op = only_op(model, opcode)
-    for index in list(op.inputs[:1]) + list(op.outputs):
-        assert graph.tensors[index].dtype == "int16", (opcode, graph.tensors[index].dtype)
-    return graph, op
 
 
 def _check(model, rng, shape, opcodes, kernels=("reference",)):
@@ -40,7 +33,7 @@ def test_pad_int16x8_random(case):
     rng = np.random.default_rng(26000 + case)
     shape, paddings, _ = _pad_case(rng, case)
     model = convert_int16x8(lambda x: tf.pad(x, paddings), [shape], calib_range=random_range(rng), seed=case)
-    graph, op = _assert_int16(model, "PAD")
+    graph, op = only_int16x8_op(model, "PAD")
     np.testing.assert_array_equal(graph.tensors[op.inputs[1]].data, paddings)
     _check(model, rng, shape, {"PAD"}, ("reference", "dsp") if case < 2 else ("reference",))
 
@@ -83,7 +76,7 @@ def test_strided_slice_int16x8_random(case):
     shape, begin, end, strides, args = _strided_slice_case(rng, case)
     model = convert_int16x8(lambda x: tf.strided_slice(x, begin, end, strides, **args), [shape],
                             calib_range=random_range(rng), seed=case)
-    _assert_int16(model, "STRIDED_SLICE")
+    only_int16x8_op(model, "STRIDED_SLICE")
     _check(model, rng, shape, {"STRIDED_SLICE"}, ("reference", "dsp") if case < 2 else ("reference",))
 
 
@@ -97,7 +90,7 @@ def test_slice_int16x8_random(case):
         begin[-1], size[-1] = 1, -1  # the converter drops a slice of everything
     model = convert_int16x8(lambda x: tf.slice(x, begin, size), [shape[1:]], calib_range=random_range(rng),
                             seed=case)
-    _assert_int16(model, "SLICE")
+    only_int16x8_op(model, "SLICE")
     _check(model, rng, shape[1:], {"SLICE"})
 
 
@@ -112,7 +105,7 @@ def test_transpose_int16x8_random(case):
     batch_at = int(rng.integers(0, rank + 1)) if case % 2 else 0
     perm = inner[:batch_at] + [0] + inner[batch_at:]
     model = convert_int16x8(lambda x: tf.transpose(x, perm), [shape], calib_range=random_range(rng), seed=case)
-    _assert_int16(model, "TRANSPOSE")
+    only_int16x8_op(model, "TRANSPOSE")
     _check(model, rng, shape, {"TRANSPOSE"}, ("reference", "dsp") if case < 2 else ("reference",))
 
 
@@ -124,7 +117,7 @@ def test_concatenation_int16x8_random(case):
     rng = np.random.default_rng(26400 + case)
     build, shape, axis, count = _concat_case(rng, case)
     model = convert_int16x8(build, [shape], calib_range=random_range(rng), seed=case)
-    graph, op = _assert_int16(model, "CONCATENATION")
+    graph, op = only_int16x8_op(model, "CONCATENATION")
     assert len(op.inputs) == count
     output = graph.tensors[op.outputs[0]]
     for index in op.inputs:  # the converter gives the output's quantization to every input
@@ -178,7 +171,7 @@ def test_pack_int16x8_random(case):
     factors = [float(rng.uniform(-3, 3)) for _ in range(int(rng.integers(1, 4)))]
     model = convert_int16x8(lambda x: tf.stack([x] + [x * f for f in factors], axis=axis), [shape],
                             calib_range=random_range(rng), seed=case)
-    _assert_int16(model, "PACK")
+    only_int16x8_op(model, "PACK")
     _check(model, rng, shape, {"PACK"})
 
 
@@ -210,7 +203,7 @@ def test_split_v_int16x8_random(case):
         sizes[int(rng.integers(0, len(sizes)))] = -1
     model = convert_int16x8(lambda x: _join(rng, tf.split(x, sizes, axis=axis), axis)[1], [tuple(shape)],
                             calib_range=random_range(rng), seed=case)
-    _assert_int16(model, "SPLIT_V")
+    only_int16x8_op(model, "SPLIT_V")
     _check(model, rng, tuple(shape), {"SPLIT_V", "CONCATENATION"})
 
 
@@ -222,7 +215,7 @@ def test_unpack_int16x8_random(case):
     axis = int(rng.integers(1, rank))
     model = convert_int16x8(lambda x: _join(rng, tf.unstack(x, axis=axis), int(rng.integers(0, rank - 1)))[1],
                             [shape], calib_range=random_range(rng), seed=case)
-    _assert_int16(model, "UNPACK")
+    only_int16x8_op(model, "UNPACK")
     _check(model, rng, shape, {"UNPACK", "CONCATENATION"})
 
 
@@ -239,7 +232,7 @@ def test_resize_nearest_neighbor_int16x8_random(case):
     model = convert_int16x8(
         lambda x: tf.compat.v1.image.resize_nearest_neighbor(x, size, align_corners=align, half_pixel_centers=half),
         [shape], calib_range=random_range(rng), seed=case)
-    _assert_int16(model, "RESIZE_NEAREST_NEIGHBOR")
+    only_int16x8_op(model, "RESIZE_NEAREST_NEIGHBOR")
     _check(model, rng, shape, {"RESIZE_NEAREST_NEIGHBOR"})
 
 

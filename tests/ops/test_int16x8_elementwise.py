@@ -6,22 +6,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import assert_bit_exact, convert_int16x8, int16_samples, only_op, random_range
+from harness import activation_for, assert_bit_exact, convert_int16x8, int16_samples, only_int16x8_op, random_range
 from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
 from tinyml_ptq.lowering.activations_lut import sigmoid_s16_rescale
 from tinyml_ptq.tflite_reader import parse_tflite
 
 CASES = 8
-
-
-def _activation(case):
-    return [None, tf.nn.relu, tf.nn.relu6, lambda t: tf.clip_by_value(t, -1.0, 1.0)][case % 4]
-
-
-def _assert_int16x8(model, opcode):
-    graph, op = only_op(model, opcode)
-    assert graph.tensors[op.inputs[0]].dtype == "int16" and graph.tensors[op.outputs[0]].dtype == "int16"
-    return graph, op
 
 
 def _binary_case(case, seed, opcode, combine):
@@ -30,7 +20,7 @@ def _binary_case(case, seed, opcode, combine):
     rng = np.random.default_rng(seed + case)
     shape = tuple(int(d) for d in rng.integers(1, 6, size=int(rng.integers(1, 4))))  # rank <= 4 with the batch
     other = tuple(1 if rng.random() < 0.4 else d for d in shape) if case % 2 else shape
-    activation = _activation(case)
+    activation = activation_for(case)
 
     def build(a, b):
         y = combine(a, b)
@@ -40,7 +30,7 @@ def _binary_case(case, seed, opcode, combine):
     calib = [[rng.uniform(lo1, hi1, size=(1, *shape)).astype(np.float32),
               rng.uniform(lo2, hi2, size=(1, *other)).astype(np.float32)] for _ in range(32)]
     model = convert_int16x8(build, [shape, other], calib=calib, seed=case)
-    _assert_int16x8(model, opcode)
+    only_int16x8_op(model, opcode)
     inputs = np.concatenate([int16_samples(rng, shape), int16_samples(rng, other)], axis=1).view(np.int8)
     for kernels in ("reference", "dsp") if case < 3 else ("reference",):
         assert_bit_exact(model, inputs=inputs, kernels=kernels, expect_ops={opcode})
@@ -65,7 +55,7 @@ def test_sub_mul_int16x8_constant_operand(case):
     opcode = ["SUB", "MUL"][case % 2]
     model = convert_int16x8(lambda x: x - constant if opcode == "SUB" else x * constant, [shape],
                             calib_range=random_range(rng), seed=case)
-    graph, op = _assert_int16x8(model, opcode)
+    graph, op = only_int16x8_op(model, opcode)
     assert graph.tensors[op.inputs[1]].is_constant
     assert_bit_exact(model, inputs=int16_samples(rng, shape), expect_ops={opcode})
 
@@ -83,7 +73,7 @@ def test_leaky_relu_int16x8_random(case):
         return tf.nn.leaky_relu(x, alpha=alpha)
 
     model = convert_int16x8(build, [shape], calib_range=random_range(rng), seed=case)
-    _assert_int16x8(model, "LEAKY_RELU")
+    only_int16x8_op(model, "LEAKY_RELU")
     inputs = int16_samples(rng, shape)
     for kernels in ("reference", "dsp") if case < 3 else ("reference",):
         assert_bit_exact(model, inputs=inputs, kernels=kernels, expect_ops={"LEAKY_RELU"})
@@ -98,7 +88,7 @@ def _sigmoid_case(case, seed, opcode, fn):
     # Input ranges from tiny (long left shifts) to wide (saturating most of the table).
     half = float([0.001, 0.05, 0.7, 2.0, 6.0, 10.0, 30.0, rng.uniform(0.01, 20.0)][case])
     model = convert_int16x8(fn, [shape], calib_range=(-half, half * float(rng.uniform(0.3, 1.0))), seed=case)
-    _assert_int16x8(model, opcode)
+    only_int16x8_op(model, opcode)
     inputs = int16_samples(rng, shape, samples=12)
     inputs[3] = rng.integers(-600, 600, size=inputs.shape[1])  # small codes: the table's first entries
     inputs[4] = -inputs[5]  # mirrored values: the negative branch against the positive one
@@ -124,7 +114,7 @@ def test_sigmoid_int16x8_power_of_two_input_scale(opcode, fn, top):
     edge = top * 32767 / 32768  # the calibration maximum that makes the scale top / 2^15 exactly
     calib = [[np.array([[edge, -edge, *rng.uniform(-edge, edge, size=6)]], dtype=np.float32)]]
     model = convert_int16x8(fn, [(8,)], calib=calib)
-    graph, op = _assert_int16x8(model, opcode)
+    graph, op = only_int16x8_op(model, opcode)
     inp = graph.tensors[op.inputs[0]]
     assert inp.scale == pytest.approx(top / 32768, rel=1e-6)
     assert sigmoid_s16_rescale(op, inp)[1] == 0  # no rescale shift: the power-of-two form
@@ -139,7 +129,7 @@ def test_sigmoid_int16x8_power_of_two_input_scale(opcode, fn, top):
 def test_unary_int16x8_on_every_int16_value(opcode, fn, half):
     """Every one of the 65536 input codes once, in a single sample."""
     model = convert_int16x8(fn, [(4096,)], calib_range=(-half, half))
-    _assert_int16x8(model, opcode)
+    only_int16x8_op(model, opcode)
     assert_bit_exact(model, inputs=np.arange(-32768, 32768, dtype=np.int16).reshape(16, 4096), expect_ops={opcode})
 
 
