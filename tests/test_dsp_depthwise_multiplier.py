@@ -140,10 +140,10 @@ needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shut
 @pytest.mark.slow
 def test_depthwise_multiplier_on_emulated_cortex_m4(tmp_path):
     """Every case above with the real DSP instructions (mps2-an386, as planned: mostly in place)."""
-    from test_dsp_kernels import _run_on_board
+    from test_dsp_kernels import run_on_board
 
     failures = {case: exact for case in range(len(GEOMETRIES))
-                if (exact := _run_on_board(multiplier_model(case)[0], "mps2-an386", tmp_path, f"dwm{case}")) != 1.0}
+                if (exact := run_on_board(multiplier_model(case)[0], "mps2-an386", tmp_path, f"dwm{case}")) != 1.0}
     assert not failures, failures
 
 

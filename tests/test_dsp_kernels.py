@@ -258,7 +258,7 @@ int main(void) {
 
 
 @pytest.mark.parametrize("board, expected", [("mps2-an386", "dsp"), ("mps2-an500", "dsp"), ("mps2-an505", "dsp"),
-                                             ("mps3-an547", "dsp"), ("nucleo-l4r5zi", "dsp"),
+                                             ("mps3-an547", "helium"), ("nucleo-l4r5zi", "dsp"),
                                              ("mps2-an385", "reference"), ("host", "reference")])
 def test_auto_picks_dsp_kernels_from_the_core(board, expected):
     assert resolve_kernels(get_board(board), "auto") == expected
@@ -268,6 +268,12 @@ def test_auto_picks_dsp_kernels_from_the_core(board, expected):
 def test_dsp_kernels_refused_on_cortex_m3():
     with pytest.raises(UserError, match="mps2-an385.*no DSP extension"):
         resolve_kernels(get_board("mps2-an385"), "dsp")
+
+
+@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an385", "host"])
+def test_helium_kernels_refused_without_mve(board):
+    with pytest.raises(UserError, match=f"{board} .*no Helium.*for mps3-an547"):
+        resolve_kernels(get_board(board), "helium")
 
 
 def test_generate_records_kernels_and_copies_only_that_set(tmp_path):
@@ -302,8 +308,9 @@ def test_cli_kernels_option(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("error: board mps2-an385 (Cortex-M3")
 
 
-def _run_on_board(model: bytes, board: str, root: Path, name: str, samples: int = 4) -> float:
-    """generate (dsp kernels) -> build -> run under QEMU; the fraction of outputs equal to TFLM's."""
+def run_on_board(model: bytes, board: str, root: Path, name: str, samples: int = 4, kernels: str = "dsp") -> float:
+    """generate (with `kernels`) -> build -> run under the board's emulator; the fraction of
+    outputs equal to TFLM's."""
     from tinyml_ptq.build import build
     from tinyml_ptq.project import generate
     from tinyml_ptq.run import run
@@ -313,8 +320,8 @@ def _run_on_board(model: bytes, board: str, root: Path, name: str, samples: int 
     inputs, _ = int8_samples(model, samples, seed=len(name))
     data = root / f"{name}.npy"
     np.save(data, inputs)
-    project = root / f"{name}-{board}"
-    assert generate(model_path, project, board=board, kernels="dsp").kernels == "dsp"
+    project = root / f"{name}-{board}-{kernels}"
+    assert generate(model_path, project, board=board, kernels=kernels).kernels == kernels
     build(project)
     return run(project, data).exact
 
@@ -325,7 +332,7 @@ def _run_on_board(model: bytes, board: str, root: Path, name: str, samples: int 
 def test_dsp_kernels_bit_exact_on_emulated_cortex_m(board, tmp_path):
     """Every randomized model, with the real DSP instructions, on the emulated M4, M7 and M55."""
     failures = {name: exact for name in sorted(MODELS)
-                if (exact := _run_on_board(model_bytes(name), board, tmp_path, name)) != 1.0}
+                if (exact := run_on_board(model_bytes(name), board, tmp_path, name)) != 1.0}
     assert not failures, f"not bit-exact on {board}: {failures}"
 
 
@@ -334,4 +341,4 @@ def test_dsp_kernels_bit_exact_on_emulated_cortex_m(board, tmp_path):
 @pytest.mark.parametrize("model", ["kws_ref_model", "vww_96", "resnet8_cifar10", "ad01"])
 def test_mlperf_models_bit_exact_with_dsp_kernels(model, shared_models, tmp_path):
     path = shared_models / f"{model}_int8.tflite"
-    assert _run_on_board(path.read_bytes(), "mps2-an386", tmp_path, model, samples=3) == 1.0
+    assert run_on_board(path.read_bytes(), "mps2-an386", tmp_path, model, samples=3) == 1.0

@@ -180,7 +180,7 @@ def test_mlperf_dsp_arena_and_in_place_bit_exact(shared_models, name):
                     reason="arm-none-eabi-gcc / qemu-system-arm not installed")
 def test_dsp_convolutions_in_place_on_emulated_cortex_m4(tmp_path):
     """The cases above with the real DSP instructions (mps2-an386, dsp kernels, planned in place)."""
-    from test_dsp_kernels import _run_on_board
+    from test_dsp_kernels import run_on_board
 
     failures = {}
     for n, (kind, shape, filters, kernel, strides, padding, dilation, _) in enumerate(CONV_CASES):
@@ -188,6 +188,6 @@ def test_dsp_convolutions_in_place_on_emulated_cortex_m4(tmp_path):
         model = convert_int8(_conv_layer(kind, rng, shape[2], filters, kernel, strides, padding, dilation,
                                          multiplier=filters), [shape])
         assert _dsp_sources(model)[0].plan.inplace_steps
-        if (exact := _run_on_board(model, "mps2-an386", tmp_path, f"case{n}")) != 1.0:
+        if (exact := run_on_board(model, "mps2-an386", tmp_path, f"case{n}")) != 1.0:
             failures[n] = exact
     assert not failures, failures

@@ -38,6 +38,7 @@ class Board:
     source_dirs: tuple[str, ...]  # folders under firmware/boards copied into the project
     stack_bytes: int = 16 * KiB
     dsp: bool = False  # the Arm DSP extension (SMLAD, SXTB16): `--kernels auto` picks kernels/dsp
+    mve: bool = False  # the M-profile Vector Extension (Helium): `--kernels auto` picks kernels/helium
     # Renode: the platform description (Renode's own, "platforms/...", or one shipped in
     # tinyml_ptq/renode/) and the UART the firmware talks on; None: not emulated by Renode.
     renode_platform: str | None = None
@@ -64,6 +65,11 @@ class Board:
         return "run natively in tests" if self.is_host else "cross-built only"
 
     @property
+    def kernels(self) -> str:
+        """The native runtime's kernel set that `--kernels auto` picks on this board."""
+        return "helium" if self.mve else "dsp" if self.dsp else "reference"
+
+    @property
     def is_host(self) -> bool:
         return self.name == "host"
 
@@ -78,6 +84,7 @@ class Board:
         data["toolchain"] = self.toolchain
         data["emulator"] = self.emulator
         data["verification"] = self.verification
+        data["kernels"] = self.kernels
         return data
 
 
@@ -117,7 +124,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         verified=_QEMU_VERIFIED.format(machine="mps3-an547") + "; the digits example (tests/test_digits_boards.py), "
                  "the DSP kernels' randomized models (tests/test_dsp_kernels.py) and KWS with its weights in DDR4 "
                  "(tests/test_external_weights.py) bit-exact; not yet tried on an MPS3 board",
-        source_dirs=(*_CORTEX_M_COMMON, "mps2", "mps3-an547"), dsp=True,
+        source_dirs=(*_CORTEX_M_COMMON, "mps2", "mps3-an547"), dsp=True, mve=True,
         external_bytes=256 * MiB,
         external_memory="256 MB DDR4 at 0x70000000 (its Secure window), loaded with the image like the "
                         "512 KB ITCM code memory",
@@ -198,17 +205,18 @@ def format_size(n: int | None) -> str:
 
 
 # The kernel sets each runtime can be built with; "auto" picks the optimized one
-# where the board's core has the DSP extension.
-KERNEL_SETS = {"native": ("reference", "dsp"), "tflm": ("reference", "cmsis_nn")}
+# where the board's core has the DSP extension (and Helium, for the native runtime).
+KERNEL_SETS = {"native": ("reference", "dsp", "helium"), "tflm": ("reference", "cmsis_nn")}
 KERNEL_CHOICES = ("auto", *sorted({k for sets in KERNEL_SETS.values() for k in sets}))
 
 
 def resolve_kernels(board: Board, kernels: str, runtime: str = "native") -> str:
     """The kernel set for `board` and `runtime`.
 
-    native: auto is dsp on cores with the DSP extension, else reference; dsp on the
-    host compiles the DSP kernels with portable C in place of the instructions (for
-    testing their logic natively); a Cortex-M core without the extension cannot run them.
+    native: auto is helium on cores with MVE, dsp on cores with the DSP extension, else
+    reference; dsp on the host compiles the DSP kernels with portable C in place of the
+    instructions (for testing their logic natively); a Cortex-M core without the extension
+    cannot run them. helium needs a core with MVE (Cortex-M55, M85), host included.
     tflm: auto is cmsis_nn (TFLM's OPTIMIZED_KERNEL_DIR=cmsis_nn) on cores with the DSP
     extension, as TFLM users build it, else TFLM's reference kernels; cmsis_nn needs a
     Cortex-M core (CMSIS-NN has plain-C paths for those without DSP).
@@ -217,6 +225,8 @@ def resolve_kernels(board: Board, kernels: str, runtime: str = "native") -> str:
         raise UserError(f"unknown runtime '{runtime}'; choose one of: {', '.join(KERNEL_SETS)}")
     sets = KERNEL_SETS[runtime]
     if kernels == "auto":
+        if runtime == "native":
+            return board.kernels
         return sets[1] if board.dsp else sets[0]
     if kernels not in sets:
         other = next((r for r, s in KERNEL_SETS.items() if kernels in s), None)
@@ -225,6 +235,10 @@ def resolve_kernels(board: Board, kernels: str, runtime: str = "native") -> str:
     if kernels == "dsp" and not board.dsp and not board.is_host:
         raise UserError(f"board {board.name} ({board.cpu}) has no DSP extension; "
                         "use --kernels reference (or auto)")
+    if kernels == "helium" and not board.mve:
+        with_mve = ", ".join(b.name for b in BOARDS.values() if b.mve)
+        raise UserError(f"board {board.name} ({board.cpu}) has no Helium (MVE); the helium kernels are for "
+                        f"{with_mve}; use --kernels dsp, reference or auto")
     if kernels == "cmsis_nn" and board.is_host:
         raise UserError("TFLM's cmsis_nn kernels are for Arm Cortex-M boards; use --kernels reference on the host")
     return kernels

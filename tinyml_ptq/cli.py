@@ -23,7 +23,8 @@ def compiler_flag_options(command):
 
 
 KERNELS_HELP = ("Kernel set of the runtime: auto picks the optimized set on cores with the DSP extension "
-                "(Cortex-M4/M7/M33) and reference elsewhere; native: reference (portable C) or dsp (SIMD); "
+                "(Cortex-M4/M7/M33/M55) and reference elsewhere; native: reference (portable C), dsp (SIMD) or "
+                "helium (MVE, Cortex-M55); "
                 "tflm: reference (TFLM's) or cmsis_nn (OPTIMIZED_KERNEL_DIR=cmsis_nn).")
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -134,7 +135,7 @@ def boards_cmd(as_json: bool) -> None:
     for b in boards:
         run = b.emulator or ("native" if b.is_host else "none")
         click.echo(f"{b.name:<15} {b.cpu:<40} flash {format_size(b.flash_bytes):>6}  RAM {format_size(b.ram_bytes):>6}  "
-                   f"emulator {run:<7} {b.verification}")
+                   f"kernels {b.kernels:<9} emulator {run:<7} {b.verification}")
         click.echo(f"{'':<15} verified: {b.verified}")
         if b.external_memory:
             click.echo(f"{'':<15} external memory (--weights-memory external): {b.external_memory}")

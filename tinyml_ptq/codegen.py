@@ -37,7 +37,7 @@ class ModelSources:
     live_lower_bound: int
     weights_bytes: int
     op_names: list[str]
-    kernels: str = "reference"  # the kernel set: "reference" or "dsp"
+    kernels: str = "reference"  # the kernel set: "reference", "dsp" or "helium"
     steps: list[Step] = field(repr=False, default_factory=list)
     plan: MemoryPlan | None = field(repr=False, default=None)
 
@@ -71,7 +71,8 @@ def format_c_array(values: np.ndarray | bytes, per_line: int = 16, hex_bytes: bo
 
 def generate_model_sources(graph: Graph, tflite_bytes: bytes, prefix: str = "model",
                            kernels: str = "reference", external_weights: bool = False) -> ModelSources:
-    """kernels: "reference" (portable C) or "dsp" (kernels/dsp where one exists; Arm DSP extension).
+    """kernels: "reference" (portable C), "dsp" (kernels/dsp where one exists; Arm DSP extension) or
+    "helium" (kernels/helium, else as dsp; MVE).
     external_weights: the weight arrays go to section .tp_external_weights, which the board's
     linker script places in its external memory."""
     if not graph.inputs or not graph.outputs:  # the C API hands out model_input(0) and model_output(0)

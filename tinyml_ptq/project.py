@@ -55,7 +55,7 @@ class GenerateResult:
     output_size: int
     max_payload: int
     files: list[str] = field(default_factory=list)  # relative to project_dir
-    kernels: str = "reference"  # kernel set: "reference" or "dsp" (native), "reference" or "cmsis_nn" (tflm)
+    kernels: str = "reference"  # kernel set: "reference", "dsp" or "helium" (native), "reference" or "cmsis_nn" (tflm)
     runtime: str = "native"  # "native" (tinyml-ptq's runtime) or "tflm" (TensorFlow Lite Micro)
     weights_memory: str = "internal"  # "internal" (the chip's flash) or "external" (the board's external memory)
 
@@ -74,7 +74,7 @@ def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board:
     runtime "native" generates C for our int8 runtime; "tflm" a TensorFlow Lite
     Micro project serving the same protocol (tinyml_ptq.tflm_export). kernels: the
     runtime's kernel set, "auto" (the optimized set if the board's core has the DSP
-    extension) or, native, "reference" (portable C) / "dsp"; TFLM, "reference" /
+    extension, helium on MVE cores) or, native, "reference" (portable C) / "dsp" / "helium"; TFLM, "reference" /
     "cmsis_nn" (see boards.resolve_kernels). weights_memory "external" places the weights in
     the board's external memory (boards.Board.external_memory) instead of its flash.
     """

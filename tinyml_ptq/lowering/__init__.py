@@ -87,15 +87,18 @@ class MalformedOperator(UserError):
 
 LowerFn = Callable[[Graph, Operator], Step]
 _LOWERINGS: dict[str, LowerFn] = {}
-# Kernel sets: "reference" (portable C, every operator) and "dsp" (kernels/dsp, for cores with
-# the Arm DSP extension), which lowers an operator its own way where it registered one.
-KERNEL_SETS = ("reference", "dsp")
-_DSP_LOWERINGS: dict[str, LowerFn] = {}
+# Kernel sets: "reference" (portable C, every operator), "dsp" (kernels/dsp, for cores with the
+# Arm DSP extension) and "helium" (kernels/helium, for cores with the M-profile Vector Extension).
+# Each optimized set lowers an operator its own way where it registered one, else as the set it
+# builds on does: helium -> dsp -> reference (every MVE core has the DSP extension).
+KERNEL_SETS = ("reference", "dsp", "helium")
+_FALLBACK = {"dsp": "reference", "helium": "dsp"}
+_OPTIMIZED_LOWERINGS: dict[str, dict[str, LowerFn]] = {k: {} for k in _FALLBACK}
 
 
 def lowers(*opcodes: str, kernels: str = "reference") -> Callable[[LowerFn], LowerFn]:
     """Register a lowering function for one or more builtin operators, for one kernel set."""
-    table = _LOWERINGS if kernels == "reference" else _DSP_LOWERINGS
+    table = _LOWERINGS if kernels == "reference" else _OPTIMIZED_LOWERINGS[kernels]
 
     def register(fn: LowerFn) -> LowerFn:
         for opcode in opcodes:
@@ -124,8 +127,15 @@ def lower_graph(graph: Graph, kernels: str = "reference") -> list[Step]:
                            for opcode, nodes in missing.items())
         raise UnsupportedOperator(f"unsupported operator{'s' if len(missing) > 1 else ''} {listed}; "
                                   f"supported: {', '.join(supported_operators())}")
-    table = _DSP_LOWERINGS if kernels == "dsp" else {}
-    return [table.get(op.opcode, _LOWERINGS[op.opcode])(graph, op) for op in graph.operators]
+    return [_lowering_for(op.opcode, kernels)(graph, op) for op in graph.operators]
+
+
+def _lowering_for(opcode: str, kernels: str) -> LowerFn:
+    while kernels != "reference":
+        if opcode in _OPTIMIZED_LOWERINGS[kernels]:
+            return _OPTIMIZED_LOWERINGS[kernels][opcode]
+        kernels = _FALLBACK[kernels]
+    return _LOWERINGS[opcode]
 
 
 def _load_all() -> None:
