@@ -4,7 +4,7 @@ device output equal to the TFLite Micro reference (a classifier's device accurac
 point below float, on 200 samples), or is refused with a one-line reason, as
 `zoo.EXPECTED_REFUSALS` says.
 
-The image models are built at 32x32 here (the README's table: `make zoo`, at 64x64)."""
+The image models are built at 32x32 here (docs/model-zoo.md's table: `make zoo`, at 64x64)."""
 
 from __future__ import annotations
 

@@ -87,7 +87,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     board's core has the DSP extension, else reference). runtime "tflm" builds the firmware on
     TensorFlow Lite Micro from `tflm_dir` (or $TFLM_DIR). opt, lto, cflags: as `build`.
     mode: "int8", or "int16x8" (16-bit activations, 8-bit weights): natively for the operators
-    with int16x8 kernels (README, "Supported operators"), else with runtime "tflm".
+    with int16x8 kernels (docs/operators.md), else with runtime "tflm".
     weights_memory: as `generate --weights-memory` ("external": the board's external memory).
 
     A stage that fails raises UserError("stage <name> failed: ...") and leaves

@@ -1,4 +1,4 @@
-"""Host side of the tinyml-ptq device protocol (README "Device protocol").
+"""Host side of the tinyml-ptq device protocol (docs/protocol.md).
 
 Every message, in both directions, is one frame (integers little-endian):
 

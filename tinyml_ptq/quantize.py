@@ -107,7 +107,7 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
                 progress.warn(f"quantize report: no int8 comparison: {exc}")
     except ConverterCrash as exc:
         suspects = crash_prone_layers(loaded)
-        raise UserError(f"{exc}; it is known to crash on {', '.join(suspects)}: see the README's 'Recurrent layers' "
+        raise UserError(f"{exc}; it is known to crash on {', '.join(suspects)}: see 'Recurrent layers' in docs/quantize.md "
                         "for the forms that convert" if suspects else str(exc)) from None
     finally:
         if converter is not None:
@@ -116,7 +116,7 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
         require_full_int8(tflite, origin=f"the converted {Path(model).name}")
     elif mode == "int16x8":
         progress.log("note: int16x8 models run natively for the operators with int16x8 kernels "
-                     "(README, 'Supported operators'), and on --runtime tflm")
+                     "(docs/operators.md), and on --runtime tflm")
     else:
         progress.log(f"note: --mode {mode} is for comparison only; later stages take int8 and int16x8 models")
     _write(output, lambda: write_bytes_atomic(output, tflite))

@@ -1,6 +1,6 @@
 /* tinyml-ptq device application: serves the model over the serial protocol.
  *
- * Request/reply, one frame each way (README "Device protocol"): INFO, LOAD_INPUT,
+ * Request/reply, one frame each way (docs/protocol.md): INFO, LOAD_INPUT,
  * INVOKE, PROFILE, OP_NAMES. Malformed frames get an error reply and the device
  * keeps serving. No printf, no heap: replies are streamed with a running CRC.
  */

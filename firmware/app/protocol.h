@@ -1,4 +1,4 @@
-/* Device side of the tinyml-ptq serial protocol (see README "Device protocol").
+/* Device side of the tinyml-ptq serial protocol (see docs/protocol.md).
  *
  * Frame: A5 | kind | seq | status | u32 length | payload | u32 CRC-32
  * (little-endian; the CRC is IEEE 802.3 over kind..payload).

@@ -8,7 +8,7 @@ runtime does not evaluate is refused with the reason named.
 
 The random models here come from tf_keras (Keras 2) models with a static batch of 1 through
 TFLiteConverter.from_keras_model. quantize gets the same fused operator from Keras 3 and
-tf_keras models through its loader (model_loader.recurrent_layers_convertible; README,
+tf_keras models through its loader (model_loader.recurrent_layers_convertible; docs/quantize.md,
 "Recurrent layers").
 """
 
