@@ -24,7 +24,7 @@ from .boards import OPT_LEVELS, Board, format_size, get_board
 from .errors import UserError
 from .fileio import check_writable, write_text_atomic
 from .progress import log
-from .project import PROJECT_MARKER
+from .project_file import read_project
 
 SHT_SYMTAB = 2
 SHT_NOBITS = 8
@@ -96,7 +96,7 @@ class BuildResult:
             return f"{used} bytes of {format_size(cap)} ({pct:.1f}%)"
 
         lines = [
-            f"built {self.elf}" + (f" (+ .bin, .hex)" if self.bin else ""),
+            f"built {self.elf}" + (" (+ .bin, .hex)" if self.bin else ""),
             f"board  {self.board}",
             f"flash  {usage(self.flash_bytes, self.flash_capacity, self.flash_percent)}: "
             f"text {self.text_bytes}, rodata {self.rodata_bytes}, data {self.data_bytes}",
@@ -128,7 +128,7 @@ def build(project_dir: str | os.PathLike, json_out: str | os.PathLike | None = N
     """
     project = Path(project_dir)
     check_writable(json_out, "--json")
-    meta = _read_project(project)
+    meta = read_project(project)
     board = get_board(meta["board"])
     _check_tools(board, tflm=meta.get("runtime") == "tflm")
     make_args = [*(make_args or []), *compiler_options(opt, lto, cflags)]
@@ -232,19 +232,6 @@ def _build_subdir(make_args: list[str] | None) -> str:
         if arg.startswith("BUILD="):
             return arg.split("=", 1)[1]
     return "build"
-
-
-def _read_project(project: Path) -> dict:
-    marker = project / PROJECT_MARKER
-    if not project.is_dir():
-        raise UserError(f"{project}: no such folder; give a folder made by 'tinyml-ptq generate'")
-    if not marker.is_file():
-        raise UserError(f"{project} is not a tinyml-ptq firmware project (no {PROJECT_MARKER}); "
-                        "make one with 'tinyml-ptq generate MODEL.tflite -o DIR'")
-    try:
-        return json.loads(marker.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UserError(f"{marker} is corrupt; generate the project again") from None
 
 
 def _check_tools(board: Board, tflm: bool) -> None:

@@ -478,10 +478,10 @@ def emulate(project_dir: str | os.PathLike, serial: str = "tcp:127.0.0.1:5555", 
     Returns the child's exit status (0 when stopped by us).
     """
     from .boards import get_board
-    from .build import _read_project
+    from .project_file import read_project
 
     project = Path(project_dir)
-    meta = _read_project(project)
+    meta = read_project(project)
     board = get_board(meta["board"])
     if board.emulator is None and not board.is_host:
         raise UserError(f"board {board.name} has no emulator; flash it ('tinyml-ptq flash {project}') and "

@@ -36,10 +36,10 @@ class FlashResult:
 
 def flash(project_dir: str | os.PathLike, probe: str = "pyocd", target: str | None = None) -> FlashResult:
     """Program DIR/build/firmware onto the attached board (pyocd or openocd)."""
-    from .build import _read_project
+    from .project_file import read_project
 
     project = Path(project_dir)
-    meta = _read_project(project)
+    meta = read_project(project)
     board = get_board(meta["board"])
     if board.is_host or board.qemu_machine is not None:
         raise UserError(f"board {board.name} is not real hardware; run it with 'tinyml-ptq run {project}' "

@@ -15,7 +15,6 @@ DIR/build/firmware.elf (+ .bin and .hex for Arm boards).
 
 from __future__ import annotations
 
-import json
 import os
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -31,11 +30,11 @@ from .errors import UserError, shorten
 from .fileio import atomic_dir, check_writable
 from .ir import Graph
 from .lowering import UnsupportedOperator
+from .project_file import PROJECT_FILE, project_json
 from .resources import FIRMWARE_DIR, TEMPLATES_DIR
 from .tflite_reader import read_tflite
 
 APP_FILES = ("main.c", "protocol.c", "protocol.h", "board.h")
-PROJECT_MARKER = "project.json"
 # A copy of the .tflite the project was generated from: `run` checks every output against
 # it, from any working folder and after the original has moved.
 REFERENCE_MODEL = "model.tflite"
@@ -125,7 +124,7 @@ def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board:
         "max_payload": payload,
         "board_info": board_info.to_dict(),
     }
-    files[PROJECT_MARKER] = json.dumps(metadata, indent=2) + "\n"
+    files[PROJECT_FILE] = project_json(metadata)
     files[REFERENCE_MODEL] = model_path
     write_project(out, files)
     return GenerateResult(
@@ -154,7 +153,7 @@ def check_destination(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a folder; choose another output folder")
     check_writable(out, "output folder", folder=True)
-    if out.is_dir() and any(out.iterdir()) and not (out / PROJECT_MARKER).is_file():
+    if out.is_dir() and any(out.iterdir()) and not (out / PROJECT_FILE).is_file():
         raise UserError(f"{out} is not empty and is not a tinyml-ptq firmware project; "
                         "choose a new or empty output folder")
 

@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from . import progress
 from .conversion import Converter, ConverterCrash, crash_prone_layers

@@ -31,12 +31,14 @@ from .errors import UserError
 from .fileio import atomic_path, check_writable, write_text_atomic
 from .progress import log, track
 from .project import REFERENCE_MODEL
+from .project_file import read_project
 from .protocol import DeviceClient, DeviceError, DeviceFault, DeviceInfo
 
 UNIT_NOTES = {
     "instructions": "guest instructions under QEMU -icount shift=0 (QEMU models no cycle counter; not cycles)",
-    "renode": "instructions under Renode: its DWT counts virtual time at the board clock and the CPU runs as many "
-              "MIPS, so one count per instruction, in steps of one time quantum; Renode models no pipeline, not cycles",
+    "renode": "instructions under Renode: its DWT (TIM2 on the Cortex-M0+) counts virtual time at the board clock and "
+              "the CPU runs as many MIPS, so one count per instruction, in steps of one time quantum; Renode models no "
+              "pipeline, not cycles",
     "cycles": "core clock cycles (DWT CYCCNT)",
     "ns": "nanoseconds of host CPU time per invoke (host build)",
 }
@@ -180,12 +182,6 @@ def predictions(outputs: np.ndarray, scale: float, zero_point: int) -> np.ndarra
 # ----------------------------------------------------------------------------- project
 
 
-def _read_project(project: Path) -> dict:
-    from .build import _read_project as read_project
-
-    return read_project(project)
-
-
 def _memory(project: Path, meta: dict, elf: Path) -> tuple[int | None, int | None]:
     if not elf.is_file():
         return None, None
@@ -262,7 +258,7 @@ def run(project_dir: str | os.PathLike, data: str | os.PathLike, limit: int | No
     project = Path(project_dir)
     check_writable(json_out, "--json")
     check_writable(save_outputs, "--save-outputs")
-    meta = _read_project(project)
+    meta = read_project(project)
     elf = project / "build" / "firmware.elf"
     if port is None and not elf.is_file():
         raise UserError(f"{elf} not found; build the project first: tinyml-ptq build {project}")

@@ -581,12 +581,13 @@ def measure_tflm_arena(project_dir: str | os.PathLike, tflm_dir: str | os.PathLi
     the bytes from the INFO reply. tflm_dir: the TFLM source tree (else $TFLM_DIR).
     """
     from .boards import get_board
-    from .build import _read_project, build
+    from .build import build
+    from .project_file import read_project
     from .emulator import emulator_for
     from .protocol import DeviceClient
 
     project = Path(project_dir)
-    meta = _read_project(project)
+    meta = read_project(project)
     if meta.get("runtime") != "tflm":
         raise UserError(f"{project} is not a TensorFlow Lite Micro project; generate one with --runtime tflm")
     board = get_board(meta["board"])

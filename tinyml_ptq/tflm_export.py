@@ -24,7 +24,6 @@ each kernel set (tflm_arena.py).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
@@ -195,8 +194,9 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
     weights_memory "external": the .tflite array goes to the board's external memory.
     """
     # The protocol app, its configuration and the destination rules are the native project's.
-    from .project import (PROJECT_MARKER, REFERENCE_MODEL, app_and_board_files, check_destination, check_io,
+    from .project import (REFERENCE_MODEL, app_and_board_files, check_destination, check_io,
                           io_meta, max_payload, model_digest, write_project)
+    from .project_file import PROJECT_FILE, project_json
 
     board_info = get_board(board)
     kernel_set = resolve_kernels(board_info, kernels, runtime="tflm")
@@ -265,7 +265,7 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
         "max_payload": payload,
         "board_info": board_info.to_dict(),
     }
-    files[PROJECT_MARKER] = json.dumps(metadata, indent=2) + "\n"
+    files[PROJECT_FILE] = project_json(metadata)
     files[REFERENCE_MODEL] = model_path
     write_project(out, files)
     return TflmExportResult(
