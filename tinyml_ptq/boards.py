@@ -139,6 +139,17 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         renode_platform="stm32l4r5.repl", renode_uart="lpuart1",
     ),
     Board(
+        name="nucleo-g0b1re", description="ST NUCLEO-G0B1RE (STM32G0B1RE), USART2 on the ST-LINK virtual COM port",
+        cpu="Cortex-M0+", cpu_flags=("-mthumb", "-mcpu=cortex-m0plus", "-mfloat-abi=soft"),
+        flash_bytes=512 * KiB, ram_bytes=144 * KiB, clock_hz=64_000_000, tick_unit="cycles", qemu_machine=None,
+        verified="runs in Renode (stm32g0b1.repl shipped with the toolkit: Renode's stm32g0 with the G0B1's "
+                 "Cortex-M0+, memory and clocks; ticks from TIM2); the digits example and AD01 bit-exact with the "
+                 "TFLM reference, the FAULT frame, Armv6-M instructions only (tests/test_cortex_m0plus.py); not yet "
+                 "tried on hardware",
+        source_dirs=(*_CORTEX_M_COMMON, "stm32", "nucleo-g0b1re"), dsp=False,
+        renode_platform="stm32g0b1.repl", renode_uart="usart2",
+    ),
+    Board(
         name="stm32f4-disco", description="ST STM32F4DISCOVERY (STM32F407VG), USART2 on PA2/PA3",
         cpu="Cortex-M4F", cpu_flags=("-mthumb", "-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"),
         flash_bytes=1 * MiB, ram_bytes=128 * KiB, clock_hz=168_000_000, tick_unit="cycles", qemu_machine=None,

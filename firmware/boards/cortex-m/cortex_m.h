@@ -1,4 +1,5 @@
-/* The few Cortex-M core registers the boards use (Armv7-M / Armv8-M Mainline). */
+/* The few Cortex-M core registers the boards use (Armv7-M / Armv8-M Mainline; Armv6-M has
+ * only the SCB's ICSR and VTOR and SysTick of these, and no fault status registers). */
 #ifndef TP_CORTEX_M_H
 #define TP_CORTEX_M_H
 

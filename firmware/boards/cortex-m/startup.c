@@ -74,6 +74,22 @@ void Reset_Handler(void)
 }
 
 /* Finds the stacked exception frame (MSP or PSP by EXC_RETURN bit 2) and passes it on. */
+#if defined(__ARM_ARCH_6M__)
+/* Armv6-M: no IT blocks, no TST with an immediate, and a B reaches only 2 KB (BL: 16 MB). */
+__attribute__((naked)) void HardFault_Handler(void)
+{
+    __asm__ volatile(
+        "movs r0, #4\n"
+        "mov r1, lr\n"
+        "tst r0, r1\n"
+        "bne 1f\n"
+        "mrs r0, msp\n"
+        "bl tp_fault_report\n"
+        "1:\n"
+        "mrs r0, psp\n"
+        "bl tp_fault_report\n");
+}
+#else
 __attribute__((naked)) void HardFault_Handler(void)
 {
     __asm__ volatile(
@@ -83,11 +99,17 @@ __attribute__((naked)) void HardFault_Handler(void)
         "mrsne r0, psp\n"
         "b tp_fault_report\n");
 }
+#endif
 
 /* frame: r0 r1 r2 r3 r12 lr pc xpsr, as stacked by the exception entry. */
 __attribute__((used)) void tp_fault_report(const uint32_t *frame)
 {
+#if defined(__ARM_ARCH_6M__)
+    /* Armv6-M has no fault status or address registers: every fault is a bare HardFault. */
+    const uint32_t regs[7] = {frame[6], frame[5], frame[7], 0u, 0u, 0u, 0u};
+#else
     const uint32_t regs[7] = {frame[6], frame[5], frame[7], SCB_CFSR, SCB_HFSR, SCB_MMFAR, SCB_BFAR};
+#endif
     protocol_send_fault(regs);
     for (;;) {
         /* stopped: the host sees the FAULT frame and restarts the device */
