@@ -12,7 +12,8 @@ from tinyml_ptq.calibration import AUTO_FOLDS, AUTO_MIN_GAIN_DB, MIN_FOLD_SAMPLE
 from tinyml_ptq.cli import main
 from tinyml_ptq.conversion import Conversions
 from tinyml_ptq.model_loader import import_tensorflow, load_model
-from tinyml_ptq.quantize import quantize, require_full_int8
+from tinyml_ptq.quantize import quantize
+from tinyml_ptq.tflite_inspect import require_full_int8
 
 DIGITS = DIGITS_DIR / "digits_cnn.keras"
 
@@ -40,9 +41,9 @@ def _plain_converter_bytes(loaded, x) -> bytes:
 
 
 def _interp_details(tflite: bytes):
-    from tinyml_ptq.quant_report import _litert
+    from tinyml_ptq.litert import open_litert
 
-    return {d["name"]: d for d in _litert(tflite).get_tensor_details()}
+    return {d["name"]: d for d in open_litert(tflite).get_tensor_details()}
 
 
 def test_unedited_ranges_give_the_plain_converters_model(digits):

@@ -10,7 +10,7 @@ import pytest
 from conftest import DIGITS_DIR
 from tinyml_ptq.errors import UserError
 from tinyml_ptq.model_loader import load_model
-from tinyml_ptq.quantize import tflite_ops
+from tinyml_ptq.tflite_inspect import tflite_ops
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 DYNAMIC_BATCH_OPS = {"SHAPE", "STRIDED_SLICE", "PACK"}

@@ -14,7 +14,8 @@ import pytest
 
 from tinyml_ptq.errors import UserError
 from tinyml_ptq.model_loader import load_model
-from tinyml_ptq.quantize import quantize, require_full_int8, tflite_ops
+from tinyml_ptq.quantize import quantize
+from tinyml_ptq.tflite_inspect import require_full_int8, tflite_ops
 
 STEPS, CHANNELS, CLASSES = 32, 3, 4
 # What each recurrent layer becomes (besides the RESHAPE, CONV_2D, FULLY_CONNECTED and SOFTMAX around it).

@@ -9,8 +9,6 @@ The stage modules import TensorFlow and other heavy packages only inside the
 functions that need them, so `import tinyml_ptq` stays fast.
 """
 
-__version__ = "0.1.0"
-
 # Imported eagerly on purpose: each stage module shares its function's name, and a
 # lazily imported submodule would shadow the function on the package.
 from .bench import bench  # noqa: E402
@@ -22,5 +20,6 @@ from .project import generate  # noqa: E402
 from .quantize import quantize  # noqa: E402
 from .run import run  # noqa: E402
 from .verify import verify  # noqa: E402
+from .version import __version__  # noqa: E402
 
 __all__ = ["quantize", "generate", "build", "run", "deploy", "check", "verify", "flash", "bench", "__version__"]

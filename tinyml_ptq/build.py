@@ -24,7 +24,7 @@ from .boards import OPT_LEVELS, Board, format_size, get_board
 from .errors import UserError
 from .fileio import check_writable, write_text_atomic
 from .progress import log
-from .project_file import read_project
+from .project_folder import read_project
 
 SHT_SYMTAB = 2
 SHT_NOBITS = 8
@@ -133,7 +133,7 @@ def build(project_dir: str | os.PathLike, json_out: str | os.PathLike | None = N
     _check_tools(board, tflm=meta.get("runtime") == "tflm")
     make_args = [*(make_args or []), *compiler_options(opt, lto, cflags)]
     if meta.get("runtime") == "tflm":
-        make_args = tflm_make_args(meta, board, find_tflm_dir(tflm_dir, project), make_args)
+        make_args = tflm_make_args(meta, board, find_tflm_dir(tflm_dir, project), make_args, project)
     cmd = ["make", "-C", str(project), f"-j{jobs or min(os.cpu_count() or 1, 8)}", *make_args]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     output = proc.stdout + proc.stderr
@@ -191,7 +191,8 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tinyml-ptq"
 
 
-def tflm_make_args(meta: dict, board: Board, tflm_dir: Path, make_args: list[str]) -> list[str]:
+def tflm_make_args(meta: dict, board: Board, tflm_dir: Path, make_args: list[str],
+                   project: Path | None = None) -> list[str]:
     """make arguments for a TFLM project: the tree, this Python for TFLM's scripts, and the
     library's folder in the cache.
 
@@ -207,9 +208,11 @@ def tflm_make_args(meta: dict, board: Board, tflm_dir: Path, make_args: list[str
     kernels = overrides.get("OPTIMIZED_KERNEL_DIR", "" if meta["kernels"] == "reference" else meta["kernels"])
     build_type = overrides.get("TFLM_BUILD_TYPE", meta["tflm_build_type"])
     arch = overrides.get("TFLM_TARGET_ARCH", meta["tflm_target_arch"])
-    key = json.dumps({"tflm": str(tflm_dir), "arch": arch, "kernels": kernels, "build_type": build_type,
-                      "compiler": _compiler_identity(board), "extra": overrides.get("TFLM_MAKE_EXTRA", "")},
-                     sort_keys=True)
+    settings = {"tflm": str(tflm_dir), "arch": arch, "kernels": kernels, "build_type": build_type,
+                "compiler": _compiler_identity(board), "extra": overrides.get("TFLM_MAKE_EXTRA", "")}
+    if "tflm_makefile" in meta and project is not None:  # an MVE core's per-object flags (tflm_mve.mk)
+        settings["makefile"] = (project / meta["tflm_makefile"]).read_text()
+    key = json.dumps(settings, sort_keys=True)
     name = f"{arch or 'host'}_{kernels or 'reference'}_{build_type}_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     gendir = cache_dir() / "tflm" / name
     if not (gendir / "lib" / "libtensorflow-microlite.a").is_file():

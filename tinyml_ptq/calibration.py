@@ -33,6 +33,8 @@ import numpy as np
 
 from . import progress
 from .errors import UserError
+from .litert import open_litert
+from .reference import tensor_info
 
 # Candidates `auto` chooses among, besides minmax (the plain converter's ranges).
 AUTO_CANDIDATES = ("percentile:99.99", "percentile:99.9", "mse", "samples:95")
@@ -179,9 +181,8 @@ def _activation_tensors(model) -> dict[int, _Tensor]:
 
 
 def _float_interpreter(tflite: bytes):
-    from .quant_report import _litert
 
-    return _litert(tflite, preserve=True)
+    return open_litert(tflite, preserve=True)
 
 
 def collect(calibrated: bytes, x: np.ndarray, tensors: dict[int, _Tensor], mean_of: set[int]) -> None:
@@ -287,9 +288,8 @@ class _Scorer:
     """
 
     def __init__(self, calibrated: bytes, x: np.ndarray, folds: int):
-        from .quant_report import _litert
-
-        interp = _litert(calibrated)
+    
+        interp = open_litert(calibrated)
         inp, out = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
         refs = []
         for s in x:
@@ -302,12 +302,11 @@ class _Scorer:
         self._interp = interp  # each candidate model opens in this one's child process
 
     def __call__(self, tflite: bytes) -> tuple[float, np.ndarray]:
-        from .quant_report import _litert, _info
         from .reference import dequantize, quantize_input
 
-        interp = _litert(tflite, reuse=self._interp)
+        interp = open_litert(tflite, reuse=self._interp)
         inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-        in_info, out_info = _info(inp), _info(out)
+        in_info, out_info = tensor_info(inp), tensor_info(out)
         got = []
         for s in self.x:
             interp.set_tensor(inp["index"], quantize_input(s[None], in_info))

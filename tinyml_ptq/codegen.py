@@ -15,7 +15,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from . import __version__
+from .version import __version__
 from .cnames import c_comment, c_identifier
 from .errors import UserError
 from .ir import TENSOR_TYPE_CODES, Graph, Tensor

@@ -22,6 +22,13 @@ from .errors import UserError
 CRASH_PRONE_LAYERS = ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
 
 
+def open_conversions(model: tuple[str, str | None]) -> Conversions:
+    """The converter child's opener (isolation.IsolatedInterpreter): the model (path, loader) loaded."""
+    from .model_loader import load_model
+
+    return Conversions(load_model(*model))
+
+
 class Conversions:
     """The converter's work on one loaded model, in this process."""
 
@@ -150,7 +157,8 @@ class Converter:
         if edited_copy_of is not None:
             self._copy = tempfile.TemporaryDirectory(prefix="tinyml-ptq-convert-")
             source, loader = edited_copy_of.save_copy(Path(self._copy.name)), edited_copy_of.loader
-        self._child = IsolatedInterpreter("converter", (str(source), loader), wait=False)
+        self._child = IsolatedInterpreter("converter", (str(source), loader), wait=False,
+                                          opener=f"{__name__}:{open_conversions.__name__}")
 
     def convert(self, mode: str, calib_xs: list[np.ndarray] | None, per_tensor: bool = False) -> bytes:
         calibrating = f", calibrating on {len(calib_xs[0])} samples" if mode in ("int8", "int16x8") else ""

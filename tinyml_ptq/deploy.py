@@ -33,9 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, progress
+from . import progress
 from .errors import UserError
 from .fileio import check_writable, write_text_atomic
+from .version import __version__
 
 MANIFEST = "manifest.json"
 FIRMWARE_SUBDIR = "firmware"

@@ -47,9 +47,11 @@ class IsolatedInterpreter:
     results must pickle. The child ends with `close()` or when this object is collected.
     """
 
-    def __init__(self, kind: str, model, wait: bool = True, **options):
+    def __init__(self, kind: str, model, wait: bool = True, opener: str | None = None, **options):
         """model: the .tflite bytes, or for the converter (path, loader). wait=False returns at
-        once; the child opens the model meanwhile and the first call waits for it."""
+        once; the child opens the model meanwhile and the first call waits for it. opener:
+        "module:function" the child calls with (model, options) to open a kind this module does
+        not know (the converter's, in conversion.py)."""
         self.kind, self._child, self._said_from = kind, None, 0
         self._stderr = tempfile.TemporaryFile()
         # The converter's calibration is a long step: its progress goes to our stderr.
@@ -65,14 +67,14 @@ class IsolatedInterpreter:
             if progress_fd is not None:
                 os.close(progress_fd)  # the child has its copy
         self._opening = self._busy = False
-        self._send("loading the model", "__open__", kind, model if kind == "converter" else bytes(model), options)
+        self._send("loading the model", "__open__", kind, model if opener else bytes(model), options, opener)
         self._opening = True
         if wait:
             self._receive("loading the model")
 
     def reopen(self, model, **options) -> None:
         """Open another model in the same child: no new process (about a second each) per model."""
-        self._call("loading the model", "__open__", self.kind, bytes(model), options)
+        self._call("loading the model", "__open__", self.kind, bytes(model), options, None)
 
     def __getattr__(self, name: str):
         if name.startswith("__"):  # copy, pickle and the like probe for these: not the interpreter's
@@ -153,16 +155,15 @@ def _stderr_fd() -> int | None:
         return None
 
 
-def _open(kind: str, model, options: dict):
-    if kind == "converter":
-        from .conversion import Conversions
-        from .model_loader import load_model
+def _open(kind: str, model, options: dict, opener: str | None):
+    if "progress_fd" in options:
+        progress.set_stream(os.fdopen(options.pop("progress_fd"), "w", buffering=1))
+        progress.set_enabled(True)
+    if opener is not None:
+        import importlib
 
-        if "progress_fd" in options:
-            progress.set_stream(os.fdopen(options["progress_fd"], "w", buffering=1))
-            progress.set_enabled(True)
-
-        return Conversions(load_model(*model))
+        module, function = opener.split(":")
+        return getattr(importlib.import_module(module), function)(model, **options)
     model_bytes = model
     if kind == "tflm":
         from tflite_micro.python.tflite_micro import runtime

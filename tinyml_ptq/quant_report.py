@@ -14,9 +14,11 @@ import numpy as np
 from . import progress
 from .datasets import check_class_labels
 from .errors import shorten
-from .isolation import InterpreterFailure, IsolatedInterpreter
-from .reference import ReferenceInterpreter, dequantize, output_values, quantize_input, sample_rows
-from .reference import _tensor_info as _info  # LiteRT details share TFLM's dict layout
+from .isolation import InterpreterFailure
+from .litert import open_litert
+from .reference import (ReferenceInterpreter, dequantize, output_values, quantize_input, sample_rows,
+                        tensor_info)
+from .tflite_inspect import tflite_ops
 
 # Per-layer errors are averaged over this many samples; enough for a stable ranking.
 LAYER_SAMPLES = 32
@@ -26,8 +28,6 @@ SQNR_SAMPLES = 64
 
 def build_report(loaded, mode: str, per_tensor: bool, float_tflite: bytes, quant_tflite: bytes,
                  calib, evaluation, calibration=None, equalized=None, bias_correction: bool = False) -> dict:
-    from .quantize import tflite_ops
-
     quant_io = _litert_io(quant_tflite)
     report = {
         "model": str(loaded.path),
@@ -150,8 +150,6 @@ def _flat(outputs: list[np.ndarray]) -> np.ndarray:
 def int8_comparison(loaded, int8_tflite: bytes, evaluation) -> dict:
     """What plain int8 gives on the same evaluation samples: the figures a user weighs a 16x8
     model's cost against."""
-    from .quantize import tflite_ops
-
     figures = _evaluate(loaded, "int8", int8_tflite, tflite_ops(int8_tflite), evaluation)
     return {"accuracy": (figures.get("accuracy") or {}).get("int8"), "output_sqnr_db": figures["output_sqnr_db"],
             "size_bytes": len(int8_tflite), "runtime": figures["eval"]["quantized_runtime"]}
@@ -166,22 +164,11 @@ def _run_tflm(tflite: bytes, xs: list[np.ndarray]) -> list[np.ndarray]:
             for k, out in enumerate(interp.outputs)]
 
 
-def _litert(tflite: bytes, preserve: bool = False, reuse: IsolatedInterpreter | None = None) -> IsolatedInterpreter:
-    """A LiteRT interpreter over `tflite`; `reuse` opens it in that one's child process instead of a new one."""
-    # Without the default XNNPACK delegate every operator runs on its own, so
-    # each intermediate tensor exists and belongs to one operator.
-    options = {"no_delegates": True, "experimental_preserve_all_tensors": preserve}
-    if reuse is not None:
-        reuse.reopen(tflite, **options)
-        return reuse
-    return IsolatedInterpreter("litert", tflite, **options)
-
-
 def _litert_io(tflite: bytes) -> dict:
-    interp = _litert(tflite)
+    interp = open_litert(tflite)
 
     def describe(details):
-        info = _info(details)
+        info = tensor_info(details)
         return {"shape": list(info.shape), "dtype": info.dtype.name, "scale": info.scale,
                 "zero_point": info.zero_point}
 
@@ -192,13 +179,13 @@ def _litert_io(tflite: bytes) -> dict:
 def _set_inputs(interp, details: list[dict], xs: list[np.ndarray], i: int, quantized: bool) -> None:
     """Sample i of every input into a LiteRT interpreter (quantized to each input's type, or float)."""
     for d, x in zip(details, xs):
-        interp.set_tensor(d["index"], quantize_input(x[i][None], _info(d)) if quantized
+        interp.set_tensor(d["index"], quantize_input(x[i][None], tensor_info(d)) if quantized
                           else x[i][None].astype(np.float32))
 
 
 def _run_litert(tflite: bytes, xs: list[np.ndarray]) -> list[np.ndarray]:
     """Every output, dequantized, for float samples of every input."""
-    interp = _litert(tflite)
+    interp = open_litert(tflite)
     inputs, outs = interp.get_input_details(), interp.get_output_details()
     values: list[list[np.ndarray]] = [[] for _ in outs]
     for i in progress.track(range(len(xs[0])), "quantized inference (LiteRT)"):
@@ -206,7 +193,7 @@ def _run_litert(tflite: bytes, xs: list[np.ndarray]) -> list[np.ndarray]:
         interp.invoke()
         for k, out in enumerate(outs):
             values[k].append(interp.get_tensor(out["index"]).copy())
-    return [dequantize(np.stack(v), _info(out)) for v, out in zip(values, outs)]
+    return [dequantize(np.stack(v), tensor_info(out)) for v, out in zip(values, outs)]
 
 
 def _op_outputs(interp) -> list[tuple[str, int]]:
@@ -227,7 +214,7 @@ def _op_inputs(interp) -> dict[int, int]:
 
 def layer_errors(float_tflite: bytes, quant_tflite: bytes, xs: list[np.ndarray]) -> list[dict]:
     """RMSE between float and dequantized activations per operator output, worst (by RMSE/scale) first."""
-    f_interp, q_interp = _litert(float_tflite, preserve=True), _litert(quant_tflite, preserve=True)
+    f_interp, q_interp = open_litert(float_tflite, preserve=True), open_litert(quant_tflite, preserve=True)
     f_ops, q_ops = _op_outputs(f_interp), _op_outputs(q_interp)
     f_details = {d["index"]: d for d in f_interp.get_tensor_details()}
     q_details = {d["index"]: d for d in q_interp.get_tensor_details()}
@@ -251,19 +238,19 @@ def layer_errors(float_tflite: bytes, quant_tflite: bytes, xs: list[np.ndarray])
         q_interp.invoke()
         for k, (f, q) in enumerate(pairs):
             ref = f_interp.get_tensor(f).astype(np.float64)
-            got = dequantize(q_interp.get_tensor(q), _info(q_details[q])).astype(np.float64)
+            got = dequantize(q_interp.get_tensor(q), tensor_info(q_details[q])).astype(np.float64)
             sq[k] += float(np.sum((got - ref) ** 2))
             signal[k] += float(np.sum(ref ** 2))
             count[k] += ref.size
         for f_in, q_in, x in zip(f_ins, q_ins, xs):
-            info = _info(q_in)
+            info = tensor_info(q_in)
             fq = dequantize(quantize_input(x[i][None], info), info).astype(np.float64)
             input_sq[f_in["index"]] += float(np.sum((fq - x[i][None]) ** 2))
             input_signal[f_in["index"]] += float(np.sum(np.asarray(x[i], np.float64) ** 2))
     layers = []
     for k, (f, q) in enumerate(pairs):
         rmse = float(np.sqrt(sq[k] / count[k]))
-        scale = _info(q_details[q]).scale
+        scale = tensor_info(q_details[q]).scale
         source = f_input_of.get(f)
         layers.append({"name": f_details[f]["name"], "op": opcode[q], "rmse": rmse,
                        "rmse_over_scale": rmse / scale if scale else None,

@@ -47,8 +47,8 @@ class ReferenceInterpreter:
         self._model = model_bytes
         self._stateful = has_variable_tensors(model_bytes)
         num_inputs, num_outputs = io_counts(model_bytes)
-        self.inputs = [_tensor_info(self._interp.get_input_details(i)) for i in range(num_inputs)]
-        self.outputs = [_tensor_info(self._interp.get_output_details(i)) for i in range(num_outputs)]
+        self.inputs = [tensor_info(self._interp.get_input_details(i)) for i in range(num_inputs)]
+        self.outputs = [tensor_info(self._interp.get_output_details(i)) for i in range(num_outputs)]
         self.input, self.output = self.inputs[0], self.outputs[0]
 
     def invoke(self, sample: np.ndarray) -> np.ndarray:
@@ -112,7 +112,9 @@ def abort_cause(model_bytes: bytes) -> str:
     return ""
 
 
-def _tensor_info(details: dict) -> TensorInfo:
+def tensor_info(details: dict) -> TensorInfo:
+    """The shape, type and (first) quantization of a tensor from its interpreter details (TFLM's and
+    LiteRT's share the layout)."""
     params = details.get("quantization_parameters") or {}
     scales = params.get("scales")
     zero_points = params.get("zero_points")

@@ -30,8 +30,7 @@ from .datasets import check_class_labels
 from .errors import UserError
 from .fileio import atomic_path, check_writable, write_text_atomic
 from .progress import log, track
-from .project import REFERENCE_MODEL
-from .project_file import read_project
+from .project_folder import REFERENCE_MODEL, model_digest, read_project
 from .protocol import DeviceClient, DeviceError, DeviceFault, DeviceInfo
 
 UNIT_NOTES = {
@@ -408,7 +407,6 @@ def _save_outputs(path: str | os.PathLike, outputs: np.ndarray, info: DeviceInfo
 
 def _reference_outputs(model_bytes: bytes, inputs: np.ndarray, info: DeviceInfo) -> np.ndarray:
     from .isolation import InterpreterFailure
-    from .project import model_digest
     from .reference import ReferenceInterpreter
 
     digest = model_digest(model_bytes)

@@ -582,7 +582,7 @@ def measure_tflm_arena(project_dir: str | os.PathLike, tflm_dir: str | os.PathLi
     """
     from .boards import get_board
     from .build import build
-    from .project_file import read_project
+    from .project_folder import read_project
     from .emulator import emulator_for
     from .protocol import DeviceClient
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from . import __version__
+from .version import __version__
 from .boards import DEFAULT_BOARD, KERNEL_SETS, Board, check_weights_memory, get_board, resolve_kernels
 from .cnames import c_comment, c_identifier, c_string
 from .codegen import format_c_array
@@ -194,9 +194,8 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
     weights_memory "external": the .tflite array goes to the board's external memory.
     """
     # The protocol app, its configuration and the destination rules are the native project's.
-    from .project import (REFERENCE_MODEL, app_and_board_files, check_destination, check_io,
-                          io_meta, max_payload, model_digest, write_project)
-    from .project_file import PROJECT_FILE, project_json
+    from .project_folder import (PROJECT_FILE, REFERENCE_MODEL, app_and_board_files, check_destination, check_io,
+                                 io_meta, max_payload, model_digest, project_json, write_project)
 
     board_info = get_board(board)
     kernel_set = resolve_kernels(board_info, kernels, runtime="tflm")

@@ -245,7 +245,7 @@ def test_pack_random(case):
 
 
 def test_split_model_passes_the_full_int8_check():
-    from tinyml_ptq.quantize import require_full_int8
+    from tinyml_ptq.tflite_inspect import require_full_int8
 
     model = convert_int8(lambda x: tf.concat(tf.split(x, 2, axis=1)[::-1], axis=1), [(4, 3)])
     only_op(model, "SPLIT")  # its constant int32 axis is operand 0, its int8 data operand 1

@@ -22,7 +22,7 @@ import pytest
 from conftest import SHARED_MODELS
 from harness import assert_bit_exact, only_op, random_range
 from tinyml_ptq.lowering import MalformedOperator, UnsupportedOperator, lower_graph
-from tinyml_ptq.quantize import require_full_int8
+from tinyml_ptq.tflite_inspect import require_full_int8
 from tinyml_ptq.tflite_reader import parse_tflite
 
 LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"

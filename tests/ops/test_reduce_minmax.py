@@ -255,7 +255,7 @@ def test_arg_max_min_random(opcode, case):
 def test_arg_max_feeds_the_int8_check_and_int64_indices_are_refused():
     """int32 indices pass the quantize stage's full-int8 check; int64 ones (tf.argmax's default),
     which TFLite Micro's ARG_MAX cannot write, are refused with the fix named."""
-    from tinyml_ptq.quantize import require_full_int8
+    from tinyml_ptq.tflite_inspect import require_full_int8
 
     require_full_int8(convert_int8(lambda x: tf.argmax(x, axis=-1, output_type=tf.int32), [(3, 5)]))
     model = convert_int8(lambda x: tf.argmax(x, axis=-1), [(3, 5)])

@@ -21,7 +21,7 @@ import tensorflow as tf
 from harness import assert_bit_exact, convert_int8, only_op, random_range, with_output_scale
 from tinyml_ptq.errors import UserError
 from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
-from tinyml_ptq.quantize import require_full_int8
+from tinyml_ptq.tflite_inspect import require_full_int8
 from tinyml_ptq.tflite_reader import parse_tflite
 
 CASES = 14

@@ -1,4 +1,4 @@
-"""project.json has one writer and one reader (tinyml_ptq.project_file), with a schema version."""
+"""project.json has one writer and one reader (tinyml_ptq.project_folder), with a schema version."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from tinyml_ptq.cli import main
 from tinyml_ptq.errors import UserError
-from tinyml_ptq.project_file import SCHEMA_VERSION, read_project
+from tinyml_ptq.project_folder import SCHEMA_VERSION, read_project
 
 
 @pytest.fixture(scope="module")
