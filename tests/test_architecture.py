@@ -93,6 +93,18 @@ def test_no_private_names_across_modules():
     assert crossing == []
 
 
+def test_every_imported_name_exists():
+    """Imports inside functions run only when the function does: a name moved away would fail late."""
+    import importlib
+
+    known = set(modules())
+    missing = [f"{name}:{line} imports {imported} from {target}"
+               for name, path in modules().items() for target, imported, line in imports(name, path, known)
+               if not target.endswith(f".{imported}")  # `from . import module`
+               and not hasattr(importlib.import_module(target), imported)]
+    assert missing == []
+
+
 @pytest.mark.parametrize("module", sorted(set(modules()) - {"tinyml_ptq.__main__"}))  # __main__ runs the CLI
 def test_module_imports_on_its_own(module):
     proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True,

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from calib_models import DIGITS_DIR, eval_npz, outlier_calibration
+from tinyml_ptq import json_files
 from tinyml_ptq.calibration import AUTO_FOLDS, AUTO_MIN_GAIN_DB, MIN_FOLD_SAMPLES, calibrate, candidate_range, fake_quant, quantize_calibrated, _Tensor
 from tinyml_ptq.cli import main
 from tinyml_ptq.conversion import Conversions
@@ -146,7 +147,7 @@ def test_auto_with_too_few_samples_to_hold_out_keeps_minmax(digits):
 def test_report_sqnr_per_tensor_methods_and_sensitivity(tmp_path):
     result = quantize(DIGITS, str(DIGITS_DIR / "calib.npz"), tmp_path / "p.tflite", calibration="percentile:99.9",
                       report_path=tmp_path / "r.json")
-    report = json.loads((tmp_path / "r.json").read_text())
+    report = json_files.read(tmp_path / "r.json", "quantize_report", "")
     assert report == json.loads(json.dumps(result.report))
     assert report["output_sqnr_db"] > 20 and report["sqnr_samples"].endswith("calibration samples")
     assert report["calibration"]["method"] == "percentile:99.9"

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import DIGITS_DIR
+from tinyml_ptq import json_files
 from tinyml_ptq.cli import main
 
 pytestmark = pytest.mark.slow
@@ -24,15 +25,16 @@ def test_deploy_digits_end_to_end(digits_deployed):
     out = digits_deployed.out_dir
     for rel in STAGE_FILES:
         assert (out / rel).is_file(), rel
-    report = json.loads((out / "report.json").read_text())
+    assert json.loads((out / "report.json").read_text())["schema_version"] == 1
+    report = json_files.read(out / "report.json", "report", "")
     assert report == digits_deployed.report
     assert [s["name"] for s in report["stages"]] == ["quantize", "generate", "build", "run"]
     assert not any(s["cached"] for s in report["stages"]), "a fresh folder has nothing to reuse"
 
     # The stage reports are merged unchanged: each equals the file its stage wrote.
-    assert report["quantize"] == json.loads((out / "quantize_report.json").read_text())
-    assert report["build"] == json.loads((out / "build.json").read_text())
-    run_json = json.loads((out / "run.json").read_text())
+    assert report["quantize"] == json_files.read(out / "quantize_report.json", "quantize_report", "")
+    assert report["build"] == json_files.read(out / "build.json", "build", "")
+    run_json = json_files.read(out / "run.json", "run", "")
     assert {k: report["run"][k] for k in run_json} == run_json
     assert report["board"]["name"] == "mps2-an386" and report["board"]["cpu"] == "Cortex-M4F"
     assert report["summary"]["runtime"] == "tinyml-ptq native, dsp kernels"
@@ -229,7 +231,6 @@ def test_api_exposes_the_stages():
 @pytest.mark.parametrize("name", ["github-actions.yml", "gitlab-ci.yml"])
 def test_ci_examples_parse_and_use_real_options(name):
     """Every tinyml-ptq command in the shipped CI jobs is accepted by the CLI's parser."""
-    import click
     import yaml
 
     from tinyml_ptq.cli import cli
@@ -304,7 +305,6 @@ def test_ctrl_c_in_a_stage_leaves_only_complete_artefacts_for_the_next_run(digit
     import signal
     import subprocess
     import sys
-    import time
 
     from conftest import default_sigint, our_qemus
 

@@ -20,9 +20,10 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import json_files
 from .boards import OPT_LEVELS, Board, format_size, get_board
 from .errors import UserError
-from .fileio import check_writable, write_text_atomic
+from .fileio import check_writable
 from .progress import log
 from .project_folder import read_project
 
@@ -150,7 +151,7 @@ def build(project_dir: str | os.PathLike, json_out: str | os.PathLike | None = N
     result = measure(elf, board, project)
     _check_capacity(result, board, meta)
     if json_out is not None:
-        write_text_atomic(json_out, json.dumps(result.to_dict(), indent=2) + "\n")
+        json_files.write(json_out, "build", result.to_dict())
     return result
 
 

@@ -8,13 +8,13 @@ suffixes in binary units: `256K` = 262,144 bytes, `1M` = 1,048,576 bytes.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import json_files
 from .errors import UserError
 from .fileio import check_writable, write_text_atomic
 
@@ -128,11 +128,9 @@ def _load(report: str | os.PathLike | dict) -> tuple[str, dict]:
         path = Path(report)
         name = str(path)
         try:
-            data = json.loads(path.read_text())
+            data = json_files.read(path, "report", "give the report.json that 'tinyml-ptq deploy' wrote")
         except FileNotFoundError:
             raise UserError(f"{path}: no such file; give the report.json that 'tinyml-ptq deploy' wrote") from None
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise UserError(f"{path}: not a readable JSON report ({type(exc).__name__})") from None
     if not isinstance(data, dict) or not isinstance(data.get("summary"), dict):
         raise UserError(f"{name}: not a deploy report (no 'summary'); give the report.json that "
                         "'tinyml-ptq deploy' wrote")

@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import progress
+from . import json_files, progress
 from .errors import UserError
-from .fileio import check_writable, write_text_atomic
+from .fileio import check_writable
 from .version import __version__
 
 MANIFEST = "manifest.json"
@@ -140,7 +140,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
                        json.dumps({"samples": samples, "per_tensor": per_tensor, "eval_samples": eval_samples,
                                    "mode": mode}))
     if q_key is not None and _up_to_date(out, manifest.get("quantize"), q_key):
-        report = json.loads(quant_report.read_text())
+        report = json_files.read(quant_report, "quantize_report", "delete it to quantize again")
         q = QuantizeResult(tflite, mode, tflite.stat().st_size, report["loader"], report["ops"], report,
                            quant_report, 0.0)
         cached = True
@@ -178,7 +178,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     if g_cached and _up_to_date(out, manifest.get("build"), b_key):
         with _stage("build", announce=False):
             b = measure(elf, board_info, project)
-        write_text_atomic(build_json, json.dumps(b.to_dict(), indent=2) + "\n")
+        json_files.write(build_json, "build", b.to_dict())
         b_cached = True
     else:
         with _stage("build"):
@@ -209,7 +209,7 @@ def deploy(model: str | os.PathLike, data: str, eval_data: str, out_dir: str | o
     deploy_cmd = command or ["tinyml-ptq", "deploy", *commands["deploy_args"]]
     report = _merge_report(model, board_info, q, g, b, r, stages, labels, deploy_cmd, commands["stages"],
                            time.monotonic() - started)
-    write_text_atomic(report_json, json.dumps(report, indent=2) + "\n")
+    json_files.write(report_json, "report", report)
     write_report_html(report, report_html)
     return DeployResult(out, report_json, report_html, report, q, g, b, r, stages, time.monotonic() - started)
 
@@ -271,14 +271,14 @@ def _claim_outputs(out: Path, manifest: dict, outputs: list[Path]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     manifest["written"] = sorted(ours | {str(p.relative_to(out)) for p in outputs})
     manifest["tinyml_ptq"] = __version__
-    write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    json_files.write(out / MANIFEST, "manifest", manifest)
 
 
 def _load_manifest(out: Path) -> dict:
     path = out / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError):
+    try:  # no manifest, or one this version cannot read: nothing is reused
+        manifest = json_files.read(path, "manifest", "delete it")
+    except (OSError, UserError):
         return {}
     return manifest if isinstance(manifest, dict) and manifest.get("tinyml_ptq") == __version__ else {}
 
@@ -295,7 +295,7 @@ def _record(out: Path, manifest: dict, stage: str, key: str | None, files: list[
             entry["result"] = result
         manifest[stage] = entry
     manifest["tinyml_ptq"] = __version__
-    write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    json_files.write(out / MANIFEST, "manifest", manifest)
 
 
 def _up_to_date(out: Path, entry: dict | None, key: str | None, tree: Path | None = None) -> bool:
@@ -375,7 +375,7 @@ def _compiler_version(board) -> str:
 def _refuse_early(float_tflite: bytes, runtime: str, board, weights_memory: str = "internal") -> None:
     """What the float conversion already tells, said before minutes of calibration: operators
     the runtime has no kernel for, and weights that cannot fit the board's flash (or external memory)."""
-    from .quantize import tflite_ops
+    from .tflite_inspect import tflite_ops
 
     ops = set(tflite_ops(float_tflite))
     if runtime == "native":

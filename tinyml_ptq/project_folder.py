@@ -4,17 +4,15 @@ outputs as project.json describes them, writing the folder atomically, and proje
 itself.
 
 project.json is what `generate` wrote, for `build`, `run`, `flash`, `emulate` and the TFLM
-arena measurement to read back: one writer and one reader, versioned, so that a project
-written by a newer tinyml-ptq is refused instead of being misread. Version 1 is the format as
-it stood when versions began; a project.json without schema_version is of that format.
+arena measurement to read back (written and read through json_files, versioned).
 """
 
 from __future__ import annotations
 
-import json
 import zlib
 from pathlib import Path
 
+from . import json_files
 from .boards import Board
 from .errors import UserError, shorten
 from .fileio import atomic_dir, check_writable
@@ -22,7 +20,6 @@ from .ir import Graph
 from .resources import FIRMWARE_DIR
 
 PROJECT_FILE = "project.json"
-SCHEMA_VERSION = 1
 APP_FILES = ("main.c", "protocol.c", "protocol.h", "board.h")
 # A copy of the .tflite the project was generated from: `run` checks every output against
 # it, from any working folder and after the original has moved.
@@ -32,28 +29,18 @@ MIN_MAX_PAYLOAD = 1024
 
 def project_json(metadata: dict) -> str:
     """The text of project.json for `metadata` (schema_version first)."""
-    return json.dumps({"schema_version": SCHEMA_VERSION, **metadata}, indent=2) + "\n"
+    return json_files.dumps("project", metadata)
 
 
 def read_project(project: Path) -> dict:
     """The metadata of the firmware project folder `project`, or one error line saying what is wrong."""
-    marker = project / PROJECT_FILE
     if not project.is_dir():
         raise UserError(f"{project}: no such folder; give a folder made by 'tinyml-ptq generate'")
-    if not marker.is_file():
-        raise UserError(f"{project} is not a tinyml-ptq firmware project (no {PROJECT_FILE}); "
-                        "make one with 'tinyml-ptq generate MODEL.tflite -o DIR'")
     try:
-        metadata = json.loads(marker.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UserError(f"{marker} is corrupt; generate the project again") from None
-    if not isinstance(metadata, dict):
-        raise UserError(f"{marker} is corrupt; generate the project again")
-    version = metadata.get("schema_version", 1)
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise UserError(f"{marker} has schema version {version!r}, newer than this tinyml-ptq reads "
-                        f"({SCHEMA_VERSION}); upgrade tinyml-ptq or generate the project again")
-    return metadata
+        return json_files.read(project / PROJECT_FILE, "project", "generate the project again")
+    except FileNotFoundError:
+        raise UserError(f"{project} is not a tinyml-ptq firmware project (no {PROJECT_FILE}); "
+                        "make one with 'tinyml-ptq generate MODEL.tflite -o DIR'") from None
 
 
 def write_project(out: Path, files: dict[str, str | Path]) -> None:

@@ -7,17 +7,15 @@ and `float16` exist to compare against in the report.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-
-from . import progress
+from . import json_files, progress
 from .conversion import Converter, ConverterCrash, crash_prone_layers
 from .errors import UserError
-from .fileio import check_writable, write_bytes_atomic, write_text_atomic
+from .fileio import check_writable, write_bytes_atomic
 from .tflite_inspect import require_full_int8
 
 MODES = ("int8", "int16x8", "dynamic", "float16")
@@ -133,7 +131,7 @@ def quantize(model: str | os.PathLike, data: str, output: str | os.PathLike, *, 
         except (InterpreterFailure, UserError) as exc:
             progress.warn(f"quantize report: no int8 comparison: {exc}")
     if report_path is not None:
-        _write(report_path, lambda: write_text_atomic(report_path, json.dumps(report, indent=2) + "\n"))
+        _write(report_path, lambda: json_files.write(report_path, "quantize_report", report))
     return QuantizeResult(output, mode, len(tflite), loaded.loader, report["ops"], report,
                           Path(report_path) if report_path is not None else None, time.monotonic() - start,
                           calibration)

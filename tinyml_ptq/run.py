@@ -16,7 +16,6 @@ the host build.
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import threading
@@ -26,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import json_files
 from .datasets import check_class_labels
 from .errors import UserError
-from .fileio import atomic_path, check_writable, write_text_atomic
+from .fileio import atomic_path, check_writable
 from .progress import log, track
 from .project_folder import REFERENCE_MODEL, model_digest, read_project
 from .protocol import DeviceClient, DeviceError, DeviceFault, DeviceInfo
@@ -384,7 +384,7 @@ def run(project_dir: str | os.PathLike, data: str | os.PathLike, limit: int | No
         model_name=info.model_name, outputs=outputs, latencies=[int(t) for t in ticks],
     )
     if json_out is not None:
-        write_text_atomic(json_out, json.dumps(result.to_dict(), indent=2) + "\n")
+        json_files.write(json_out, "run", result.to_dict())
     if save_outputs is not None:
         _save_outputs(save_outputs, outputs, info)
     return result

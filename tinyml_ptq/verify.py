@@ -8,17 +8,16 @@ information only: they round differently and may be off by one.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import progress
+from . import json_files, progress
 from .codegen import generate_model_sources
 from .datasets import load_inputs
-from .fileio import check_writable, write_text_atomic
+from .fileio import check_writable
 from .errors import UserError
 from .hostrun import build_host_runner, run_host
 from .isolation import InterpreterFailure, IsolatedInterpreter
@@ -94,7 +93,7 @@ def verify(model: str | Path, data: str | np.ndarray | list[np.ndarray], limit: 
 
     result = VerifyResult(str(model), len(inputs), tflm.exact, tflm.max_abs_diff, sources.arena_bytes, litert)
     if json_out is not None:
-        write_text_atomic(json_out, json.dumps(result.to_dict(), indent=2) + "\n")
+        json_files.write(json_out, "verify", result.to_dict())
     return result
 
 
