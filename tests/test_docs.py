@@ -62,6 +62,40 @@ def cli_errors(command: str) -> list[str]:
     return errors
 
 
+API = ["quantize", "generate", "build", "run", "deploy", "check", "verify", "flash", "bench"]
+
+
+def api_signature(name: str) -> str:
+    """`tinyml_ptq.NAME(...) -> Result` as docs/api.md shows it: annotations as written, defaults as repr."""
+    import inspect
+
+    import tinyml_ptq
+
+    sig = inspect.signature(getattr(tinyml_ptq, name))
+    params, star = [], False
+    for p in sig.parameters.values():
+        if p.kind is p.KEYWORD_ONLY and not star:
+            params.append("*")
+            star = True
+        text = p.name + (f": {p.annotation}" if p.annotation is not p.empty else "")
+        params.append(text + (f" = {p.default!r}" if p.default is not p.empty else ""))
+    return f"tinyml_ptq.{name}({', '.join(params)}) -> {sig.return_annotation}"
+
+
+def test_api_page_shows_the_real_signatures():
+    text = (ROOT / "docs" / "api.md").read_text()
+    stale = [name for name in API if api_signature(name) not in text]
+    assert not stale, f"docs/api.md shows other signatures for {stale}: regenerate them with tests/test_docs.py's api_signature"
+
+
+def test_python_m_is_the_cli():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "tinyml_ptq", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0 and all(f"  {c}" in proc.stdout for c in cli.commands)
+
+
 def test_readme_is_an_overview():
     lines = (ROOT / "README.md").read_text().splitlines()
     assert len(lines) <= 200, f"README.md has {len(lines)} lines; move detail into docs/"
