@@ -41,8 +41,9 @@ $(STAMP): requirements.txt pyproject.toml
 # The tests also open report.html in headless Chromium.
 test test-fast: APT_PKGS += chromium
 
+# --durations: the slowest cases, for keeping the suite inside its time budget.
 test: setup
-	$(VPY) -m pytest -q
+	$(VPY) -m pytest -q --durations=25
 
 test-fast: setup
 	$(VPY) -m pytest -q -m "not slow"
@@ -54,8 +55,8 @@ demo: setup
 	$(CLI) deploy examples/digits/digits_cnn.keras --data examples/digits/calib.npz \
 	  --eval examples/digits/eval.npz --board mps2-an386 -o $(DEMO_OUT)
 
-# The MLPerf Tiny models and the digits example on emulated Cortex-M4, M7 and M33: TFLM (reference,
-# CMSIS-NN) and ours (reference, DSP) side by side; bench/results.json and bench/results.md. TFLM
+# The MLPerf Tiny models and the digits example on emulated Cortex-M4, M7, M33 and M55: TFLM (reference,
+# CMSIS-NN) and ours (reference, DSP; Helium on the M55) side by side; bench/results.json and bench/results.md. TFLM
 # comes from TFLM_DIR (default: the shared/ tree beside the checkout, if there); the first run
 # builds its libraries (about 5 minutes each, cached in ~/.cache/tinyml-ptq). Not part of make test.
 TFLM_DIR  ?= $(wildcard $(abspath ../shared/tflm))

@@ -26,7 +26,7 @@ def test_tflm_really_aborts_on_the_dead_softmax(dead_softmax, tmp_path):
     """What used to happen in-process: exit 134 (SIGABRT), whatever the caller does."""
     (tmp_path / "m.tflite").write_bytes(dead_softmax)
     script = ("from tflite_micro.python.tflite_micro import runtime; import sys; "
-              f"runtime.Interpreter.from_bytes(open(sys.argv[1], 'rb').read(), arena_size=1 << 20)")
+              "runtime.Interpreter.from_bytes(open(sys.argv[1], 'rb').read(), arena_size=1 << 20)")
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "m.tflite")], capture_output=True)
     assert done.returncode == -6, done
 

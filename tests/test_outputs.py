@@ -6,9 +6,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-from pathlib import Path
 
-import numpy as np
 import pytest
 
 from conftest import AD01_MODEL, DIGITS_DIR
