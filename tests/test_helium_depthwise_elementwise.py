@@ -128,3 +128,32 @@ def test_helium_depthwise_bit_exact_on_m55(tmp_path: Path):
     failures = {name: exact for name, model in models.items()
                 if (exact := run_on_board(model, BOARD, tmp_path, name, kernels="helium")) != 1.0}
     assert not failures, f"not bit-exact on {BOARD}: {failures}"
+
+
+def exact_ties_add_model() -> bytes:
+    """A residual ADD edited so both inputs share one scale and the output has twice it: the sum is
+    (x1 + x2) / 2 exactly, so every odd pair is a tie, which TFLM rounds away from zero (the
+    kernel's fix-up for negative values; round-half-up alone differs on every negative one)."""
+    import flatbuffers
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    from test_dsp_kernels import add_model
+
+    tree = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(add_model(0), 0))
+    graph = tree.subgraphs[0]
+    add = next(op for op in graph.operators
+               if tree.operatorCodes[op.opcodeIndex].builtinCode == schema.BuiltinOperator.ADD)
+    first, second = (graph.tensors[i].quantization for i in add.inputs)
+    second.scale = list(first.scale)
+    graph.tensors[add.outputs[0]].quantization.scale = [2 * first.scale[0]]
+    builder = flatbuffers.Builder(4096)
+    builder.Finish(tree.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+@needs_arm
+@pytest.mark.slow
+def test_helium_add_rounds_exact_ties_as_tflm(tmp_path: Path):
+    model = exact_ties_add_model()
+    assert helium_calls(model) >= {"tp_add_s8_helium"}
+    assert run_on_board(model, BOARD, tmp_path, "ties", samples=8, kernels="helium") == 1.0
