@@ -457,6 +457,21 @@ def test_model_name_is_sanitized_for_info(models, tmp_path):
 
 
 @needs_arm
+def test_optimized_kernels_keep_small_stack_frames_at_O0(tmp_path):
+    """-O0 keeps every inlined temporary in a stack slot of its own: a kernel whose frame outgrows
+    the boards' 16 KB stack corrupts memory there (the Helium depthwise kernel's reached 24 KB)."""
+    runtime = FIRMWARE_DIR / "runtime"
+    frames = {}
+    for source in sorted(p for d in ("dsp", "helium", "scalar") for p in (runtime / "kernels" / d).glob("*.c")):
+        subprocess.run(["arm-none-eabi-gcc", *get_board("mps3-an547").cpu_flags, "-std=c99", "-O0", "-fstack-usage",
+                        "-I", str(runtime / "include"), "-c", str(source), "-o", str(tmp_path / "k.o")], check=True)
+        for line in (tmp_path / "k.su").read_text().splitlines():
+            where, size, _ = line.split("\t")
+            frames[f"{source.name}:{where.rsplit(':', 1)[-1]}"] = int(size)
+    assert len(frames) > 40 and max(frames.values()) <= 4096, sorted(frames.items(), key=lambda kv: -kv[1])[:3]
+
+
+@needs_arm
 @pytest.mark.parametrize("board", ["mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547"])
 def test_every_runtime_kernel_cross_compiles_warning_free(board, tmp_path):
     """All kernels the core can run, not just the ones a test model uses (int32_t is `long` on Arm:

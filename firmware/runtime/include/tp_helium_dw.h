@@ -26,6 +26,15 @@
  * channels' four lanes then its odd channels' four. */
 #define TP_HELIUM_DW_GROUP_WORDS 40
 
+/* The kernel's helpers are inlined where that pays, but not at -O0: there every inlined
+ * temporary keeps a stack slot of its own, and the whole kernel's frame grew past 24 KB, more
+ * than the boards' 16 KB stack. */
+#if defined(__OPTIMIZE__)
+#define TP_HELIUM_DW_INLINE __attribute__((always_inline)) static inline
+#else
+#define TP_HELIUM_DW_INLINE static inline
+#endif
+
 /* tp_requantize, four lanes: the wrapping left shift, VQRDMULH (floor((2ab + 2^31) / 2^32),
  * saturated: exactly the reference's nudge-and-truncate high multiply for either sign of ab, as
  * tp_dsp_requantize's comment shows), then the rounding divide
@@ -34,7 +43,7 @@
  * x - 1: floor((x - 1 + 2^(n-1)) / 2^n) rounds up only when the remainder exceeds 2^(n-1). The
  * -1 is the sign bit of x AND right (nonzero only where right < 0); saturating at INT32_MIN
  * changes nothing there (its remainder is 0). */
-__attribute__((always_inline)) static inline int32x4_t tp_helium_dw_requantize(int32x4_t x, int32x4_t multiplier,
+TP_HELIUM_DW_INLINE int32x4_t tp_helium_dw_requantize(int32x4_t x, int32x4_t multiplier,
                                                                               int32x4_t left, int32x4_t right)
 {
     const int32x4_t high = vqrdmulhq_s32(vshlq_s32(x, left), multiplier);

@@ -6,7 +6,7 @@
 
 /* Eight channels of an input as int16: a tail group (fewer than eight left) loads under its
  * predicate (zeros past the channel count), so no byte past the tensor is read. */
-__attribute__((always_inline)) static inline int16x8_t load8(const int8_t *x, mve_pred16_t p, int tail)
+TP_HELIUM_DW_INLINE int16x8_t load8(const int8_t *x, mve_pred16_t p, int tail)
 {
     return tail ? vldrbq_z_s16(x, p) : vldrbq_s16(x);
 }
@@ -24,7 +24,7 @@ typedef struct {
     int32x4_t multiplier[2], left[2], right[2];
 } requant8;
 
-__attribute__((always_inline)) static inline requant8 load_requant(const int32_t *group)
+TP_HELIUM_DW_INLINE requant8 load_requant(const int32_t *group)
 {
     const requant8 r = {{vldrwq_s32(group + 16), vldrwq_s32(group + 20)},
                         {vldrwq_s32(group + 24), vldrwq_s32(group + 28)},
@@ -34,7 +34,7 @@ __attribute__((always_inline)) static inline requant8 load_requant(const int32_t
 
 /* Requantized, narrowed back into channel order (saturating to int16, which the int8 clamp
  * absorbs), offset, clamped and stored: one group of eight channels of one pixel. */
-__attribute__((always_inline)) static inline void store8(int32x4_t even, int32x4_t odd, const requant8 *r,
+TP_HELIUM_DW_INLINE void store8(int32x4_t even, int32x4_t odd, const requant8 *r,
                                                          const tp_conv_params *conv, int8_t *out, mve_pred16_t p,
                                                          int tail)
 {
@@ -52,7 +52,7 @@ __attribute__((always_inline)) static inline void store8(int32x4_t even, int32x4
 }
 
 /* One group of eight channels for two consecutive interior pixels: each tap vector loaded once. */
-__attribute__((always_inline)) static inline void interior_group(const tp_conv_params *conv, const int8_t *window,
+TP_HELIUM_DW_INLINE void interior_group(const tp_conv_params *conv, const int8_t *window,
                                                                  int32_t pixel_step, int32_t row_step, int32_t tap_step,
                                                                  int32_t kh, int32_t kw, const int8_t *taps,
                                                                  const int32_t *group, int32_t channels, int8_t *out,
@@ -77,7 +77,7 @@ __attribute__((always_inline)) static inline void interior_group(const tp_conv_p
 
 /* One group of eight channels of one pixel over taps [fy0, fy1) x [fx0, fx1): on the effective
  * bias when that is the whole filter (`folded`), else on the plain bias, offsetting each input. */
-__attribute__((always_inline)) static inline void pixel_group(const tp_conv_params *conv, const int8_t *window,
+TP_HELIUM_DW_INLINE void pixel_group(const tp_conv_params *conv, const int8_t *window,
                                                               int32_t row_step, int32_t tap_step, int32_t kw,
                                                               int32_t fy0, int32_t fy1, int32_t fx0, int32_t fx1,
                                                               const int8_t *taps, const int32_t *group, int8_t *out,
@@ -99,7 +99,7 @@ __attribute__((always_inline)) static inline void pixel_group(const tp_conv_para
 }
 
 /* Every channel group of one pixel (`window` at the filter's first tap, channel 0). */
-__attribute__((always_inline)) static inline void pixel(const tp_conv_params *conv, const int8_t *window,
+TP_HELIUM_DW_INLINE void pixel(const tp_conv_params *conv, const int8_t *window,
                                                         int32_t row_step, int32_t tap_step, int32_t kh, int32_t kw,
                                                         int32_t fy0, int32_t fy1, int32_t fx0, int32_t fx1,
                                                         const int8_t *filter, const int32_t *words, int32_t channels,
@@ -120,7 +120,7 @@ __attribute__((always_inline)) static inline void pixel(const tp_conv_params *co
 
 /* The whole convolution for a kh x kw filter (constants where the caller knows them: unrolled taps). */
 /* One pixel whose window may cross the border: its valid taps on the plain bias. */
-__attribute__((always_inline)) static inline void border_pixel(const tp_conv_params *conv, const tp_dims *input_dims,
+TP_HELIUM_DW_INLINE void border_pixel(const tp_conv_params *conv, const tp_dims *input_dims,
                                                                const int8_t *row, int32_t ox, int32_t fy0, int32_t fy1,
                                                                int32_t row_step, int32_t tap_step, int32_t kh,
                                                                int32_t kw, const int8_t *filter, const int32_t *words,
@@ -134,7 +134,7 @@ __attribute__((always_inline)) static inline void border_pixel(const tp_conv_par
 }
 
 /* The whole convolution for a kh x kw filter (constants where the caller knows them). */
-__attribute__((always_inline)) static inline void depthwise(const tp_conv_params *conv, const tp_dims *input_dims,
+TP_HELIUM_DW_INLINE void depthwise(const tp_conv_params *conv, const tp_dims *input_dims,
                                                             const int8_t *input, int32_t kh, int32_t kw,
                                                             const int8_t *filter, const int32_t *words,
                                                             const tp_dims *output_dims, int8_t *output)
