@@ -18,7 +18,7 @@ from .common import (checked_padding, dims_initializer, effective_bias, fused_ac
                      per_channel_requant, require_int16x8, require_int8)
 from .gemmlowp_math import multiply_by_quantized_multiplier
 
-def _conv_geometry(op: Operator, inp: Tensor, filt: Tensor,
+def conv_geometry(op: Operator, inp: Tensor, filt: Tensor,
                   output: Tensor) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
     """(h, w) stride, dilation and top/left padding, after checking the output shape they imply."""
     options = op.options
@@ -33,10 +33,10 @@ def _conv_geometry(op: Operator, inp: Tensor, filt: Tensor,
 
 def _geometry(op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> tuple[str, str, str]:
     """Stride, dilation and padding initializers."""
-    return tuple("{%d, %d}" % pair for pair in _conv_geometry(op, inp, filt, output))
+    return tuple("{%d, %d}" % pair for pair in conv_geometry(op, inp, filt, output))
 
 
-def _check_tensors(graph: Graph, op: Operator, channel_axis: int,
+def check_conv_tensors(graph: Graph, op: Operator, channel_axis: int,
                    int16x8: bool = False) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
     """int8 tensors, or with `int16x8` also a 16x8 operator's (int16 activations, int64 bias)."""
     inp, filt, bias = (graph.input_tensors(op) + [None])[:3]
@@ -67,7 +67,7 @@ def _check_tensors(graph: Graph, op: Operator, channel_axis: int,
     return inp, filt, bias, output
 
 
-def _conv_params(op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> str:
+def conv_params_initializer(op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> str:
     """tp_conv_params initializer: offsets, geometry, clamp range."""
     act_min, act_max = fused_activation(op, output)
     stride, dilation, padding = _geometry(op, inp, filt, output)
@@ -97,12 +97,12 @@ def inplace_ring_rows(inp: Tensor, filt: Tensor, output: Tensor, stride_h: int, 
     return most
 
 
-def _inplace_rows(op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> tuple[int, CStruct] | None:
+def inplace_rows(op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> tuple[int, CStruct] | None:
     """The ring of output rows for running row by row over the input's buffer (batch 1):
     its bytes and its tp_inplace_rows struct."""
     if inp.shape[0] != 1 or output.shape[0] != 1:
         return None
-    (stride_h, _), (dilation_h, _), (pad_h, _) = _conv_geometry(op, inp, filt, output)
+    (stride_h, _), (dilation_h, _), (pad_h, _) = conv_geometry(op, inp, filt, output)
     ring, bottom_up = min((inplace_ring_rows(inp, filt, output, stride_h, pad_h, dilation_h, b), b)
                           for b in (False, True))
     return ring * output.shape[2] * output.shape[3], CStruct("tp_inplace_rows", "rows", "{%d, %d}" % (ring, int(bottom_up)))
@@ -112,7 +112,7 @@ def _inplace_offer(op: Operator, kernel: str, inp: Tensor, filt: Tensor, bias_ar
                    output: Tensor) -> InPlace | None:
     """The reference kernel row by row over the input's buffer (tp_conv_inplace.h), if the
     ring costs less than the smaller of the two tensors (what sharing saves)."""
-    ring = _inplace_rows(op, inp, filt, output)
+    ring = inplace_rows(op, inp, filt, output)
     if ring is None or ring[0] >= min(inp.nbytes, output.nbytes):
         return None
     ring_bytes, rows = ring
@@ -154,14 +154,14 @@ def _conv_step(op: Operator, kernel: str, params: CStruct, inp: Tensor, filt: Te
 
 @lowers("CONV_2D")
 def lower_conv2d(graph: Graph, op: Operator) -> Step:
-    inp, filt, bias, output = _check_tensors(graph, op, channel_axis=0, int16x8=True)
+    inp, filt, bias, output = check_conv_tensors(graph, op, channel_axis=0, int16x8=True)
     out_channels, in_channels = filt.shape[0], inp.shape[3]
     group_depth = filt.shape[3]
     if in_channels % group_depth or out_channels % (in_channels // group_depth) or output.shape[3] != out_channels:
         raise UnsupportedOperator(
             f"CONV_2D (node {op.index}): {in_channels} input channels, filter depth {group_depth} and "
             f"{out_channels} filters do not form whole groups")
-    params = CStruct("tp_conv_params", "params", _conv_params(op, inp, filt, output))
+    params = CStruct("tp_conv_params", "params", conv_params_initializer(op, inp, filt, output))
     if is_int16x8(inp):  # 16x8: int64 bias and accumulator, no in-place kernel
         step = _conv_step(op, "tp_conv2d_s16", params, inp, filt, bias, output)
         step.inplace = None
@@ -171,7 +171,7 @@ def lower_conv2d(graph: Graph, op: Operator) -> Step:
 
 @lowers("DEPTHWISE_CONV_2D")
 def lower_depthwise_conv2d(graph: Graph, op: Operator) -> Step:
-    inp, filt, bias, output = _check_tensors(graph, op, channel_axis=3, int16x8=True)
+    inp, filt, bias, output = check_conv_tensors(graph, op, channel_axis=3, int16x8=True)
     in_channels, out_channels = inp.shape[3], filt.shape[3]
     multiplier = op.options.get("depth_multiplier", 1)
     if filt.shape[0] != 1 or out_channels != in_channels * multiplier or output.shape[3] != out_channels:
@@ -179,7 +179,7 @@ def lower_depthwise_conv2d(graph: Graph, op: Operator) -> Step:
             f"DEPTHWISE_CONV_2D (node {op.index}): filter {list(filt.shape)} with depth multiplier {multiplier} "
             f"does not map {in_channels} input channels to {output.shape[3]} outputs")
     params = CStruct("tp_depthwise_conv_params", "params",
-                     f"{{{_conv_params(op, inp, filt, output)}, {multiplier}}}")
+                     f"{{{conv_params_initializer(op, inp, filt, output)}, {multiplier}}}")
     if is_int16x8(inp):  # 16x8: int64 bias and accumulator, no in-place kernel
         step = _conv_step(op, "tp_depthwise_conv2d_s16", params, inp, filt, bias, output)
         step.inplace = None
@@ -200,7 +200,7 @@ def _dsp_conv_inplace(op: Operator, inp: Tensor, filt: Tensor, output: Tensor, c
     and the kernel's scratch (after the ring, word-aligned) cost less than sharing saves. `call`
     is the call of the in-place kernel (tp_conv2d_s8_dsp_inplace, defined in `source`) up to the
     ring struct."""
-    ring = _inplace_rows(op, inp, filt, output)
+    ring = inplace_rows(op, inp, filt, output)
     if ring is None:
         return None
     ring_bytes = (ring[0] + 3) // 4 * 4
@@ -273,7 +273,7 @@ def lower_conv2d_dsp(graph: Graph, op: Operator) -> Step:
     base = lower_conv2d(graph, op)
     if is_int16x8(graph.tensors[op.inputs[0]]):
         return base  # the reference 16x8 kernel: the DSP set has none
-    inp, filt, bias, output = _check_tensors(graph, op, channel_axis=0)
+    inp, filt, bias, output = check_conv_tensors(graph, op, channel_axis=0)
     if filt.shape[3] != inp.shape[3] or not filt.is_constant or (bias is not None and not bias.is_constant):
         return base  # grouped convolutions and run-time weights stay on the reference kernel
     multipliers, shifts = per_channel_requant(inp.scale, filt.quantization.scale, output.scale, output.shape[3])
@@ -281,7 +281,7 @@ def lower_conv2d_dsp(graph: Graph, op: Operator) -> Step:
     channels, constant = dsp_channel_words(filt.data, bias.data if bias is not None else None, -inp.zero_point,
                                            output.zero_point, multipliers, shifts, activation)
     # A 1x1 filter at stride 1 has no padding: the kernel widens pixels in place, no im2col.
-    in_place = filt.shape[1] == filt.shape[2] == 1 and _conv_geometry(op, inp, filt, output)[0] == (1, 1)
+    in_place = filt.shape[1] == filt.shape[2] == 1 and conv_geometry(op, inp, filt, output)[0] == (1, 1)
     run, k = filt.shape[2] * filt.shape[3], filt.shape[1] * filt.shape[2] * filt.shape[3]
     gather = 0 if in_place else run if run % 4 == 0 else (k + 3) // 4 * 4  # a filter row or a column (tp_dsp_im2col)
     scratch_bytes = 16 * -(-k // 4) + gather  # the two widened columns first
@@ -335,7 +335,7 @@ def lower_depthwise_conv2d_dsp(graph: Graph, op: Operator) -> Step:
     base = lower_depthwise_conv2d(graph, op)
     if is_int16x8(graph.tensors[op.inputs[0]]):
         return base  # the reference 16x8 kernel: the DSP set has none
-    inp, filt, bias, output = _check_tensors(graph, op, channel_axis=3)
+    inp, filt, bias, output = check_conv_tensors(graph, op, channel_axis=3)
     if not filt.is_constant or (bias is not None and not bias.is_constant):
         return base  # run-time weights cannot be packed ahead of time
     multiplier = op.options.get("depth_multiplier", 1)
@@ -442,7 +442,7 @@ class DepthwiseGeometry:
 
     @classmethod
     def of(cls, op: Operator, inp: Tensor, filt: Tensor, output: Tensor) -> "DepthwiseGeometry":
-        stride, dilation, pad = _conv_geometry(op, inp, filt, output)
+        stride, dilation, pad = conv_geometry(op, inp, filt, output)
         return cls(inp.shape[1], inp.shape[2], filt.shape[1], filt.shape[2], stride, dilation, pad,
                    output.shape[1], output.shape[2])
 

@@ -56,7 +56,7 @@ def _multiplier_below_one(op: Operator, what: str, real: float) -> tuple[int, in
     return quant_math.quantize_multiplier(real)
 
 
-def _binary_operands(graph: Graph, op: Operator, int16x8: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+def binary_operands(graph: Graph, op: Operator, int16x8: bool = False) -> tuple[Tensor, Tensor, Tensor]:
     """The two operands and the output, int8 (or, where the operator has a 16x8 kernel and
     `int16x8` says so, int16x8 throughout), per-tensor quantized."""
     input1, input2 = graph.input_tensors(op)[:2]
@@ -72,7 +72,7 @@ def _binary_operands(graph: Graph, op: Operator, int16x8: bool = False) -> tuple
     return input1, input2, output
 
 
-def _add_sub_rescaling(op: Operator, input1: Tensor, input2: Tensor, output: Tensor,
+def add_sub_rescaling(op: Operator, input1: Tensor, input2: Tensor, output: Tensor,
                        left_shift: int = ADD_LEFT_SHIFT) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
     """(multiplier, shift) of input 1, input 2 and the output, as TFLite Micro's Prepare forms them."""
     s1, s2, s_out = f32(input1.scale), f32(input2.scale), f32(output.scale)
@@ -89,10 +89,10 @@ def _add_sub_rescaling(op: Operator, input1: Tensor, input2: Tensor, output: Ten
 @lowers("ADD", "SUB")
 def lower_add_sub(graph: Graph, op: Operator) -> Step:
     """int8, or int16x8 (TFLM's general-scale int16 path: the same arithmetic, left shift 15)."""
-    input1, input2, output = _binary_operands(graph, op, int16x8=True)
+    input1, input2, output = binary_operands(graph, op, int16x8=True)
     width = "s16" if is_int16x8(input1) else "s8"
     left_shift = ADD_LEFT_SHIFT_S16 if width == "s16" else ADD_LEFT_SHIFT
-    (m1, e1), (m2, e2), (m_out, e_out) = _add_sub_rescaling(op, input1, input2, output, left_shift)
+    (m1, e1), (m2, e2), (m_out, e_out) = add_sub_rescaling(op, input1, input2, output, left_shift)
     act_min, act_max = fused_activation(op, output)
     params = CStruct("tp_add_params", "params",
                      f"{{{-input1.zero_point}, {-input2.zero_point}, {output.zero_point}, {left_shift}, "
@@ -126,10 +126,10 @@ def lower_add_sub_dsp(graph: Graph, op: Operator) -> Step:
     base = lower_add_sub(graph, op)
     if is_int16x8(graph.tensors[op.inputs[0]]):
         return base  # the reference 16x8 kernel: the DSP set has none
-    input1, input2, output = _binary_operands(graph, op)
+    input1, input2, output = binary_operands(graph, op)
     if not tuple(input1.shape) == tuple(input2.shape) == tuple(output.shape):
         return base  # broadcasting stays on the reference kernel
-    (m1, e1), (m2, e2), (m_out, e_out) = _add_sub_rescaling(op, input1, input2, output)
+    (m1, e1), (m2, e2), (m_out, e_out) = add_sub_rescaling(op, input1, input2, output)
     values = range(-128, 128)
     scaled1 = [gl.multiply_by_quantized_multiplier((v - input1.zero_point) << ADD_LEFT_SHIFT, m1, e1) for v in values]
     scaled2 = [gl.multiply_by_quantized_multiplier((v - input2.zero_point) << ADD_LEFT_SHIFT, m2, e2) for v in values]
@@ -156,7 +156,7 @@ def lower_add_sub_dsp(graph: Graph, op: Operator) -> Step:
 @lowers("MUL")
 def lower_mul(graph: Graph, op: Operator) -> Step:
     """int8, or int16x8 (the same arithmetic: zero points 0, int16 products still fit in int32)."""
-    input1, input2, output = _binary_operands(graph, op, int16x8=True)
+    input1, input2, output = binary_operands(graph, op, int16x8=True)
     real = float(f32(input1.scale)) * float(f32(input2.scale)) / float(f32(output.scale))
     multiplier, shift = quant_math.quantize_multiplier(real)
     act_min, act_max = fused_activation(op, output)
@@ -171,7 +171,7 @@ def lower_mul(graph: Graph, op: Operator) -> Step:
 def lower_maximum_minimum(graph: Graph, op: Operator) -> Step:
     """TFLM's int8 MAXIMUM/MINIMUM compare raw codes and never rescale, whatever the three
     quantizations are (the converter gives them one); the kernel does the same."""
-    input1, input2, output = _binary_operands(graph, op)
+    input1, input2, output = binary_operands(graph, op)
     kernel = "tp_maximum_s8" if op.opcode == "MAXIMUM" else "tp_minimum_s8"
     return _broadcast_step(op, kernel, "tp_minmax_s8.c", None, input1, input2, output)
 
@@ -181,7 +181,7 @@ SQUARED_DIFFERENCE_LEFT_SHIFT = 7  # int8 headroom: (255 * 2^7)^2 still fits in 
 
 @lowers("SQUARED_DIFFERENCE")
 def lower_squared_difference(graph: Graph, op: Operator) -> Step:
-    input1, input2, output = _binary_operands(graph, op)
+    input1, input2, output = binary_operands(graph, op)
     # PrepareQuantized: the larger scale picked in float, every ratio in double, and the
     # output's 2^(2 * left_shift) multiplied into its scale in float (a power of two: exact).
     twice_max = 2.0 * float(max(f32(input1.scale), f32(input2.scale)))
@@ -198,7 +198,7 @@ def lower_squared_difference(graph: Graph, op: Operator) -> Step:
 
 @lowers("PRELU")
 def lower_prelu(graph: Graph, op: Operator) -> Step:
-    inp, alpha, output = _binary_operands(graph, op)
+    inp, alpha, output = binary_operands(graph, op)
     # CalculatePreluParams: both ratios in double.
     s_in, s_alpha, s_out = float(f32(inp.scale)), float(f32(alpha.scale)), float(f32(output.scale))
     m_pos, e_pos = rescale_multiplier(op, "input", s_in / s_out)

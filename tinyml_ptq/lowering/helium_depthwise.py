@@ -8,7 +8,7 @@ import numpy as np
 from ..ir import Graph, Operator
 from . import CArray, InPlace, Step, lowers
 from .common import effective_bias, is_int16x8, per_channel_requant
-from .conv import _check_tensors, _inplace_rows, lower_depthwise_conv2d, lower_depthwise_conv2d_dsp
+from .conv import check_conv_tensors, inplace_rows, lower_depthwise_conv2d, lower_depthwise_conv2d_dsp
 
 GROUP = 8  # channels per vector (int16 lanes)
 
@@ -43,7 +43,7 @@ def pack_helium_dw_filter(filt: np.ndarray) -> np.ndarray:
 def lower_depthwise_conv2d_helium(graph: Graph, op: Operator) -> Step:
     if is_int16x8(graph.tensors[op.inputs[0]]) or op.options.get("depth_multiplier", 1) != 1:
         return lower_depthwise_conv2d_dsp(graph, op)
-    inp, filt, bias, output = _check_tensors(graph, op, channel_axis=3)
+    inp, filt, bias, output = check_conv_tensors(graph, op, channel_axis=3)
     if not filt.is_constant or (bias is not None and not bias.is_constant) or inp.shape[3] != output.shape[3]:
         return lower_depthwise_conv2d_dsp(graph, op)
     base = lower_depthwise_conv2d(graph, op)  # checks the shapes; its params and dims structs
@@ -54,7 +54,7 @@ def lower_depthwise_conv2d_helium(graph: Graph, op: Operator) -> Step:
                             -inp.zero_point, multipliers, shifts)
     structs = [s for s in base.structs if s.name != "quant"]
     inplace = None
-    ring = _inplace_rows(op, inp, filt, output)
+    ring = inplace_rows(op, inp, filt, output)
     if ring is not None and ring[0] < min(inp.nbytes, output.nbytes):  # as the reference kernel's offer
         inplace = InPlace(
             inputs=(inp.index,), header="tp_helium_dw.h", scratch_bytes=ring[0], structs=[ring[1]],

@@ -9,7 +9,7 @@ from ..ir import Graph, Operator
 from . import CArray, Step, lowers
 from . import gemmlowp_math as gl
 from .common import is_int16x8
-from .elementwise import ADD_LEFT_SHIFT, _add_sub_rescaling, _binary_operands, lower_add_sub_dsp
+from .elementwise import ADD_LEFT_SHIFT, add_sub_rescaling, binary_operands, lower_add_sub_dsp
 from .pooling import lower_pool
 
 AVG_POOL_MAX_COUNT = 256  # TP_HELIUM_AVG_POOL_MAX_COUNT: int16 sums
@@ -22,10 +22,10 @@ def lower_add_sub_helium(graph: Graph, op: Operator) -> Step:
     base = lower_add_sub_dsp(graph, op)
     if is_int16x8(graph.tensors[op.inputs[0]]):
         return base
-    input1, input2, output = _binary_operands(graph, op)
+    input1, input2, output = binary_operands(graph, op)
     if not tuple(input1.shape) == tuple(input2.shape) == tuple(output.shape):
         return base  # broadcasting stays on the reference kernel
-    (m1, e1), (m2, e2), _ = _add_sub_rescaling(op, input1, input2, output)
+    (m1, e1), (m2, e2), _ = add_sub_rescaling(op, input1, input2, output)
     values = np.arange(256).astype(np.uint8).view(np.int8)  # by byte: 0..127, then -128..-1
     scaled1 = [gl.multiply_by_quantized_multiplier((int(v) - input1.zero_point) << ADD_LEFT_SHIFT, m1, e1)
                for v in values]

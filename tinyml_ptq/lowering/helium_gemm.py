@@ -12,7 +12,7 @@ import numpy as np
 from ..ir import Graph, Operator
 from . import CArray, CStruct, InPlace, Step, lowers
 from .common import dims_initializer, effective_bias, fused_activation, is_int16x8, per_channel_requant
-from .conv import _check_tensors, _conv_geometry, _conv_params, _inplace_rows, lower_conv2d_dsp
+from .conv import check_conv_tensors, conv_geometry, conv_params_initializer, inplace_rows, lower_conv2d_dsp
 from .fully_connected import lower_fully_connected_dsp
 
 SOURCES = ("tp_helium_gemm_s8.c", "tp_helium_gemm_s8_groups.S")
@@ -48,7 +48,7 @@ def helium_words(bias: np.ndarray, multipliers: np.ndarray, shifts: np.ndarray) 
 def lower_conv2d_helium(graph: Graph, op: Operator) -> Step:
     if is_int16x8(graph.tensors[op.inputs[0]]):
         return lower_conv2d_dsp(graph, op)  # the reference 16x8 kernel
-    inp, filt, bias, output = _check_tensors(graph, op, channel_axis=0)
+    inp, filt, bias, output = check_conv_tensors(graph, op, channel_axis=0)
     if filt.shape[3] != inp.shape[3] or not filt.is_constant or (bias is not None and not bias.is_constant):
         return lower_conv2d_dsp(graph, op)  # grouped convolutions and run-time weights
     out_c = output.shape[3]
@@ -64,7 +64,7 @@ def lower_conv2d_helium(graph: Graph, op: Operator) -> Step:
     return Step(
         op=op, header="tp_helium.h", sources=("tp_conv2d_s8_helium.c", *SOURCES), kernel_dir="helium",
         arrays=[CArray("packed_filter", "int8_t", pack_helium_filter(rows)), CArray("words", "int32_t", words)],
-        structs=[CStruct("tp_conv_params", "params", _conv_params(op, inp, filt, output)),
+        structs=[CStruct("tp_conv_params", "params", conv_params_initializer(op, inp, filt, output)),
                  CStruct("tp_dims", "input_dims", dims_initializer(inp.shape)),
                  CStruct("tp_dims", "filter_dims", dims_initializer(filt.shape)),
                  CStruct("tp_dims", "output_dims", dims_initializer(output.shape))],
@@ -73,7 +73,7 @@ def lower_conv2d_helium(graph: Graph, op: Operator) -> Step:
               f"{'(int8_t *)$scratch' if scratch_bytes else 'NULL'});"),
         scratch_bytes=scratch_bytes,
         inplace=(_pointwise_inplace(inp, output, args)
-                 if pointwise and _conv_geometry(op, inp, filt, output)[0] == (1, 1)
+                 if pointwise and conv_geometry(op, inp, filt, output)[0] == (1, 1)
                  else _rows_inplace(op, inp, filt, output, args, scratch_bytes)),
     )
 
@@ -81,7 +81,7 @@ def lower_conv2d_helium(graph: Graph, op: Operator) -> Step:
 def _rows_inplace(op: Operator, inp, filt, output, args: str, scratch_bytes: int) -> InPlace | None:
     """tp_conv2d_s8_helium_inplace: output rows through a ring, then the kernel's scratch, if
     that costs less than sharing the buffer saves."""
-    ring = _inplace_rows(op, inp, filt, output)
+    ring = inplace_rows(op, inp, filt, output)
     if ring is None or ring[0] + scratch_bytes >= min(inp.nbytes, output.nbytes):
         return None
     return InPlace(

@@ -25,7 +25,7 @@ from ..ir import Graph, Operator, Tensor
 from . import CArray, CStruct, Step, UnsupportedOperator, lowers
 from .common import (PADDING_NAMES, dims_initializer, fused_activation, is_int16x8, output_size_and_padding,
                      per_channel_requant)
-from .conv import _check_tensors, dsp_channel_words, pack_conv_filter, pair_words
+from .conv import check_conv_tensors, dsp_channel_words, pack_conv_filter, pair_words
 
 # TFLite's operand positions (kTransposeConv*Tensor in TFLM).
 OUTPUT_SHAPE, FILTER, INPUT, BIAS = range(4)
@@ -60,7 +60,7 @@ def _operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor, Tensor | None
                    and graph.tensors[op.inputs[BIAS]].dtype == "int16")
     as_conv = dataclasses.replace(
         op, inputs=[op.inputs[INPUT], op.inputs[FILTER], *op.inputs[BIAS:BIAS + (0 if narrow_bias else 1)]])
-    inp, filt, bias, output = _check_tensors(graph, as_conv, channel_axis=0, int16x8=True)
+    inp, filt, bias, output = check_conv_tensors(graph, as_conv, channel_axis=0, int16x8=True)
     if narrow_bias:
         bias = graph.tensors[op.inputs[BIAS]]
         if not bias.is_constant:
