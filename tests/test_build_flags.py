@@ -1,6 +1,7 @@
-"""Every build the user may ask for compiles the DSP kernels correctly: the MLPerf Tiny models on
-mps2-an386 (dsp kernels) at each optimization level, with LTO, a frame pointer and r9 reserved,
-run bit-exact with the TFLM reference under QEMU."""
+"""Every build the user may ask for compiles each optimized kernel set correctly: the MLPerf Tiny
+models with the DSP kernels on mps2-an386 (Cortex-M4) and the Helium kernels on mps3-an547
+(Cortex-M55), at each optimization level, with LTO, a frame pointer and r9 reserved, run
+bit-exact with the TFLM reference under QEMU."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tinyml_ptq.project import generate
 from tinyml_ptq.run import run
 
 MODELS = ["kws_ref_model_int8", "vww_96_int8", "resnet8_cifar10_int8", "ad01_int8"]
+KERNEL_SETS = {"dsp": "mps2-an386", "helium": "mps3-an547"}  # kernel set: the board it runs on
 FLAGS = {  # name: build options
     "O0": {"opt": "-O0"}, "Og": {"opt": "-Og"}, "Os": {"opt": "-Os"}, "O3": {"opt": "-O3"},
     "O2-lto": {"opt": "-O2", "lto": True},
@@ -30,19 +32,21 @@ needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shut
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory) -> dict[str, tuple]:
-    """Each model generated once (dsp kernels), with two random int8 samples."""
+def generated(tmp_path_factory) -> dict[tuple[str, str], tuple]:
+    """Each model generated once per optimized kernel set (what auto picks on its board), with two
+    random int8 samples."""
     root = tmp_path_factory.mktemp("flags")
     projects = {}
-    for name in MODELS:
-        model = SHARED_MODELS / f"{name}.tflite"
-        project = root / name
-        result = generate(model, project, board="mps2-an386")
-        assert result.kernels == "dsp"
-        shape = json.loads((project / "project.json").read_text())["inputs"][0]["shape"][1:]
-        data = root / f"{name}.npy"
-        np.save(data, np.random.default_rng(1).integers(-128, 128, size=(2, *shape), dtype=np.int8))
-        projects[name] = (project, data)
+    for kernels, board in KERNEL_SETS.items():
+        for name in MODELS:
+            model = SHARED_MODELS / f"{name}.tflite"
+            project = root / f"{name}-{kernels}"
+            result = generate(model, project, board=board)
+            assert result.kernels == kernels
+            shape = json.loads((project / "project.json").read_text())["inputs"][0]["shape"][1:]
+            data = root / f"{name}.npy"
+            np.save(data, np.random.default_rng(1).integers(-128, 128, size=(2, *shape), dtype=np.int8))
+            projects[name, kernels] = (project, data)
     return projects
 
 
@@ -50,8 +54,9 @@ def generated(tmp_path_factory) -> dict[str, tuple]:
 @pytest.mark.slow
 @pytest.mark.parametrize("flags", list(FLAGS))
 @pytest.mark.parametrize("model", MODELS)
-def test_model_runs_bit_exact_with_these_build_flags(generated, model, flags, tmp_path):
-    project, data = generated[model]
+@pytest.mark.parametrize("kernels", list(KERNEL_SETS))
+def test_model_runs_bit_exact_with_these_build_flags(generated, kernels, model, flags, tmp_path):
+    project, data = generated[model, kernels]
     copy = tmp_path / model
     shutil.copytree(project, copy, ignore=shutil.ignore_patterns("build"))
     build(copy, **FLAGS[flags])
@@ -63,7 +68,7 @@ def test_model_runs_bit_exact_with_these_build_flags(generated, model, flags, tm
 def test_the_assembly_pair_loop_saves_what_the_caller_may_reserve(generated, tmp_path):
     """The row-pair loop is a function with its own prologue: it saves r4-r11 (r7, the frame
     pointer, and r9, the static base, among them) and restores them, whatever the flags."""
-    project, _ = generated["kws_ref_model_int8"]
+    project, _ = generated["kws_ref_model_int8", "dsp"]
     copy = tmp_path / "kws"
     shutil.copytree(project, copy, ignore=shutil.ignore_patterns("build"))
     build(copy, cflags="-ffixed-r9")
