@@ -116,3 +116,25 @@ def test_bench_without_a_tflm_tree_gives_our_figures_alone(tmp_path, monkeypatch
     results = json.loads((out / "results.json").read_text())
     assert results["tflm"] is None and results["configurations"] == ["native/reference", "native/dsp"]
     assert all(r["vs_tflm_cmsis_nn"] is None for r in results["models"])
+
+
+def test_bench_adds_helium_only_where_the_core_has_mve():
+    from tinyml_ptq.bench import CONFIGURATIONS, board_configurations
+
+    assert board_configurations("mps3-an547") == [*CONFIGURATIONS, ("native", "helium")]
+    for board in ("mps2-an386", "mps2-an500", "mps2-an505"):
+        assert board_configurations(board) == list(CONFIGURATIONS)
+    assert board_configurations("mps3-an547", tflm=False) == [("native", "reference"), ("native", "dsp"),
+                                                              ("native", "helium")]
+
+
+def test_bench_refuses_an_unknown_board_in_one_error_line(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "tinyml_ptq", "bench", "-o", str(tmp_path / "bench"),
+                           "--board", "mps2-an386", "--board", "no-such-board", "--no-stages"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: unknown board 'no-such-board'") and proc.stderr.count("\n") == 1
+    assert not (tmp_path / "bench").exists()  # refused before anything ran

@@ -2,11 +2,12 @@
 boards, TensorFlow Lite Micro and tinyml-ptq side by side, in one run.
 
 For each model and board it builds and runs, on the same samples: TFLM with its reference
-kernels, TFLM + CMSIS-NN, our reference kernels and our DSP kernels (the TFLM pair only
-where a TFLM source tree is given: --tflm-dir or $TFLM_DIR). Every number comes from the
-stages themselves: `generate` (arena, live-tensor bound), `build` (flash split from the ELF
-and link map, RAM), `run` (instructions per inference under QEMU -icount shift=0, per-op
-profile, exactness against the TFLM reference interpreter, the arena TFLM reports in INFO).
+kernels, TFLM + CMSIS-NN, our reference kernels and our DSP kernels, and our Helium kernels
+on boards whose core has MVE (the TFLM pair only where a TFLM source tree is given:
+--tflm-dir or $TFLM_DIR). Every number comes from the stages themselves: `generate` (arena,
+live-tensor bound), `build` (flash split from the ELF and link map, RAM), `run` (instructions
+per inference under QEMU -icount shift=0, per-op profile, exactness against the TFLM
+reference interpreter, the arena TFLM reports in INFO).
 The ratios to TFLM are computed from those measurements; no figure is typed in. MACs are
 counted from the graph. The digits example also gives each stage's wall time and `run`
 throughput with 1 and 2 workers.
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .boards import get_board
 from .build import build, find_tflm_dir
 from .codegen import generate_model_sources
 from .errors import UserError
@@ -36,13 +38,30 @@ from .run import run
 from .tflite_reader import parse_tflite
 from .tflm_export import TFLM_BUILD_TYPE
 
-DEFAULT_BOARDS = ("mps2-an386", "mps2-an500", "mps2-an505")
+DEFAULT_BOARDS = ("mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547")
 # (runtime, kernel set) in the order they run; our reference kernels are the speed-up
 # baseline, TFLM + CMSIS-NN the one the ratios are taken to.
 CONFIGURATIONS = (("tflm", "reference"), ("tflm", "cmsis_nn"), ("native", "reference"), ("native", "dsp"))
+# Run after those on boards whose core has MVE (Helium) only.
+MVE_CONFIGURATIONS = (("native", "helium"),)
 MLPERF_MODELS = ("kws_ref_model_int8", "vww_96_int8", "resnet8_cifar10_int8", "ad01_int8")
 MLPERF_DIR = ROOT / "examples" / "models" / "mlperf_tiny"
 DIGITS_DIR = ROOT / "examples" / "digits"
+
+
+def board_configurations(board: str, tflm: bool = True) -> list[tuple[str, str]]:
+    """The (runtime, kernel set) pairs benchmarked on `board`: the TFLM pair only with a TFLM tree."""
+    configurations = [*CONFIGURATIONS, *(MVE_CONFIGURATIONS if get_board(board).mve else ())]
+    return [c for c in configurations if tflm or c[0] != "tflm"]
+
+
+def check_boards(boards: tuple[str, ...]) -> None:
+    """Every board must exist and be emulated (the benchmark runs each model under QEMU or Renode)."""
+    for name in boards:
+        board = get_board(name)
+        if board.emulator is None:
+            raise UserError(f"bench: board {name} is not emulated, so it cannot be benchmarked; "
+                            f"choose emulated boards, e.g. {', '.join(DEFAULT_BOARDS)}")
 
 
 def count_macs(graph: Graph) -> int:
@@ -68,7 +87,7 @@ class ModelBench:
     model: str
     board: str
     runtime: str  # "tflm" or "native"
-    kernels: str  # "reference" / "cmsis_nn" (tflm), "reference" / "dsp" (native)
+    kernels: str  # "reference" / "cmsis_nn" (tflm), "reference" / "dsp" / "helium" (native)
     samples: int
     exact: float
     instructions: float  # mean per inference
@@ -98,7 +117,7 @@ class BenchResult:
     models: list[ModelBench]
     stages_seconds: dict[str, float] | None  # digits example: quantize, generate, build, run
     throughput: dict[str, float] | None  # digits example, run samples/s: {"1": .., "2": ..}
-    configurations: list[str]  # "runtime/kernels" of each entry, in run order
+    configurations: list[str]  # "runtime/kernels" of every entry, in run order (boards with MVE add helium)
     tflm: dict | None  # the TFLM tree and build type compared against, or None without one
     json_path: str | None = None
     markdown_path: str | None = None
@@ -142,7 +161,7 @@ def bench_model(model: Path, board: str, runtime: str, kernels: str, work: Path,
 
 
 def _set_ratios(entries: list[ModelBench]) -> None:
-    """Ratios between the configurations of one model on one board, from this run's figures."""
+    """Ratios between the configurations of one model on one board (never across boards), from this run's figures."""
     by_config = {(e.runtime, e.kernels): e.instructions for e in entries}
     ours_reference = by_config.get(("native", "reference"))
     tflm_reference = by_config.get(("tflm", "reference"))
@@ -189,8 +208,9 @@ def bench(out_dir: str | os.PathLike = "bench", models: list[str | os.PathLike] 
     """
     out = Path(out_dir)
     check_writable(out, "output folder", folder=True)
+    check_boards(boards)
     tflm_tree = _tflm_tree(tflm_dir)
-    configurations = [c for c in CONFIGURATIONS if tflm_tree is not None or c[0] != "tflm"]
+    configurations = {board: board_configurations(board, tflm_tree is not None) for board in boards}
     with tempfile.TemporaryDirectory(prefix="tp-bench-") as tmp:
         work = Path(tmp)
         stage_seconds = throughput = None
@@ -210,14 +230,15 @@ def bench(out_dir: str | os.PathLike = "bench", models: list[str | os.PathLike] 
         for path in paths:
             for board in boards:
                 entries = []
-                for runtime, kernels in configurations:
+                for runtime, kernels in configurations[board]:
                     log(f"bench: {path.stem} on {board}, {'TFLM' if runtime == 'tflm' else 'ours'} {kernels}")
                     entries.append(bench_model(path, board, runtime, kernels, work, samples, tflm_tree))
                 _set_ratios(entries)
                 results.extend(entries)
     tflm_info = None if tflm_tree is None else {"dir": str(tflm_tree), "commit": _tflm_commit(tflm_tree),
                                                 "build_type": TFLM_BUILD_TYPE}
-    result = BenchResult(results, stage_seconds, throughput, [f"{r}/{k}" for r, k in configurations], tflm_info)
+    ran = [f"{r}/{k}" for board in boards for r, k in configurations[board]]
+    result = BenchResult(results, stage_seconds, throughput, list(dict.fromkeys(ran)), tflm_info)
     result.json_path = str(out / "results.json")
     result.markdown_path = str(out / "results.md")
     write_text_atomic(result.json_path, json.dumps(result.to_dict(), indent=2) + "\n")

@@ -125,7 +125,7 @@ class ArenaEstimate:
     """
 
     kernels: str  # "reference" or "cmsis_nn"
-    target: str  # ABI, and for CMSIS-NN whether the core has the DSP extension
+    target: str  # ABI, and for CMSIS-NN whether the core has MVE or the DSP extension
     activations: int  # greedy plan of the non-constant tensors (the head)
     kernel_scratch: int  # what the kernels' scratch buffers add to that plan
     interpreter: int  # SingleArenaBufferAllocator, GreedyMemoryPlanner, MicroAllocator, builtin-data allocator
@@ -232,9 +232,10 @@ class _Replay:
     of the address, so `need` is exactly the smallest arena every step fits in.
     """
 
-    def __init__(self, graph: Graph, abi: Abi):
+    def __init__(self, graph: Graph, abi: Abi, mve: bool = False):
         self.graph = graph
         self.abi = abi
+        self.mve = mve  # CMSIS-NN built with ARM_MATH_MVEI: other scratch sizes
         self.head = self.temp_end = self.tail = 0
         self.need = 0
         self.peak = ""
@@ -335,7 +336,7 @@ def _conv_prepare(r: _Replay, op: Operator, cmsis_nn: bool, dsp: bool) -> None:
     r.channel_data(4 * channels, 4 * channels)
     r.temp_tensor(x, w, b, y)  # CalculateOpDataConv()
     if cmsis_nn:
-        r.request_scratch(_cmsis_conv_scratch(r.graph, op))
+        r.request_scratch(_cmsis_conv_scratch_mve(r.graph, op) if r.mve else _cmsis_conv_scratch(r.graph, op))
 
 
 def _cmsis_conv_scratch(graph: Graph, op: Operator) -> int:
@@ -355,6 +356,39 @@ def _cmsis_conv_scratch(graph: Graph, op: Operator) -> int:
     return 2 * _align_up(k_w * k_h * in_c, 4) * 2
 
 
+def _cmsis_conv_scratch_mve(graph: Graph, op: Operator, depthwise: bool = False) -> int:
+    """arm_convolve_wrapper_s8_get_buffer_size_mve().
+
+    1x1 (unpadded, not dilated): 0. 1xN (input height 1, kernel height 1, not dilated
+    in width, stride_w * in_ch a multiple of 4): the left and right padded im2col
+    columns. Otherwise 4 im2col columns of in_ch * kh * kw int8 values, rounded up to
+    whole 16-lane Q registers. depthwise: a DEPTHWISE_CONV_2D with one input channel,
+    which CMSIS-NN runs as this convolution (its filter has one input channel).
+    """
+    _, in_h, in_w, in_c = _dims(graph, op.inputs[0])
+    _, k_h, k_w, k_c = _dims(graph, op.inputs[1])
+    if depthwise:
+        k_c = in_c
+    out_w = _dims(graph, op.outputs[0])[2]
+    pad_h, pad_w = _padding(op, graph)
+    stride_w = op.options.get("stride_w", 1)
+    dilation = (op.options.get("dilation_h_factor", 1), op.options.get("dilation_w_factor", 1))
+    general = 4 * ((in_c * k_w * k_h + 15) // 16) * 16
+    if (pad_h, pad_w) == (0, 0) and (k_h, k_w) == (1, 1) and dilation == (1, 1) and in_c == k_c:
+        return 0
+    if not (in_h == 1 and dilation[1] == 1 and k_h == 1 and (stride_w * in_c) % 4 == 0 and in_c == k_c):
+        return general
+    # arm_convolve_1_x_n_s8_get_buffer_size_mve()
+    asym_pad = ((out_w - 1) * stride_w + k_w - in_w) % 2
+    right = max(1, (pad_w + asym_pad + stride_w - 1) // stride_w) if pad_w + asym_pad else 0
+    left = max(1, (pad_w + stride_w - 1) // stride_w) if pad_w else 0
+    if right + max(out_w - (right + left), 0) + left != out_w:
+        return general
+    pad_left = pad_w * in_c
+    pad_right = right * in_c if asym_pad else pad_left
+    return max(k_w * in_c + pad_left, (k_w - 1) * in_c + pad_right)
+
+
 def _depthwise_prepare(r: _Replay, op: Operator, cmsis_nn: bool, dsp: bool) -> None:
     x, w, b, y = _operand(op, 0), _operand(op, 1), _operand(op, 2), _operand(op, 0, outputs=True)
     channels = r.graph.tensors[w].shape[3]
@@ -362,7 +396,8 @@ def _depthwise_prepare(r: _Replay, op: Operator, cmsis_nn: bool, dsp: bool) -> N
     r.channel_data(4 * channels, 4 * channels)
     r.temp_tensor(x, w, b, y)  # CalculateOpDataDepthwiseConv()
     if cmsis_nn:
-        r.request_scratch(_cmsis_depthwise_scratch(r.graph, op, dsp))
+        r.request_scratch(_cmsis_depthwise_scratch_mve(r.graph, op) if r.mve
+                          else _cmsis_depthwise_scratch(r.graph, op, dsp))
 
 
 def _cmsis_depthwise_scratch(graph: Graph, op: Operator, dsp: bool) -> int:
@@ -383,6 +418,28 @@ def _cmsis_depthwise_scratch(graph: Graph, op: Operator, dsp: bool) -> int:
     return in_c * k_w * k_h * 2 if dsp else 0
 
 
+CH_IN_BLOCK_MVE = 124  # arm_nnsupportfunctions.h: channels arm_depthwise_conv_s8_opt() takes at a time
+
+
+def _cmsis_depthwise_scratch_mve(graph: Graph, op: Operator) -> int:
+    """arm_depthwise_conv_wrapper_s8_get_buffer_size() with ARM_MATH_MVEI.
+
+    One input channel and more than one output channel (GCC's threshold): run as a
+    convolution, whose scratch plus the reordered filter it asks for. Otherwise the
+    optimized kernel's (one output channel per input channel, batch 1, not dilated, 3x3
+    included): 4 im2col columns of CH_IN_BLOCK_MVE channels. TFLM's Prepare() leaves
+    the stride out of the parameters it passes; the operator's own is assumed.
+    """
+    n, _, _, in_c = _dims(graph, op.inputs[0])
+    _, k_h, k_w, out_c = _dims(graph, op.inputs[1])
+    dilation = (op.options.get("dilation_h_factor", 1), op.options.get("dilation_w_factor", 1))
+    if in_c == 1 and out_c > 1:
+        return _cmsis_conv_scratch_mve(graph, op, depthwise=True) + out_c * k_h * k_w
+    if in_c == out_c and n == 1 and dilation == (1, 1):
+        return 4 * CH_IN_BLOCK_MVE * k_w * k_h
+    return 0
+
+
 def _fully_connected_prepare(r: _Replay, op: Operator, cmsis_nn: bool, dsp: bool) -> None:
     x, w, b, y = _operand(op, 0), _operand(op, 1), _operand(op, 2), _operand(op, 0, outputs=True)
     r.temp_tensor(x, w, b, y)
@@ -392,11 +449,21 @@ def _fully_connected_prepare(r: _Replay, op: Operator, cmsis_nn: bool, dsp: bool
         channels = len(weights.quantization.scale)
         r.channel_data(4 * channels, 4 * channels)
     out_dims = _dims(r.graph, y)
-    if cmsis_nn and len(out_dims) > 2 and weights.shape[-1] % 4 == 0 and not per_channel:
+    conv_1x1 = len(out_dims) > 2 and weights.shape[-1] % 4 == 0
+    if cmsis_nn and conv_1x1 and not per_channel:
         # The conv-1x1 path keeps per-channel multipliers and shifts in scratch; its own
         # buffer (arm_convolve_1x1_s8_fast_get_buffer_size) is 0 with GCC, as is
         # arm_fully_connected_s8_get_buffer_size() without MVE.
         r.request_scratch(out_dims[-1] * 4 * 2)
+    elif cmsis_nn and not conv_1x1 and r.mve:
+        # arm_fully_connected_s8_get_buffer_size_mve(): an int32 per output channel, the
+        # filter's sums; KERNELS_OPTIMIZED_FOR_SPEED computes them once into a persistent
+        # buffer when filter and bias are constant, else they are scratch.
+        sums = 4 * out_dims[-1]
+        if weights.is_constant and (b < 0 or r.graph.tensors[b].is_constant):
+            r.channel_data(sums)
+        else:
+            r.request_scratch(sums)
 
 
 def _pool_prepare(r: _Replay, op: Operator, cmsis_nn: bool, dsp: bool) -> None:
@@ -404,8 +471,8 @@ def _pool_prepare(r: _Replay, op: Operator, cmsis_nn: bool, dsp: bool) -> None:
     r.temp_tensor(x, y)  # PoolingPrepare()
     if cmsis_nn and op.opcode == "AVERAGE_POOL_2D":
         r.temp_tensor(x, y)
-        # arm_avgpool_s8_get_buffer_size(): one int32 per channel with DSP, else nothing.
-        r.request_scratch(4 * _dims(r.graph, x)[-1] if dsp else 0)
+        # arm_avgpool_s8_get_buffer_size(): one int32 per channel with DSP but not MVE, else nothing.
+        r.request_scratch(4 * _dims(r.graph, x)[-1] if dsp and not r.mve else 0)
 
 
 def _in_out_prepare(r: _Replay, op: Operator, cmsis_nn: bool, dsp: bool) -> None:
@@ -494,12 +561,13 @@ _UNKNOWN = _Kernel(GENERIC, GENERIC, _unknown_prepare)
 
 
 def estimate_tflm_arena(graph: Graph, kernels: str = "reference", dsp: bool = True,
-                        abi: Abi = ARM_EABI) -> ArenaEstimate:
+                        abi: Abi = ARM_EABI, mve: bool = False) -> ArenaEstimate:
     """The tensor arena TFLM needs for `graph`: AllocateTensors() replayed (module docstring).
 
     kernels: "reference" or "cmsis_nn" (OPTIMIZED_KERNEL_DIR=cmsis_nn).
     dsp: the core has the Arm DSP extension (ARM_MATH_DSP: Cortex-M4, M7, M33; not M3),
-    which changes the scratch some CMSIS-NN kernels ask for. None of the boards has MVE.
+    which changes the scratch some CMSIS-NN kernels ask for; mve: the core has Helium
+    (ARM_MATH_MVEI: Cortex-M55), whose CMSIS-NN kernels ask for other scratch again.
     abi: the target's struct layout (ARM_EABI for the Cortex-M boards, HOST_LP64 for host).
     """
     if kernels not in KERNEL_SETS["tflm"]:
@@ -509,7 +577,7 @@ def estimate_tflm_arena(graph: Graph, kernels: str = "reference", dsp: bool = Tr
     chosen = [_KERNELS[op.opcode][cmsis_nn] if op.opcode in _KERNELS and _int8_activations(graph, op)
               else _ANY_WIDTH_KERNELS[op.opcode][cmsis_nn] if op.opcode in _ANY_WIDTH_KERNELS
               else _UNKNOWN for op in ops]
-    r = _Replay(graph, abi)
+    r = _Replay(graph, abi, mve=mve and cmsis_nn)
 
     r.step = "MicroInterpreter construction"
     for name in ("SingleArenaBufferAllocator", "GreedyMemoryPlanner", "MicroAllocator"):
@@ -561,7 +629,8 @@ def estimate_tflm_arena(graph: Graph, kernels: str = "reference", dsp: bool = Tr
     parts = {name: r.parts.get(name, 0) for name in (
         "interpreter", "eval_tensors", "node_registrations", "builtin_data", "op_data", "channel_data",
         "scratch_handles", "io_tensors")}
-    target = abi.name + ("" if not cmsis_nn else ", DSP extension" if dsp else ", no DSP extension")
+    target = abi.name + ("" if not cmsis_nn else ", MVE" if mve else ", DSP extension" if dsp
+                         else ", no DSP extension")
     return ArenaEstimate(
         kernels=kernels, target=target, activations=activations, kernel_scratch=plan - activations,
         **parts, steady=steady, transient=r.need - steady,

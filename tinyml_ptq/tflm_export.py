@@ -8,6 +8,7 @@ are copied in unchanged, and `model/main.cc` implements the `model.h` C API the
 app calls on top of a `tflite::MicroInterpreter`.
 
     DIR/Makefile            builds with arm-none-eabi-g++ given TFLM_DIR
+    DIR/tflm_mve.mk         on MVE cores: per-object flags for TFLM's Makefile (an assembler bug)
     DIR/project.json        what was generated (runtime "tflm")
     DIR/app/, DIR/board/    the protocol server app and board support, as for native
     DIR/model/main.cc       TFLM set-up (resolver, interpreter) + the model.h API; main()
@@ -79,6 +80,8 @@ TFLM_BUILTIN_OPS: dict[str, str] = {
 
 # TFLM's BUILD_TYPE the generated Makefile builds by default (templates/tflm/Makefile.j2 says why).
 TFLM_BUILD_TYPE = "release_with_logs"
+# On MVE cores: per-object flags TFLM's Makefile reads after its own (the template says why).
+TFLM_MVE_MAKEFILE = "tflm_mve.mk"
 
 # Custom operators TFLM registers, by the custom code a model must carry.
 TFLM_CUSTOM_OPS: dict[str, str] = {
@@ -211,7 +214,7 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
     model_name = c_string(name if name is not None else graph.name, limit=64).strip() or "model"
     # model_settings.h sizes the arena for every kernel set the project builds with.
     abi = ABIS["host" if board_info.is_host else "arm"]
-    arenas = {k: estimate_tflm_arena(graph, k, dsp=board_info.dsp, abi=abi)
+    arenas = {k: estimate_tflm_arena(graph, k, dsp=board_info.dsp, abi=abi, mve=board_info.mve)
               for k in KERNEL_SETS["tflm"] if k == "reference" or not board_info.is_host}
     arena = arenas[kernel_set]
     op_names = [c_string(op.opcode, limit=64) or "?" for op in graph.operators]
@@ -243,6 +246,8 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
     for name_ in ("main.cc", "model.h", "model_data.cc", "model_data.h", "model_settings.h"):
         files[f"model/{name_}"] = env.get_template(f"{name_}.j2").render(context)
     files["Makefile"] = env.get_template("Makefile.j2").render(context)
+    if board_info.mve:
+        files[TFLM_MVE_MAKEFILE] = env.get_template(f"{TFLM_MVE_MAKEFILE}.j2").render(context)
     files.update(app_and_board_files(board_info, model_name, payload, digest))
     metadata = {
         "generator": f"tinyml-ptq {__version__}",
@@ -251,6 +256,7 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
         "kernels": kernel_set,
         "tflm_target_arch": tflm_target_arch(board_info),
         "tflm_build_type": TFLM_BUILD_TYPE,
+        **({"tflm_makefile": TFLM_MVE_MAKEFILE} if board_info.mve else {}),
         "model": str(model_path),
         "model_name": model_name,
         "arena_bytes": arena.arena_bytes,
