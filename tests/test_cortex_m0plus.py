@@ -78,7 +78,7 @@ def test_board_is_a_cortex_m0plus_without_dsp():
     board = get_board(BOARD)
     assert board.cpu == "Cortex-M0+" and "-mcpu=cortex-m0plus" in board.cpu_flags and not board.dsp
     assert (board.flash_bytes, board.ram_bytes) == (512 * 1024, 144 * 1024)
-    assert board.emulator == "renode" and board.kernels == "reference"
+    assert board.emulator == "renode" and board.kernels == "scalar"
     with pytest.raises(UserError, match="has no DSP extension"):
         resolve_kernels(board, "dsp")
 
@@ -100,8 +100,8 @@ def test_digits_bit_exact(m0_projects, renode):
     assert result.accuracy_device == result.accuracy_reference > 0.9
     assert result.latency_unit == "instructions" and result.emulator == "renode"
     # TIM2 counts virtual time: whole quanta of 320 instructions (5 us at 64 MHz), and no fewer than
-    # the ~1 M multiply-accumulates of the two convolutions
-    assert all(t % 320 == 0 for t in result.latencies) and min(result.latencies) > 1_000_000
+    # two (MULS, ADDS) per each of the model's 88 k multiply-accumulates
+    assert all(t % 320 == 0 for t in result.latencies) and min(result.latencies) > 2 * 88_000
 
 
 def test_ad01_bit_exact(m0_projects, renode, tmp_path):
@@ -144,6 +144,10 @@ def test_model_too_big_for_the_part_says_by_how_much(arm_gcc, tmp_path):
     model = tmp_path / "wide.tflite"
     model.write_bytes(convert_int8(lambda x: dense(x), [(n,)], calib_count=4))
     generated = generate(model, tmp_path / "wide", board=BOARD)
+    # generate already says so, from the weights, arena and stack alone
+    assert re.match(rf"model does not fit on {BOARD}: its weights \([\d,]+ B\), arena .* alone exceed flash by \d+ "
+                    r"bytes and RAM by \d+ bytes, before any code; build will refuse it; use a smaller model",
+                    generated.does_not_fit), generated.does_not_fit
     with pytest.raises(UserError, match=rf"model does not fit on {BOARD}: it exceeds RAM by \d+ bytes .* and "
                                         r"flash by \d+ bytes .*; use a smaller model") as exc:
         build(generated.project_dir)

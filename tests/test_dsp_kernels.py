@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import SHARED_MODELS
 from harness import convert_int8
 from ops.test_conv import ACTIVATIONS, channel_weights, draw_calibration, draw_geometry
 from tinyml_ptq.boards import get_board, resolve_kernels
@@ -259,7 +258,7 @@ int main(void) {
 
 @pytest.mark.parametrize("board, expected", [("mps2-an386", "dsp"), ("mps2-an500", "dsp"), ("mps2-an505", "dsp"),
                                              ("mps3-an547", "helium"), ("nucleo-l4r5zi", "dsp"),
-                                             ("mps2-an385", "reference"), ("host", "reference")])
+                                             ("mps2-an385", "scalar"), ("host", "reference")])
 def test_auto_picks_dsp_kernels_from_the_core(board, expected):
     assert resolve_kernels(get_board(board), "auto") == expected
     assert resolve_kernels(get_board(board), "reference") == "reference"

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import json_files
-from .boards import OPT_LEVELS, Board, format_size, get_board
+from .boards import OPT_LEVELS, Board, format_size, get_board, memory_shortfall, more_memory_hint
 from .errors import UserError
 from .fileio import check_writable
 from .progress import log
@@ -270,27 +270,14 @@ def _raise_overflow(output: str, board: Board, meta: dict) -> None:
                      f"{format_size(board.external_bytes)}; the model's weights are {meta.get('weights_bytes', '?')} "
                      "bytes)")
     raise UserError(f"model does not fit on {board.name}: it exceeds {' and '.join(parts)}; "
-                    f"{_more_memory_hint(board, meta)}")
-
-
-def _more_memory_hint(board: Board, meta: dict) -> str:
-    if board.external_bytes and meta.get("weights_memory", "internal") == "internal":
-        return (f"generate with --weights-memory external to put the weights in {board.name}'s external memory "
-                f"({board.external_memory}), or use a smaller model or a board with more memory")
-    return "use a smaller model or a board with more memory (see 'tinyml-ptq boards')"
+                    f"{more_memory_hint(board, meta.get('weights_memory', 'internal'))}")
 
 
 def _check_capacity(result: BuildResult, board: Board, meta: dict) -> None:
-    over = []
-    if board.flash_bytes is not None and result.flash_bytes > board.flash_bytes:
-        over.append(f"flash by {result.flash_bytes - board.flash_bytes} bytes")
-    if board.ram_bytes is not None and result.ram_bytes > board.ram_bytes:
-        over.append(f"RAM by {result.ram_bytes - board.ram_bytes} bytes")
-    if result.external_bytes > (board.external_bytes or 0):
-        over.append(f"external memory by {result.external_bytes - (board.external_bytes or 0)} bytes")
+    over = memory_shortfall(board, result.flash_bytes, result.ram_bytes, result.external_bytes)
     if over:
         raise UserError(f"model does not fit on {board.name}: it exceeds {' and '.join(over)}; "
-                        f"{_more_memory_hint(board, meta)}")
+                        f"{more_memory_hint(board, meta.get('weights_memory', 'internal'))}")
 
 
 def measure(elf: str | os.PathLike, board: Board, project: Path | None = None) -> BuildResult:

@@ -23,8 +23,8 @@ def compiler_flag_options(command):
 
 
 KERNELS_HELP = ("Kernel set of the runtime: auto picks the optimized set on cores with the DSP extension "
-                "(Cortex-M4/M7/M33/M55) and reference elsewhere; native: reference (portable C), dsp (SIMD) or "
-                "helium (MVE, Cortex-M55); "
+                "(Cortex-M4/M7/M33/M55), scalar on other Cortex-M cores and reference on the host; native: reference "
+                "(portable C), dsp (SIMD), helium (MVE, Cortex-M55) or scalar (portable C for Cortex-M0/M0+/M3); "
                 "tflm: reference (TFLM's) or cmsis_nn (OPTIMIZED_KERNEL_DIR=cmsis_nn).")
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -98,6 +98,8 @@ def generate_cmd(model: str, out_dir: str, board: str, name: str | None, runtime
                f"{len(result.op_names)} ops, arena {result.arena_bytes} bytes, weights {result.weights_bytes} bytes"
                + (" in external memory" if weights_memory == "external" else "")
                + f", {'TFLM ' if runtime == 'tflm' else ''}{result.kernels} kernels")
+    if result.does_not_fit:
+        click.echo(f"warning: {result.does_not_fit}", err=True)
     if runtime == "tflm":
         click.echo(f"build it with: tinyml-ptq build {result.project_dir} --tflm-dir TFLM_SOURCE_TREE")
     else:

@@ -375,6 +375,7 @@ def _compiler_version(board) -> str:
 def _refuse_early(float_tflite: bytes, runtime: str, board, weights_memory: str = "internal") -> None:
     """What the float conversion already tells, said before minutes of calibration: operators
     the runtime has no kernel for, and weights that cannot fit the board's flash (or external memory)."""
+    from .boards import more_memory_hint
     from .tflite_inspect import tflite_ops
 
     ops = set(tflite_ops(float_tflite))
@@ -400,11 +401,9 @@ def _refuse_early(float_tflite: bytes, runtime: str, board, weights_memory: str 
                             f"{board.external_bytes:,} B of external memory (seen before calibrating); choose a "
                             "smaller model")
     elif board.flash_bytes is not None and weights > board.flash_bytes:
-        hint = (f"deploy with --weights-memory external to put them in its external memory ({board.external_memory}), "
-                "or choose a board with more flash or a smaller model" if board.external_bytes
-                else "choose a board with more flash or a smaller model")
         raise UserError(f"the model's weights alone, about {weights:,} B in int8, exceed "
-                        f"{board.name}'s {board.flash_bytes:,} B of flash (seen before calibrating); {hint}")
+                        f"{board.name}'s {board.flash_bytes:,} B of flash (seen before calibrating); "
+                        f"{more_memory_hint(board, weights_memory, 'deploy')}")
 
 
 def _stage_commands(model, data, eval_data, run_data, tflite, quant_report, project, build_json, run_json,

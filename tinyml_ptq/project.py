@@ -29,7 +29,7 @@ from .errors import UserError
 from .ir import Graph
 from .lowering import UnsupportedOperator
 from .project_folder import (PROJECT_FILE, REFERENCE_MODEL, app_and_board_files, check_destination, check_io,
-                             io_meta, max_payload, model_digest, project_json, write_project)
+                             io_meta, max_payload, memory_warning, model_digest, project_json, write_project)
 from .resources import TEMPLATES_DIR
 from .tflite_reader import read_tflite
 
@@ -49,6 +49,7 @@ class GenerateResult:
     kernels: str = "reference"  # kernel set: "reference", "dsp" or "helium" (native), "reference" or "cmsis_nn" (tflm)
     runtime: str = "native"  # "native" (tinyml-ptq's runtime) or "tflm" (TensorFlow Lite Micro)
     weights_memory: str = "internal"  # "internal" (the chip's flash) or "external" (the board's external memory)
+    does_not_fit: str | None = None  # project_folder.memory_warning; the CLI prints it
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -125,6 +126,7 @@ def generate(model_tflite: str | os.PathLike, out_dir: str | os.PathLike, board:
         input_size=sum(graph.tensors[i].nbytes for i in graph.inputs),
         output_size=sum(graph.tensors[i].nbytes for i in graph.outputs), max_payload=payload,
         files=sorted(files), kernels=kernel_set, weights_memory=weights_memory,
+        does_not_fit=memory_warning(board_info, sources.weights_bytes, sources.arena_bytes, weights_memory),
     )
 
 

@@ -13,7 +13,7 @@ import zlib
 from pathlib import Path
 
 from . import json_files
-from .boards import Board
+from .boards import BOARD_FILE, Board, memory_shortfall, more_memory_hint
 from .errors import UserError, shorten
 from .fileio import atomic_dir, check_writable
 from .ir import Graph
@@ -142,7 +142,7 @@ def app_and_board_files(board: Board, model_name: str, max_payload: int, digest:
     for folder in board.source_dirs:
         folder_path = FIRMWARE_DIR / "boards" / folder
         for path in sorted(folder_path.iterdir()) if folder_path.is_dir() else []:
-            if path.is_file():
+            if path.is_file() and path.name != BOARD_FILE:
                 rel = f"board/{path.name}"
                 if rel in files:
                     raise RuntimeError(f"board file {path.name} of {board.name} is defined twice")
@@ -161,3 +161,16 @@ def app_config(model_name: str, max_payload: int, digest: int) -> str:
         f"#define TP_MAX_PAYLOAD {max_payload}u\n\n"
         "#endif /* TP_APP_CONFIG_H */\n"
     )
+
+
+def memory_warning(board: Board, weights_bytes: int, arena_bytes: int, weights_memory: str) -> str | None:
+    """Why the model cannot fit `board`, from what generation knows: its weights, arena and the
+    stack alone (the code `build` adds only makes it worse); None where they fit."""
+    external = weights_memory == "external"
+    over = memory_shortfall(board, flash=0 if external else weights_bytes, ram=arena_bytes + board.stack_bytes,
+                            external=weights_bytes if external else 0)
+    if not over:
+        return None
+    return (f"model does not fit on {board.name}: its weights ({weights_bytes:,} B), arena ({arena_bytes:,} B) "
+            f"and stack ({board.stack_bytes:,} B) alone exceed {' and '.join(over)}, before any code; build will "
+            f"refuse it; {more_memory_hint(board, weights_memory)}")

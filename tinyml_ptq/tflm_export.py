@@ -153,6 +153,7 @@ class TflmExportResult:
     output_size: int
     max_payload: int
     files: list[str] = field(default_factory=list)
+    does_not_fit: str | None = None  # project_folder.memory_warning; the CLI prints it
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -198,7 +199,7 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
     """
     # The protocol app, its configuration and the destination rules are the native project's.
     from .project_folder import (PROJECT_FILE, REFERENCE_MODEL, app_and_board_files, check_destination, check_io,
-                                 io_meta, max_payload, model_digest, project_json, write_project)
+                                 io_meta, max_payload, memory_warning, model_digest, project_json, write_project)
 
     board_info = get_board(board)
     kernel_set = resolve_kernels(board_info, kernels, runtime="tflm")
@@ -277,7 +278,7 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
         project_dir=str(out), board=board_info.name, model=str(model_path), model_name=model_name,
         symbol=symbol, kernels=kernel_set, arena_bytes=arena.arena_bytes, arena=arena, op_names=op_names, resolver=calls,
         input_size=sum(t["size"] for t in inputs), output_size=sum(t["size"] for t in outputs), max_payload=payload,
-        files=sorted(files),
+        files=sorted(files), does_not_fit=memory_warning(board_info, len(data), arena.arena_bytes, weights_memory),
     )
 
 

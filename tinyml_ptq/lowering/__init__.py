@@ -88,11 +88,12 @@ class MalformedOperator(UserError):
 LowerFn = Callable[[Graph, Operator], Step]
 _LOWERINGS: dict[str, LowerFn] = {}
 # Kernel sets: "reference" (portable C, every operator), "dsp" (kernels/dsp, for cores with the
-# Arm DSP extension) and "helium" (kernels/helium, for cores with the M-profile Vector Extension).
+# Arm DSP extension), "helium" (kernels/helium, for cores with the M-profile Vector Extension) and
+# "scalar" (kernels/scalar, portable C for cores without the DSP extension: Cortex-M0/M0+/M3).
 # Each optimized set lowers an operator its own way where it registered one, else as the set it
-# builds on does: helium -> dsp -> reference (every MVE core has the DSP extension).
-KERNEL_SETS = ("reference", "dsp", "helium")
-_FALLBACK = {"dsp": "reference", "helium": "dsp"}
+# builds on does: helium -> dsp -> reference (every MVE core has the DSP extension), scalar -> reference.
+KERNEL_SETS = ("reference", "dsp", "helium", "scalar")
+_FALLBACK = {"dsp": "reference", "helium": "dsp", "scalar": "reference"}
 _OPTIMIZED_LOWERINGS: dict[str, dict[str, LowerFn]] = {k: {} for k in _FALLBACK}
 
 
