@@ -1,7 +1,7 @@
 """Every build the user may ask for compiles each optimized kernel set correctly: the MLPerf Tiny
-models with the DSP kernels on mps2-an386 (Cortex-M4) and the Helium kernels on mps3-an547
-(Cortex-M55), at each optimization level, with LTO, a frame pointer and r9 reserved, run
-bit-exact with the TFLM reference under QEMU."""
+models with the DSP kernels on mps2-an386 (Cortex-M4), the Helium kernels on mps3-an547
+(Cortex-M55) and the scalar kernels on mps2-an385 (Cortex-M3), at each optimization level, with
+LTO, a frame pointer and r9 reserved, run bit-exact with the TFLM reference under QEMU."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tinyml_ptq.project import generate
 from tinyml_ptq.run import run
 
 MODELS = ["kws_ref_model_int8", "vww_96_int8", "resnet8_cifar10_int8", "ad01_int8"]
-KERNEL_SETS = {"dsp": "mps2-an386", "helium": "mps3-an547"}  # kernel set: the board it runs on
+KERNEL_SETS = {"dsp": "mps2-an386", "helium": "mps3-an547", "scalar": "mps2-an385"}  # kernel set: its board
 FLAGS = {  # name: build options
     "O0": {"opt": "-O0"}, "Og": {"opt": "-Og"}, "Os": {"opt": "-Os"}, "O3": {"opt": "-O3"},
     "O2-lto": {"opt": "-O2", "lto": True},

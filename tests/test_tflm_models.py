@@ -47,7 +47,7 @@ def test_seanet_int16x8_model_runs_bit_exact_natively(model):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an385"])  # the DSP kernel set, and the reference one
+@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an385"])  # the DSP kernel set, and the scalar one
 def test_keyword_int16_input_runs_bit_exact_under_qemu(board, tmp_path):
     """TFLM's keyword model on the emulated device: the int16 input goes through the device
     protocol, SVDF, the int16 softmax and the int32 output run on the firmware, exact against TFLM."""
