@@ -121,11 +121,19 @@ def test_bench_without_a_tflm_tree_gives_our_figures_alone(tmp_path, monkeypatch
 def test_bench_adds_helium_only_where_the_core_has_mve():
     from tinyml_ptq.bench import CONFIGURATIONS, board_configurations
 
-    assert board_configurations("mps3-an547") == [*CONFIGURATIONS, ("native", "helium")]
+    assert board_configurations("mps3-an547") == [*CONFIGURATIONS, ("native", "dsp"), ("native", "helium")]
     for board in ("mps2-an386", "mps2-an500", "mps2-an505"):
-        assert board_configurations(board) == list(CONFIGURATIONS)
+        assert board_configurations(board) == [*CONFIGURATIONS, ("native", "dsp")]
     assert board_configurations("mps3-an547", tflm=False) == [("native", "reference"), ("native", "dsp"),
                                                               ("native", "helium")]
+
+
+def test_bench_runs_scalar_not_dsp_on_cores_without_the_dsp_extension():
+    from tinyml_ptq.bench import CONFIGURATIONS, board_configurations
+
+    for board in ("nucleo-g0b1re", "mps2-an385"):
+        assert board_configurations(board) == [*CONFIGURATIONS, ("native", "scalar")]
+        assert board_configurations(board, tflm=False) == [("native", "reference"), ("native", "scalar")]
 
 
 def test_bench_refuses_an_unknown_board_in_one_error_line(tmp_path):

@@ -2,11 +2,12 @@
 boards, TensorFlow Lite Micro and tinyml-ptq side by side, in one run.
 
 For each model and board it builds and runs, on the same samples: TFLM with its reference
-kernels, TFLM + CMSIS-NN, our reference kernels and our DSP kernels, and our Helium kernels
-on boards whose core has MVE (the TFLM pair only where a TFLM source tree is given:
---tflm-dir or $TFLM_DIR). Every number comes from the stages themselves: `generate` (arena,
+kernels, TFLM + CMSIS-NN (the TFLM pair only where a TFLM source tree is given: --tflm-dir
+or $TFLM_DIR), our reference kernels and our optimized set for the core: dsp on cores with
+the DSP extension, dsp and helium on cores with MVE, scalar on cores with neither (Cortex-M0+,
+M3). Every number comes from the stages themselves: `generate` (arena,
 live-tensor bound), `build` (flash split from the ELF and link map, RAM), `run` (instructions
-per inference under QEMU -icount shift=0, per-op profile, exactness against the TFLM
+per inference under QEMU -icount shift=0 or Renode, per-op profile, exactness against the TFLM
 reference interpreter, the arena TFLM reports in INFO).
 The ratios to TFLM are computed from those measurements; no figure is typed in. MACs are
 counted from the graph. The digits example also gives each stage's wall time and `run`
@@ -39,19 +40,20 @@ from .tflite_reader import parse_tflite
 from .tflm_export import TFLM_BUILD_TYPE
 
 DEFAULT_BOARDS = ("mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547")
-# (runtime, kernel set) in the order they run; our reference kernels are the speed-up
-# baseline, TFLM + CMSIS-NN the one the ratios are taken to.
-CONFIGURATIONS = (("tflm", "reference"), ("tflm", "cmsis_nn"), ("native", "reference"), ("native", "dsp"))
-# Run after those on boards whose core has MVE (Helium) only.
-MVE_CONFIGURATIONS = (("native", "helium"),)
+# (runtime, kernel set) run on every board, in order; our reference kernels are the speed-up
+# baseline, TFLM + CMSIS-NN the one the ratios are taken to. Our optimized sets for the core follow.
+CONFIGURATIONS = (("tflm", "reference"), ("tflm", "cmsis_nn"), ("native", "reference"))
 MLPERF_MODELS = ("kws_ref_model_int8", "vww_96_int8", "resnet8_cifar10_int8", "ad01_int8")
 MLPERF_DIR = ROOT / "examples" / "models" / "mlperf_tiny"
 DIGITS_DIR = ROOT / "examples" / "digits"
 
 
 def board_configurations(board: str, tflm: bool = True) -> list[tuple[str, str]]:
-    """The (runtime, kernel set) pairs benchmarked on `board`: the TFLM pair only with a TFLM tree."""
-    configurations = [*CONFIGURATIONS, *(MVE_CONFIGURATIONS if get_board(board).mve else ())]
+    """The (runtime, kernel set) pairs benchmarked on `board`: the TFLM pair only with a TFLM tree, then
+    our set for the core (`--kernels auto`'s); MVE cores also run dsp, so both optimized sets are shown."""
+    core = get_board(board)
+    optimized = ("dsp", "helium") if core.mve else (core.kernels,)
+    configurations = [*CONFIGURATIONS, *(("native", kernels) for kernels in optimized)]
     return [c for c in configurations if tflm or c[0] != "tflm"]
 
 
@@ -87,7 +89,7 @@ class ModelBench:
     model: str
     board: str
     runtime: str  # "tflm" or "native"
-    kernels: str  # "reference" / "cmsis_nn" (tflm), "reference" / "dsp" / "helium" (native)
+    kernels: str  # "reference" / "cmsis_nn" (tflm), "reference" / "dsp" / "helium" / "scalar" (native)
     samples: int
     exact: float
     instructions: float  # mean per inference
@@ -117,7 +119,7 @@ class BenchResult:
     models: list[ModelBench]
     stages_seconds: dict[str, float] | None  # digits example: quantize, generate, build, run
     throughput: dict[str, float] | None  # digits example, run samples/s: {"1": .., "2": ..}
-    configurations: list[str]  # "runtime/kernels" of every entry, in run order (boards with MVE add helium)
+    configurations: list[str]  # "runtime/kernels" of every entry, in run order (the optimized sets vary by core)
     tflm: dict | None  # the TFLM tree and build type compared against, or None without one
     json_path: str | None = None
     markdown_path: str | None = None

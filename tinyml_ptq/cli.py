@@ -346,7 +346,8 @@ def verify_cmd(model: str, data: str, limit: int | None, json_out: str | None) -
               help="An int8 .tflite to benchmark (repeatable; default: the four MLPerf Tiny models beside the "
                    "checkout and the digits example).")
 @click.option("--board", "boards", multiple=True, default=("mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547"),
-              show_default=True, help="Emulated board (repeatable; boards with Helium also run our helium kernels).")
+              show_default=True,
+              help="Emulated board (repeatable; our optimized kernels are the core's: dsp, dsp and helium, or scalar).")
 @click.option("--samples", default=3, show_default=True, type=click.IntRange(min=1),
               help="Random int8 inputs per model (instructions are averaged over them).")
 @click.option("--no-stages", is_flag=True, help="Skip the digits example's stage timing and run throughput.")
@@ -355,8 +356,9 @@ def verify_cmd(model: str, data: str, limit: int | None, json_out: str | None) -
 @click.option("--json", "as_json", is_flag=True, help="Print results.json instead of the tables.")
 def bench_cmd(out_dir: str, models: tuple[str, ...], boards: tuple[str, ...], samples: int, no_stages: bool,
               tflm_dir: str | None, as_json: bool) -> None:
-    """TFLM (reference, CMSIS-NN) and our runtime (reference, DSP; Helium where the core has MVE) side by side
-    on emulated boards: instructions per inference, MACs, arena, RAM and flash split of each model."""
+    """TFLM (reference, CMSIS-NN) and our runtime (reference, and the core's optimized set: DSP, DSP and Helium
+    where the core has MVE, scalar without the DSP extension) side by side on emulated boards: instructions per
+    inference, MACs, arena, RAM and flash split of each model."""
     import json
 
     from . import progress
