@@ -37,7 +37,7 @@ def test_run_ad01_bit_exact(run_projects, ad01_data, board, tmp_path, no_qemu_le
     assert result.exact == 1.0 and result.mismatches == []
     assert result.samples == 24 and result.board == board
     data = json.loads((tmp_path / "r.json").read_text())
-    assert set(data) == {"board", "samples", "accuracy", "exact", "latency", "memory"}
+    assert set(data) == {"schema_version", "board", "samples", "accuracy", "exact", "latency", "memory"}
     assert set(data["accuracy"]) == {"device", "reference"} and data["accuracy"]["device"] is None
     assert set(data["latency"]) == {"unit", "mean", "min", "max", "per_op"}
     assert set(data["memory"]) == {"flash_bytes", "ram_bytes", "arena_bytes"}
