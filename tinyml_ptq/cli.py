@@ -345,9 +345,9 @@ def verify_cmd(model: str, data: str, limit: int | None, json_out: str | None) -
 @click.option("--model", "models", multiple=True, type=click.Path(dir_okay=False),
               help="An int8 .tflite to benchmark (repeatable; default: the four MLPerf Tiny models beside the "
                    "checkout and the digits example).")
-@click.option("--board", "boards", multiple=True, default=("mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547"),
-              show_default=True,
-              help="Emulated board (repeatable; our optimized kernels are the core's: dsp, dsp and helium, or scalar).")
+@click.option("--board", "boards", multiple=True,
+              help="Emulated board (repeatable; default: mps2-an386, mps2-an500, mps2-an505, mps3-an547; our "
+                   "optimized kernels are the core's: dsp, dsp and helium, or scalar).")
 @click.option("--samples", default=3, show_default=True, type=click.IntRange(min=1),
               help="Random int8 inputs per model (instructions are averaged over them).")
 @click.option("--no-stages", is_flag=True, help="Skip the digits example's stage timing and run throughput.")
@@ -366,7 +366,8 @@ def bench_cmd(out_dir: str, models: tuple[str, ...], boards: tuple[str, ...], sa
 
     if as_json:
         progress.set_enabled(False)
-    result = bench(out_dir, models=list(models) or None, boards=boards, samples=samples, stages=not no_stages,
+    chosen = {"boards": boards} if boards else {}  # else bench's own DEFAULT_BOARDS
+    result = bench(out_dir, models=list(models) or None, **chosen, samples=samples, stages=not no_stages,
                    tflm_dir=tflm_dir)
     click.echo(json.dumps(result.to_dict(), indent=2) if as_json else format_markdown(result), nl=False)
     if not as_json:
