@@ -41,12 +41,15 @@ $(STAMP): requirements.txt pyproject.toml
 # The tests also open report.html in headless Chromium.
 test test-fast: APT_PKGS += chromium
 
+# Two workers (pytest-xdist), each taking whole files so that a file's fixtures are built once;
 # --durations: the slowest cases, for keeping the suite inside its time budget.
+TEST_WORKERS ?= 2
+PYTEST    := $(VPY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 test: setup
-	$(VPY) -m pytest -q --durations=25
+	$(PYTEST) --durations=25
 
 test-fast: setup
-	$(VPY) -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # The digits example end to end with one command: quantize, generate, build, run on an emulated
 # Cortex-M4; prints the summary and writes $(DEMO_OUT)/report.json and report.html. A second

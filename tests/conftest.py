@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,24 @@ TFLM_TREE = Path(os.environ.get("TFLM_DIR") or Path(__file__).resolve().parents[
 HOW_TO_GET_TFLM = ("no TensorFlow Lite Micro tree: git clone https://github.com/tensorflow/tflite-micro, fetch its "
                    "downloads (make -f tensorflow/lite/micro/tools/make/Makefile third_party_downloads) and set TFLM_DIR")
 
+
+
+def pytest_configure(config):
+    """Under pytest-xdist each worker gets its own TMPDIR, so the tests that look for a stray
+    emulator find the ones their own worker started (their scripts live in the toolkit's temp
+    folders), not those of the worker beside it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        own = Path(tempfile.mkdtemp(prefix=f"tinyml-ptq-tests-{worker}-"))
+        os.environ["TMPDIR"] = str(own)
+        tempfile.tempdir = None  # recomputed from TMPDIR on next use
+        config.worker_tmpdir = own
+
+
+def pytest_unconfigure(config):
+    own = getattr(config, "worker_tmpdir", None)
+    if own is not None:
+        shutil.rmtree(own, ignore_errors=True)
 
 @pytest.fixture(scope="session")
 def tflm_dir() -> Path:

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,9 +37,11 @@ KWS_MODEL = SHARED_MODELS / "kws_ref_model_int8.tflite"
 
 
 def our_renodes() -> list[str]:
-    """Renode processes started by the toolkit (their script lives in a tinyml-ptq-renode-* folder)."""
+    """Renode processes this test process's toolkit started (their script lives in a
+    tinyml-ptq-renode-* folder of our temp folder, which is per worker under pytest-xdist)."""
     out = subprocess.run(["pgrep", "-af", "Renode.exe"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "tinyml-ptq-renode-" in line]
+    ours = str(Path(tempfile.gettempdir()) / "tinyml-ptq-renode-")
+    return [line for line in out.splitlines() if ours in line]
 
 
 @pytest.fixture(scope="session")
