@@ -10,7 +10,7 @@ import pytest
 from tinyml_ptq import json_files
 from tinyml_ptq.cli import main
 from tinyml_ptq.errors import UserError
-from tinyml_ptq.project_folder import read_project
+from tinyml_ptq.project_file import read_project
 
 
 @pytest.fixture(scope="module")

@@ -258,7 +258,7 @@ def test_bench_and_the_tflm_route_on_a_renode_board(renode, tflm_dir, tmp_path, 
 def test_tflm_arena_measured_under_renode(renode, tflm_dir, tmp_path, no_renode_left):
     """The TFLM arena need measured on nucleo-l4r5zi under Renode equals the derivation (+ its 16 B)."""
     from tinyml_ptq.project import generate
-    from tinyml_ptq.tflm_arena import measure_tflm_arena
+    from tinyml_ptq.arena_measure import measure_tflm_arena
 
     project = tmp_path / "p"
     generated = generate(AD01_MODEL, project, board="nucleo-l4r5zi", runtime="tflm", kernels="reference")

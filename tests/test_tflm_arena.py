@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SHARED_MODELS, our_qemus
-from tinyml_ptq.tflm_arena import MEASURE_BUILD, measure_tflm_arena
+from tinyml_ptq.arena_measure import MEASURE_BUILD, measure_tflm_arena
 from tinyml_ptq.tflm_export import export_tflm_project
 
 BOARD = "mps2-an386"

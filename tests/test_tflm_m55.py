@@ -21,7 +21,7 @@ from conftest import SHARED_MODELS
 from tinyml_ptq.build import build
 from tinyml_ptq.project import generate
 from tinyml_ptq.run import run
-from tinyml_ptq.tflm_arena import measure_tflm_arena
+from tinyml_ptq.arena_measure import measure_tflm_arena
 
 pytestmark = pytest.mark.slow
 

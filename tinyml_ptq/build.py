@@ -25,7 +25,7 @@ from .boards import OPT_LEVELS, Board, format_size, get_board, memory_shortfall,
 from .errors import UserError
 from .fileio import check_writable
 from .progress import log
-from .project_folder import read_project
+from .project_file import read_project
 
 SHT_SYMTAB = 2
 SHT_NOBITS = 8

@@ -478,7 +478,7 @@ def emulate(project_dir: str | os.PathLike, serial: str = "tcp:127.0.0.1:5555", 
     Returns the child's exit status (0 when stopped by us).
     """
     from .boards import get_board
-    from .project_folder import read_project
+    from .project_file import read_project
 
     project = Path(project_dir)
     meta = read_project(project)

@@ -36,7 +36,7 @@ class FlashResult:
 
 def flash(project_dir: str | os.PathLike, probe: str = "pyocd", target: str | None = None) -> FlashResult:
     """Program DIR/build/firmware onto the attached board (pyocd or openocd)."""
-    from .project_folder import read_project
+    from .project_file import read_project
 
     project = Path(project_dir)
     meta = read_project(project)

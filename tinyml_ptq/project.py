@@ -28,8 +28,9 @@ from .codegen import ModelSources, generate_model_sources, runtime_files
 from .errors import UserError
 from .ir import Graph
 from .lowering import UnsupportedOperator
-from .project_folder import (PROJECT_FILE, REFERENCE_MODEL, app_and_board_files, check_destination, check_io,
-                             io_meta, max_payload, memory_warning, model_digest, project_json, write_project)
+from .project_file import PROJECT_FILE, REFERENCE_MODEL, model_digest, project_json
+from .project_folder import (app_and_board_files, check_destination, check_io, io_meta, max_payload,
+                             memory_warning, write_project)
 from .resources import TEMPLATES_DIR
 from .tflite_reader import read_tflite
 

@@ -1,46 +1,22 @@
-"""The firmware project folder, whichever runtime generated it (project.py: ours; tflm_export.py:
-TFLM's): the protocol app and the board files every project has, the model's inputs and
-outputs as project.json describes them, writing the folder atomically, and project.json
-itself.
-
-project.json is what `generate` wrote, for `build`, `run`, `flash`, `emulate` and the TFLM
-arena measurement to read back (written and read through json_files, versioned).
+"""Writing a firmware project folder, whichever runtime generated it (project.py: ours;
+tflm_export.py: TFLM's): the protocol app and the board files every project has, the model's
+inputs and outputs as project.json describes them, and the folder written atomically. What
+later stages read back of it is project_file.py's.
 """
 
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 
-from . import json_files
 from .boards import BOARD_FILE, Board, memory_shortfall, more_memory_hint
 from .errors import UserError, shorten
 from .fileio import atomic_dir, check_writable
 from .ir import Graph
+from .project_file import PROJECT_FILE
 from .resources import FIRMWARE_DIR
 
-PROJECT_FILE = "project.json"
 APP_FILES = ("main.c", "protocol.c", "protocol.h", "board.h")
-# A copy of the .tflite the project was generated from: `run` checks every output against
-# it, from any working folder and after the original has moved.
-REFERENCE_MODEL = "model.tflite"
 MIN_MAX_PAYLOAD = 1024
-
-
-def project_json(metadata: dict) -> str:
-    """The text of project.json for `metadata` (schema_version first)."""
-    return json_files.dumps("project", metadata)
-
-
-def read_project(project: Path) -> dict:
-    """The metadata of the firmware project folder `project`, or one error line saying what is wrong."""
-    if not project.is_dir():
-        raise UserError(f"{project}: no such folder; give a folder made by 'tinyml-ptq generate'")
-    try:
-        return json_files.read(project / PROJECT_FILE, "project", "generate the project again")
-    except FileNotFoundError:
-        raise UserError(f"{project} is not a tinyml-ptq firmware project (no {PROJECT_FILE}); "
-                        "make one with 'tinyml-ptq generate MODEL.tflite -o DIR'") from None
 
 
 def write_project(out: Path, files: dict[str, str | Path]) -> None:
@@ -117,11 +93,6 @@ def io_meta(graph: Graph) -> dict:
     """project.json's description of the model's inputs and outputs, in index order."""
     return {"inputs": [tensor_meta(graph.tensors[i]) for i in graph.inputs],
             "outputs": [tensor_meta(graph.tensors[i]) for i in graph.outputs]}
-
-
-def model_digest(tflite_bytes: bytes) -> int:
-    """CRC-32 of the .tflite: the firmware reports it in INFO, so `run` knows which model it serves."""
-    return zlib.crc32(tflite_bytes) & 0xFFFFFFFF
 
 
 def max_payload(model_name: str, board: Board, graph: Graph, op_names: list[str]) -> int:

@@ -30,7 +30,7 @@ from .datasets import check_class_labels
 from .errors import UserError
 from .fileio import atomic_path, check_writable
 from .progress import log, track
-from .project_folder import REFERENCE_MODEL, model_digest, read_project
+from .project_file import REFERENCE_MODEL, model_digest, read_project
 from .protocol import DeviceClient, DeviceError, DeviceFault, DeviceInfo
 
 UNIT_NOTES = {

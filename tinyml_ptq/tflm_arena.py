@@ -1,4 +1,5 @@
-"""The TensorFlow Lite Micro tensor arena of a model: derived, and measured on the device.
+"""The TensorFlow Lite Micro tensor arena of a model, derived (arena_measure.py measures it
+on the device).
 
 Derived (`estimate_tflm_arena`): `AllocateTensors()` is replayed allocation by
 allocation, as TFLM (commit 90b983c2b) makes them in its one arena
@@ -29,21 +30,14 @@ are those of the target's ABI, read from TFLM's headers and kernels (`ABIS`).
 Kernels are replayed for int8 activations; other operators get a generic
 estimate and are named in `assumed_ops`. Outside the replay: variable tensors
 and offline-planned offsets (the IR keeps neither), which int8 CNNs do not use.
-
-Measured (`measure_tflm_arena`): the project is built with TFLM_MEASURE_ARENA=1,
-whose firmware bisects for the smallest arena AllocateTensors() accepts and
-reports it in the protocol's INFO reply.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Callable
 
 from .boards import KERNEL_SETS
-from .errors import UserError
 from .ir import Graph, Operator, Tensor
 
 ARENA_ALIGNMENT = 16  # MicroArenaBufferAlignment(): AllocatePersistentBuffer() from kernels, planned buffers
@@ -52,7 +46,6 @@ PLANNER_BYTES_PER_BUFFER = 40  # GreedyMemoryPlanner::per_buffer_size(): 4 int a
 # A tensor arena placed without alignas(16) loses up to 15 bytes to MicroAllocator aligning
 # its start: the one allowance on top of the replay.
 SAFETY_MARGIN = ARENA_ALIGNMENT
-MEASURE_BUILD = "build-arena"  # the measuring firmware's build folder, apart from build/
 
 
 @dataclass(frozen=True)
@@ -639,31 +632,3 @@ def estimate_tflm_arena(graph: Graph, kernels: str = "reference", dsp: bool = Tr
         assumed_ops=sorted({op.opcode for op, kernel in zip(ops, chosen) if kernel is _UNKNOWN}),
     )
 
-
-# --- measurement -------------------------------------------------------------
-
-def measure_tflm_arena(project_dir: str | os.PathLike, tflm_dir: str | os.PathLike | None = None) -> int:
-    """The smallest arena TFLM's AllocateTensors() succeeds in, measured on the device.
-
-    Builds the TFLM project with TFLM_MEASURE_ARENA=1 into `project_dir`/build-arena
-    (its build/ is left alone), boots that firmware in the board's emulator, and reads
-    the bytes from the INFO reply. tflm_dir: the TFLM source tree (else $TFLM_DIR).
-    """
-    from .boards import get_board
-    from .build import build
-    from .project_folder import read_project
-    from .emulator import emulator_for
-    from .protocol import DeviceClient
-
-    project = Path(project_dir)
-    meta = read_project(project)
-    if meta.get("runtime") != "tflm":
-        raise UserError(f"{project} is not a TensorFlow Lite Micro project; generate one with --runtime tflm")
-    board = get_board(meta["board"])
-    build(project, make_args=["TFLM_MEASURE_ARENA=1", f"BUILD={MEASURE_BUILD}"], tflm_dir=tflm_dir)
-    with emulator_for(board, project / MEASURE_BUILD / "firmware.elf") as emulator:
-        transport = emulator.transport()
-        try:
-            return DeviceClient(transport).info().arena_bytes
-        finally:
-            transport.close()

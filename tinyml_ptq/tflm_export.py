@@ -198,8 +198,9 @@ def export_tflm_project(model_tflite: str | os.PathLike, out_dir: str | os.PathL
     weights_memory "external": the .tflite array goes to the board's external memory.
     """
     # The protocol app, its configuration and the destination rules are the native project's.
-    from .project_folder import (PROJECT_FILE, REFERENCE_MODEL, app_and_board_files, check_destination, check_io,
-                                 io_meta, max_payload, memory_warning, model_digest, project_json, write_project)
+    from .project_file import PROJECT_FILE, REFERENCE_MODEL, model_digest, project_json
+    from .project_folder import (app_and_board_files, check_destination, check_io, io_meta, max_payload,
+                                 memory_warning, write_project)
 
     board_info = get_board(board)
     kernel_set = resolve_kernels(board_info, kernels, runtime="tflm")
