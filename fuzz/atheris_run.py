@@ -12,7 +12,7 @@ import atheris
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 with atheris.instrument_imports(include=["tinyml_ptq", "targets"]):
     import targets
-    from tinyml_ptq.lowering import supported_operators
+    from tinyml_ptq.compiler.lowering import supported_operators
 
     supported_operators()  # imports every lowering module (they load lazily) here, to be instrumented
 

@@ -82,8 +82,8 @@ class RunProjects:
         """A project whose build/firmware.elf is ready (FAULT_TEST=1 image when `fault`)."""
         key = (model, board, fault)
         if key not in self.cache:
-            from tinyml_ptq.build import build
-            from tinyml_ptq.project import generate
+            from tinyml_ptq.target.build import build
+            from tinyml_ptq.compiler.project import generate
 
             if board != "host" and shutil.which("arm-none-eabi-gcc") is None:
                 pytest.skip("arm-none-eabi-gcc not installed")
@@ -161,7 +161,7 @@ def shared_models() -> Path:
 @pytest.fixture(scope="session")
 def digits_quantized(tmp_path_factory):
     """QuantizeResult of the digits example, int8, with eval set and JSON report (built once)."""
-    from tinyml_ptq.quantize import quantize
+    from tinyml_ptq.quantization.quantize import quantize
 
     out = tmp_path_factory.mktemp("digits-int8")
     return quantize(DIGITS_DIR / "digits_cnn.keras", str(DIGITS_DIR / "calib.npz"), out / "digits_int8.tflite",
@@ -193,7 +193,7 @@ def digits_deployed(tmp_path_factory):
     """DeployResult of `deploy` on the digits example for mps2-an386 (real quantize, build and QEMU run)."""
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("arm-none-eabi-gcc and qemu-system-arm are needed (make apt installs them)")
-    from tinyml_ptq.deploy import deploy
+    from tinyml_ptq.pipeline.deploy import deploy
 
     out = tmp_path_factory.mktemp("deploy") / "digits"
     return deploy(DIGITS_DIR / "digits_cnn.keras", str(DIGITS_DIR / "calib.npz"), str(DIGITS_DIR / "eval.npz"), out,

@@ -65,10 +65,10 @@ def run_both(tflite_bytes: bytes, samples: int = 8, seed: int = 0, inputs=None, 
     to end. Both results come back as raw bytes (int8 rows, every output end to end), so
     float32 outputs compare bit for bit.
     """
-    from tinyml_ptq.codegen import generate_model_sources
-    from tinyml_ptq.hostrun import build_host_runner, run_host
-    from tinyml_ptq.reference import ReferenceInterpreter
-    from tinyml_ptq.tflite_reader import parse_tflite
+    from tinyml_ptq.compiler.codegen import generate_model_sources
+    from tinyml_ptq.pipeline.hostrun import build_host_runner, run_host
+    from tinyml_ptq.interpreters.reference import ReferenceInterpreter
+    from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
     graph = parse_tflite(tflite_bytes)
     sources = generate_model_sources(graph, tflite_bytes, kernels=kernels)
@@ -127,7 +127,7 @@ def with_output_scale(model: bytes, scale: float) -> bytes:
 
 def only_op(model: bytes, opcode: str):
     """The graph of `model` and its single `opcode` operator (fails if the converter made zero or several)."""
-    from tinyml_ptq.tflite_reader import parse_tflite
+    from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
     graph = parse_tflite(model)
     ops = [op for op in graph.operators if op.opcode == opcode]
@@ -160,7 +160,7 @@ def full_range_inputs(model: Path, count: int, seed: int = 0) -> list[np.ndarray
     """Random samples of each input of a .tflite over its type's whole range; a rank-1 input
     (SUB's second operand, TRANSPOSE_CONV's output shape in TFLM's SEANet models) has no batch
     axis to drop."""
-    from tinyml_ptq.reference import ReferenceInterpreter
+    from tinyml_ptq.interpreters.reference import ReferenceInterpreter
 
     reference = ReferenceInterpreter(Path(model).read_bytes())
     rng = np.random.default_rng(seed)

@@ -1,6 +1,6 @@
-"""The package's shape: every module imports on its own, no import cycles (counting the imports
-inside functions, which hide cycles rather than remove them), and no module reaching for
-another's private names."""
+"""The package's shape: subpackages along the pipeline's seams, each importing only those below
+it; every module imports on its own, no import cycles (counting the imports inside functions,
+which hide cycles rather than remove them), and no module reaching for another's private names."""
 
 from __future__ import annotations
 
@@ -12,6 +12,20 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tinyml_ptq"
+# Each subpackage and the ones it may import (docs/architecture.md draws it). The board
+# descriptions sit below the compiler, which sizes its output for them; the device stage
+# runs what target built; pipeline puts the stages together. Only the entry points
+# (the public API in __init__, cli, __main__) stand outside.
+SUBPACKAGE_IMPORTS = {
+    "core": set(),
+    "target": {"core"},
+    "compiler": {"core", "target"},
+    "interpreters": {"core", "compiler"},
+    "quantization": {"core", "compiler", "interpreters"},
+    "device": {"core", "target", "compiler", "interpreters"},
+    "pipeline": {"core", "target", "compiler", "interpreters", "quantization", "device"},
+}
+ENTRY_POINTS = {"tinyml_ptq", "tinyml_ptq.cli", "tinyml_ptq.__main__"}
 
 
 def modules() -> dict[str, Path]:
@@ -76,8 +90,35 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_no_import_cycles():
     graph = import_graph()
     assert "tinyml_ptq" not in {t for targets in graph.values() for t in targets}, \
-        "a module imports the package itself (take __version__ from tinyml_ptq.version)"
+        "a module imports the package itself (take __version__ from tinyml_ptq.core.version)"
     assert cycles(graph) == []
+
+
+def subpackage(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in SUBPACKAGE_IMPORTS) else None
+
+
+def test_every_module_is_in_a_subpackage_or_an_entry_point():
+    assert {subpackage(m) for m in modules()} - {None} == set(SUBPACKAGE_IMPORTS)
+    assert {m for m in modules() if subpackage(m) is None} == ENTRY_POINTS
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Imports from a subpackage into one it may not import."""
+    return [f"{name} imports {target}" for name, targets in sorted(graph.items()) if name not in ENTRY_POINTS
+            for target in sorted(targets)
+            if subpackage(target) != subpackage(name) and subpackage(target) not in SUBPACKAGE_IMPORTS[subpackage(name)]]
+
+
+def test_subpackages_import_only_those_below_them():
+    assert upward_imports(import_graph()) == []
+
+
+def test_the_dependency_check_finds_an_upward_import():
+    graph = {"tinyml_ptq.target.build": {"tinyml_ptq.core.errors", "tinyml_ptq.device.run"},
+             "tinyml_ptq.device.run": {"tinyml_ptq.target.build"}, "tinyml_ptq.cli": {"tinyml_ptq.device.run"}}
+    assert upward_imports(graph) == ["tinyml_ptq.target.build imports tinyml_ptq.device.run"]
 
 
 def test_the_cycle_finder_finds_cycles():

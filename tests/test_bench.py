@@ -9,9 +9,9 @@ import subprocess
 import pytest
 
 from conftest import AD01_MODEL
-from tinyml_ptq.bench import count_macs
-from tinyml_ptq.build import build
-from tinyml_ptq.tflite_reader import parse_tflite
+from tinyml_ptq.pipeline.bench import count_macs
+from tinyml_ptq.target.build import build
+from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
 
 def _nm(path, *flags):
@@ -119,7 +119,7 @@ def test_bench_without_a_tflm_tree_gives_our_figures_alone(tmp_path, monkeypatch
 
 
 def test_bench_adds_helium_only_where_the_core_has_mve():
-    from tinyml_ptq.bench import CONFIGURATIONS, board_configurations
+    from tinyml_ptq.pipeline.bench import CONFIGURATIONS, board_configurations
 
     assert board_configurations("mps3-an547") == [*CONFIGURATIONS, ("native", "dsp"), ("native", "helium")]
     for board in ("mps2-an386", "mps2-an500", "mps2-an505"):
@@ -129,7 +129,7 @@ def test_bench_adds_helium_only_where_the_core_has_mve():
 
 
 def test_bench_runs_scalar_not_dsp_on_cores_without_the_dsp_extension():
-    from tinyml_ptq.bench import CONFIGURATIONS, board_configurations
+    from tinyml_ptq.pipeline.bench import CONFIGURATIONS, board_configurations
 
     for board in ("nucleo-g0b1re", "mps2-an385"):
         assert board_configurations(board) == [*CONFIGURATIONS, ("native", "scalar")]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tinyml_ptq.boards import BOARD_FILE, BOARDS, load_board
-from tinyml_ptq.resources import FIRMWARE_DIR
+from tinyml_ptq.target.boards import BOARD_FILE, BOARDS, load_board
+from tinyml_ptq.core.resources import FIRMWARE_DIR
 
 
 def test_every_board_folder_is_a_board_and_every_board_has_its_code():
@@ -36,7 +36,7 @@ def test_a_misspelt_field_is_refused(tmp_path):
 
 
 def test_board_files_stay_out_of_generated_projects(tmp_path, shared_models):
-    from tinyml_ptq.project import generate
+    from tinyml_ptq.compiler.project import generate
 
     generate(shared_models / "ad01_int8.tflite", tmp_path / "p", board="mps2-an386")
     assert not list((tmp_path / "p").rglob(BOARD_FILE))

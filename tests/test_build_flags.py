@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_MODELS
-from tinyml_ptq.build import build
-from tinyml_ptq.errors import UserError
-from tinyml_ptq.project import generate
-from tinyml_ptq.run import run
+from tinyml_ptq.target.build import build
+from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.compiler.project import generate
+from tinyml_ptq.device.run import run
 
 MODELS = ["kws_ref_model_int8", "vww_96_int8", "resnet8_cifar10_int8", "ad01_int8"]
 KERNEL_SETS = {"dsp": "mps2-an386", "helium": "mps3-an547", "scalar": "mps2-an385"}  # kernel set: its board
@@ -84,7 +84,7 @@ def test_the_assembly_pair_loop_saves_what_the_caller_may_reserve(generated, tmp
 
 
 def test_bad_build_options_are_refused(tmp_path):
-    from tinyml_ptq.build import compiler_options
+    from tinyml_ptq.target.build import compiler_options
 
     assert compiler_options("-Os", True, "-fno-omit-frame-pointer -g3") == \
         ["OPT=-Os", "LTO=1", "EXTRA_CFLAGS=-fno-omit-frame-pointer -g3"]

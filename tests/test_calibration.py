@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from calib_models import DIGITS_DIR, eval_npz, outlier_calibration
-from tinyml_ptq import json_files
-from tinyml_ptq.calibration import AUTO_FOLDS, AUTO_MIN_GAIN_DB, MIN_FOLD_SAMPLES, calibrate, candidate_range, fake_quant, quantize_calibrated, _Tensor
+from tinyml_ptq.core import json_files
+from tinyml_ptq.quantization.calibration import AUTO_FOLDS, AUTO_MIN_GAIN_DB, MIN_FOLD_SAMPLES, calibrate, candidate_range, fake_quant, quantize_calibrated, _Tensor
 from tinyml_ptq.cli import main
-from tinyml_ptq.conversion import Conversions
-from tinyml_ptq.model_loader import import_tensorflow, load_model
-from tinyml_ptq.quantize import quantize
-from tinyml_ptq.tflite_inspect import require_full_int8
+from tinyml_ptq.quantization.conversion import Conversions
+from tinyml_ptq.quantization.model_loader import import_tensorflow, load_model
+from tinyml_ptq.quantization.quantize import quantize
+from tinyml_ptq.interpreters.tflite_inspect import require_full_int8
 
 DIGITS = DIGITS_DIR / "digits_cnn.keras"
 
@@ -42,7 +42,7 @@ def _plain_converter_bytes(loaded, x) -> bytes:
 
 
 def _interp_details(tflite: bytes):
-    from tinyml_ptq.litert import open_litert
+    from tinyml_ptq.interpreters.litert import open_litert
 
     return {d["name"]: d for d in open_litert(tflite).get_tensor_details()}
 

@@ -10,9 +10,9 @@ import tensorflow as tf
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
 from harness import assert_bit_exact, convert_int8
-from tinyml_ptq.codegen import generate_model_sources
-from tinyml_ptq.errors import UserError
-from tinyml_ptq.tflite_reader import parse_tflite
+from tinyml_ptq.compiler.codegen import generate_model_sources
+from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
 HOSTILE = 'evil */ "quote" \\ \n#include <stdio.h>\n#define model_invoke exit ??/ \r\t{0}'
 
@@ -71,7 +71,7 @@ def test_model_data_array_holds_the_exact_tflite_bytes(dense_reshape_model, tmp_
 
 
 def test_unsupported_operator_is_refused_before_anything_is_written(monkeypatch):
-    from tinyml_ptq import lowering
+    from tinyml_ptq.compiler import lowering
 
     # An operator taken out of the native runtime for this test (it gains operators).
     lowering._load_all()
@@ -82,8 +82,8 @@ def test_unsupported_operator_is_refused_before_anything_is_written(monkeypatch)
 
 
 def test_every_unsupported_operator_is_named_and_the_tflm_route_offered(tmp_path, monkeypatch):
-    from tinyml_ptq import lowering
-    from tinyml_ptq.project import generate
+    from tinyml_ptq.compiler import lowering
+    from tinyml_ptq.compiler.project import generate
 
     # Two operators TFLM runs, taken out of the native runtime for this test (it gains operators).
     lowering._load_all()

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinyml_ptq.datasets import load_dataset
-from tinyml_ptq.errors import UserError
+from tinyml_ptq.core.datasets import load_dataset
+from tinyml_ptq.core.errors import UserError
 
 SHAPE = (4, 3, 2)
 
@@ -211,7 +211,7 @@ def test_regression_targets_stay_as_they_are(tmp_path):
 
 
 def test_labels_outside_the_models_classes_are_refused_with_their_range():
-    from tinyml_ptq.datasets import check_class_labels
+    from tinyml_ptq.core.datasets import check_class_labels
 
     assert check_class_labels(np.array([0, 9, 4]), 10, "--eval e.npz")
     assert not check_class_labels(np.array([0.5, 2.0]), 10, "--eval e.npz")  # not class indices

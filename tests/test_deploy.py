@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import DIGITS_DIR
-from tinyml_ptq import json_files
+from tinyml_ptq.core import json_files
 from tinyml_ptq.cli import main
 
 pytestmark = pytest.mark.slow
@@ -99,7 +99,7 @@ def test_second_run_reuses_artefacts(digits_deployed, tmp_path, capsys):
 
 def test_changed_inputs_rerun_their_stages(digits_deployed, tmp_path):
     """A damaged ELF is rebuilt (quantize and generate still reused); other options re-quantize."""
-    from tinyml_ptq.deploy import deploy
+    from tinyml_ptq.pipeline.deploy import deploy
 
     out = tmp_path / "moved"
     shutil.copytree(digits_deployed.out_dir, out)  # a moved folder keeps its cache
@@ -121,7 +121,7 @@ def test_changed_inputs_rerun_their_stages(digits_deployed, tmp_path):
 def test_kernels_option_regenerates_only_the_firmware(digits_deployed, tmp_path):
     """--kernels reference on an M4 board: quantize reused, the project regenerated with the
     reference kernels, still bit-exact, more instructions than the default dsp kernels."""
-    from tinyml_ptq.deploy import deploy
+    from tinyml_ptq.pipeline.deploy import deploy
 
     out = tmp_path / "reference"
     shutil.copytree(digits_deployed.out_dir, out)
@@ -225,7 +225,7 @@ def test_api_exposes_the_stages():
 
     for name in ("quantize", "generate", "build", "run", "deploy", "check"):
         assert callable(getattr(tinyml_ptq, name)), name
-    assert Path(tinyml_ptq.deploy.__code__.co_filename).name == "deploy.py"
+    assert Path(tinyml_ptq.pipeline.deploy.__code__.co_filename).name == "deploy.py"
 
 
 @pytest.mark.parametrize("name", ["github-actions.yml", "gitlab-ci.yml"])

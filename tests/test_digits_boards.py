@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from tinyml_ptq import build, generate, run
-from tinyml_ptq.tflite_reader import read_tflite
+from tinyml_ptq.compiler.tflite_reader import read_tflite
 
 from conftest import DIGITS_DIR
 

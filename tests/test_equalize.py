@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from calib_models import DIGITS_DIR
-from tinyml_ptq.equalize import equalize_keras
-from tinyml_ptq.model_loader import load_model
-from tinyml_ptq.quantize import quantize
+from tinyml_ptq.quantization.equalize import equalize_keras
+from tinyml_ptq.quantization.model_loader import load_model
+from tinyml_ptq.quantization.quantize import quantize
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_bias_correction_removes_the_mean_shift(dw, tmp_path):
 
 
 def test_equalize_refuses_a_savedmodel_signature(shared_models, tmp_path):
-    from tinyml_ptq.errors import UserError
+    from tinyml_ptq.core.errors import UserError
 
     np.savez(tmp_path / "mfcc.npz", x=np.random.default_rng(0).normal(size=(4, 49, 10, 1)).astype(np.float32))
     with pytest.raises(UserError, match="--equalize needs a Keras model"):

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from conftest import DIGITS_DIR, SHARED_MODELS
-from tinyml_ptq.boards import MiB, get_board
-from tinyml_ptq.build import WEIGHT_SYMBOL, build, read_elf
-from tinyml_ptq.errors import UserError
-from tinyml_ptq.project import generate
-from tinyml_ptq.run import run
+from tinyml_ptq.target.boards import MiB, get_board
+from tinyml_ptq.target.build import WEIGHT_SYMBOL, build, read_elf
+from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.compiler.project import generate
+from tinyml_ptq.device.run import run
 
 pytestmark = pytest.mark.slow
 
@@ -127,7 +127,7 @@ def test_weights_over_the_flash_run_from_external_memory(tmp_path):
 def test_deploy_refuses_early_and_names_the_option():
     """The cheap check before calibration (a float conversion's size) points at external memory,
     and lets a model through that fits there."""
-    from tinyml_ptq.deploy import _refuse_early
+    from tinyml_ptq.pipeline.deploy import _refuse_early
 
     import tensorflow as tf
 

@@ -23,14 +23,14 @@ import pytest
 
 from conftest import AD01_MODEL
 
-from tinyml_ptq.boards import BOARDS, get_board
-from tinyml_ptq.build import build
-from tinyml_ptq.emulator import Emulator
-from tinyml_ptq.errors import UserError
-from tinyml_ptq.project import generate
-from tinyml_ptq.protocol import (Cmd, DeviceClient, DeviceInfo, Frame, FrameDecoder, Status, encode_frame,
+from tinyml_ptq.target.boards import BOARDS, get_board
+from tinyml_ptq.target.build import build
+from tinyml_ptq.device.emulator import Emulator
+from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.compiler.project import generate
+from tinyml_ptq.device.protocol import (Cmd, DeviceClient, DeviceInfo, Frame, FrameDecoder, Status, encode_frame,
                                  parse_fault, parse_info)
-from tinyml_ptq.resources import FIRMWARE_DIR, ROOT
+from tinyml_ptq.core.resources import FIRMWARE_DIR, ROOT
 
 AD01 = AD01_MODEL
 QEMU_BOARDS = [b.name for b in BOARDS.values() if b.qemu_machine]
@@ -138,7 +138,7 @@ def strict_client(transport) -> DeviceClient:
 
 
 def _reference(model: Path):
-    from tinyml_ptq.reference import ReferenceInterpreter
+    from tinyml_ptq.interpreters.reference import ReferenceInterpreter
 
     return ReferenceInterpreter(model.read_bytes())
 

@@ -18,10 +18,10 @@ import tensorflow as tf
 from harness import convert_int8, with_output_scale
 from ops.test_conv import channel_weights
 from test_dsp_kernels import model_bytes, needs_arm, run_on_board
-from tinyml_ptq.codegen import generate_model_sources
-from tinyml_ptq.lowering.gemmlowp_math import multiply_by_quantized_multiplier
-from tinyml_ptq.lowering.helium_gemm import helium_words, pack_helium_filter
-from tinyml_ptq.tflite_reader import parse_tflite
+from tinyml_ptq.compiler.codegen import generate_model_sources
+from tinyml_ptq.compiler.lowering.gemmlowp_math import multiply_by_quantized_multiplier
+from tinyml_ptq.compiler.lowering.helium_gemm import helium_words, pack_helium_filter
+from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
 BOARD = "mps3-an547"
 
@@ -135,7 +135,7 @@ def test_generate_calls_the_helium_kernels():
 @needs_arm
 @pytest.mark.slow
 def test_generate_on_mps3_an547_uses_helium(tmp_path):
-    from tinyml_ptq.project import generate
+    from tinyml_ptq.compiler.project import generate
 
     model = tmp_path / "conv.tflite"
     model.write_bytes(model_bytes("conv2"))

@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 from harness import convert_int8
-from tinyml_ptq.isolation import InterpreterFailure, IsolatedInterpreter
-from tinyml_ptq.reference import ReferenceInterpreter
+from tinyml_ptq.interpreters.isolation import InterpreterFailure, IsolatedInterpreter
+from tinyml_ptq.interpreters.reference import ReferenceInterpreter
 
 
 @pytest.fixture(scope="module")
@@ -133,12 +133,12 @@ def test_a_converter_crash_is_one_error_line_naming_the_recurrent_layers(tmp_pat
     np.savez(tmp_path / "data.npz", x=np.random.default_rng(0).normal(size=(8, 12, 3)).astype(np.float32))
     killed = []
     # Children other tests' session fixtures hold open are not the converter: only new ones are.
-    earlier = set(_children_running(os.getpid(), "tinyml_ptq.isolation"))
+    earlier = set(_children_running(os.getpid(), "tinyml_ptq.interpreters.isolation"))
 
     def kill_the_converter():
         deadline = time.monotonic() + 120
         while not killed and time.monotonic() < deadline:
-            for pid in set(_children_running(os.getpid(), "tinyml_ptq.isolation")) - earlier:
+            for pid in set(_children_running(os.getpid(), "tinyml_ptq.interpreters.isolation")) - earlier:
                 os.kill(pid, 11)  # what the calibrator's bad read does
                 killed.append(pid)
             time.sleep(0.02)
@@ -158,4 +158,4 @@ def test_a_converter_crash_is_one_error_line_naming_the_recurrent_layers(tmp_pat
                               "(signal SIGSEGV"), line
     assert "LSTM 'lstm_seq'" in line[0]
     assert not (tmp_path / "rnn_int8.tflite").exists()
-    assert set(_children_running(os.getpid(), "tinyml_ptq.isolation")) == earlier
+    assert set(_children_running(os.getpid(), "tinyml_ptq.interpreters.isolation")) == earlier

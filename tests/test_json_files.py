@@ -1,4 +1,4 @@
-"""The JSON files the toolkit writes and reads back (tinyml_ptq.json_files): one writer and one
+"""The JSON files the toolkit writes and reads back (tinyml_ptq.core.json_files): one writer and one
 reader each, schema_version first, a newer version refused in one line instead of misread."""
 
 from __future__ import annotations
@@ -7,15 +7,15 @@ import json
 
 import pytest
 
-from tinyml_ptq import json_files
+from tinyml_ptq.core import json_files
 from tinyml_ptq.cli import main
-from tinyml_ptq.errors import UserError
-from tinyml_ptq.project_file import read_project
+from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.target.project_file import read_project
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, shared_models):
-    from tinyml_ptq.project import generate
+    from tinyml_ptq.compiler.project import generate
 
     out = tmp_path_factory.mktemp("pf") / "ad01"
     generate(shared_models / "ad01_int8.tflite", out, board="host")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import DIGITS_DIR
-from tinyml_ptq.errors import UserError
-from tinyml_ptq.model_loader import load_model
-from tinyml_ptq.tflite_inspect import tflite_ops
+from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.quantization.model_loader import load_model
+from tinyml_ptq.interpreters.tflite_inspect import tflite_ops
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 DYNAMIC_BATCH_OPS = {"SHAPE", "STRIDED_SLICE", "PACK"}
@@ -146,8 +146,8 @@ def test_nearest_upsampling_becomes_resize_nearest_neighbor_and_runs_exact(tmp_p
     bit-exact (skip connection, bilinear upsampling beside it left alone)."""
     import keras
 
-    from tinyml_ptq.quantize import quantize
-    from tinyml_ptq.verify import verify
+    from tinyml_ptq.quantization.quantize import quantize
+    from tinyml_ptq.pipeline.verify import verify
 
     keras.utils.set_random_seed(0)
     inp = keras.Input((8, 8, 3))
@@ -178,7 +178,7 @@ def _two_input_model(lib, path):
 
 def _int8_outputs(tflite: bytes, xs) -> list[np.ndarray]:
     """Every output of the int8 model on the TFLM reference, dequantized."""
-    from tinyml_ptq.quant_report import _run_tflm
+    from tinyml_ptq.quantization.quant_report import _run_tflm
 
     return _run_tflm(tflite, xs)
 
@@ -191,7 +191,7 @@ def test_both_keras_loaders_convert_two_inputs_in_the_models_order(tmp_path, loa
     import keras
     import tf_keras
 
-    from tinyml_ptq.conversion import Conversions
+    from tinyml_ptq.quantization.conversion import Conversions
 
     path = tmp_path / ("two.keras" if loader == "keras3" else "two.h5")
     x0, x1 = _two_input_model(keras if loader == "keras3" else tf_keras, path)
@@ -205,8 +205,8 @@ def test_both_keras_loaders_convert_two_inputs_in_the_models_order(tmp_path, loa
 def test_quantize_takes_a_two_input_model_and_its_report_lists_both(tmp_path):
     import keras
 
-    from tinyml_ptq.quantize import quantize
-    from tinyml_ptq.verify import verify
+    from tinyml_ptq.quantization.quantize import quantize
+    from tinyml_ptq.pipeline.verify import verify
 
     x0, x1 = _two_input_model(keras, tmp_path / "two.keras")
     np.savez(tmp_path / "two.npz", x0=x0, x1=x1)
@@ -228,8 +228,8 @@ def test_a_keras_model_with_two_outputs_quantizes_with_them_in_the_models_order(
     import keras
     import tf_keras
 
-    from tinyml_ptq.quantize import quantize
-    from tinyml_ptq.verify import verify
+    from tinyml_ptq.quantization.quantize import quantize
+    from tinyml_ptq.pipeline.verify import verify
 
     lib = keras if loader == "keras3" else tf_keras
     inp = lib.Input((6,))
@@ -243,7 +243,7 @@ def test_a_keras_model_with_two_outputs_quantizes_with_them_in_the_models_order(
     assert loaded.output_shapes == [(3,), (5,)]
     np.savez(tmp_path / "d.npz", x=x, y=loaded.predict([x])[0].argmax(1))
     if loader == "tf_keras":  # quantize picks keras3 for an .h5 it can read; this checks the other route
-        from tinyml_ptq.conversion import Conversions
+        from tinyml_ptq.quantization.conversion import Conversions
 
         tflite = Conversions(loaded).convert("int8", [x])
         (tmp_path / "two_out.tflite").write_bytes(tflite)
@@ -263,8 +263,8 @@ def test_layer_normalization_converts_to_int8_operators_with_the_same_function(t
     loader's form computes the same function with MEAN, SUB, MUL, RSQRT, ADD, all int8."""
     import keras
 
-    from tinyml_ptq.quantize import quantize
-    from tinyml_ptq.verify import verify
+    from tinyml_ptq.quantization.quantize import quantize
+    from tinyml_ptq.pipeline.verify import verify
 
     inp = keras.Input((6, 10))
     norm = keras.layers.LayerNormalization(epsilon=1e-5)

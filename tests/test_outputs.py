@@ -89,8 +89,8 @@ def test_deploy_claims_its_outputs_in_the_manifest(digits_deployed):
 
 @pytest.mark.parametrize("umask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
 def test_outputs_follow_the_umask(tmp_path, umask, file_mode, dir_mode):
-    from tinyml_ptq.fileio import write_text_atomic
-    from tinyml_ptq.project import generate
+    from tinyml_ptq.core.fileio import write_text_atomic
+    from tinyml_ptq.compiler.project import generate
 
     old = os.umask(umask)
     try:

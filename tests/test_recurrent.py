@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyml_ptq.errors import UserError
-from tinyml_ptq.model_loader import load_model
-from tinyml_ptq.quantize import quantize
-from tinyml_ptq.tflite_inspect import require_full_int8, tflite_ops
+from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.quantization.model_loader import load_model
+from tinyml_ptq.quantization.quantize import quantize
+from tinyml_ptq.interpreters.tflite_inspect import require_full_int8, tflite_ops
 
 STEPS, CHANNELS, CLASSES = 32, 3, 4
 # What each recurrent layer becomes (besides the RESHAPE, CONV_2D, FULLY_CONNECTED and SOFTMAX around it).
@@ -61,9 +61,9 @@ def _trained(kind: str, x, y):
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
 def test_conv1d_recurrent_classifier_quantizes_to_full_int8_and_runs_exact(data, tmp_path, kind):
-    from tinyml_ptq.lowering import supported_operators
-    from tinyml_ptq.reference import ReferenceInterpreter, sample_rows
-    from tinyml_ptq.verify import verify
+    from tinyml_ptq.compiler.lowering import supported_operators
+    from tinyml_ptq.interpreters.reference import ReferenceInterpreter, sample_rows
+    from tinyml_ptq.pipeline.verify import verify
 
     folder, (x, y), (x_eval, y_eval) = data
     model = _trained(kind, x, y)

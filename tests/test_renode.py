@@ -22,12 +22,12 @@ import pytest
 
 from conftest import AD01_MODEL, DIGITS_DIR, SHARED_MODELS, default_sigint
 
-from tinyml_ptq.boards import get_board
+from tinyml_ptq.target.boards import get_board
 from tinyml_ptq.cli import main
-from tinyml_ptq.emulator import RENODE_HOW_TO_GET, RENODE_QUANTUM_S, find_renode, free_port, set_renode
-from tinyml_ptq.errors import UserError
-from tinyml_ptq.protocol import DeviceFault, DeviceTimeout
-from tinyml_ptq.run import run
+from tinyml_ptq.device.emulator import RENODE_HOW_TO_GET, RENODE_QUANTUM_S, find_renode, free_port, set_renode
+from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.device.protocol import DeviceFault, DeviceTimeout
+from tinyml_ptq.device.run import run
 
 pytestmark = pytest.mark.slow
 
@@ -73,8 +73,8 @@ class Projects:
     def get(self, model: Path, board: str, *make_args: str) -> Path:
         key = (model, board, make_args)
         if key not in self.cache:
-            from tinyml_ptq.build import build
-            from tinyml_ptq.project import generate
+            from tinyml_ptq.target.build import build
+            from tinyml_ptq.compiler.project import generate
 
             project = self.root / f"{model.stem}-{board}{'-'.join(('',) + make_args)}".replace("=", "")
             generate(model, project, board=board)
@@ -257,8 +257,8 @@ def test_bench_and_the_tflm_route_on_a_renode_board(renode, tflm_dir, tmp_path, 
 
 def test_tflm_arena_measured_under_renode(renode, tflm_dir, tmp_path, no_renode_left):
     """The TFLM arena need measured on nucleo-l4r5zi under Renode equals the derivation (+ its 16 B)."""
-    from tinyml_ptq.project import generate
-    from tinyml_ptq.arena_measure import measure_tflm_arena
+    from tinyml_ptq.compiler.project import generate
+    from tinyml_ptq.device.arena_measure import measure_tflm_arena
 
     project = tmp_path / "p"
     generated = generate(AD01_MODEL, project, board="nucleo-l4r5zi", runtime="tflm", kernels="reference")

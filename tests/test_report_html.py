@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tinyml_ptq.report_html import memory_parts, render_report_html
+from tinyml_ptq.pipeline.report_html import memory_parts, render_report_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed ('make apt' installs it)")

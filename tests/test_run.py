@@ -21,9 +21,9 @@ import pytest
 from conftest import AD01_MODEL, SHARED_MODELS, default_sigint, our_qemus
 
 from tinyml_ptq.cli import main
-from tinyml_ptq.errors import UserError
-from tinyml_ptq.protocol import DeviceFault
-from tinyml_ptq.run import run
+from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.device.protocol import DeviceFault
+from tinyml_ptq.device.run import run
 
 needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")
 INSNS_PER_TICK = 40  # MPS2 SysTick at 25 MHz under -icount shift=0: one tick per 40 instructions
@@ -104,7 +104,7 @@ def test_int8_samples_are_sent_as_they_are_and_cli_writes_json(run_projects, tmp
     assert "exact     1.0000 (5/5" in out and "instructions" in out and "QEMU" in out
     assert json.loads((tmp_path / "r.json").read_text())["samples"] == 5
 
-    from tinyml_ptq.reference import ReferenceInterpreter
+    from tinyml_ptq.interpreters.reference import ReferenceInterpreter
 
     ref = ReferenceInterpreter(run_projects.model("ad01").read_bytes())
     expected = np.stack([ref.invoke(s).reshape(-1) for s in x])
@@ -168,8 +168,8 @@ def test_user_errors(run_projects, ad01_data, tmp_path):
 
 
 def test_flash_refuses_emulated_boards_and_missing_tools(tmp_path):
-    from tinyml_ptq.flash import flash
-    from tinyml_ptq.project import generate
+    from tinyml_ptq.target.flash import flash
+    from tinyml_ptq.compiler.project import generate
 
     ad01 = AD01_MODEL
     qemu_project = tmp_path / "qemu"
@@ -195,7 +195,7 @@ def test_flash_refuses_emulated_boards_and_missing_tools(tmp_path):
 
 def test_summary_says_when_the_firmware_reports_no_per_op_profile():
     """A TFLM release build times no operator: the summary says so instead of listing zeros."""
-    from tinyml_ptq.run import OpLatency, RunResult
+    from tinyml_ptq.device.run import OpLatency, RunResult
 
     def result(per_op_means):
         return RunResult(board="mps2-an386", samples=1, accuracy_device=None, accuracy_reference=None, exact=1.0,
@@ -212,7 +212,7 @@ def test_summary_says_when_the_firmware_reports_no_per_op_profile():
 def test_a_refused_connection_is_reported_after_one_attempt(run_projects, dense_data, monkeypatch, capsys):
     import socket
 
-    from tinyml_ptq.emulator import free_port
+    from tinyml_ptq.device.emulator import free_port
 
     project = run_projects.get("dense", "host")
     attempts = []
@@ -232,8 +232,8 @@ def test_a_refused_connection_is_reported_after_one_attempt(run_projects, dense_
 def test_run_from_another_folder_after_the_model_moved(run_projects, dense_data, tmp_path, monkeypatch):
     """The project keeps its own copy of the reference model: a relative path given to generate
     and a model moved since do not matter."""
-    from tinyml_ptq.build import build
-    from tinyml_ptq.project import generate
+    from tinyml_ptq.target.build import build
+    from tinyml_ptq.compiler.project import generate
 
     work = tmp_path / "work"
     work.mkdir()
@@ -283,8 +283,8 @@ def test_firmware_of_another_model_with_the_same_sizes_is_refused(run_projects, 
 
 def test_a_model_with_two_inputs_runs_from_one_npz_per_input_arrays(tmp_path, capsys):
     """TFLM's simple_add_model (two 128x128 inputs) on the host board: x0 and x1 in one .npz."""
-    from tinyml_ptq.build import build
-    from tinyml_ptq.project import generate
+    from tinyml_ptq.target.build import build
+    from tinyml_ptq.compiler.project import generate
 
     model = SHARED_MODELS.parent / "tflm" / "simple_add_model.tflite"
     generate(model, tmp_path / "fw", board="host")

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from tinyml_ptq.cli import main as cli_main
-from tinyml_ptq.errors import UserError
-from tinyml_ptq.ir import Graph, Operator, Quantization, Tensor
-from tinyml_ptq.tflite_reader import read_tflite
-from tinyml_ptq.tflm_arena import HOST_LP64, estimate_tflm_arena
-from tinyml_ptq.tflm_export import TFLM_BUILTIN_OPS, export_tflm_project, parse_resolver, resolver_calls
+from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.compiler.ir import Graph, Operator, Quantization, Tensor
+from tinyml_ptq.compiler.tflite_reader import read_tflite
+from tinyml_ptq.compiler.tflm_arena import HOST_LP64, estimate_tflm_arena
+from tinyml_ptq.compiler.tflm_export import TFLM_BUILTIN_OPS, export_tflm_project, parse_resolver, resolver_calls
 
 ROOT = Path(__file__).resolve().parents[1]
 from conftest import SHARED_MODELS as MLPERF  # noqa: E402  (examples/models/mlperf_tiny)
@@ -30,7 +30,7 @@ DIGITS = ROOT / "examples" / "digits"
 
 @pytest.fixture(scope="session")
 def digits_tflite(tmp_path_factory) -> Path:
-    from tinyml_ptq.quantize import quantize
+    from tinyml_ptq.quantization.quantize import quantize
 
     out = tmp_path_factory.mktemp("digits") / "digits.tflite"
     quantize(DIGITS / "digits_cnn.keras", str(DIGITS / "calib.npz"), out, samples=100)
@@ -224,7 +224,7 @@ def test_operators_tflm_lacks_or_names_differently_are_reported():
 
 
 def test_unsupported_model_writes_nothing(monkeypatch, tmp_path):
-    import tinyml_ptq.tflm_export as tflm
+    import tinyml_ptq.compiler.tflm_export as tflm
 
     model = MLPERF / "ad01_int8.tflite"
     monkeypatch.setattr(tflm, "read_tflite", lambda path: _tiny_graph(["REDUCE_PROD"]))
@@ -291,8 +291,8 @@ def test_build_of_a_tflm_project_asks_for_the_tflm_tree(tmp_path, capsys, monkey
 
 
 def test_build_of_a_tflm_project_from_an_earlier_version_asks_to_regenerate(tmp_path):
-    from tinyml_ptq.boards import get_board
-    from tinyml_ptq.build import tflm_make_args
+    from tinyml_ptq.target.boards import get_board
+    from tinyml_ptq.target.build import tflm_make_args
 
     with pytest.raises(UserError, match="lacks tflm_build_type, tflm_target_arch: .* generate it again"):
         tflm_make_args({"runtime": "tflm", "kernels": "cmsis_nn"}, get_board("mps2-an386"), tmp_path, [])

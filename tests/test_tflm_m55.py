@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_MODELS
-from tinyml_ptq.build import build
-from tinyml_ptq.project import generate
-from tinyml_ptq.run import run
-from tinyml_ptq.arena_measure import measure_tflm_arena
+from tinyml_ptq.target.build import build
+from tinyml_ptq.compiler.project import generate
+from tinyml_ptq.device.run import run
+from tinyml_ptq.device.arena_measure import measure_tflm_arena
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,8 @@ import pytest
 
 from conftest import SHARED_MODELS
 from harness import full_range_inputs
-from tinyml_ptq.project import generate
-from tinyml_ptq.verify import verify
+from tinyml_ptq.compiler.project import generate
+from tinyml_ptq.pipeline.verify import verify
 
 TFLM_MODELS = SHARED_MODELS.parent / "tflm"
 # keyword_scrambled_8bit: an int16 input quantized to int8 by its first operator, int8-state SVDFs,

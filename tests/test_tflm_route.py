@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 
 from conftest import DIGITS_DIR, SHARED_MODELS
-from tinyml_ptq.build import build
-from tinyml_ptq.errors import UserError
-from tinyml_ptq.project import generate
-from tinyml_ptq.run import run
+from tinyml_ptq.target.build import build
+from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.compiler.project import generate
+from tinyml_ptq.device.run import run
 
 pytestmark = pytest.mark.slow
 
@@ -297,7 +297,7 @@ def test_deploy_int16x8_on_tflm_end_to_end(tflm_dir, tmp_path, capsys):
 
 def test_deploy_int16x8_runs_natively(tmp_path):
     """The digits model's 16x8 operators all have native int16x8 kernels: deployed without TFLM."""
-    from tinyml_ptq.deploy import deploy
+    from tinyml_ptq.pipeline.deploy import deploy
 
     result = deploy(DIGITS_DIR / "digits_cnn.keras", str(DIGITS_DIR / "calib.npz"), str(DIGITS_DIR / "eval.npz"),
                     tmp_path / "d", mode="int16x8", eval_samples=60)

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import SHARED_MODELS as MODELS_DIR
 from tinyml_ptq.cli import main
-from tinyml_ptq.verify import compare_outputs
+from tinyml_ptq.pipeline.verify import compare_outputs
 
 REPO = Path(__file__).resolve().parents[1]
 MLPERF = ["kws_ref_model_int8", "vww_96_int8", "resnet8_cifar10_int8", "ad01_int8"]
@@ -29,7 +29,7 @@ def test_verify_digits_example_is_exact(digits_int8_tflite, tmp_path, capsys):
 @pytest.mark.parametrize("name", MLPERF)
 def test_verify_mlperf_models_are_exact(name, tmp_path):
     path = MODELS_DIR / f"{name}.tflite"
-    from tinyml_ptq.reference import ReferenceInterpreter
+    from tinyml_ptq.interpreters.reference import ReferenceInterpreter
 
     shape = ReferenceInterpreter(path.read_bytes()).input.shape
     samples = np.random.default_rng(3).integers(-128, 128, size=(6, *shape[1:]), dtype=np.int8)

@@ -9,17 +9,15 @@ The stage modules import TensorFlow and other heavy packages only inside the
 functions that need them, so `import tinyml_ptq` stays fast.
 """
 
-# Imported eagerly on purpose: each stage module shares its function's name, and a
-# lazily imported submodule would shadow the function on the package.
-from .bench import bench  # noqa: E402
-from .build import build  # noqa: E402
-from .check import check  # noqa: E402
-from .deploy import deploy  # noqa: E402
-from .flash import flash  # noqa: E402
-from .project import generate  # noqa: E402
-from .quantize import quantize  # noqa: E402
-from .run import run  # noqa: E402
-from .verify import verify  # noqa: E402
-from .version import __version__  # noqa: E402
+from .compiler.project import generate
+from .core.version import __version__
+from .device.run import run
+from .pipeline.bench import bench
+from .pipeline.check import check
+from .pipeline.deploy import deploy
+from .pipeline.verify import verify
+from .quantization.quantize import quantize
+from .target.build import build
+from .target.flash import flash
 
 __all__ = ["quantize", "generate", "build", "run", "deploy", "check", "verify", "flash", "bench", "__version__"]

@@ -10,8 +10,9 @@ import sys
 
 import click
 
-from .boards import KERNEL_CHOICES, OPT_LEVELS
-from .errors import UserError
+from .core.errors import UserError
+from .target.boards import KERNEL_CHOICES, OPT_LEVELS
+
 
 def compiler_flag_options(command):
     """--opt, --lto and --cflags, as build and deploy take them."""
@@ -61,9 +62,9 @@ def quantize_cmd(model: str, data: str, output: str, samples: int, mode: str, pe
     """Post-training quantization of a Keras MODEL (.keras, .h5 or SavedModel folder) to OUT.tflite."""
     import json
 
-    from . import progress
-    from .quant_report import format_report
-    from .quantize import quantize
+    from .core import progress
+    from .quantization.quant_report import format_report
+    from .quantization.quantize import quantize
 
     if as_json:
         progress.set_enabled(False)
@@ -90,7 +91,7 @@ def quantize_cmd(model: str, data: str, output: str, samples: int, mode: str, pe
 def generate_cmd(model: str, out_dir: str, board: str, name: str | None, runtime: str, kernels: str,
                  weights_memory: str) -> None:
     """Write a self-contained firmware project for an int8 MODEL.tflite."""
-    from .project import generate
+    from .compiler.project import generate
 
     result = generate(model, out_dir, board=board, name=name, runtime=runtime, kernels=kernels,
                       weights_memory=weights_memory)
@@ -116,7 +117,7 @@ def generate_cmd(model: str, out_dir: str, board: str, name: str | None, runtime
 def build_cmd(project_dir: str, json_out: str | None, tflm_dir: str | None, opt: str | None, lto: bool,
               cflags: str | None) -> None:
     """Build a generated project with make; report flash and RAM against the board."""
-    from .build import build
+    from .target.build import build
 
     result = build(project_dir, json_out=json_out, tflm_dir=tflm_dir, opt=opt, lto=lto, cflags=cflags)
     click.echo(result.summary())
@@ -128,7 +129,7 @@ def boards_cmd(as_json: bool) -> None:
     """List the boards firmware can be generated for, and how each is verified."""
     import json
 
-    from .boards import format_size, list_boards
+    from .target.boards import format_size, list_boards
 
     boards = list_boards()
     if as_json:
@@ -145,7 +146,7 @@ def boards_cmd(as_json: bool) -> None:
 
 def _use_renode(ctx, param, value):
     if value is not None:
-        from .emulator import set_renode
+        from .device.emulator import set_renode
 
         set_renode(value)
     return value
@@ -180,7 +181,7 @@ RENODE_OPTION = click.option(
 def run_cmd(project_dir: str, data: str, limit: int | None, workers: int, port: str | None, baud: int,
             model: str | None, timeout: float, json_out: str | None, save_outputs: str | None) -> None:
     """Run samples through the built firmware (emulator or --port) and check it against TFLM."""
-    from .run import run
+    from .device.run import run
 
     result = run(project_dir, data, limit=limit, workers=workers, port=port, json_out=json_out,
                  save_outputs=save_outputs, model=model, baud=baud, timeout=timeout)
@@ -195,7 +196,7 @@ def run_cmd(project_dir: str, data: str, limit: int | None, workers: int, port: 
 def emulate_cmd(project_dir: str, serial: str) -> None:
     """Boot the built firmware in its emulator (QEMU or Renode) with its UART on a TCP port, until
     interrupted (Ctrl-C)."""
-    from .emulator import emulate
+    from .device.emulator import emulate
 
     try:
         emulate(project_dir, serial, announce=lambda line: click.echo(line, err=True))
@@ -211,7 +212,7 @@ def emulate_cmd(project_dir: str, serial: str) -> None:
               help="pyOCD target name, or comma-separated OpenOCD config files (default: the board's).")
 def flash_cmd(project_dir: str, probe: str, target: str | None) -> None:
     """Program the built firmware onto a real board through its debug probe."""
-    from .flash import flash
+    from .target.flash import flash
 
     result = flash(project_dir, probe=probe, target=target)
     click.echo(f"flashed {result.image} to {result.board} with {result.probe} ({result.target})")
@@ -257,8 +258,8 @@ def deploy_cmd(model: str, data: str, eval_data: str, board: str, out_dir: str, 
     """Quantize, generate, build and run MODEL in one go; write DIR/report.json and DIR/report.html."""
     import json
 
-    from . import progress
-    from .deploy import deploy
+    from .core import progress
+    from .pipeline.deploy import deploy
 
     if as_json:
         progress.set_enabled(False)
@@ -288,7 +289,7 @@ def deploy_cmd(model: str, data: str, eval_data: str, board: str, out_dir: str, 
 def check_cmd(report: str, max_accuracy_drop: float | None, min_exact: float | None, max_flash: str | None,
               max_ram: str | None, max_latency: float | None, junit: str | None) -> int:
     """Gate a deploy REPORT.json on thresholds: exit 0 if all hold, 1 if one fails, 2 on bad input."""
-    from .check import check
+    from .pipeline.check import check
 
     result = check(report, max_accuracy_drop=max_accuracy_drop, min_exact=min_exact, max_flash=max_flash,
                    max_ram=max_ram, max_latency=max_latency, junit=junit)
@@ -325,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
               help="Write the comparison as JSON to this file.")
 def verify_cmd(model: str, data: str, limit: int | None, json_out: str | None) -> int:
     """Build the generated C for the host and compare every output byte with TFLite Micro."""
-    from .verify import verify
+    from .pipeline.verify import verify
 
     result = verify(model, data, limit=limit, json_out=json_out)
     click.echo(f"samples       {result.samples}")
@@ -361,8 +362,8 @@ def bench_cmd(out_dir: str, models: tuple[str, ...], boards: tuple[str, ...], sa
     inference, MACs, arena, RAM and flash split of each model."""
     import json
 
-    from . import progress
-    from .bench import bench, format_markdown
+    from .core import progress
+    from .pipeline.bench import bench, format_markdown
 
     if as_json:
         progress.set_enabled(False)

@@ -318,7 +318,7 @@ def train(entry: ZooModel, folder: Path, train_samples: int = 512, eval_samples:
     """Train ENTRY briefly; write folder/NAME.keras, calib.npz and eval.npz (eval: x, y or x0, x1, y)."""
     import keras
 
-    from tinyml_ptq.datasets import input_arrays
+    from tinyml_ptq.core.datasets import input_arrays
 
     keras.utils.set_random_seed(SEED)
     rng = np.random.default_rng(SEED)
@@ -342,8 +342,8 @@ def train(entry: ZooModel, folder: Path, train_samples: int = 512, eval_samples:
 
 
 def deploy_one(entry: ZooModel, folder: Path, keras_path: Path) -> ZooResult:
-    from tinyml_ptq.deploy import deploy
-    from tinyml_ptq.errors import UserError
+    from tinyml_ptq.pipeline.deploy import deploy
+    from tinyml_ptq.core.errors import UserError
 
     start = time.monotonic()
     try:
@@ -420,7 +420,7 @@ def main(argv=None) -> int:
     parser.add_argument("--readme", type=Path, help="rewrite this README's zoo table")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
-    from tinyml_ptq import progress
+    from tinyml_ptq.core import progress
 
     progress.set_enabled(False)  # one line per model
     results = run_zoo(args.out, args.only)

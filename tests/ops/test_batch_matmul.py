@@ -14,10 +14,10 @@ import pytest
 import tensorflow as tf
 
 from harness import assert_bit_exact, convert_int8, only_op, random_range, with_output_scale
-from tinyml_ptq.ir import Quantization
-from tinyml_ptq.lowering import MalformedOperator, UnsupportedOperator, lower_graph
-from tinyml_ptq.lowering.batch_matmul import DSP_SCRATCH_BYTES, matmul_layout
-from tinyml_ptq.tflite_reader import parse_tflite
+from tinyml_ptq.compiler.ir import Quantization
+from tinyml_ptq.compiler.lowering import MalformedOperator, UnsupportedOperator, lower_graph
+from tinyml_ptq.compiler.lowering.batch_matmul import DSP_SCRATCH_BYTES, matmul_layout
+from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
 ACTIVATION_CASES = 32
 CONSTANT_CASES = 12
@@ -28,9 +28,9 @@ CALIB_COUNT = 24
 def assert_dsp_bit_exact(model: bytes, samples: int = SAMPLES, seed: int = 0, inputs=None):
     """The DSP kernel set's generated C on the host against TFLM (assert_bit_exact runs the
     reference set); returns the generated sources."""
-    from tinyml_ptq.codegen import generate_model_sources
-    from tinyml_ptq.hostrun import build_host_runner, run_host
-    from tinyml_ptq.reference import ReferenceInterpreter
+    from tinyml_ptq.compiler.codegen import generate_model_sources
+    from tinyml_ptq.pipeline.hostrun import build_host_runner, run_host
+    from tinyml_ptq.interpreters.reference import ReferenceInterpreter
 
     sources = generate_model_sources(parse_tflite(model), model, kernels="dsp")
     ref = ReferenceInterpreter(model)
@@ -173,7 +173,7 @@ def test_multiplier_uses_double_scale_product():
     some TFLM trees, shared/tflm's among them, multiplies them in float). With the output
     scale set to the float product * 2^7 a float product would give exactly 2^-7 and rounding
     ties at every accumulator that is an odd multiple of 64; only the double product matches."""
-    from tinyml_ptq import quant_math
+    from tinyml_ptq.compiler import quant_math
 
     model = convert_int8(lambda x, y: tf.matmul(x, y), [(1, 1), (1, 256)], calib_range=(-3.0, 5.0))
     graph, op = only_op(model, "BATCH_MATMUL")
@@ -202,7 +202,7 @@ def test_extreme_accumulators():
 
 
 def _dsp_step(model: bytes):
-    from tinyml_ptq.codegen import generate_model_sources
+    from tinyml_ptq.compiler.codegen import generate_model_sources
 
     sources = generate_model_sources(parse_tflite(model), model, kernels="dsp")
     return next(step for step in sources.steps if step.op.opcode == "BATCH_MATMUL")
@@ -245,10 +245,10 @@ needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shut
 def test_dsp_kernel_bit_exact_on_emulated_cortex_m4(tmp_path):
     """Random cases (every adj combination, broadcasts, odd sizes, column blocks) with the real
     SMLAD/SMMLAR on the emulated Cortex-M4: every output byte equal to TFLM's."""
-    from tinyml_ptq.build import build
-    from tinyml_ptq.project import generate
-    from tinyml_ptq.reference import ReferenceInterpreter
-    from tinyml_ptq.run import run
+    from tinyml_ptq.target.build import build
+    from tinyml_ptq.compiler.project import generate
+    from tinyml_ptq.interpreters.reference import ReferenceInterpreter
+    from tinyml_ptq.device.run import run
 
     models = {}
     for case in (3, 5, 6, 11, 15):

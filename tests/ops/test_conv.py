@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 
 from harness import assert_bit_exact, convert_int8, only_op, with_output_scale
-from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
-from tinyml_ptq.tflite_reader import parse_tflite
+from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
+from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
 CASES = 16
 
@@ -148,7 +148,7 @@ def test_multiplier_uses_double_scale_product(opcode):
     """TFLM forms input_scale * filter_scale in double for convolutions (and FULLY_CONNECTED). With the output scale set to f32(input_scale * filter_scale) * 2^7, the float
     product gives exactly 2^-7 and exact ties at every accumulator = 64 mod 128; the double
     product is a few LSB off and breaks those ties one way, so only the double path matches."""
-    from tinyml_ptq import quant_math
+    from tinyml_ptq.compiler import quant_math
 
     rng = np.random.default_rng(6)
     if opcode == "CONV_2D":
@@ -180,7 +180,7 @@ def test_multiplier_uses_double_scale_product(opcode):
     ("VALID", 9, 3, 1, 4, (1, 0)),
 ])
 def test_output_size_and_padding(padding, in_size, filter_size, stride, dilation, expected):
-    from tinyml_ptq.lowering.common import output_size_and_padding
+    from tinyml_ptq.compiler.lowering.common import output_size_and_padding
 
     assert output_size_and_padding({"SAME": 0, "VALID": 1}[padding], in_size, filter_size, stride,
                                    dilation) == expected

@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 from harness import assert_bit_exact, convert_int8, only_op, random_range
-from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
-from tinyml_ptq.tflite_reader import parse_tflite
+from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
+from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
 SAMPLES = 4
 
@@ -245,7 +245,7 @@ def test_pack_random(case):
 
 
 def test_split_model_passes_the_full_int8_check():
-    from tinyml_ptq.tflite_inspect import require_full_int8
+    from tinyml_ptq.interpreters.tflite_inspect import require_full_int8
 
     model = convert_int8(lambda x: tf.concat(tf.split(x, 2, axis=1)[::-1], axis=1), [(4, 3)])
     only_op(model, "SPLIT")  # its constant int32 axis is operand 0, its int8 data operand 1
@@ -359,7 +359,7 @@ def test_image_resize_nearest():
 def test_nearest_neighbor_source_matches_tensorflow_over_many_sizes():
     """The index arithmetic (float32 scale, floor or round half away from zero) against
     TensorFlow's own kernel, over many more sizes than the bit-exactness cases."""
-    from tinyml_ptq.lowering.data_movement import nearest_neighbor_sources
+    from tinyml_ptq.compiler.lowering.data_movement import nearest_neighbor_sources
 
     for align, half in RESIZE_MODES:
         for in_size in (1, 2, 3, 5, 7, 10, 13):
@@ -483,8 +483,8 @@ def test_chain_compiles_for_cortex_m(chain_model, tmp_path):
     import shutil
     import subprocess
 
-    from tinyml_ptq.codegen import generate_model_sources
-    from tinyml_ptq.hostrun import write_sources
+    from tinyml_ptq.compiler.codegen import generate_model_sources
+    from tinyml_ptq.pipeline.hostrun import write_sources
 
     compiler = shutil.which("arm-none-eabi-gcc")
     if compiler is None:

@@ -12,8 +12,8 @@ import tensorflow as tf
 
 from harness import (activation_for, assert_bit_exact, convert_int16x8, int16_samples, only_int16x8_op, random_range,
                      with_output_scale)
-from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
-from tinyml_ptq.tflite_reader import parse_tflite
+from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
+from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
 CASES = 8
 SEANET = Path(__file__).resolve().parents[2] / "examples" / "models" / "tflm" / "seanet" / "transpose_conv"

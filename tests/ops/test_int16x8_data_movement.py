@@ -13,9 +13,9 @@ import tensorflow as tf
 from harness import assert_bit_exact, convert_int16x8, int16_samples, only_int16x8_op, only_op, random_range
 from test_concat_pad import _concat_case, _pad_case
 from test_data_movement import _join, _shape, _strided_slice_case
-from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
-from tinyml_ptq.reference import ReferenceInterpreter
-from tinyml_ptq.tflite_reader import parse_tflite
+from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
+from tinyml_ptq.interpreters.reference import ReferenceInterpreter
+from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
 CASES = 6
 
@@ -405,8 +405,8 @@ def test_int16x8_data_movement_chain_compiles_for_cortex_m(tmp_path):
     import shutil
     import subprocess
 
-    from tinyml_ptq.codegen import generate_model_sources
-    from tinyml_ptq.hostrun import write_sources
+    from tinyml_ptq.compiler.codegen import generate_model_sources
+    from tinyml_ptq.pipeline.hostrun import write_sources
 
     def build(x):
         y = tf.pad(x, [[0, 0], [1, 2], [2, 1], [0, 0]])

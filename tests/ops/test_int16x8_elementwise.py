@@ -7,9 +7,9 @@ import pytest
 import tensorflow as tf
 
 from harness import activation_for, assert_bit_exact, convert_int16x8, int16_samples, only_int16x8_op, random_range
-from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
-from tinyml_ptq.lowering.activations_lut import sigmoid_s16_rescale
-from tinyml_ptq.tflite_reader import parse_tflite
+from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
+from tinyml_ptq.compiler.lowering.activations_lut import sigmoid_s16_rescale
+from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
 CASES = 8
 
@@ -169,7 +169,7 @@ def test_int16x8_elementwise_chain_under_qemu(board, tmp_path):
     import shutil
 
     from tinyml_ptq import build, run
-    from tinyml_ptq.project import generate
+    from tinyml_ptq.compiler.project import generate
 
     if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip("arm-none-eabi-gcc and qemu-system-arm are needed")

@@ -21,9 +21,9 @@ import pytest
 
 from conftest import SHARED_MODELS
 from harness import assert_bit_exact, only_op, random_range
-from tinyml_ptq.lowering import MalformedOperator, UnsupportedOperator, lower_graph
-from tinyml_ptq.tflite_inspect import require_full_int8
-from tinyml_ptq.tflite_reader import parse_tflite
+from tinyml_ptq.compiler.lowering import MalformedOperator, UnsupportedOperator, lower_graph
+from tinyml_ptq.interpreters.tflite_inspect import require_full_int8
+from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
 LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
 TRAINED = SHARED_MODELS.parent / "tflm" / "trained_lstm_int8.tflite"
@@ -235,7 +235,7 @@ def test_batches_and_time_major_bit_exact(small_lstm, batches, time_major):
 
 
 def test_scratch_is_declared_to_the_planner(small_lstm):
-    from tinyml_ptq.codegen import generate_model_sources
+    from tinyml_ptq.compiler.codegen import generate_model_sources
 
     sources = generate_model_sources(parse_tflite(small_lstm), small_lstm)
     assert sources.steps[0].scratch_bytes == 3 * 6 * 2  # TP_LSTM_SCRATCH_BYTES(6)
@@ -280,8 +280,8 @@ def _runtime_activations(calls: list[str], tmp_path) -> np.ndarray:
     """Each C expression of `x` (an int16) evaluated by the runtime over every int16 value."""
     import subprocess
 
-    from tinyml_ptq.hostrun import HOST_CFLAGS
-    from tinyml_ptq.resources import RUNTIME_DIR
+    from tinyml_ptq.pipeline.hostrun import HOST_CFLAGS
+    from tinyml_ptq.core.resources import RUNTIME_DIR
 
     main = tmp_path / "activations.c"
     main.write_text('#include <stdio.h>\n#include "tp_lstm.h"\nint main(void)\n{\n'
@@ -301,8 +301,8 @@ def test_gate_activations_match_tflm_on_every_int16_input(tmp_path):
     """Sigmoid of the Q3.12 gates; tanh of the cell gate (Q3.12) and of cell states of scale 2^-11
     (input shift 1: multiplier 6) and 2^-15 (multiplier 3, rounding right shift 3), against TFLM's
     LOGISTIC and TANH kernels, whose own rescales of those scales are the same integers."""
-    from tinyml_ptq.lowering.lstm import cell_tanh_rescale
-    from tinyml_ptq.reference import ReferenceInterpreter
+    from tinyml_ptq.compiler.lowering.lstm import cell_tanh_rescale
+    from tinyml_ptq.interpreters.reference import ReferenceInterpreter
 
     cases = [("LOGISTIC", -12, "tp_lstm_sigmoid_s16(x)")]
     for power in (-12, -11, -15):
@@ -356,7 +356,7 @@ def test_cifg_lstm_is_refused(small_lstm):
 
 
 def test_unsupported_forms_are_refused(small_lstm):
-    from tinyml_ptq.ir import Quantization
+    from tinyml_ptq.compiler.ir import Quantization
 
     cases = [
         ({0: {"dtype": "int16"}}, {}, r"int16 activations \(an int16x8 model\)"),

@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 
 from harness import assert_bit_exact, convert_int8, only_op, random_range, with_output_scale
-from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
-from tinyml_ptq.lowering.reduce import fold_reduction
-from tinyml_ptq.tflite_reader import parse_tflite
+from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
+from tinyml_ptq.compiler.lowering.reduce import fold_reduction
+from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
 MINMAX_CASES = 8
 REDUCE_CASES = 9
@@ -213,8 +213,8 @@ def test_reduce_runtime_axes_are_refused():
 
 def test_reduce_max_changing_quantization_is_refused():
     """TFLite Micro fails such a model at run time; we refuse it when generating."""
-    from tinyml_ptq.isolation import InterpreterFailure
-    from tinyml_ptq.reference import ReferenceInterpreter
+    from tinyml_ptq.interpreters.isolation import InterpreterFailure
+    from tinyml_ptq.interpreters.reference import ReferenceInterpreter
 
     model = with_output_scale(convert_int8(lambda x: tf.reduce_max(x, axis=[1]), [(3, 4)]), 0.5)
     graph, op = only_op(model, "REDUCE_MAX")
@@ -255,7 +255,7 @@ def test_arg_max_min_random(opcode, case):
 def test_arg_max_feeds_the_int8_check_and_int64_indices_are_refused():
     """int32 indices pass the quantize stage's full-int8 check; int64 ones (tf.argmax's default),
     which TFLite Micro's ARG_MAX cannot write, are refused with the fix named."""
-    from tinyml_ptq.tflite_inspect import require_full_int8
+    from tinyml_ptq.interpreters.tflite_inspect import require_full_int8
 
     require_full_int8(convert_int8(lambda x: tf.argmax(x, axis=-1, output_type=tf.int32), [(3, 5)]))
     model = convert_int8(lambda x: tf.argmax(x, axis=-1), [(3, 5)])

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from harness import assert_bit_exact, convert_int8, only_op, random_range, with_output_scale
-from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
+from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
 
 RSQRT_CASES = 8
 LOG_SOFTMAX_CASES = 10

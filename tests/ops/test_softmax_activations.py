@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 from harness import assert_bit_exact, convert_int8, only_op
-from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
-from tinyml_ptq.tflite_reader import parse_tflite
+from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
+from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
 SOFTMAX_CASES = 16
 ACTIVATION_CASES = 14

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 from harness import assert_bit_exact, convert_int8, only_op, random_range, with_output_scale
-from tinyml_ptq.ir import Quantization
-from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
+from tinyml_ptq.compiler.ir import Quantization
+from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
 
 SQDIFF_CASES = 10
 PRELU_CASES = 10

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from harness import assert_bit_exact, only_op
-from tinyml_ptq.lowering import MalformedOperator, UnsupportedOperator, lower_graph
-from tinyml_ptq.tflite_reader import parse_tflite
+from tinyml_ptq.compiler.lowering import MalformedOperator, UnsupportedOperator, lower_graph
+from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
 RANDOM_CASES = 12
 
@@ -166,7 +166,7 @@ def test_saturating_inputs_bit_exact():
 
 
 def test_scratch_is_declared_to_the_planner():
-    from tinyml_ptq.codegen import generate_model_sources
+    from tinyml_ptq.compiler.codegen import generate_model_sources
 
     model = svdf_model(SvdfCase(batches=1, input_size=4, units=3, rank=2, memory=2, state="int16"),
                        np.random.default_rng(0))
@@ -197,7 +197,7 @@ def _edited(model: bytes, tensors: dict | None = None, inputs: dict | None = Non
 
 
 def test_unsupported_svdf_forms_are_refused(small_svdf):
-    from tinyml_ptq.ir import Quantization
+    from tinyml_ptq.compiler.ir import Quantization
 
     cases = [
         ({0: {"dtype": "float32", "quantization": None}, 1: {"dtype": "float32", "quantization": None}}, {},

@@ -19,10 +19,10 @@ import pytest
 import tensorflow as tf
 
 from harness import assert_bit_exact, convert_int8, only_op, random_range, with_output_scale
-from tinyml_ptq.errors import UserError
-from tinyml_ptq.lowering import UnsupportedOperator, lower_graph
-from tinyml_ptq.tflite_inspect import require_full_int8
-from tinyml_ptq.tflite_reader import parse_tflite
+from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
+from tinyml_ptq.interpreters.tflite_inspect import require_full_int8
+from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
 CASES = 14
 # TFLM's own TRANSPOSE_CONV models (int16x8), shipped with the repository.
@@ -116,9 +116,9 @@ def dsp_outputs(model: bytes, samples: int, seed: int) -> tuple[np.ndarray, np.n
     TFLM's, and the runtime sources linked."""
     import tempfile
 
-    from tinyml_ptq.codegen import generate_model_sources
-    from tinyml_ptq.hostrun import build_host_runner, run_host
-    from tinyml_ptq.reference import ReferenceInterpreter
+    from tinyml_ptq.compiler.codegen import generate_model_sources
+    from tinyml_ptq.pipeline.hostrun import build_host_runner, run_host
+    from tinyml_ptq.interpreters.reference import ReferenceInterpreter
 
     sources = generate_model_sources(parse_tflite(model), model, kernels="dsp")
     ref = ReferenceInterpreter(model)
@@ -163,7 +163,7 @@ def test_transpose_conv_chain_and_no_scratch():
 def test_transpose_conv_multiplier_uses_double_scale_product():
     """As for CONV_2D (tests/ops/test_conv.py), TFLM's TRANSPOSE_CONV forms input_scale * filter_scale
     in double: an output scale making the float product hit exact ties separates the two."""
-    from tinyml_ptq import quant_math
+    from tinyml_ptq.compiler import quant_math
 
     weights = np.random.default_rng(6).normal(size=(1, 1, 1, 3)).astype(np.float32)
     model = convert_int8(lambda x: tf.nn.conv2d_transpose(x, weights, [1, 16, 16, 1], 1, "VALID"), [(16, 16, 3)],
@@ -188,7 +188,7 @@ def small_model():
 def test_padding_is_tflms(small_model):
     """TFLM pads as for a forward convolution from the output size: SAME 10 -> 5 with a 3-tap
     filter at stride 2 has one row of total padding, all of it after (so 0 before)."""
-    from tinyml_ptq.lowering.transpose_conv import transpose_conv_padding
+    from tinyml_ptq.compiler.lowering.transpose_conv import transpose_conv_padding
 
     graph, op = only_op(small_model, "TRANSPOSE_CONV")
     assert transpose_conv_padding(op, graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]]) == ((2, 2), (0, 0))
@@ -231,7 +231,7 @@ def test_quantize_conv2d_transpose_autoencoder(tmp_path):
     'not fully int8'), and the result runs bit-exact on our runtime."""
     import keras
 
-    from tinyml_ptq.quantize import quantize
+    from tinyml_ptq.quantization.quantize import quantize
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([
@@ -270,10 +270,10 @@ def test_transpose_conv_on_emulated_cortex_m(tmp_path):
     """Under QEMU, bit-exact with TFLM: the reference kernel on the Cortex-M3 (mps2-an385), the
     DSP kernel with the real SMLAD/SXTB16 on the Cortex-M4 (mps2-an386), which runs the decoder
     layer in well under half the reference kernel's instructions (about 4.7x fewer when measured)."""
-    from tinyml_ptq.build import build
-    from tinyml_ptq.project import generate
-    from tinyml_ptq.reference import ReferenceInterpreter
-    from tinyml_ptq.run import run
+    from tinyml_ptq.target.build import build
+    from tinyml_ptq.compiler.project import generate
+    from tinyml_ptq.interpreters.reference import ReferenceInterpreter
+    from tinyml_ptq.device.run import run
 
     models = {"decoder": decoder_layer_model(), "case4": random_model(4)[0], "case8": random_model(8)[0]}
     instructions = {}

@@ -6,7 +6,7 @@
  *        115200 8N1 from PCLK.
  * Ticks: TIM2, a 32-bit counter of PCLK = HCLK cycles (the core has no DWT cycle counter).
  *
- * Status: runs under Renode (tinyml_ptq/renode/stm32g0b1.repl); not yet tried on hardware.
+ * Status: runs under Renode (tinyml_ptq/device/renode/stm32g0b1.repl); not yet tried on hardware.
  */
 #include <stdint.h>
 

@@ -7,7 +7,7 @@
  *        which must be declared valid (PWR_CR2.IOSV) before use.
  * Ticks: DWT CYCCNT (board_stm32.c).
  *
- * Status: runs under Renode (tinyml_ptq/renode/stm32l4r5.repl); not yet tried on hardware.
+ * Status: runs under Renode (tinyml_ptq/device/renode/stm32l4r5.repl); not yet tried on hardware.
  */
 #include <stdint.h>
 
