@@ -144,6 +144,28 @@ def boards_cmd(as_json: bool) -> None:
             click.echo(f"{'':<15} external memory (--weights-memory external): {b.external_memory}")
 
 
+@cli.command("operators")
+@click.option("--json", "as_json", is_flag=True, help="Print the operators as JSON.")
+@click.option("--markdown", is_flag=True, help="Print the table of docs/operators.md.")
+def operators_cmd(as_json: bool, markdown: bool) -> None:
+    """List the TFLite operators the native runtime runs, the kernel sets with a kernel of
+    their own for each, and whether it also runs int16x8."""
+    import json
+
+    from .compiler.operators import operator_support, operators_json, operators_markdown
+
+    if as_json and markdown:
+        raise UserError("--json and --markdown are two formats; choose one")
+    if as_json:
+        click.echo(json.dumps(operators_json(), indent=2))
+    elif markdown:
+        click.echo(operators_markdown(), nl=False)
+    else:
+        for entry in operator_support():
+            click.echo(f"{entry.opcode:<29} own kernels {','.join(entry.own_kernels) or '-':<19} "
+                       f"int16x8 {'yes' if entry.int16x8 else 'no'}")
+
+
 def _use_renode(ctx, param, value):
     if value is not None:
         from .device.emulator import set_renode

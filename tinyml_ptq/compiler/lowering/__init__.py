@@ -25,6 +25,7 @@ import numpy as np
 
 from ...core.errors import UserError
 from ..ir import Graph, Operator
+from .operator_table import SUPPORTED_OPERATORS
 
 
 @dataclass
@@ -110,8 +111,20 @@ def lowers(*opcodes: str, kernels: str = "reference") -> Callable[[LowerFn], Low
 
 
 def supported_operators() -> list[str]:
+    """The operators of the table (operator_table.py); the registry holds the same ones."""
+    return list(SUPPORTED_OPERATORS)
+
+
+def registered_operators() -> list[str]:
+    """The operators with a lowering function, as the registry holds them."""
     _load_all()
     return sorted(_LOWERINGS)
+
+
+def own_kernel_sets(opcode: str) -> list[str]:
+    """The optimized kernel sets that lower `opcode` their own way (the others take their fallback)."""
+    _load_all()
+    return [kernels for kernels in KERNEL_SETS[1:] if opcode in _OPTIMIZED_LOWERINGS[kernels]]
 
 
 def lower_graph(graph: Graph, kernels: str = "reference") -> list[Step]:
@@ -121,7 +134,7 @@ def lower_graph(graph: Graph, kernels: str = "reference") -> list[Step]:
     _load_all()
     missing: dict[str, list[int]] = {}
     for op in graph.operators:
-        if op.opcode not in _LOWERINGS:
+        if op.opcode not in SUPPORTED_OPERATORS:
             missing.setdefault(op.opcode, []).append(op.index)
     if missing:  # every one at once, not just the first
         listed = ", ".join(f"{opcode} (node{'s' if len(nodes) > 1 else ''} {', '.join(map(str, nodes))})"

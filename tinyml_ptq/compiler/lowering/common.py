@@ -8,13 +8,7 @@ from ...core.errors import shorten
 from .. import quant_math
 from ..ir import Graph, Operator, Tensor
 from . import InPlace, UnsupportedOperator
-
-
-# Operators the native runtime runs in int16x8 (16-bit activations, 8-bit weights).
-INT16X8_OPERATORS = ("ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE",
-                     "EXPAND_DIMS", "FULLY_CONNECTED", "LEAKY_RELU", "LOGISTIC", "MAX_POOL_2D", "MEAN", "MUL", "PACK",
-                     "PAD", "PADV2", "QUANTIZE", "RESHAPE", "RESIZE_NEAREST_NEIGHBOR", "SLICE", "SOFTMAX", "SPLIT",
-                     "SPLIT_V", "SQUEEZE", "STRIDED_SLICE", "SUB", "TANH", "TRANSPOSE", "TRANSPOSE_CONV", "UNPACK")
+from .operator_table import INT16X8_OPERATORS
 
 
 def require_int8(graph: Graph, op: Operator, *tensors: Tensor | None) -> None:
