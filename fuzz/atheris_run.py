@@ -11,8 +11,9 @@ import atheris
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 with atheris.instrument_imports(include=["tinyml_ptq", "targets"]):
-    import targets
     from tinyml_ptq.compiler.lowering import supported_operators
+
+    import targets
 
     supported_operators()  # imports every lowering module (they load lazily) here, to be instrumented
 

@@ -16,9 +16,9 @@ tests/test_fuzz_corpus.py replays the saved corpus through them.
 """
 
 from tinyml_ptq.compiler.codegen import generate_model_sources
+from tinyml_ptq.compiler.tflite_reader import parse_tflite
 from tinyml_ptq.core.errors import UserError
 from tinyml_ptq.device.protocol import DeviceClient, FrameDecoder
-from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
 
 def _one_line(exc: UserError) -> None:

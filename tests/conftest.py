@@ -82,8 +82,8 @@ class RunProjects:
         """A project whose build/firmware.elf is ready (FAULT_TEST=1 image when `fault`)."""
         key = (model, board, fault)
         if key not in self.cache:
-            from tinyml_ptq.target.build import build
             from tinyml_ptq.compiler.project import generate
+            from tinyml_ptq.target.build import build
 
             if board != "host" and shutil.which("arm-none-eabi-gcc") is None:
                 pytest.skip("arm-none-eabi-gcc not installed")

@@ -66,9 +66,9 @@ def run_both(tflite_bytes: bytes, samples: int = 8, seed: int = 0, inputs=None, 
     float32 outputs compare bit for bit.
     """
     from tinyml_ptq.compiler.codegen import generate_model_sources
-    from tinyml_ptq.pipeline.hostrun import build_host_runner, run_host
-    from tinyml_ptq.interpreters.reference import ReferenceInterpreter
     from tinyml_ptq.compiler.tflite_reader import parse_tflite
+    from tinyml_ptq.interpreters.reference import ReferenceInterpreter
+    from tinyml_ptq.pipeline.hostrun import build_host_runner, run_host
 
     graph = parse_tflite(tflite_bytes)
     sources = generate_model_sources(graph, tflite_bytes, kernels=kernels)

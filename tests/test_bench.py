@@ -8,10 +8,11 @@ import subprocess
 
 import pytest
 
-from conftest import AD01_MODEL
+from tinyml_ptq.compiler.tflite_reader import parse_tflite
 from tinyml_ptq.pipeline.bench import count_macs
 from tinyml_ptq.target.build import build
-from tinyml_ptq.compiler.tflite_reader import parse_tflite
+
+from conftest import AD01_MODEL
 
 
 def _nm(path, *flags):

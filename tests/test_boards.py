@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tinyml_ptq.target.boards import BOARD_FILE, BOARDS, load_board
 from tinyml_ptq.core.resources import FIRMWARE_DIR
+from tinyml_ptq.target.boards import BOARD_FILE, BOARDS, load_board
 
 
 def test_every_board_folder_is_a_board_and_every_board_has_its_code():

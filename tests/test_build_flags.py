@@ -13,11 +13,12 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import SHARED_MODELS
-from tinyml_ptq.target.build import build
-from tinyml_ptq.core.errors import UserError
 from tinyml_ptq.compiler.project import generate
+from tinyml_ptq.core.errors import UserError
 from tinyml_ptq.device.run import run
+from tinyml_ptq.target.build import build
+
+from conftest import SHARED_MODELS
 
 MODELS = ["kws_ref_model_int8", "vww_96_int8", "resnet8_cifar10_int8", "ad01_int8"]
 KERNEL_SETS = {"dsp": "mps2-an386", "helium": "mps3-an547", "scalar": "mps2-an385"}  # kernel set: its board

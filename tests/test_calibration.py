@@ -7,14 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from calib_models import DIGITS_DIR, eval_npz, outlier_calibration
-from tinyml_ptq.core import json_files
-from tinyml_ptq.quantization.calibration import AUTO_FOLDS, AUTO_MIN_GAIN_DB, MIN_FOLD_SAMPLES, calibrate, candidate_range, fake_quant, quantize_calibrated, _Tensor
 from tinyml_ptq.cli import main
+from tinyml_ptq.core import json_files
+from tinyml_ptq.interpreters.tflite_inspect import require_full_int8
+from tinyml_ptq.quantization.calibration import (AUTO_FOLDS, AUTO_MIN_GAIN_DB, MIN_FOLD_SAMPLES, _Tensor, calibrate,
+                                                 candidate_range, fake_quant, quantize_calibrated)
 from tinyml_ptq.quantization.conversion import Conversions
 from tinyml_ptq.quantization.model_loader import import_tensorflow, load_model
 from tinyml_ptq.quantization.quantize import quantize
-from tinyml_ptq.interpreters.tflite_inspect import require_full_int8
+
+from calib_models import DIGITS_DIR, eval_npz, outlier_calibration
 
 DIGITS = DIGITS_DIR / "digits_cnn.keras"
 

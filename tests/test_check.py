@@ -7,9 +7,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tinyml_ptq.pipeline.check import check, parse_size
 from tinyml_ptq.cli import main
 from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.pipeline.check import check, parse_size
 
 
 def _junit_cases(path) -> dict[str, str | None]:

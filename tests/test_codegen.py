@@ -9,10 +9,11 @@ import pytest
 import tensorflow as tf
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-from harness import assert_bit_exact, convert_int8
 from tinyml_ptq.compiler.codegen import generate_model_sources
-from tinyml_ptq.core.errors import UserError
 from tinyml_ptq.compiler.tflite_reader import parse_tflite
+from tinyml_ptq.core.errors import UserError
+
+from harness import assert_bit_exact, convert_int8
 
 HOSTILE = 'evil */ "quote" \\ \n#include <stdio.h>\n#define model_invoke exit ??/ \r\t{0}'
 

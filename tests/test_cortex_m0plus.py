@@ -19,14 +19,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import AD01_MODEL, DIGITS_DIR
-
-from tinyml_ptq.target.boards import get_board, resolve_kernels
 from tinyml_ptq.cli import main
-from tinyml_ptq.device.emulator import RENODE_HOW_TO_GET
 from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.device.emulator import RENODE_HOW_TO_GET
 from tinyml_ptq.device.protocol import DeviceFault
 from tinyml_ptq.device.run import run
+from tinyml_ptq.target.boards import get_board, resolve_kernels
+
+from conftest import AD01_MODEL, DIGITS_DIR
 
 pytestmark = pytest.mark.slow
 
@@ -54,8 +54,8 @@ def renode(arm_gcc) -> None:
 @pytest.fixture(scope="session")
 def m0_projects(tmp_path_factory, arm_gcc, digits_int8_tflite):
     """Built projects for the board, once per session: digits, AD01, digits with FAULT_TEST=2."""
-    from tinyml_ptq.target.build import build
     from tinyml_ptq.compiler.project import generate
+    from tinyml_ptq.target.build import build
 
     root = tmp_path_factory.mktemp("m0plus")
     projects = {}
@@ -134,9 +134,10 @@ def test_model_too_big_for_the_part_says_by_how_much(arm_gcc, tmp_path):
     """600 K int8 weights and a 600 KB input: over both the 512 KB of flash and the 144 KB of RAM."""
     import tensorflow as tf
 
-    from harness import convert_int8
-    from tinyml_ptq.target.build import build
     from tinyml_ptq.compiler.project import generate
+    from tinyml_ptq.target.build import build
+
+    from harness import convert_int8
 
     n = 600_000
     dense = tf.keras.layers.Dense(1)

@@ -15,11 +15,12 @@ import pytest
 import tensorflow as tf
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-from harness import assert_bit_exact, convert_int8
 from tinyml_ptq.cli import main
 from tinyml_ptq.compiler.codegen import generate_model_sources
-from tinyml_ptq.core.errors import UserError
 from tinyml_ptq.compiler.tflite_reader import parse_tflite
+from tinyml_ptq.core.errors import UserError
+
+from harness import assert_bit_exact, convert_int8
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import DIGITS_DIR
-from tinyml_ptq.core import json_files
 from tinyml_ptq.cli import main
+from tinyml_ptq.core import json_files
+
+from conftest import DIGITS_DIR
 
 pytestmark = pytest.mark.slow
 

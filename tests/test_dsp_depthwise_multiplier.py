@@ -21,15 +21,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from harness import convert_int8
 from ops.test_conv import ACTIVATIONS, channel_weights, draw_calibration
+
 from tinyml_ptq.compiler import codegen
 from tinyml_ptq.compiler.codegen import generate_model_sources
-from tinyml_ptq.pipeline.hostrun import build_host_runner, run_host
 from tinyml_ptq.compiler.planner import plan_memory
-from tinyml_ptq.interpreters.reference import ReferenceInterpreter
 from tinyml_ptq.compiler.tflite_reader import parse_tflite
+from tinyml_ptq.interpreters.reference import ReferenceInterpreter
+from tinyml_ptq.pipeline.hostrun import build_host_runner, run_host
+
+from harness import convert_int8
 
 MICRO_SPEECH = Path(__file__).resolve().parents[1] / "examples" / "models" / "tflm" / "micro_speech_quantized.tflite"
 
@@ -151,9 +152,9 @@ def test_depthwise_multiplier_on_emulated_cortex_m4(tmp_path):
 @pytest.mark.slow
 def test_micro_speech_on_emulated_cortex_m4_exact_and_faster_than_reference(tmp_path):
     """mps2-an386: both kernel sets exact; the DSP build's depthwise layer and inference take fewer instructions."""
-    from tinyml_ptq.target.build import build
     from tinyml_ptq.compiler.project import generate
     from tinyml_ptq.device.run import run
+    from tinyml_ptq.target.build import build
 
     data = tmp_path / "samples.npy"
     np.save(data, np.random.default_rng(5).integers(-128, 128, size=(3, 1960), dtype=np.int8))

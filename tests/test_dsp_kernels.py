@@ -20,16 +20,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from ops.test_conv import ACTIVATIONS, channel_weights, draw_calibration, draw_geometry
+
+from tinyml_ptq.compiler.codegen import generate_model_sources
+from tinyml_ptq.compiler.tflite_reader import parse_tflite
+from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.core.resources import RUNTIME_DIR
+from tinyml_ptq.interpreters.reference import ReferenceInterpreter
+from tinyml_ptq.pipeline.hostrun import build_host_runner, run_host
+from tinyml_ptq.target.boards import get_board, resolve_kernels
 
 from harness import convert_int8
-from ops.test_conv import ACTIVATIONS, channel_weights, draw_calibration, draw_geometry
-from tinyml_ptq.target.boards import get_board, resolve_kernels
-from tinyml_ptq.compiler.codegen import generate_model_sources
-from tinyml_ptq.core.errors import UserError
-from tinyml_ptq.pipeline.hostrun import build_host_runner, run_host
-from tinyml_ptq.interpreters.reference import ReferenceInterpreter
-from tinyml_ptq.core.resources import RUNTIME_DIR
-from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
 needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,
                                reason="arm-none-eabi-gcc / qemu-system-arm not installed")
@@ -310,9 +311,9 @@ def test_cli_kernels_option(tmp_path, capsys):
 def run_on_board(model: bytes, board: str, root: Path, name: str, samples: int = 4, kernels: str = "dsp") -> float:
     """generate (with `kernels`) -> build -> run under the board's emulator; the fraction of
     outputs equal to TFLM's."""
-    from tinyml_ptq.target.build import build
     from tinyml_ptq.compiler.project import generate
     from tinyml_ptq.device.run import run
+    from tinyml_ptq.target.build import build
 
     model_path = root / f"{name}.tflite"
     model_path.write_bytes(model)

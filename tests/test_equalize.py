@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calib_models import DIGITS_DIR
 from tinyml_ptq.quantization.equalize import equalize_keras
 from tinyml_ptq.quantization.model_loader import load_model
 from tinyml_ptq.quantization.quantize import quantize
+
+from calib_models import DIGITS_DIR
 
 
 @pytest.fixture(scope="module")

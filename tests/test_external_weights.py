@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import DIGITS_DIR, SHARED_MODELS
+from tinyml_ptq.compiler.project import generate
+from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.device.run import run
 from tinyml_ptq.target.boards import MiB, get_board
 from tinyml_ptq.target.build import WEIGHT_SYMBOL, build, read_elf
-from tinyml_ptq.core.errors import UserError
-from tinyml_ptq.compiler.project import generate
-from tinyml_ptq.device.run import run
+
+from conftest import DIGITS_DIR, SHARED_MODELS
 
 pytestmark = pytest.mark.slow
 
@@ -127,9 +128,9 @@ def test_weights_over_the_flash_run_from_external_memory(tmp_path):
 def test_deploy_refuses_early_and_names_the_option():
     """The cheap check before calibration (a float conversion's size) points at external memory,
     and lets a model through that fits there."""
-    from tinyml_ptq.pipeline.deploy import _refuse_early
-
     import tensorflow as tf
+
+    from tinyml_ptq.pipeline.deploy import _refuse_early
 
     board = get_board("mps2-an386")
     dense = tf.keras.Sequential([tf.keras.Input((1100,)), tf.keras.layers.Dense(1000)])  # 4.4 MB of float32

@@ -21,16 +21,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import AD01_MODEL
-
+from tinyml_ptq.compiler.project import generate
+from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.core.resources import FIRMWARE_DIR, ROOT
+from tinyml_ptq.device.emulator import Emulator
+from tinyml_ptq.device.protocol import (Cmd, DeviceClient, DeviceInfo, Frame, FrameDecoder, Status, encode_frame,
+                                        parse_fault, parse_info)
 from tinyml_ptq.target.boards import BOARDS, get_board
 from tinyml_ptq.target.build import build
-from tinyml_ptq.device.emulator import Emulator
-from tinyml_ptq.core.errors import UserError
-from tinyml_ptq.compiler.project import generate
-from tinyml_ptq.device.protocol import (Cmd, DeviceClient, DeviceInfo, Frame, FrameDecoder, Status, encode_frame,
-                                 parse_fault, parse_info)
-from tinyml_ptq.core.resources import FIRMWARE_DIR, ROOT
+
+from conftest import AD01_MODEL
 
 AD01 = AD01_MODEL
 QEMU_BOARDS = [b.name for b in BOARDS.values() if b.qemu_machine]
@@ -254,8 +254,9 @@ def test_project_is_self_contained(builds, tmp_path):
 def test_model_too_big_for_the_board_says_by_how_much(tmp_path, capsys):
     import tensorflow as tf
 
-    from harness import convert_int8
     from tinyml_ptq.cli import main
+
+    from harness import convert_int8
 
     n = 700_000  # the input alone needs more than the NUCLEO-L4R5ZI's 640 KB of RAM
     dense = tf.keras.layers.Dense(1)

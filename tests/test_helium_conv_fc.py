@@ -14,14 +14,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from harness import convert_int8, with_output_scale
 from ops.test_conv import channel_weights
-from test_dsp_kernels import model_bytes, needs_arm, run_on_board
+
 from tinyml_ptq.compiler.codegen import generate_model_sources
 from tinyml_ptq.compiler.lowering.gemmlowp_math import multiply_by_quantized_multiplier
 from tinyml_ptq.compiler.lowering.helium_gemm import helium_words, pack_helium_filter
 from tinyml_ptq.compiler.tflite_reader import parse_tflite
+
+from harness import convert_int8, with_output_scale
+from test_dsp_kernels import model_bytes, needs_arm, run_on_board
 
 BOARD = "mps3-an547"
 

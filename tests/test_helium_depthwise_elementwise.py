@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from harness import convert_int8
 from ops.test_conv import ACTIVATIONS, channel_weights
-from test_dsp_kernels import depthwise_3x3_model, depthwise_model, needs_arm, run_on_board
+
 from tinyml_ptq.compiler.lowering import lower_graph
 from tinyml_ptq.compiler.tflite_reader import parse_tflite
+
+from harness import convert_int8
+from test_dsp_kernels import depthwise_3x3_model, depthwise_model, needs_arm, run_on_board
 
 BOARD = "mps3-an547"
 HELIUM_KERNELS = {"tp_depthwise_conv2d_s8_helium", "tp_add_s8_helium", "tp_avg_pool_s8_helium",

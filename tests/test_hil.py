@@ -22,12 +22,12 @@ import time
 import numpy as np
 import pytest
 
-from conftest import default_sigint, our_qemus
-
 from tinyml_ptq.device.emulator import Emulator, free_port
 from tinyml_ptq.device.protocol import DeviceClient, DeviceError, DeviceFault, DeviceTimeout
 from tinyml_ptq.device.run import prepare_inputs, run
 from tinyml_ptq.device.transport import open_port
+
+from conftest import default_sigint, our_qemus
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")]

@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import assert_bit_exact, convert_int8
 from tinyml_ptq.compiler.codegen import generate_model_sources
-from tinyml_ptq.pipeline.hostrun import build_host_runner, run_host
 from tinyml_ptq.compiler.planner import plan_memory
-from tinyml_ptq.interpreters.reference import ReferenceInterpreter
 from tinyml_ptq.compiler.tflite_reader import parse_tflite
+from tinyml_ptq.interpreters.reference import ReferenceInterpreter
+from tinyml_ptq.pipeline.hostrun import build_host_runner, run_host
+
+from harness import assert_bit_exact, convert_int8
 
 
 def _plan(model: bytes):

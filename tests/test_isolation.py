@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import convert_int8
 from tinyml_ptq.interpreters.isolation import InterpreterFailure, IsolatedInterpreter
 from tinyml_ptq.interpreters.reference import ReferenceInterpreter
+
+from harness import convert_int8
 
 
 @pytest.fixture(scope="module")

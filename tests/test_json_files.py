@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tinyml_ptq.core import json_files
 from tinyml_ptq.cli import main
+from tinyml_ptq.core import json_files
 from tinyml_ptq.core.errors import UserError
 from tinyml_ptq.target.project_file import read_project
 

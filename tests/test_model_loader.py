@@ -7,10 +7,11 @@ import os
 import numpy as np
 import pytest
 
-from conftest import DIGITS_DIR
 from tinyml_ptq.core.errors import UserError
-from tinyml_ptq.quantization.model_loader import load_model
 from tinyml_ptq.interpreters.tflite_inspect import tflite_ops
+from tinyml_ptq.quantization.model_loader import load_model
+
+from conftest import DIGITS_DIR
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 DYNAMIC_BATCH_OPS = {"SHAPE", "STRIDED_SLICE", "PACK"}
@@ -146,8 +147,8 @@ def test_nearest_upsampling_becomes_resize_nearest_neighbor_and_runs_exact(tmp_p
     bit-exact (skip connection, bilinear upsampling beside it left alone)."""
     import keras
 
-    from tinyml_ptq.quantization.quantize import quantize
     from tinyml_ptq.pipeline.verify import verify
+    from tinyml_ptq.quantization.quantize import quantize
 
     keras.utils.set_random_seed(0)
     inp = keras.Input((8, 8, 3))
@@ -205,8 +206,8 @@ def test_both_keras_loaders_convert_two_inputs_in_the_models_order(tmp_path, loa
 def test_quantize_takes_a_two_input_model_and_its_report_lists_both(tmp_path):
     import keras
 
-    from tinyml_ptq.quantization.quantize import quantize
     from tinyml_ptq.pipeline.verify import verify
+    from tinyml_ptq.quantization.quantize import quantize
 
     x0, x1 = _two_input_model(keras, tmp_path / "two.keras")
     np.savez(tmp_path / "two.npz", x0=x0, x1=x1)
@@ -228,8 +229,8 @@ def test_a_keras_model_with_two_outputs_quantizes_with_them_in_the_models_order(
     import keras
     import tf_keras
 
-    from tinyml_ptq.quantization.quantize import quantize
     from tinyml_ptq.pipeline.verify import verify
+    from tinyml_ptq.quantization.quantize import quantize
 
     lib = keras if loader == "keras3" else tf_keras
     inp = lib.Input((6,))
@@ -263,8 +264,8 @@ def test_layer_normalization_converts_to_int8_operators_with_the_same_function(t
     loader's form computes the same function with MEAN, SUB, MUL, RSQRT, ADD, all int8."""
     import keras
 
-    from tinyml_ptq.quantization.quantize import quantize
     from tinyml_ptq.pipeline.verify import verify
+    from tinyml_ptq.quantization.quantize import quantize
 
     inp = keras.Input((6, 10))
     norm = keras.layers.LayerNormalization(epsilon=1e-5)

@@ -9,8 +9,9 @@ import subprocess
 
 import pytest
 
-from conftest import AD01_MODEL, DIGITS_DIR
 from tinyml_ptq.cli import main
+
+from conftest import AD01_MODEL, DIGITS_DIR
 
 
 @pytest.fixture
@@ -89,8 +90,8 @@ def test_deploy_claims_its_outputs_in_the_manifest(digits_deployed):
 
 @pytest.mark.parametrize("umask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
 def test_outputs_follow_the_umask(tmp_path, umask, file_mode, dir_mode):
-    from tinyml_ptq.core.fileio import write_text_atomic
     from tinyml_ptq.compiler.project import generate
+    from tinyml_ptq.core.fileio import write_text_atomic
 
     old = os.umask(umask)
     try:

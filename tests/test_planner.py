@@ -4,10 +4,11 @@
 import numpy as np
 import pytest
 
-from conftest import SHARED_MODELS as MODELS_DIR
 from tinyml_ptq.compiler.codegen import generate_model_sources
 from tinyml_ptq.compiler.planner import ALIGNMENT, Buffer, _place_best, live_lower_bound, plan_memory
 from tinyml_ptq.compiler.tflite_reader import read_tflite
+
+from conftest import SHARED_MODELS as MODELS_DIR
 
 # TFLite Micro's recording allocator on the same files (models README, 64-bit host).
 TFLM_ARENA = {"kws_ref_model_int8": 24272, "resnet8_cifar10_int8": 55984, "vww_96_int8": 103680, "ad01_int8": 3984}

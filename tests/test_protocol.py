@@ -12,10 +12,10 @@ import zlib
 
 import pytest
 
-from tinyml_ptq.device.protocol import (SYNC, Cmd, DeviceClient, DeviceError, DeviceFault, DeviceTimeout, FrameDecoder,
-                                 Status, crc32, describe_fault, encode_frame, parse_info)
-from tinyml_ptq.device.transport import parse_tcp, open_port
 from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.device.protocol import (SYNC, Cmd, DeviceClient, DeviceError, DeviceFault, DeviceTimeout, FrameDecoder,
+                                        Status, crc32, describe_fault, encode_frame, parse_info)
+from tinyml_ptq.device.transport import open_port, parse_tcp
 
 IN_SIZE, OUT_SIZE, NUM_OPS, MAX_PAYLOAD = 40, 6, 3, 16
 

@@ -4,21 +4,22 @@ full-int8 check, the CLI's handling of bad input, and the four MLPerf Tiny float
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from conftest import DIGITS_DIR
 from tinyml_ptq.cli import main
+from tinyml_ptq.compiler.tflite_reader import parse_tflite
 from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.interpreters.tflite_inspect import require_full_int8, tflite_ops
 from tinyml_ptq.quantization.quant_report import format_report
 from tinyml_ptq.quantization.quantize import quantize
-from tinyml_ptq.interpreters.tflite_inspect import require_full_int8, tflite_ops
-from tinyml_ptq.compiler.tflite_reader import parse_tflite
+
+from conftest import DIGITS_DIR
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 DYNAMIC_BATCH_OPS = {"SHAPE", "STRIDED_SLICE", "PACK"}

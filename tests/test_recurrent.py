@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.interpreters.tflite_inspect import require_full_int8, tflite_ops
 from tinyml_ptq.quantization.model_loader import load_model
 from tinyml_ptq.quantization.quantize import quantize
-from tinyml_ptq.interpreters.tflite_inspect import require_full_int8, tflite_ops
 
 STEPS, CHANNELS, CLASSES = 32, 3, 4
 # What each recurrent layer becomes (besides the RESHAPE, CONV_2D, FULLY_CONNECTED and SOFTMAX around it).

@@ -20,14 +20,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import AD01_MODEL, DIGITS_DIR, SHARED_MODELS, default_sigint
-
-from tinyml_ptq.target.boards import get_board
 from tinyml_ptq.cli import main
-from tinyml_ptq.device.emulator import RENODE_HOW_TO_GET, RENODE_QUANTUM_S, find_renode, free_port, set_renode
 from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.device.emulator import RENODE_HOW_TO_GET, RENODE_QUANTUM_S, find_renode, free_port, set_renode
 from tinyml_ptq.device.protocol import DeviceFault, DeviceTimeout
 from tinyml_ptq.device.run import run
+from tinyml_ptq.target.boards import get_board
+
+from conftest import AD01_MODEL, DIGITS_DIR, SHARED_MODELS, default_sigint
 
 pytestmark = pytest.mark.slow
 
@@ -73,8 +73,8 @@ class Projects:
     def get(self, model: Path, board: str, *make_args: str) -> Path:
         key = (model, board, make_args)
         if key not in self.cache:
-            from tinyml_ptq.target.build import build
             from tinyml_ptq.compiler.project import generate
+            from tinyml_ptq.target.build import build
 
             project = self.root / f"{model.stem}-{board}{'-'.join(('',) + make_args)}".replace("=", "")
             generate(model, project, board=board)

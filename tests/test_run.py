@@ -18,12 +18,12 @@ import time
 import numpy as np
 import pytest
 
-from conftest import AD01_MODEL, SHARED_MODELS, default_sigint, our_qemus
-
 from tinyml_ptq.cli import main
 from tinyml_ptq.core.errors import UserError
 from tinyml_ptq.device.protocol import DeviceFault
 from tinyml_ptq.device.run import run
+
+from conftest import AD01_MODEL, SHARED_MODELS, default_sigint, our_qemus
 
 needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")
 INSNS_PER_TICK = 40  # MPS2 SysTick at 25 MHz under -icount shift=0: one tick per 40 instructions
@@ -168,8 +168,8 @@ def test_user_errors(run_projects, ad01_data, tmp_path):
 
 
 def test_flash_refuses_emulated_boards_and_missing_tools(tmp_path):
-    from tinyml_ptq.target.flash import flash
     from tinyml_ptq.compiler.project import generate
+    from tinyml_ptq.target.flash import flash
 
     ad01 = AD01_MODEL
     qemu_project = tmp_path / "qemu"
@@ -232,8 +232,8 @@ def test_a_refused_connection_is_reported_after_one_attempt(run_projects, dense_
 def test_run_from_another_folder_after_the_model_moved(run_projects, dense_data, tmp_path, monkeypatch):
     """The project keeps its own copy of the reference model: a relative path given to generate
     and a model moved since do not matter."""
-    from tinyml_ptq.target.build import build
     from tinyml_ptq.compiler.project import generate
+    from tinyml_ptq.target.build import build
 
     work = tmp_path / "work"
     work.mkdir()
@@ -283,8 +283,8 @@ def test_firmware_of_another_model_with_the_same_sizes_is_refused(run_projects, 
 
 def test_a_model_with_two_inputs_runs_from_one_npz_per_input_arrays(tmp_path, capsys):
     """TFLM's simple_add_model (two 128x128 inputs) on the host board: x0 and x1 in one .npz."""
-    from tinyml_ptq.target.build import build
     from tinyml_ptq.compiler.project import generate
+    from tinyml_ptq.target.build import build
 
     model = SHARED_MODELS.parent / "tflm" / "simple_add_model.tflite"
     generate(model, tmp_path / "fw", board="host")

@@ -12,14 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from test_cortex_m0plus import SHARED_RENODE
-from test_dsp_kernels import MODELS, int8_samples, model_bytes, needs_arm, run_on_board
-from tinyml_ptq.target.boards import get_board, resolve_kernels
+
 from tinyml_ptq.compiler.codegen import generate_model_sources
-from tinyml_ptq.pipeline.hostrun import build_host_runner, run_host
-from tinyml_ptq.core.resources import RUNTIME_DIR
 from tinyml_ptq.compiler.tflite_reader import parse_tflite
+from tinyml_ptq.core.resources import RUNTIME_DIR
+from tinyml_ptq.pipeline.hostrun import build_host_runner, run_host
+from tinyml_ptq.target.boards import get_board, resolve_kernels
+
+from test_dsp_kernels import MODELS, int8_samples, model_bytes, needs_arm, run_on_board
 
 # depthwise4 and depthwise9 have depth multiplier 2, which stays on the reference kernel.
 ON_REFERENCE = {"depthwise4", "depthwise9"}

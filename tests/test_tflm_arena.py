@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED_MODELS, our_qemus
-from tinyml_ptq.device.arena_measure import MEASURE_BUILD, measure_tflm_arena
 from tinyml_ptq.compiler.tflm_export import export_tflm_project
+from tinyml_ptq.device.arena_measure import MEASURE_BUILD, measure_tflm_arena
+
+from conftest import SHARED_MODELS, our_qemus
 
 BOARD = "mps2-an386"
 CASES = [("digits", "reference"), ("digits", "cmsis_nn"), ("kws_ref_model_int8", "reference"),

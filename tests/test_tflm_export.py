@@ -16,14 +16,15 @@ import numpy as np
 import pytest
 
 from tinyml_ptq.cli import main as cli_main
-from tinyml_ptq.core.errors import UserError
 from tinyml_ptq.compiler.ir import Graph, Operator, Quantization, Tensor
 from tinyml_ptq.compiler.tflite_reader import read_tflite
 from tinyml_ptq.compiler.tflm_arena import HOST_LP64, estimate_tflm_arena
 from tinyml_ptq.compiler.tflm_export import TFLM_BUILTIN_OPS, export_tflm_project, parse_resolver, resolver_calls
+from tinyml_ptq.core.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 from conftest import SHARED_MODELS as MLPERF  # noqa: E402  (examples/models/mlperf_tiny)
+
 MLPERF_MODELS = ["ad01_int8", "kws_ref_model_int8", "resnet8_cifar10_int8", "vww_96_int8"]
 DIGITS = ROOT / "examples" / "digits"
 
@@ -277,8 +278,9 @@ def test_arm_objects_of_the_app_and_board_build_with_the_tflm_model_header(reque
 
 
 def test_build_of_a_tflm_project_asks_for_the_tflm_tree(tmp_path, capsys, monkeypatch):
-    from conftest import AD01_MODEL
     from tinyml_ptq.cli import main
+
+    from conftest import AD01_MODEL
 
     monkeypatch.delenv("TFLM_DIR", raising=False)
     project = tmp_path / "tflm"

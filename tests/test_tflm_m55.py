@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SHARED_MODELS
-from tinyml_ptq.target.build import build
 from tinyml_ptq.compiler.project import generate
-from tinyml_ptq.device.run import run
 from tinyml_ptq.device.arena_measure import measure_tflm_arena
+from tinyml_ptq.device.run import run
+from tinyml_ptq.target.build import build
+
+from conftest import SHARED_MODELS
 
 pytestmark = pytest.mark.slow
 

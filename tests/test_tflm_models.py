@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import SHARED_MODELS
-from harness import full_range_inputs
 from tinyml_ptq.compiler.project import generate
 from tinyml_ptq.pipeline.verify import verify
+
+from conftest import SHARED_MODELS
+from harness import full_range_inputs
 
 TFLM_MODELS = SHARED_MODELS.parent / "tflm"
 # keyword_scrambled_8bit: an int16 input quantized to int8 by its first operator, int8-state SVDFs,

@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import DIGITS_DIR, SHARED_MODELS
-from tinyml_ptq.target.build import build
-from tinyml_ptq.core.errors import UserError
 from tinyml_ptq.compiler.project import generate
+from tinyml_ptq.core.errors import UserError
 from tinyml_ptq.device.run import run
+from tinyml_ptq.target.build import build
+
+from conftest import DIGITS_DIR, SHARED_MODELS
 
 pytestmark = pytest.mark.slow
 

@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SHARED_MODELS as MODELS_DIR
 from tinyml_ptq.cli import main
 from tinyml_ptq.pipeline.verify import compare_outputs
+
+from conftest import SHARED_MODELS as MODELS_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 MLPERF = ["kws_ref_model_int8", "vww_96_int8", "resnet8_cifar10_int8", "ad01_int8"]

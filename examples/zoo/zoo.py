@@ -342,8 +342,8 @@ def train(entry: ZooModel, folder: Path, train_samples: int = 512, eval_samples:
 
 
 def deploy_one(entry: ZooModel, folder: Path, keras_path: Path) -> ZooResult:
-    from tinyml_ptq.pipeline.deploy import deploy
     from tinyml_ptq.core.errors import UserError
+    from tinyml_ptq.pipeline.deploy import deploy
 
     start = time.monotonic()
     try:

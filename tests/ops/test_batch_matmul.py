@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import assert_bit_exact, convert_int8, only_op, random_range, with_output_scale
 from tinyml_ptq.compiler.ir import Quantization
 from tinyml_ptq.compiler.lowering import MalformedOperator, UnsupportedOperator, lower_graph
 from tinyml_ptq.compiler.lowering.batch_matmul import DSP_SCRATCH_BYTES, matmul_layout
 from tinyml_ptq.compiler.tflite_reader import parse_tflite
+
+from harness import assert_bit_exact, convert_int8, only_op, random_range, with_output_scale
 
 ACTIVATION_CASES = 32
 CONSTANT_CASES = 12
@@ -29,8 +30,8 @@ def assert_dsp_bit_exact(model: bytes, samples: int = SAMPLES, seed: int = 0, in
     """The DSP kernel set's generated C on the host against TFLM (assert_bit_exact runs the
     reference set); returns the generated sources."""
     from tinyml_ptq.compiler.codegen import generate_model_sources
-    from tinyml_ptq.pipeline.hostrun import build_host_runner, run_host
     from tinyml_ptq.interpreters.reference import ReferenceInterpreter
+    from tinyml_ptq.pipeline.hostrun import build_host_runner, run_host
 
     sources = generate_model_sources(parse_tflite(model), model, kernels="dsp")
     ref = ReferenceInterpreter(model)
@@ -245,10 +246,10 @@ needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shut
 def test_dsp_kernel_bit_exact_on_emulated_cortex_m4(tmp_path):
     """Random cases (every adj combination, broadcasts, odd sizes, column blocks) with the real
     SMLAD/SMMLAR on the emulated Cortex-M4: every output byte equal to TFLM's."""
-    from tinyml_ptq.target.build import build
     from tinyml_ptq.compiler.project import generate
-    from tinyml_ptq.interpreters.reference import ReferenceInterpreter
     from tinyml_ptq.device.run import run
+    from tinyml_ptq.interpreters.reference import ReferenceInterpreter
+    from tinyml_ptq.target.build import build
 
     models = {}
     for case in (3, 5, 6, 11, 15):

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import assert_bit_exact, convert_int8, only_op, with_output_scale
 from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
 from tinyml_ptq.compiler.tflite_reader import parse_tflite
+
+from harness import assert_bit_exact, convert_int8, only_op, with_output_scale
 
 CASES = 16
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import assert_bit_exact, convert_int8
 from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
 from tinyml_ptq.compiler.tflite_reader import parse_tflite
+
+from harness import assert_bit_exact, convert_int8
 
 BINARY_CASES = 14
 UNARY_CASES = 12

@@ -39,9 +39,10 @@ def test_per_tensor_multiplier_uses_double_scale_product():
     """FULLY_CONNECTED with per-tensor weights forms input_scale * filter_scale in double, as
     convolutions do. With the output scale set to f32(product) * 2^7 a float32 product would
     give exactly 2^-7 and exact rounding ties; only the double product matches TFLM."""
-    from harness import with_output_scale
     from tinyml_ptq.compiler import quant_math
     from tinyml_ptq.compiler.tflite_reader import parse_tflite
+
+    from harness import with_output_scale
 
     rng = np.random.default_rng(8)
     weights = rng.normal(size=(1, 3)).astype(np.float32)

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import activation_for, assert_bit_exact, convert_int16x8, int16_samples, only_int16x8_op, random_range
 from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
 from tinyml_ptq.compiler.tflite_reader import parse_tflite
+
+from harness import activation_for, assert_bit_exact, convert_int16x8, int16_samples, only_int16x8_op, random_range
 
 CASES = 8
 
@@ -123,9 +124,10 @@ def test_int16x8_operator_without_kernel_is_refused_by_name():
 
 def test_digits_example_quantized_int16x8_verifies_exact(tmp_path):
     """`tinyml-ptq quantize --mode int16x8` on the digits CNN, then verify: exact natively."""
-    from conftest import DIGITS_DIR
-    from tinyml_ptq.quantization.quantize import quantize
     from tinyml_ptq.pipeline.verify import verify
+    from tinyml_ptq.quantization.quantize import quantize
+
+    from conftest import DIGITS_DIR
 
     out = tmp_path / "d16.tflite"
     quantize(DIGITS_DIR / "digits_cnn.keras", str(DIGITS_DIR / "calib.npz"), out, samples=64, mode="int16x8")

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import (activation_for, assert_bit_exact, convert_int16x8, int16_samples, only_int16x8_op, random_range,
-                     with_output_scale)
 from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
 from tinyml_ptq.compiler.tflite_reader import parse_tflite
+
+from harness import (activation_for, assert_bit_exact, convert_int16x8, int16_samples, only_int16x8_op, random_range,
+                     with_output_scale)
 
 CASES = 8
 SEANET = Path(__file__).resolve().parents[2] / "examples" / "models" / "tflm" / "seanet" / "transpose_conv"

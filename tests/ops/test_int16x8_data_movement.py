@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
+from tinyml_ptq.compiler.tflite_reader import parse_tflite
+from tinyml_ptq.interpreters.reference import ReferenceInterpreter
+
 from harness import assert_bit_exact, convert_int16x8, int16_samples, only_int16x8_op, only_op, random_range
 from test_concat_pad import _concat_case, _pad_case
 from test_data_movement import _join, _shape, _strided_slice_case
-from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
-from tinyml_ptq.interpreters.reference import ReferenceInterpreter
-from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
 CASES = 6
 

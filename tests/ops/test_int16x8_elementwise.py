@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import activation_for, assert_bit_exact, convert_int16x8, int16_samples, only_int16x8_op, random_range
 from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
 from tinyml_ptq.compiler.lowering.activations_lut import sigmoid_s16_rescale
 from tinyml_ptq.compiler.tflite_reader import parse_tflite
+
+from harness import activation_for, assert_bit_exact, convert_int16x8, int16_samples, only_int16x8_op, random_range
 
 CASES = 8
 

@@ -19,11 +19,12 @@ import dataclasses
 import numpy as np
 import pytest
 
+from tinyml_ptq.compiler.lowering import MalformedOperator, UnsupportedOperator, lower_graph
+from tinyml_ptq.compiler.tflite_reader import parse_tflite
+from tinyml_ptq.interpreters.tflite_inspect import require_full_int8
+
 from conftest import SHARED_MODELS
 from harness import assert_bit_exact, only_op, random_range
-from tinyml_ptq.compiler.lowering import MalformedOperator, UnsupportedOperator, lower_graph
-from tinyml_ptq.interpreters.tflite_inspect import require_full_int8
-from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
 LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
 TRAINED = SHARED_MODELS.parent / "tflm" / "trained_lstm_int8.tflite"
@@ -280,8 +281,8 @@ def _runtime_activations(calls: list[str], tmp_path) -> np.ndarray:
     """Each C expression of `x` (an int16) evaluated by the runtime over every int16 value."""
     import subprocess
 
-    from tinyml_ptq.pipeline.hostrun import HOST_CFLAGS
     from tinyml_ptq.core.resources import RUNTIME_DIR
+    from tinyml_ptq.pipeline.hostrun import HOST_CFLAGS
 
     main = tmp_path / "activations.c"
     main.write_text('#include <stdio.h>\n#include "tp_lstm.h"\nint main(void)\n{\n'

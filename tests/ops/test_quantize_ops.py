@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import assert_bit_exact, convert_int8, random_range
 from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
 from tinyml_ptq.compiler.tflite_reader import parse_tflite
+
+from harness import assert_bit_exact, convert_int8, random_range
 
 REQUANTIZE_CASES = 12
 FLOAT_BOUNDARY_CASES = 12

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import assert_bit_exact, convert_int8, only_op, random_range
 from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
 from tinyml_ptq.interpreters.tflite_inspect import require_full_int8
-from tinyml_ptq.compiler.tflite_reader import parse_tflite
+
+from harness import assert_bit_exact, convert_int8, only_op, random_range
 
 CASES = 12
 MODES = ["half_pixel", "align_corners", "plain"]
@@ -115,9 +115,9 @@ def test_refuses_a_resize_tflm_would_read_past_the_input(small_model):
                     reason="arm-none-eabi-gcc and qemu-system-arm are needed (make apt installs them)")
 def test_resize_bilinear_on_emulated_cortex_m(tmp_path):
     """The same kernel on the emulated Cortex-M3 (mps2-an385), bit-exact with TFLM."""
-    from tinyml_ptq.target.build import build
     from tinyml_ptq.compiler.project import generate
     from tinyml_ptq.device.run import run
+    from tinyml_ptq.target.build import build
 
     model = convert_int8(resize_fn("half_pixel", (9, 13)), [(4, 5, 3)], calib_range=(-2.0, 1.0))
     (tmp_path / "resize.tflite").write_bytes(model)

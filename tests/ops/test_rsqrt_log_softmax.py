@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import assert_bit_exact, convert_int8, only_op, random_range, with_output_scale
 from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
+
+from harness import assert_bit_exact, convert_int8, only_op, random_range, with_output_scale
 
 RSQRT_CASES = 8
 LOG_SOFTMAX_CASES = 10

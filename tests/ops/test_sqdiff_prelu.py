@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import assert_bit_exact, convert_int8, only_op, random_range, with_output_scale
 from tinyml_ptq.compiler.ir import Quantization
 from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
+
+from harness import assert_bit_exact, convert_int8, only_op, random_range, with_output_scale
 
 SQDIFF_CASES = 10
 PRELU_CASES = 10

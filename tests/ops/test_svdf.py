@@ -16,9 +16,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from harness import assert_bit_exact, only_op
 from tinyml_ptq.compiler.lowering import MalformedOperator, UnsupportedOperator, lower_graph
 from tinyml_ptq.compiler.tflite_reader import parse_tflite
+
+from harness import assert_bit_exact, only_op
 
 RANDOM_CASES = 12
 

@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import assert_bit_exact, convert_int8, only_op, random_range, with_output_scale
-from tinyml_ptq.core.errors import UserError
 from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
-from tinyml_ptq.interpreters.tflite_inspect import require_full_int8
 from tinyml_ptq.compiler.tflite_reader import parse_tflite
+from tinyml_ptq.core.errors import UserError
+from tinyml_ptq.interpreters.tflite_inspect import require_full_int8
+
+from harness import assert_bit_exact, convert_int8, only_op, random_range, with_output_scale
 
 CASES = 14
 # TFLM's own TRANSPOSE_CONV models (int16x8), shipped with the repository.
@@ -117,8 +118,8 @@ def dsp_outputs(model: bytes, samples: int, seed: int) -> tuple[np.ndarray, np.n
     import tempfile
 
     from tinyml_ptq.compiler.codegen import generate_model_sources
-    from tinyml_ptq.pipeline.hostrun import build_host_runner, run_host
     from tinyml_ptq.interpreters.reference import ReferenceInterpreter
+    from tinyml_ptq.pipeline.hostrun import build_host_runner, run_host
 
     sources = generate_model_sources(parse_tflite(model), model, kernels="dsp")
     ref = ReferenceInterpreter(model)
@@ -203,8 +204,8 @@ def test_refuses_an_output_shape_operand_the_output_does_not_have(small_model):
 
 def test_int32_data_operand_is_still_refused(small_model):
     """The int32 allowance is for TRANSPOSE_CONV's output shape (operand 0), not its data operand."""
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
     import flatbuffers
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
     tree = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(small_model, 0))
     sub = tree.subgraphs[0]
@@ -270,10 +271,10 @@ def test_transpose_conv_on_emulated_cortex_m(tmp_path):
     """Under QEMU, bit-exact with TFLM: the reference kernel on the Cortex-M3 (mps2-an385), the
     DSP kernel with the real SMLAD/SXTB16 on the Cortex-M4 (mps2-an386), which runs the decoder
     layer in well under half the reference kernel's instructions (about 4.7x fewer when measured)."""
-    from tinyml_ptq.target.build import build
     from tinyml_ptq.compiler.project import generate
-    from tinyml_ptq.interpreters.reference import ReferenceInterpreter
     from tinyml_ptq.device.run import run
+    from tinyml_ptq.interpreters.reference import ReferenceInterpreter
+    from tinyml_ptq.target.build import build
 
     models = {"decoder": decoder_layer_model(), "case4": random_model(4)[0], "case8": random_model(8)[0]}
     instructions = {}

@@ -17,9 +17,8 @@ import numpy as np
 
 from .. import quant_math
 from ..ir import Graph, Operator, Tensor
-from . import CArray, CStruct, Step, UnsupportedOperator, lowers
-from . import gemmlowp_math as gl
-from .common import elementwise_inplace, is_int16x8, require_int16x8, require_int8
+from . import CArray, CStruct, Step, UnsupportedOperator, gemmlowp_math as gl, lowers
+from .common import elementwise_inplace, is_int16x8, require_int8, require_int16x8
 
 INPUT_INTEGER_BITS = 4  # the rescaled input is Q4.27
 

@@ -7,7 +7,7 @@ import numpy as np
 from .. import quant_math
 from ..ir import Graph, Operator, Tensor
 from . import CStruct, MalformedOperator, Step, UnsupportedOperator, lowers
-from .common import dims_initializer, is_int16x8, require_int16x8, require_int8
+from .common import dims_initializer, is_int16x8, require_int8, require_int16x8
 
 
 def _element_size(graph: Graph, op: Operator, *tensors: Tensor | None) -> int:

@@ -15,8 +15,9 @@ import numpy as np
 from ..ir import Graph, Operator, Tensor
 from . import CArray, CStruct, InPlace, Step, UnsupportedOperator, lowers
 from .common import (checked_padding, dims_initializer, effective_bias, fused_activation, is_int16x8,
-                     per_channel_requant, require_int16x8, require_int8)
+                     per_channel_requant, require_int8, require_int16x8)
 from .gemmlowp_math import multiply_by_quantized_multiplier
+
 
 def conv_geometry(op: Operator, inp: Tensor, filt: Tensor,
                   output: Tensor) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:

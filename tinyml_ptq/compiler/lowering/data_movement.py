@@ -17,7 +17,7 @@ import numpy as np
 
 from ..ir import Graph, Operator, Tensor
 from . import CArray, CStruct, Step, UnsupportedOperator, lowers
-from .common import is_int16x8, require_int16x8, require_int8
+from .common import is_int16x8, require_int8, require_int16x8
 from .concat_pad import concatenation_step
 
 # Operators of this module whose TFLite Micro kernel also takes int16: the same kernels copy

@@ -12,9 +12,8 @@ import numpy as np
 
 from .. import quant_math
 from ..ir import Graph, Operator, Tensor
-from . import CArray, CStruct, MalformedOperator, Step, UnsupportedOperator, lowers
-from . import gemmlowp_math as gl
-from .common import (elementwise_inplace, dims_initializer, fused_activation, is_int16x8, require_int16x8, require_int8,
+from . import CArray, CStruct, MalformedOperator, Step, UnsupportedOperator, gemmlowp_math as gl, lowers
+from .common import (dims_initializer, elementwise_inplace, fused_activation, is_int16x8, require_int8, require_int16x8,
                      rescale_multiplier)
 
 f32 = np.float32

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..ir import Graph, Operator
 from . import CArray, CStruct, Step, UnsupportedOperator, lowers
-from .common import effective_bias, fused_activation, is_int16x8, per_channel_requant, require_int16x8, require_int8
+from .common import effective_bias, fused_activation, is_int16x8, per_channel_requant, require_int8, require_int16x8
 
 
 @lowers("FULLY_CONNECTED")

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Operator
-from . import CArray, Step, lowers
-from . import gemmlowp_math as gl
+from . import CArray, Step, gemmlowp_math as gl, lowers
 from .common import is_int16x8
 from .elementwise import ADD_LEFT_SHIFT, add_sub_rescaling, binary_operands, lower_add_sub_dsp
 from .pooling import lower_pool

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..ir import Graph, Operator, Tensor
 from . import CStruct, Step, UnsupportedOperator, lowers
-from .common import checked_padding, dims_initializer, fused_activation, is_int16x8, require_int16x8, require_int8
+from .common import checked_padding, dims_initializer, fused_activation, is_int16x8, require_int8, require_int16x8
 
 
 def _pool_params(op: Operator, inp: Tensor, output: Tensor) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 from ...core.errors import shorten
 from ..ir import Graph, Operator, Tensor
 from . import CStruct, Step, UnsupportedOperator, lowers
-from .common import is_int16x8, require_int16x8, require_int8, rescale_multiplier
+from .common import is_int16x8, require_int8, require_int16x8, rescale_multiplier
 
 REDUCE_SLOTS = 5  # tp_reduce_dims: outer, reduce_outer, middle, reduce_inner, inner
 MAX_SET_SIZE = 1 << 23  # elements summed into one output: the int32 sum and its offset cannot overflow

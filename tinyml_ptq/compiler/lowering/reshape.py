@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..ir import Graph, Operator
 from . import Step, lowers
-from .common import is_int16x8, require_int16x8, require_int8
+from .common import is_int16x8, require_int8, require_int16x8
 
 
 @lowers("RESHAPE", "SQUEEZE", "EXPAND_DIMS")

@@ -6,9 +6,8 @@ import numpy as np
 
 from .. import quant_math
 from ..ir import Graph, Operator
-from . import CArray, CStruct, Step, UnsupportedOperator, lowers
-from . import gemmlowp_math as gl
-from .common import is_int16x8, require_int16x8, require_int8
+from . import CArray, CStruct, Step, UnsupportedOperator, gemmlowp_math as gl, lowers
+from .common import is_int16x8, require_int8, require_int16x8
 
 SCALED_DIFF_INTEGER_BITS = 5  # the exp() input is Q5.26
 MAX_DEPTH = 4095  # each element adds up to 2^19 to the Q12.19 int32 sum of exponentials
