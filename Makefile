@@ -15,7 +15,7 @@ APT_PKGS  := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-n
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_OUT  ?= out/digits
 
-.PHONY: setup apt venv test test-fast demo bench zoo fuzz clean
+.PHONY: setup apt venv test test-all test-fast demo bench zoo fuzz clean
 
 setup: apt venv
 
@@ -39,17 +39,22 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $@
 
 # The tests also open report.html in headless Chromium.
-test test-fast: APT_PKGS += chromium
+test test-all test-fast: APT_PKGS += chromium
 
 # Two workers (pytest-xdist), each taking whole files so that a file's fixtures are built once;
 # --durations: the slowest cases, for keeping the suite inside its time budget.
 TEST_WORKERS ?= 2
 PYTEST    := $(VPY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 test: setup
+	$(PYTEST) -m "not heavy" --durations=25
+
+# Everything, the cases marked heavy too (TFLM for the host and the M55, the DSP kernels on the
+# M7 and M55, the zoo's ImageNet-style networks): about 20 minutes more.
+test-all: setup
 	$(PYTEST) --durations=25
 
 test-fast: setup
-	$(PYTEST) -m "not slow"
+	$(PYTEST) -m "not slow and not heavy"
 
 # The digits example end to end with one command: quantize, generate, build, run on an emulated
 # Cortex-M4; prints the summary and writes $(DEMO_OUT)/report.json and report.html. A second

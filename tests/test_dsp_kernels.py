@@ -328,7 +328,8 @@ def run_on_board(model: bytes, board: str, root: Path, name: str, samples: int =
 
 @needs_arm
 @pytest.mark.slow
-@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an500", "mps3-an547"])
+@pytest.mark.parametrize("board", ["mps2-an386", pytest.param("mps2-an500", marks=pytest.mark.heavy),
+                                   pytest.param("mps3-an547", marks=pytest.mark.heavy)])
 def test_dsp_kernels_bit_exact_on_emulated_cortex_m(board, tmp_path):
     """Every randomized model, with the real DSP instructions, on the emulated M4, M7 and M55."""
     failures = {name: exact for name in sorted(MODELS)

@@ -24,7 +24,7 @@ from tinyml_ptq.target.build import build
 
 from conftest import SHARED_MODELS
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # TFLM + CMSIS-NN built for the M55
 
 KWS = SHARED_MODELS / "kws_ref_model_int8.tflite"
 BOARD = "mps3-an547"

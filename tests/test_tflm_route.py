@@ -308,6 +308,7 @@ def test_deploy_int16x8_runs_natively(tmp_path):
     assert meta["inputs"][0]["dtype"] == meta["outputs"][0]["dtype"] == "int16"
 
 
+@pytest.mark.heavy  # TFLM built with the host compiler
 def test_host_board_runs_tflm_natively(tflm_projects):
     """The TFLM route on the host board: TFLM built with the host compiler, the protocol on stdio."""
     project = tflm_projects.get("digits", board="host")

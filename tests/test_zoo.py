@@ -22,8 +22,13 @@ import zoo  # noqa: E402
 TEST_IMAGE_SIZE = 32
 
 
+# The ImageNet-style networks take a minute or two each; make test-all runs them.
+LARGE = {"mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_lite"}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [m.name for m in zoo.ZOO])
+@pytest.mark.parametrize("name", [pytest.param(m.name, marks=pytest.mark.heavy) if m.name in LARGE else m.name
+                                  for m in zoo.ZOO])
 def test_zoo_model_deploys_exact_or_is_refused_with_its_reason(name, tmp_path):
     entry = zoo.BY_NAME[name]
     if entry.size:
