@@ -226,7 +226,7 @@ def test_api_exposes_the_stages():
 
     for name in ("quantize", "generate", "build", "run", "deploy", "check"):
         assert callable(getattr(tinyml_ptq, name)), name
-    assert Path(tinyml_ptq.pipeline.deploy.__code__.co_filename).name == "deploy.py"
+    assert Path(tinyml_ptq.deploy.__code__.co_filename).name == "deploy.py"
 
 
 @pytest.mark.parametrize("name", ["github-actions.yml", "gitlab-ci.yml"])
