@@ -49,7 +49,7 @@ test: setup
 	$(PYTEST) -m "not heavy" --durations=25
 
 # Everything, the cases marked heavy too (TFLM for the host and the M55, the DSP kernels on the
-# M7 and M55, the zoo's ImageNet-style networks): about 20 minutes more.
+# M7 and M55, the zoo's ImageNet-style networks): about 20 minutes more in the last serial run.
 test-all: setup
 	$(PYTEST) --durations=25
 
