@@ -320,6 +320,9 @@ def check_cmd(report: str, max_accuracy_drop: float | None, min_exact: float | N
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .core import progress
+
+    progress.set_enabled(True)  # an earlier --json command in this process turned it off
     try:
         result = cli.main(args=argv, prog_name="tinyml-ptq", standalone_mode=False)
     except UserError as exc:
