@@ -286,6 +286,33 @@ def test_hung_firmware_times_out_clearly(run_projects, ad01_data, tmp_path, no_q
     assert our_qemus(tmp_path) == []
 
 
+def test_an_emulator_starved_for_longer_than_three_timeouts_is_waited_for(clean_ad01, ad01_data, no_qemu_left):
+    """A loaded machine can stop an emulator for seconds. Stopped (SIGSTOP) for 2.5 s, over 3 reply
+    timeouts of 0.5 s but under 8, it is not declared hung, and every output is still exact."""
+    project, _ = clean_ad01
+    stopped = []
+
+    def stall_the_emulator():
+        deadline = time.monotonic() + 60
+        while not stopped and time.monotonic() < deadline:
+            for line in our_qemus(project):
+                pid = int(line.split()[0])
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+                time.sleep(2.5)
+                os.kill(pid, signal.SIGCONT)
+                return
+            time.sleep(0.05)
+
+    staller = threading.Thread(target=stall_the_emulator)
+    staller.start()
+    try:
+        result = run(project, ad01_data, timeout=0.5)
+    finally:
+        staller.join()
+    assert stopped and result.exact == 1.0
+
+
 def test_fault_frame_over_tcp(run_projects, no_qemu_left):
     project = run_projects.get("ad01", "mps2-an386", fault=True)
     with Emulator(project / "build" / "firmware.elf", "mps2-an386", serial="tcp") as em:

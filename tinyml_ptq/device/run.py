@@ -234,8 +234,7 @@ class _Session:
             else:
                 self.emulator = emulator_for(board, project / "build" / "firmware.elf").start()
                 self.transport = self.emulator.transport()
-            silent = {} if port is not None else {"silent_retries": EMULATOR_SILENT_RETRIES}
-            self.client = DeviceClient(self.transport, **client_options, **silent)
+            self.client = DeviceClient(self.transport, **client_options)
             if port is not None:
                 self.client.resync()  # a port may have been in use before: clear any half frame
         except BaseException:
@@ -283,6 +282,8 @@ def run(project_dir: str | os.PathLike, data: str | os.PathLike, limit: int | No
     model_bytes = _reference_model(project, meta, model)
     workers = min(workers, len(xs[0]))
     options = dict(timeout=timeout, invoke_timeout=invoke_timeout, retries=retries)
+    if port is None:
+        options["silent_retries"] = EMULATOR_SILENT_RETRIES
 
     started = time.monotonic()
     sessions: list[_Session] = []
