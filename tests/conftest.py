@@ -20,7 +20,8 @@ AD01_MODEL = SHARED_MODELS / "ad01_int8.tflite"
 TFLM_TREE = Path(os.environ.get("TFLM_DIR") or Path(__file__).resolve().parents[2] / "shared" / "tflm")
 HOW_TO_GET_TFLM = ("no TensorFlow Lite Micro tree: git clone https://github.com/tensorflow/tflite-micro, fetch its "
                    "downloads (make -f tensorflow/lite/micro/tools/make/Makefile third_party_downloads) and set TFLM_DIR")
-
+# Renode: $RENODE or renode on PATH, else the build in shared/ beside the checkout.
+SHARED_RENODE = Path(__file__).resolve().parents[2] / "shared" / "tools" / "renode" / "renode"
 
 
 def pytest_configure(config):
@@ -48,6 +49,21 @@ def tflm_dir() -> Path:
     if shutil.which("arm-none-eabi-g++") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("arm-none-eabi-g++ and qemu-system-arm are needed (make apt installs them)")
     return TFLM_TREE.resolve()
+
+
+@pytest.fixture(scope="session")
+def renode() -> Path:
+    """The Renode launcher the Renode-board tests use, exported as $RENODE for CLI subprocesses;
+    they skip (one line, how to get it) without one."""
+    from tinyml_ptq.device.emulator import RENODE_HOW_TO_GET, find_renode
+
+    if not os.environ.get("RENODE") and shutil.which("renode") is None:
+        if not SHARED_RENODE.is_file():
+            pytest.skip(f"no Renode: {RENODE_HOW_TO_GET}")
+        os.environ["RENODE"] = str(SHARED_RENODE)
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc is needed (make apt installs it)")
+    return find_renode()
 
 
 def default_sigint() -> None:

@@ -10,7 +10,6 @@ are also checked to hold Armv6-M instructions only.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -21,7 +20,6 @@ import pytest
 
 from tinyml_ptq.cli import main
 from tinyml_ptq.core.errors import UserError
-from tinyml_ptq.device.emulator import RENODE_HOW_TO_GET
 from tinyml_ptq.device.protocol import DeviceFault
 from tinyml_ptq.device.run import run
 from tinyml_ptq.target.boards import get_board, resolve_kernels
@@ -31,7 +29,6 @@ from conftest import AD01_MODEL, DIGITS_DIR
 pytestmark = pytest.mark.slow
 
 BOARD = "nucleo-g0b1re"
-SHARED_RENODE = Path(__file__).resolve().parents[2] / "shared" / "tools" / "renode" / "renode"
 # The only 32-bit Thumb instructions Armv6-M has (ARM DDI 0419, A5.3).
 ARMV6M_WIDE = {"bl", "mrs", "msr", "dmb", "dsb", "isb", "udf.w"}
 
@@ -40,15 +37,6 @@ ARMV6M_WIDE = {"bl", "mrs", "msr", "dmb", "dsb", "isb", "udf.w"}
 def arm_gcc() -> None:
     if shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip("arm-none-eabi-gcc is needed (make apt installs it)")
-
-
-@pytest.fixture(scope="session")
-def renode(arm_gcc) -> None:
-    """Renode for the emulated tests, exported as $RENODE for the CLI."""
-    if not os.environ.get("RENODE") and shutil.which("renode") is None:
-        if not SHARED_RENODE.is_file():
-            pytest.skip(f"no Renode: {RENODE_HOW_TO_GET}")
-        os.environ["RENODE"] = str(SHARED_RENODE)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ firmware is built once per session and each run starts one Renode per worker.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -22,7 +21,7 @@ import pytest
 
 from tinyml_ptq.cli import main
 from tinyml_ptq.core.errors import UserError
-from tinyml_ptq.device.emulator import RENODE_HOW_TO_GET, RENODE_QUANTUM_S, find_renode, free_port, set_renode
+from tinyml_ptq.device.emulator import RENODE_QUANTUM_S, find_renode, free_port, set_renode
 from tinyml_ptq.device.protocol import DeviceFault, DeviceTimeout
 from tinyml_ptq.device.run import run
 from tinyml_ptq.target.boards import get_board
@@ -31,7 +30,6 @@ from conftest import AD01_MODEL, DIGITS_DIR, SHARED_MODELS, default_sigint
 
 pytestmark = pytest.mark.slow
 
-SHARED_RENODE = Path(__file__).resolve().parents[2] / "shared" / "tools" / "renode" / "renode"
 RENODE_BOARDS = ["stm32f4-disco", "stm32f746-disco", "nucleo-l4r5zi"]
 KWS_MODEL = SHARED_MODELS / "kws_ref_model_int8.tflite"
 
@@ -42,18 +40,6 @@ def our_renodes() -> list[str]:
     out = subprocess.run(["pgrep", "-af", "Renode.exe"], capture_output=True, text=True).stdout
     ours = str(Path(tempfile.gettempdir()) / "tinyml-ptq-renode-")
     return [line for line in out.splitlines() if ours in line]
-
-
-@pytest.fixture(scope="session")
-def renode() -> Path:
-    """The Renode launcher the tests use, also exported as $RENODE for CLI subprocesses."""
-    if not os.environ.get("RENODE") and shutil.which("renode") is None:
-        if not SHARED_RENODE.is_file():
-            pytest.skip(f"no Renode: {RENODE_HOW_TO_GET}")
-        os.environ["RENODE"] = str(SHARED_RENODE)
-    if shutil.which("arm-none-eabi-gcc") is None:
-        pytest.skip("arm-none-eabi-gcc is needed (make apt installs it)")
-    return find_renode()
 
 
 @pytest.fixture

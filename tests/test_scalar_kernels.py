@@ -4,15 +4,12 @@ the emulated Cortex-M3 (QEMU: the portable C) and Cortex-M0+ (Renode: the Armv6-
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from test_cortex_m0plus import SHARED_RENODE
 
 from tinyml_ptq.compiler.codegen import generate_model_sources
 from tinyml_ptq.compiler.tflite_reader import parse_tflite
@@ -120,11 +117,7 @@ def test_scalar_kernels_bit_exact_on_emulated_cortex_m3(tmp_path):
 
 @needs_arm
 @pytest.mark.slow
-def test_scalar_kernels_bit_exact_on_emulated_cortex_m0plus(tmp_path, monkeypatch):
-    if not os.environ.get("RENODE") and shutil.which("renode") is None:
-        if not SHARED_RENODE.is_file():
-            pytest.skip("no Renode")
-        monkeypatch.setenv("RENODE", str(SHARED_RENODE))
+def test_scalar_kernels_bit_exact_on_emulated_cortex_m0plus(tmp_path, renode):
     failures = {name: exact for name in ON_M0PLUS
                 if (exact := run_on_board(model_bytes(name), "nucleo-g0b1re", tmp_path, name, kernels="scalar")) != 1.0}
     assert not failures, f"not bit-exact on nucleo-g0b1re: {failures}"
