@@ -105,7 +105,7 @@ def test_float_model_is_refused():
     fn = tf.function(lambda x: dense(x), input_signature=[tf.TensorSpec([1, 4], tf.float32)])
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
     float_model = converter.convert()
-    with pytest.raises(UserError, match="only full-integer int8 models are supported"):
+    with pytest.raises(UserError, match=r"has float32 unquantized tensor .*; supported: a full-integer model: quantized int8 activations"):
         generate_model_sources(parse_tflite(float_model), float_model)
 
 

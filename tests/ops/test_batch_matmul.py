@@ -329,7 +329,8 @@ def test_per_channel_operand_is_refused():
     rhs = graph.tensors[op.inputs[1]]
     rhs.quantization = Quantization(np.full(5, rhs.scale, np.float32), np.zeros(5, np.int64), axis=3)
     with pytest.raises(UnsupportedOperator, match=rf"BATCH_MATMUL \(node {op.index}\) has per-channel quantized "
-                                                  rf"tensor '{rhs.name}'; only per-tensor is supported"):
+                                                  rf"tensor '{rhs.name}'; supported: one scale and zero point "
+                                                  r"per tensor"):
         lower_graph(graph)
 
 
@@ -353,7 +354,7 @@ def test_rank6_operand_is_refused():
     lhs = graph.tensors[op.inputs[0]]
     lhs.shape = (1, 1, 1, 2, 3, 4)
     with pytest.raises(UnsupportedOperator, match=rf"BATCH_MATMUL \(node {op.index}\) has a rank-6 operand "
-                                                  r"\[1, 1, 1, 2, 3, 4\]; TFLite Micro takes ranks 2 to 5"):
+                                                  r"\[1, 1, 1, 2, 3, 4\]; supported: operands of rank 2 to 5"):
         lower_graph(graph)
 
 

@@ -120,5 +120,6 @@ def test_keras_zero_padding_2d():
 
 def test_rank5_pad_is_refused():
     model = convert_int8(lambda x: tf.pad(x, [[0, 0], [1, 0], [0, 0], [0, 1], [0, 0]]), [(2, 2, 2, 3)])
-    with pytest.raises(UnsupportedOperator, match="rank-5"):
+    with pytest.raises(UnsupportedOperator, match=r"PAD \(node \d+\) pads a rank-5 tensor; "
+                                                     r"supported: an input of at most 4 dimensions"):
         lower_graph(parse_tflite(model))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
+from tinyml_ptq.compiler.lowering import MalformedOperator, UnsupportedOperator, lower_graph
 from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
 from harness import assert_bit_exact, convert_int8, only_op, with_output_scale
@@ -213,5 +213,5 @@ def test_unsupported_asymmetric_filter(small_conv_graph):
 def test_inconsistent_output_shape_is_refused(small_conv_graph):
     graph = parse_tflite(small_conv_graph)
     graph.operators[0].options["padding"] = 1  # VALID would give 3x3, the tensor says 5x5
-    with pytest.raises(UnsupportedOperator, match="VALID padding gives a 3x3 output"):
+    with pytest.raises(MalformedOperator, match=r"VALID padding gives a 3x3 output .*; the model is inconsistent"):
         lower_graph(graph)

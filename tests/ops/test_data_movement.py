@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
+from tinyml_ptq.compiler.lowering import MalformedOperator, UnsupportedOperator, lower_graph
 from tinyml_ptq.compiler.tflite_reader import parse_tflite
 
 from harness import assert_bit_exact, convert_int8, only_op, random_range
@@ -46,7 +46,8 @@ def test_transpose_random(case):
 
 def test_transpose_rank6_is_refused():
     model = convert_int8(lambda x: tf.transpose(x, [0, 5, 1, 4, 2, 3]), [(2, 2, 2, 2, 3)])
-    with pytest.raises(UnsupportedOperator, match=r"TRANSPOSE \(node \d+\) transposes a rank-6 tensor"):
+    with pytest.raises(UnsupportedOperator, match=r"TRANSPOSE \(node \d+\) transposes a rank-6 tensor; "
+                                                     r"supported: an input of at most 5 dimensions"):
         lower_graph(parse_tflite(model))
 
 
@@ -118,7 +119,8 @@ def test_slice_random(case):
 def test_strided_slice_refusals():
     model = convert_int8(lambda x: tf.strided_slice(x, [0, 0, 1, 0, 0], [1, 2, 3, 2, 2], [1, 1, 1, 1, 2]),
                          [(2, 3, 2, 2)])
-    with pytest.raises(UnsupportedOperator, match=r"STRIDED_SLICE \(node \d+\) slices a rank-5 tensor"):
+    with pytest.raises(UnsupportedOperator, match=r"STRIDED_SLICE \(node \d+\) slices a rank-5 tensor; "
+                                                     r"supported: an input of at most 4 dimensions"):
         lower_graph(parse_tflite(model))
 
 
@@ -287,11 +289,12 @@ def test_gather_refusals():
     model = convert_int8(lambda x: tf.gather(x, [2, 0], axis=2), [(3, 4)])
     graph, op = only_op(model, "GATHER")
     graph.tensors[op.inputs[1]].data = np.array([2, 4], dtype=np.int32)
-    with pytest.raises(UnsupportedOperator, match=r"GATHER \(node \d+\) has index 4 outside axis 2 of extent 4"):
+    with pytest.raises(MalformedOperator, match=r"GATHER \(node \d+\) has index 4 outside axis 2 of extent 4"):
         lower_graph(graph)
     graph.tensors[op.inputs[1]].data = None  # as if computed by an earlier operator
     with pytest.raises(UnsupportedOperator,
-                       match=r"GATHER \(node \d+\) has its indices computed at run time .*only a constant"):
+                       match=r"GATHER \(node \d+\) has its indices computed at run time \(tensor .*\); "
+                             r"supported: constant integer operands"):
         lower_graph(graph)
 
 
@@ -440,7 +443,8 @@ def test_space_to_batch_nd_padding_with_a_zero_point_is_refused():
     model = convert_int8(lambda x: tf.space_to_batch(x, [2, 2], [[1, 0], [0, 1]]), [(3, 3, 2)], calib_range=(0.0, 4.0))
     graph, op = only_op(model, "SPACE_TO_BATCH_ND")
     assert graph.tensors[op.outputs[0]].zero_point != 0
-    with pytest.raises(UnsupportedOperator, match=r"SPACE_TO_BATCH_ND \(node \d+\) pads .* uninitialized value"):
+    with pytest.raises(UnsupportedOperator, match=r"SPACE_TO_BATCH_ND \(node \d+\) pads .*; supported: "
+                                                     r"no padding or output zero point 0: .* uninitialized value"):
         lower_graph(graph)
 
 
@@ -531,40 +535,46 @@ def _output_shape(shape):
 
 REFUSALS = {
     "transpose computed perm": (lambda x: tf.transpose(x, [0, 2, 1]), (3, 4), "TRANSPOSE", _computed(1),
-                                r"has its permutation computed at run time .* only a constant permutation"),
+                                r"has its permutation computed at run time \(tensor .*\); "
+                                r"supported: constant integer operands \(permutation, "),
     "transpose bad perm": (lambda x: tf.transpose(x, [0, 2, 1]), (3, 4), "TRANSPOSE", _set_constant(1, [0, 2, 2]),
-                           r"has permutation \[0, 2, 2\], which is not a permutation"),
+                           r"has permutation \[0, 2, 2\], which is not a permutation", MalformedOperator),
     "strided slice new axis": (lambda x: x[:, 1:, ::2], (4, 4), "STRIDED_SLICE", _set_option("new_axis_mask", 2),
-                               r"has new_axis_mask 2; TFLite Micro ignores it"),
+                               r"has new_axis_mask 2; supported: ellipsis_mask 0, new_axis_mask 0 and offset false "
+                               r"\(TFLite Micro ignores these options\)"),
     "strided slice ellipsis": (lambda x: x[:, 1:, ::2], (4, 4), "STRIDED_SLICE", _set_option("ellipsis_mask", 1),
-                               r"has ellipsis_mask 1; TFLite Micro ignores it"),
+                               r"has ellipsis_mask 1; supported: ellipsis_mask 0"),
     "strided slice offset": (lambda x: x[:, 1:, ::2], (4, 4), "STRIDED_SLICE", _set_option("offset", True),
-                             r"has offset = true"),
+                             r"has offset = true .*; supported: .* offset false"),
     "strided slice computed end": (lambda x: x[:, 1:, ::2], (4, 4), "STRIDED_SLICE", _computed(2),
-                                   r"has its end computed at run time"),
+                                   r"has its end computed at run time .*; supported: constant integer operands"),
     "strided slice empty": (lambda x: x[:, 1:, ::2], (4, 4), "STRIDED_SLICE", _set_constant(1, [0, 4, 0]),
-                            r"selects no elements on axis 1"),
+                            r"selects no elements on axis 1 .*; supported: non-empty input and output tensors"),
     "slice out of range": (lambda x: tf.slice(x, [0, 1, 0], [1, 2, 3]), (4, 4), "SLICE", _set_constant(1, [0, 3, 0]),
-                           r"slices \[3, 5\) out of axis 1 of extent 4"),
+                           r"slices \[3, 5\) out of axis 1 of extent 4", MalformedOperator),
     "split computed axis": (lambda x: tf.concat(tf.split(x, 2, axis=2)[::-1], 2), (3, 4), "SPLIT", _computed(0),
-                            r"has its axis computed at run time"),
+                            r"has its axis computed at run time .*; supported: constant integer operands"),
     "gather bad axis option": (lambda x: tf.gather(x, [1, 0], axis=1), (3, 4), "GATHER", _set_option("axis", 1.5),
-                               r"has option axis = 1.5; it takes an integer"),
+                               r"has option axis = 1.5; it takes an integer", MalformedOperator),
     "resize computed size": (lambda x: tf.image.resize(x, [5, 6], method="nearest"), (2, 3, 1),
-                             "RESIZE_NEAREST_NEIGHBOR", _computed(1), r"has its size computed at run time"),
+                             "RESIZE_NEAREST_NEIGHBOR", _computed(1),
+                             r"has its size computed at run time .*; supported: constant integer operands"),
     "depth to space wrong output": (lambda x: tf.nn.depth_to_space(x, 2), (2, 2, 4), "DEPTH_TO_SPACE",
                                     _output_shape((1, 4, 2, 2)), r"gives shape \[1, 4, 4, 1\] but its output tensor "
-                                                                 r".* has shape \[1, 4, 2, 2\]; the model is inconsistent"),
+                                                                 r".* has shape \[1, 4, 2, 2\]; the model is inconsistent",
+                                    MalformedOperator),
 }
 
 
 @pytest.mark.parametrize("name", list(REFUSALS))
 def test_refusals_name_the_node_and_the_reason(name):
-    build, shape, opcode, mutate, reason = REFUSALS[name]
+    """A support limit is refused (UnsupportedOperator, naming the constraint), a model whose
+    operands contradict each other is reported malformed."""
+    build, shape, opcode, mutate, reason, *error = REFUSALS[name]
     model = convert_int8(build, [shape])
     graph, op = only_op(model, opcode)
     mutate(graph, op)
-    with pytest.raises(UnsupportedOperator, match=rf"{opcode} \(node {op.index}\) {reason}"):
+    with pytest.raises(error[0] if error else UnsupportedOperator, match=rf"{opcode} \(node {op.index}\) {reason}"):
         lower_graph(graph)
 
 

@@ -193,13 +193,16 @@ def test_collapsed_output_range_is_refused(opcode):
     build = (lambda x: tf.nn.relu(x + -10.0)) if opcode == "ADD" else (lambda x: tf.nn.relu(x - 10.0))
     model = convert_int8(build, [(5,)])
     _last_op(model, opcode)
-    with pytest.raises(UnsupportedOperator, match="output rescale factor"):
+    with pytest.raises(UnsupportedOperator, match=rf"{opcode} \(node \d+\) has output rescale factor .*; supported: "
+                                                  r"input rescale factors \(and for ADD and SUB the output's\) within "
+                                                  r"\(0, 1\)"):
         lower_graph(parse_tflite(model))
 
 
 def test_rank5_add_is_refused():
     model = convert_int8(lambda x: x + np.ones((2, 2, 2, 3), np.float32), [(2, 2, 2, 3)])
-    with pytest.raises(UnsupportedOperator, match="rank-5"):
+    with pytest.raises(UnsupportedOperator, match=r"ADD \(node \d+\) has rank-5 operands; supported: operands and "
+                                                  r"output of rank at most 4"):
         lower_graph(parse_tflite(model))
 
 

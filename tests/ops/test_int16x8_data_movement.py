@@ -45,7 +45,8 @@ def test_converter_padv2_int16x8_with_a_float_fill_is_refused_like_tflm():
     model = convert_int16x8(lambda x: tf.pad(x, [[0, 0], [1, 2]], constant_values=0.5), [(3,)])
     graph, op = only_op(model, "PADV2")
     assert graph.tensors[op.inputs[2]].dtype == "float32"
-    with pytest.raises(UnsupportedOperator, match=r"PADV2 \(node \d+\) has a float32 fill value for its int16 input"):
+    with pytest.raises(UnsupportedOperator, match=r"PADV2 \(node \d+\) has a float32 fill value for its int16 input; "
+                                                     r"supported: a fill value of the input's type"):
         lower_graph(graph)
     with pytest.raises(Exception):
         ReferenceInterpreter(model)
@@ -369,7 +370,8 @@ def test_requantize_with_int16_random(case):
 def test_unquantized_int16_quantize_is_refused():
     graph = parse_tflite(_quantize_model((1, 4), "int16", 0.01, 0, "int8", 0.02, 0))
     graph.tensors[0].quantization = None
-    with pytest.raises(UnsupportedOperator, match=r"QUANTIZE \(node 0\) from int16 \(unquantized\) is not supported"):
+    with pytest.raises(UnsupportedOperator, match=r"QUANTIZE \(node 0\) converts int16 \(unquantized\) to int8; "
+                                                     r"supported: int8 -> int8 or int16, int16 -> int8"):
         lower_graph(graph)
 
 

@@ -139,7 +139,8 @@ def test_logistic_int16x8_with_other_output_scale_is_refused():
     from harness import with_output_scale
 
     model = with_output_scale(convert_int16x8(tf.sigmoid, [(4,)]), 1.0 / 1000)
-    with pytest.raises(UnsupportedOperator, match=r"LOGISTIC .*output scale .*2\^-15"):
+    with pytest.raises(UnsupportedOperator, match=r"LOGISTIC \(node \d+\) has int16 output scale 0.001; supported: "
+                                                  r"the fixed output encoding .*, scale 2\^-15 \(int16\)"):
         lower_graph(parse_tflite(model))
 
 

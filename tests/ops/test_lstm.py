@@ -348,32 +348,47 @@ def test_lstm_variants_are_refused(small_lstm, positions, reason):
     graph, op = only_op(small_lstm, LSTM)
     donor = op.inputs[15]  # any tensor: its presence makes the variant
     graph, _ = _edited_graph(small_lstm, inputs={p: donor for p in positions})
-    _refusal(graph, f"{LSTM} \\(node 0\\): is an LSTM with {reason}; TFLite Micro's LSTM kernel")
+    _refusal(graph, f"{LSTM} \\(node 0\\) is an LSTM with {reason}; supported: the standard LSTM, as a Keras LSTM "
+                    "layer converts")
 
 
 def test_cifg_lstm_is_refused(small_lstm):
     graph, _ = _edited_graph(small_lstm, inputs={1: -1, 5: -1, 12: -1})
-    _refusal(graph, r"no input gate \(coupled input and forget gates, CIFG\)")
+    _refusal(graph, r"\(node 0\) has no input gate \(coupled input and forget gates, CIFG\); supported: all four "
+                    r"gates")
 
 
 def test_unsupported_forms_are_refused(small_lstm):
     from tinyml_ptq.compiler.ir import Quantization
 
     cases = [
-        ({0: {"dtype": "int16"}}, {}, r"int16 activations \(an int16x8 model\)"),
-        ({19: {"dtype": "int8"}}, {}, "the int8 LSTM keeps an int16 cell state"),
+        ({0: {"dtype": "int16"}}, {}, r"has int16 activations \(input .*\); supported: int16 activations \(an "
+                                      r"int16x8 model\) on .*--runtime tflm"),
+        ({19: {"dtype": "int8"}}, {}, "has an int8 cell state .*; supported: the full-integer int8 LSTM.* an int16 "
+                                      "cell state"),
         ({19: {"quantization": Quantization(np.array([0.0003], np.float32), np.array([0]))}}, {},
-         r"cell state scale 0.0003 is not a power of two"),
+         r"cell state .* of scale 0.0003; supported: a symmetric cell state \(zero point 0\) whose scale is a power "
+         r"of two from 2\^-30 to 2\^2"),
         ({2: {"quantization": Quantization(np.array([0.01, 0.02] * 3, np.float32), np.zeros(6, np.int64))}}, {},
-         "quantized per channel"),
-        ({3: {"quantization": Quantization(np.array([0.01], np.float32), np.array([3]))}}, {}, "zero point 3"),
-        ({13: {"dtype": "int64"}}, {}, "constant int32 biases"),
-        ({}, {"fused_activation_function": 1}, "cell activation RELU; TFLite Micro's LSTM kernel evaluates TANH"),
-        ({}, {"diagonal_recurrent_tensors": True}, "diagonal recurrent weights"),
+         r"has weights .* quantized per channel; supported: one scale and zero point per tensor"),
+        ({3: {"quantization": Quantization(np.array([0.01], np.float32), np.array([3]))}}, {},
+         r"has weights .* with zero point 3; supported: symmetric weights \(zero point 0\)"),
+        ({13: {"dtype": "int64"}}, {}, "has a constant int64 bias .*; supported: .*constant int32 biases"),
+        ({}, {"fused_activation_function": 1}, "has cell activation RELU; supported: cell activation TANH, the only "
+                                               "one TFLite Micro's LSTM kernel evaluates"),
+        ({}, {"diagonal_recurrent_tensors": True}, "has diagonal recurrent weights; supported: full recurrent weight "
+                                                   "matrices"),
     ]
     for tensors, options, match in cases:
         graph, _ = _edited_graph(small_lstm, tensors=tensors, options=options)
         _refusal(graph, match)
+
+
+def test_state_shared_with_the_model_is_refused(small_lstm):
+    graph, op = only_op(small_lstm, LSTM)
+    graph.outputs.append(op.inputs[18])
+    _refusal(graph, f"{LSTM} \\(node 0\\) has hidden state .* that is also a model input or output or used by "
+                    "another operator; supported: a state that is a variable tensor of its own")
 
 
 def test_contradictory_shapes_are_malformed(small_lstm):
@@ -401,6 +416,7 @@ def test_float_and_hybrid_lstm_are_refused(dynamic, kind):
     graph, op = only_op(model, LSTM)
     assert graph.tensors[op.inputs[0]].dtype == "float32"
     assert graph.tensors[op.inputs[2]].dtype == ("int8" if dynamic else "float32")
-    _refusal(graph, f"is {kind}; only the full-integer int8 LSTM is supported")
+    _refusal(graph, f"{LSTM} \\(node \\d+\\) is {kind}; supported: a full-integer model: .*tinyml-ptq quantize "
+                    "--mode int8")
     with pytest.raises(Exception, match="is not fully int8"):
         require_full_int8(model)

@@ -80,5 +80,6 @@ def test_int16_quantize_is_refused():
     graph = parse_tflite(model)
     quantize = next(op for op in graph.operators if op.opcode == "QUANTIZE")
     graph.tensors[quantize.inputs[0]].dtype = "int16"
-    with pytest.raises(UnsupportedOperator, match="QUANTIZE .* from int16"):
+    with pytest.raises(UnsupportedOperator, match=r"QUANTIZE \(node \d+\) converts int16 \(unquantized\) to int8; "
+                                                     r"supported: int8 -> int8 or int16, .* float32 -> int8 or int16"):
         lower_graph(graph)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
+from tinyml_ptq.compiler.lowering import MalformedOperator, UnsupportedOperator, lower_graph
 from tinyml_ptq.interpreters.tflite_inspect import require_full_int8
 
 from harness import assert_bit_exact, convert_int8, only_op, random_range
@@ -79,21 +79,23 @@ def small_model():
 def test_refuses_align_corners_with_half_pixel_centers(small_model):
     graph, op = only_op(small_model, "RESIZE_BILINEAR")
     op.options["align_corners"] = True
-    with pytest.raises(UnsupportedOperator, match="both align_corners and half_pixel_centers"):
+    with pytest.raises(UnsupportedOperator, match=r"RESIZE_BILINEAR \(node \d+\) has both align_corners and "
+                                                     r"half_pixel_centers; supported: at most one of"):
         lower_graph(graph)
 
 
 def test_refuses_a_size_operand_the_output_does_not_have(small_model):
     graph, op = only_op(small_model, "RESIZE_BILINEAR")
     graph.tensors[op.inputs[1]].data = np.array([6, 4], dtype=np.int32)
-    with pytest.raises(UnsupportedOperator, match="resized to 6x4 does not give the output's shape"):
+    with pytest.raises(MalformedOperator, match="resized to 6x4 does not give the output's shape"):
         lower_graph(graph)
 
 
 def test_refuses_requantizing_output(small_model):
     graph, op = only_op(small_model, "RESIZE_BILINEAR")
     graph.tensors[op.outputs[0]].quantization.scale = graph.tensors[op.outputs[0]].quantization.scale * 2
-    with pytest.raises(UnsupportedOperator, match="quantization .* differs from the input's"):
+    with pytest.raises(UnsupportedOperator, match=r"has output quantization .* other than the input's .*; "
+                                                     r"supported: the input's scale and zero point on the output"):
         lower_graph(graph)
 
 
@@ -106,7 +108,9 @@ def test_refuses_a_resize_tflm_would_read_past_the_input(small_model):
     output = graph.tensors[op.outputs[0]]
     output.shape = (1, 2000, 5, 2)
     graph.tensors[op.inputs[1]].data = np.array([2000, 5], dtype=np.int32)
-    with pytest.raises(UnsupportedOperator, match="past the input"):
+    with pytest.raises(UnsupportedOperator, match=r"RESIZE_BILINEAR \(node \d+\) resizes 3 -> 2000 rows, putting "
+                                                     r"output pixels past the input; supported: sizes whose output "
+                                                     r"pixels stay within the input"):
         lower_graph(graph)
 
 

@@ -97,6 +97,7 @@ def test_log_softmax_other_output_quantization_is_refused():
     """TFLite Micro's LOG_SOFTMAX requires output scale 16/256 and zero point 127 (its Prepare fails)."""
     model = with_output_scale(convert_int8(tf.nn.log_softmax, [(5,)]), 0.1)
     graph, op = only_op(model, "LOG_SOFTMAX")
-    with pytest.raises(UnsupportedOperator, match=rf"LOG_SOFTMAX \(node {op.index}\) output has scale 0.1, zero "
-                                                  r"point 127; TFLite int8 log softmax requires 16/256 and 127"):
+    with pytest.raises(UnsupportedOperator, match=rf"LOG_SOFTMAX \(node {op.index}\) has output scale 0.1, zero "
+                                                  r"point 127; supported: output scale 16/256 and zero point 127 "
+                                                  r"\(TFLite's int8 log softmax\)"):
         lower_graph(graph)

@@ -129,5 +129,7 @@ def test_softmax_other_output_quantization_is_refused():
     op = next(op for op in graph.operators if op.opcode == "SOFTMAX")
     output = graph.tensors[op.outputs[0]]
     output.quantization = dataclasses.replace(output.quantization, zero_point=np.array([0]))
-    with pytest.raises(UnsupportedOperator, match="softmax requires 1/256 and -128"):
+    with pytest.raises(UnsupportedOperator, match=rf"SOFTMAX \(node {op.index}\) has output scale 0.00390625, zero "
+                                                  r"point 0; supported: the output quantization TFLite's softmax "
+                                                  r"fixes: scale 1/256 and zero point -128 \(int8\)"):
         lower_graph(graph)

@@ -1,12 +1,15 @@
 """SQUARED_DIFFERENCE and PRELU bit-exactness against the TFLite Micro reference, randomized over
 shapes, broadcasts, scales (output scales the converter would not pick included) and alphas."""
 
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tinyml_ptq.compiler.ir import Quantization
 from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
+from tinyml_ptq.core.errors import shorten
 
 from harness import assert_bit_exact, convert_int8, only_op, random_range, with_output_scale
 
@@ -145,5 +148,6 @@ def test_prelu_per_channel_alpha_is_refused():
     alpha = graph.tensors[op.inputs[1]]
     alpha.quantization = Quantization(np.full(4, alpha.scale, np.float32), np.zeros(4, np.int64), axis=2)
     with pytest.raises(UnsupportedOperator, match=rf"PRELU \(node {op.index}\) has per-channel quantized tensor "
-                                                  rf"'{alpha.name}'; only per-tensor is supported"):
+                                                  rf"'{re.escape(shorten(alpha.name))}'; supported: one scale and zero "
+                                                  r"point per tensor"):
         lower_graph(graph)

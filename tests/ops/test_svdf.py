@@ -202,16 +202,22 @@ def test_unsupported_svdf_forms_are_refused(small_svdf):
 
     cases = [
         ({0: {"dtype": "float32", "quantization": None}, 1: {"dtype": "float32", "quantization": None}}, {},
-         "is a float SVDF; only the full-integer int8 SVDF is supported"),
-        ({0: {"dtype": "float32", "quantization": None}}, {}, r"is a hybrid SVDF \(float activations, int8 weights\)"),
-        ({0: {"dtype": "int16"}}, {}, r"int16 activations \(an int16x8 model\)"),
-        ({4: {"dtype": "int8"}}, {}, "time weights are int16 and the state int8; .* both int16 or both int8"),
+         r"SVDF \(node 0\) is a float SVDF; supported: a full-integer model: .*tinyml-ptq quantize --mode int8"),
+        ({0: {"dtype": "float32", "quantization": None}}, {},
+         r"is a hybrid SVDF \(float activations, int8 weights\); supported: a full-integer model"),
+        ({0: {"dtype": "int16"}}, {}, r"has int16 activations \(input .*\); supported: int16 activations \(an "
+                                      r"int16x8 model\) on .*--runtime tflm"),
+        ({4: {"dtype": "int8"}}, {}, "has int16 time weights and a state of type int8; supported: TFLite Micro's "
+                                     "integer SVDF: .* both int16 or both int8"),
         ({1: {"quantization": Quantization(np.array([0.01] * 4, np.float32), np.zeros(4, np.int64))}}, {},
-         "quantized per channel"),
+         r"has feature weights .* quantized per channel; supported: one scale and zero point per tensor"),
         ({3: {"quantization": Quantization(np.array([1e-2], np.float32), np.array([0]))}}, {},
-         "bias scale .* is not the state's times the time weights'"),
-        ({1: {"quantization": Quantization(np.array([0.01], np.float32), np.array([2]))}}, {}, "zero point 2"),
-        ({}, {3: -1}, "has no bias; TFLite Micro's integer SVDF needs one"),
+         "has bias scale 0.01, where the state's times the time weights' is .*; supported: a bias scale that is the "
+         "state's times the time weights'"),
+        ({1: {"quantization": Quantization(np.array([0.01], np.float32), np.array([2]))}}, {},
+         "has feature weights .* with zero point 2; supported: symmetric weights \\(zero point 0\\)"),
+        ({}, {3: -1}, r"SVDF \(node 0\) has no bias; supported: a constant int32 bias \(TFLite Micro's integer SVDF "
+                      r"needs one\)"),
     ]
     for tensors, inputs, match in cases:
         _refusal(_edited(small_svdf, tensors, inputs), match)
@@ -220,7 +226,8 @@ def test_unsupported_svdf_forms_are_refused(small_svdf):
 def test_state_shared_with_the_model_is_refused(small_svdf):
     graph, op = only_op(small_svdf, "SVDF")
     graph.outputs.append(op.inputs[4])
-    _refusal(graph, "a state that crosses invocations is not supported")
+    _refusal(graph, r"SVDF \(node 0\) has state .* that is also a model input or output or used by another "
+                    r"operator; supported: a state that is a variable tensor of its own")
 
 
 def test_contradictory_shapes_are_malformed(small_svdf):

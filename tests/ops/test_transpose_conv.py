@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tinyml_ptq.compiler.lowering import UnsupportedOperator, lower_graph
+from tinyml_ptq.compiler.lowering import MalformedOperator, lower_graph
 from tinyml_ptq.compiler.tflite_reader import parse_tflite
 from tinyml_ptq.core.errors import UserError
 from tinyml_ptq.interpreters.tflite_inspect import require_full_int8
@@ -198,7 +198,8 @@ def test_padding_is_tflms(small_model):
 def test_refuses_an_output_shape_operand_the_output_does_not_have(small_model):
     graph, op = only_op(small_model, "TRANSPOSE_CONV")
     graph.tensors[op.inputs[0]].data = np.array([1, 9, 10, 4], dtype=np.int32)
-    with pytest.raises(UnsupportedOperator, match=r"output shape operand \[1, 9, 10, 4\] differs"):
+    with pytest.raises(MalformedOperator, match=r"TRANSPOSE_CONV \(node 0\): output shape operand \[1, 9, 10, 4\] "
+                                                r"differs .*; the model is inconsistent"):
         lower_graph(graph)
 
 

@@ -86,6 +86,45 @@ class MalformedOperator(UserError):
     """An operator whose tensors contradict each other (a damaged or hand-edited model)."""
 
 
+@dataclass(frozen=True)
+class Constraint:
+    """A condition the native runtime puts on an operator, stated once: the refusal of an
+    operator that breaks it quotes `doc`, and docs/operators.md lists `doc` under each of
+    `opcodes` (under every operator when `opcodes` is empty)."""
+
+    opcodes: tuple[str, ...]
+    doc: str
+
+    def refusal(self, op: Operator, detail: str) -> UnsupportedOperator:
+        """The one-line refusal: what the operator has (`detail`, after "OPCODE (node N) "), then `doc`."""
+        assert not self.opcodes or op.opcode in self.opcodes, f"{op.opcode} is not under {self.doc!r}"
+        return UnsupportedOperator(f"{op.opcode} (node {op.index}) {detail}; supported: {self.doc}")
+
+
+_CONSTRAINTS: list[Constraint] = []
+
+
+def constraint(*opcodes: str, doc: str) -> Constraint:
+    """Declare a constraint on `opcodes` (none: on every operator), beside the code that checks it."""
+    unknown = set(opcodes) - set(SUPPORTED_OPERATORS)
+    assert not unknown, f"constraint on operators outside the table: {sorted(unknown)}"
+    declared = Constraint(tuple(opcodes), doc)
+    _CONSTRAINTS.append(declared)
+    return declared
+
+
+def general_constraints() -> list[Constraint]:
+    """The constraints on every operator, in the order they were declared."""
+    _load_all()
+    return [c for c in _CONSTRAINTS if not c.opcodes]
+
+
+def operator_constraints(opcode: str) -> list[Constraint]:
+    """The constraints declared on `opcode` itself (the general ones apart), in declaration order."""
+    _load_all()
+    return [c for c in _CONSTRAINTS if opcode in c.opcodes]
+
+
 LowerFn = Callable[[Graph, Operator], Step]
 _LOWERINGS: dict[str, LowerFn] = {}
 # Kernel sets: "reference" (portable C, every operator), "dsp" (kernels/dsp, for cores with the

@@ -17,10 +17,23 @@ import numpy as np
 
 from .. import quant_math
 from ..ir import Graph, Operator, Tensor
-from . import CArray, CStruct, Step, UnsupportedOperator, gemmlowp_math as gl, lowers
+from . import CArray, CStruct, Step, constraint, gemmlowp_math as gl, lowers
 from .common import elementwise_inplace, is_int16x8, require_int8, require_int16x8
 
 INPUT_INTEGER_BITS = 4  # the rescaled input is Q4.27
+S16_INPUT_INTEGER_BITS = 3  # TFLM's int16 LOGISTIC / TANH see a Q3.12 input
+S16_OUTPUT_FRACTIONAL_BITS = 15  # and give Q0.15
+RSQRT_HEADROOM_SHIFT = 20  # RsqrtEvalQuantized keeps 1/sqrt(x) in an integer with 2^20 headroom
+
+SIGMOID_INPUT_SCALE = constraint(
+    "LOGISTIC", "TANH",
+    doc="an int8 input scale of at least 2^-28 (TFLite rescales the input to Q4.27 by a left shift), an int16 "
+        f"one of at most {32767 / (3 * 4096):.4g} (TFLite's int16 LOGISTIC and TANH rescale it in 16 bits)")
+SIGMOID_OUTPUT = constraint("LOGISTIC", "TANH",
+                            doc="the fixed output encoding TFLite's kernels write: zero point -128 (int8 LOGISTIC) "
+                                f"or 0 (int8 TANH), scale 2^-{S16_OUTPUT_FRACTIONAL_BITS} (int16)")
+RSQRT_RESCALE = constraint("RSQRT", doc=f"input and output scales whose rescale stays at or above 2^-31 once the "
+                                        f"reference takes its 2^{RSQRT_HEADROOM_SHIFT} headroom out of it")
 
 
 def _input_rescale(op: Operator, inp: Tensor) -> tuple[int, int, int]:
@@ -28,7 +41,7 @@ def _input_rescale(op: Operator, inp: Tensor) -> tuple[int, int, int]:
     input_scale * 2^27 rounded to 31 bits, without QuantizeMultiplier's 2^31 fix-up."""
     fraction, left_shift = math.frexp(float(np.float32(inp.scale)) * (1 << (31 - INPUT_INTEGER_BITS)))
     if left_shift < 0:
-        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) input scale {inp.scale:g} is too small")
+        raise SIGMOID_INPUT_SCALE.refusal(op, f"has int8 input scale {inp.scale:g}")
     multiplier = quant_math.round_half_away(fraction * (1 << 31))
     return multiplier, left_shift, gl.calculate_input_radius(INPUT_INTEGER_BITS, left_shift)
 
@@ -64,10 +77,6 @@ def checked_log2(value: float) -> tuple[int, bool]:
     return rounded, abs(exact - rounded) < 1e-3
 
 
-S16_INPUT_INTEGER_BITS = 3  # TFLM's int16 LOGISTIC / TANH see a Q3.12 input
-S16_OUTPUT_FRACTIONAL_BITS = 15  # and give Q0.15
-
-
 def sigmoid_s16_rescale(op: Operator, inp: Tensor) -> tuple[int, int]:
     """(multiplier, right shift) taking an int16 input to the table's steps of 1/(3 * 4096), as the
     int16 Prepare of LOGISTIC / TANH computes it, with its power-of-two case already folded
@@ -85,8 +94,7 @@ def sigmoid_s16_rescale(op: Operator, inp: Tensor) -> tuple[int, int]:
         shift += 1
         multiplier *= 2.0
     if multiplier > 32767.0:
-        raise UnsupportedOperator(f"{op.opcode} (node {op.index}): int16 input scale {inp.scale:g} is above "
-                                  f"{32767 / (3 * 4096):.4g}; TFLite's int16 {op.opcode} rescales it in 16 bits")
+        raise SIGMOID_INPUT_SCALE.refusal(op, f"has int16 input scale {inp.scale:g}")
     return int(multiplier), shift
 
 
@@ -96,8 +104,7 @@ def _lower_sigmoid_s16(graph: Graph, op: Operator, inp: Tensor, output: Tensor) 
     power, is_power = checked_log2(output.scale)
     if not is_power or power != -S16_OUTPUT_FRACTIONAL_BITS:
         # The reference ignores the output quantization and writes Q0.15; TFLM refuses any other.
-        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) output scale {output.scale:g}; TFLite's int16 "
-                                  f"{op.opcode} produces scale 2^-{S16_OUTPUT_FRACTIONAL_BITS}")
+        raise SIGMOID_OUTPUT.refusal(op, f"has int16 output scale {output.scale:g}")
     multiplier, shift = sigmoid_s16_rescale(op, inp)
     kernel = "tp_logistic_s16" if op.opcode == "LOGISTIC" else "tp_tanh_s16"
     return Step(
@@ -120,8 +127,7 @@ def lower_lut_activation(graph: Graph, op: Operator) -> Step:
     expected_zero_point = -128 if op.opcode == "LOGISTIC" else 0
     if output.zero_point != expected_zero_point:
         # The reference ignores the output quantization and writes this fixed encoding.
-        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) output zero point {output.zero_point}; "
-                                  f"TFLite int8 {op.opcode} produces zero point {expected_zero_point}")
+        raise SIGMOID_OUTPUT.refusal(op, f"has int8 output zero point {output.zero_point}")
     return Step(
         op=op,
         header="tp_lut.h",
@@ -132,9 +138,6 @@ def lower_lut_activation(graph: Graph, op: Operator) -> Step:
     )
 
 
-RSQRT_HEADROOM_SHIFT = 20  # RsqrtEvalQuantized keeps 1/sqrt(x) in an integer with 2^20 headroom
-
-
 def rsqrt_table(op: Operator, inp: Tensor, output: Tensor) -> np.ndarray:
     """RsqrtEvalQuantized for every input byte. An input at the zero point gives 127 as in
     TFLM; one below it (a negative real) makes TFLM fail the whole invoke, which a table
@@ -143,8 +146,8 @@ def rsqrt_table(op: Operator, inp: Tensor, output: Tensor) -> np.ndarray:
     scale = np.sqrt(np.float32(inp.scale)) * np.float32(output.scale)
     multiplier, shift = quant_math.quantize_multiplier(1.0 / float(scale))
     if shift - RSQRT_HEADROOM_SHIFT < -31:
-        raise UnsupportedOperator(f"RSQRT (node {op.index}): input scale {inp.scale:g} and output scale "
-                                  f"{output.scale:g} give a rescale below 2^-31 after the reference's headroom")
+        raise RSQRT_RESCALE.refusal(op, f"has input scale {inp.scale:g} and output scale {output.scale:g}, "
+                                        "whose rescale falls below 2^-31 after the headroom")
     table = np.full(256, quant_math.INT8_MAX, dtype=np.int64)
     for q in range(inp.zero_point + 1, 128):
         inv_sqrt, inv_shift = gl.get_inv_sqrt_quantized_multiplier_exp(q - inp.zero_point, -1)

@@ -21,14 +21,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...core.errors import shorten
 from ..ir import Graph, Operator, Tensor
-from . import CArray, CStruct, MalformedOperator, Step, UnsupportedOperator, lowers
-from .common import require_int8, rescale_multiplier
+from . import CArray, CStruct, MalformedOperator, Step, constraint, lowers
+from .common import require_int8, require_per_tensor, rescale_multiplier
 
 f32 = np.float32
 BATCH_DIMS = 3  # TP_BATCH_MATMUL_BATCH_DIMS
 MIN_RANK, MAX_RANK = 2, 5  # TFLM's Prepare
+
+OPERAND_RANK = constraint("BATCH_MATMUL", doc=f"operands of rank {MIN_RANK} to {MAX_RANK} (as TFLite Micro takes them)")
+NONEMPTY_OPERANDS = constraint("BATCH_MATMUL", doc="operands with at least one element")
 
 
 def fold_batches(lhs_shape: tuple[int, ...], rhs_shape: tuple[int, ...], rows: int, depth: int, cols: int,
@@ -66,16 +68,10 @@ def _operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor, Tensor]:
     lhs, rhs = inputs
     output = graph.tensors[op.outputs[0]]
     require_int8(graph, op, lhs, rhs, output)
-    for tensor in (lhs, rhs, output):
-        if tensor.quantization.per_channel:
-            raise UnsupportedOperator(
-                f"BATCH_MATMUL (node {op.index}) has per-channel quantized tensor {shorten(tensor.name)!r}; only "
-                "per-tensor is supported (TFLite Micro would read its first scale and zero point alone)")
+    require_per_tensor(op, lhs, rhs, output)
     for tensor in (lhs, rhs):
         if not MIN_RANK <= len(tensor.shape) <= MAX_RANK:
-            raise UnsupportedOperator(
-                f"BATCH_MATMUL (node {op.index}) has a rank-{len(tensor.shape)} operand {list(tensor.shape)}; "
-                f"TFLite Micro takes ranks {MIN_RANK} to {MAX_RANK}")
+            raise OPERAND_RANK.refusal(op, f"has a rank-{len(tensor.shape)} operand {list(tensor.shape)}")
     return lhs, rhs, output
 
 
@@ -139,7 +135,7 @@ def lower_batch_matmul(graph: Graph, op: Operator) -> Step:
         raise MalformedOperator(f"node {op.index}: BATCH_MATMUL output shape {list(output.shape)}; the operands "
                                 f"give {expected}")
     if lhs.num_elements == 0 or rhs.num_elements == 0:
-        raise UnsupportedOperator(f"BATCH_MATMUL (node {op.index}) has an empty operand")
+        raise NONEMPTY_OPERANDS.refusal(op, f"has an empty operand ({list(lhs.shape)} by {list(rhs.shape)})")
     multiplier, shift = _requant(op, lhs, rhs, output)
     return Step(
         op=op,

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...core.errors import shorten
 from .. import quant_math
 from ..ir import Graph, Operator, Tensor
-from . import CStruct, MalformedOperator, Step, UnsupportedOperator, lowers
-from .common import dims_initializer, is_int16x8, require_int8, require_int16x8
+from . import CStruct, MalformedOperator, Step, constraint, lowers
+from .common import CONSTANT_OPERANDS, dims_initializer, is_int16x8, require_int8, require_int16x8
+
+UNFUSED_CONCATENATION = constraint("CONCATENATION", doc="fused activation NONE (as TFLite Micro)")
+# TFLite Micro's PAD and PADV2 are one kernel: either takes the optional fill value operand.
+PAD_FILL_VALUE_TYPE = constraint("PAD", "PADV2",
+                                 doc="a fill value of the input's type (TFLite Micro's Prepare refuses any other; the "
+                                     "16x8 converter leaves PADV2's float32)")
+PAD_RANK = constraint("PAD", "PADV2", doc="an input of at most 4 dimensions")
+PAD_NONNEGATIVE_PADDINGS = constraint("PAD", "PADV2", doc="non-negative paddings")
 
 
 def _element_size(graph: Graph, op: Operator, *tensors: Tensor | None) -> int:
@@ -29,9 +38,8 @@ def lower_concatenation(graph: Graph, op: Operator) -> Step:
     # makes either, it inserts QUANTIZE operators).
     item_size = _element_size(graph, op, *inputs, output)
     if op.options.get("fused_activation_function", 0) != 0:
-        raise UnsupportedOperator(
-            f"CONCATENATION (node {op.index}) has fused activation "
-            f"{quant_math.FUSED_ACTIVATIONS.get(op.options['fused_activation_function'])}; TFLite Micro supports only NONE")
+        raise UNFUSED_CONCATENATION.refusal(
+            op, f"has fused activation {quant_math.FUSED_ACTIVATIONS.get(op.options['fused_activation_function'])}")
     rank = len(output.shape)
     axis = op.options.get("axis", 0)
     axis = axis + rank if axis < 0 else axis
@@ -65,22 +73,23 @@ def lower_pad(graph: Graph, op: Operator) -> Step:
     output = graph.tensors[op.outputs[0]]
     if constant_value is not None and constant_value.dtype != inp.dtype:
         # The 16x8 converter leaves PADV2's fill value float32; TFLite Micro's Prepare refuses that.
-        raise UnsupportedOperator(f"PADV2 (node {op.index}) has a {constant_value.dtype} fill value for its "
-                                  f"{inp.dtype} input; TFLite Micro requires the input's type")
+        raise PAD_FILL_VALUE_TYPE.refusal(op, f"has a {constant_value.dtype} fill value for its {inp.dtype} input")
     item_size = _element_size(graph, op, inp, output, constant_value)
-    if paddings is None or not paddings.is_constant:
-        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has computed paddings; only constant paddings are supported")
+    if paddings is None:
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has no paddings operand")
+    if not paddings.is_constant:
+        raise CONSTANT_OPERANDS.refusal(op, f"has computed paddings (tensor {shorten(paddings.name)!r})")
     rank = len(inp.shape)
     if rank > 4:
-        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) pads a rank-{rank} tensor; at most 4 dimensions are supported")
+        raise PAD_RANK.refusal(op, f"pads a rank-{rank} tensor")
     pads = np.asarray(paddings.data, dtype=np.int64).reshape(rank, 2)
     if (pads < 0).any():
-        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has negative paddings {pads.tolist()}")
+        raise PAD_NONNEGATIVE_PADDINGS.refusal(op, f"has negative paddings {pads.tolist()}")
     if tuple(int(d) for d in np.asarray(inp.shape) + pads.sum(axis=1)) != tuple(output.shape):
         raise MalformedOperator(f"node {op.index}: {op.opcode} of {inp.shape} by {pads.tolist()} does not give {output.shape}")
     if constant_value is not None:
         if not constant_value.is_constant:
-            raise UnsupportedOperator(f"PADV2 (node {op.index}) has a computed fill value; only constants are supported")
+            raise CONSTANT_OPERANDS.refusal(op, f"has a computed fill value (tensor {shorten(constant_value.name)!r})")
         # The fill value's raw int8 or int16 is used as is, whatever its quantization.
         pad_value = int(np.asarray(constant_value.data).ravel()[0])
     else:

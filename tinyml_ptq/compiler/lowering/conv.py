@@ -12,11 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...core.errors import shorten
 from ..ir import Graph, Operator, Tensor
-from . import CArray, CStruct, InPlace, Step, UnsupportedOperator, lowers
-from .common import (checked_padding, dims_initializer, effective_bias, fused_activation, is_int16x8,
-                     per_channel_requant, require_int8, require_int16x8)
+from . import CArray, CStruct, InPlace, MalformedOperator, Step, constraint, lowers
+from .common import (NHWC, WINDOW_AT_LEAST_ONE, checked_padding, dims_initializer, effective_bias, fused_activation,
+                     is_int16x8, per_channel_requant, require_int8, require_int16x8, require_symmetric)
 from .gemmlowp_math import multiply_by_quantized_multiplier
+
+INT32_BIAS = constraint("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED",
+                        doc="an int32 bias with int8 activations")
 
 
 def conv_geometry(op: Operator, inp: Tensor, filt: Tensor,
@@ -26,8 +30,7 @@ def conv_geometry(op: Operator, inp: Tensor, filt: Tensor,
     stride = (options.get("stride_h", 1), options.get("stride_w", 1))
     dilation = (options.get("dilation_h_factor", 1), options.get("dilation_w_factor", 1))
     if min(stride + dilation) < 1:
-        raise UnsupportedOperator(
-            f"{op.opcode} (node {op.index}) has stride {stride} and dilation {dilation}; both must be >= 1")
+        raise WINDOW_AT_LEAST_ONE.refusal(op, f"has stride {stride} and dilation {dilation}")
     pad = checked_padding(op, inp.shape[1:3], filt.shape[1:3], stride, dilation, output.shape[1:3])
     return stride, dilation, tuple(pad)
 
@@ -47,23 +50,16 @@ def check_conv_tensors(graph: Graph, op: Operator, channel_axis: int,
     else:
         require_int8(graph, op, inp, filt, output)
         if bias is not None and bias.dtype != "int32":
-            raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has a {bias.dtype} bias; only int32 bias "
-                                      "(int8 activations) is supported")
+            raise INT32_BIAS.refusal(op, f"has a {bias.dtype} bias")
     for tensor in (inp, filt, output):
         if len(tensor.shape) != 4:
-            raise UnsupportedOperator(
-                f"{op.opcode} (node {op.index}): tensor {tensor.name!r} has shape {list(tensor.shape)}; expected 4-D")
+            raise NHWC.refusal(op, f"has tensor {shorten(tensor.name)!r} of shape {list(tensor.shape)}")
+    require_symmetric(op, filt)
     quant = filt.quantization
-    if np.any(quant.zero_point != 0):
-        # TFLM's int8 kernels silently drop a filter zero point: such a model does not compute what
-        # its quantization says, so refuse it rather than reproduce that.
-        raise UnsupportedOperator(
-            f"{op.opcode} (node {op.index}): filter {filt.name!r} has nonzero zero points; "
-            "int8 filters must be symmetric")
     channels = filt.shape[channel_axis]
     if quant.per_channel and (quant.axis != channel_axis or quant.scale.size != channels):
-        raise UnsupportedOperator(
-            f"{op.opcode} (node {op.index}): filter {filt.name!r} has {quant.scale.size} scales along axis "
+        raise MalformedOperator(
+            f"{op.opcode} (node {op.index}): filter {shorten(filt.name)!r} has {quant.scale.size} scales along axis "
             f"{quant.axis}; expected {channels} along axis {channel_axis}")
     return inp, filt, bias, output
 
@@ -159,7 +155,7 @@ def lower_conv2d(graph: Graph, op: Operator) -> Step:
     out_channels, in_channels = filt.shape[0], inp.shape[3]
     group_depth = filt.shape[3]
     if in_channels % group_depth or out_channels % (in_channels // group_depth) or output.shape[3] != out_channels:
-        raise UnsupportedOperator(
+        raise MalformedOperator(
             f"CONV_2D (node {op.index}): {in_channels} input channels, filter depth {group_depth} and "
             f"{out_channels} filters do not form whole groups")
     params = CStruct("tp_conv_params", "params", conv_params_initializer(op, inp, filt, output))
@@ -176,7 +172,7 @@ def lower_depthwise_conv2d(graph: Graph, op: Operator) -> Step:
     in_channels, out_channels = inp.shape[3], filt.shape[3]
     multiplier = op.options.get("depth_multiplier", 1)
     if filt.shape[0] != 1 or out_channels != in_channels * multiplier or output.shape[3] != out_channels:
-        raise UnsupportedOperator(
+        raise MalformedOperator(
             f"DEPTHWISE_CONV_2D (node {op.index}): filter {list(filt.shape)} with depth multiplier {multiplier} "
             f"does not map {in_channels} input channels to {output.shape[3]} outputs")
     params = CStruct("tp_depthwise_conv_params", "params",
@@ -296,11 +292,11 @@ def lower_conv2d_dsp(graph: Graph, op: Operator) -> Step:
                        pair_words(channels, np.where(constant, 0, multipliers), activation == (-128, 127)))],
         scratch_bytes=scratch_bytes,
         inplace=_dsp_pointwise_inplace(inp, output, columns_bytes=scratch_bytes, call=(
-            f"tp_conv2d_s8_dsp_pointwise_inplace(&${{p}}params, &${{p}}quant, &${{p}}input_dims, &${{p}}filter_dims, "
-            f"${{p}}packed_filter, ${{p}}words, &${{p}}output_dims")) if in_place else _dsp_conv_inplace(
+            "tp_conv2d_s8_dsp_pointwise_inplace(&${p}params, &${p}quant, &${p}input_dims, &${p}filter_dims, "
+            "${p}packed_filter, ${p}words, &${p}output_dims")) if in_place else _dsp_conv_inplace(
             op, inp, filt, output, scratch_bytes=scratch_bytes, call=(
-                f"tp_conv2d_s8_dsp_inplace(&${{p}}params, &${{p}}quant, &${{p}}input_dims, &${{p}}filter_dims, "
-                f"${{p}}packed_filter, ${{p}}words, &${{p}}output_dims")),
+                "tp_conv2d_s8_dsp_inplace(&${p}params, &${p}quant, &${p}input_dims, &${p}filter_dims, "
+                "${p}packed_filter, ${p}words, &${p}output_dims")),
     )
 
 
@@ -354,8 +350,8 @@ def lower_depthwise_conv2d_dsp(graph: Graph, op: Operator) -> Step:
         matrix = _matrix_depthwise_dsp(op, base, inp, filt, bias, output, multiplier)
         inplace = _dsp_conv_inplace(
             op, inp, filt, output, scratch_bytes=scratch_bytes, source="dsp/tp_depthwise_conv2d_s8_dsp_inplace.c",
-            call=(f"tp_depthwise_conv2d_s8_dsp_inplace(&${{p}}params, &${{p}}quant, &${{p}}input_dims, "
-                  f"&${{p}}filter_dims, ${{p}}packed_filter, ${{p}}channels, &${{p}}output_dims, &${{p}}layout"))
+            call=("tp_depthwise_conv2d_s8_dsp_inplace(&${p}params, &${p}quant, &${p}input_dims, "
+                  "&${p}filter_dims, ${p}packed_filter, ${p}channels, &${p}output_dims, &${p}layout"))
         if not frame.simd or (inplace is None and matrix.inplace is not None):
             return matrix
     multipliers, shifts = per_channel_requant(inp.scale, filt.quantization.scale, output.scale, output.shape[3])
@@ -416,8 +412,8 @@ def _matrix_depthwise_dsp(op: Operator, base: Step, inp: Tensor, filt: Tensor, b
         scratch_bytes=scratch_bytes,
         inplace=_dsp_conv_inplace(
             op, inp, filt, output, scratch_bytes=scratch_bytes, source="dsp/tp_depthwise_conv2d_s8_dsp_mult_inplace.c",
-            call=(f"tp_depthwise_conv2d_s8_dsp_mult_inplace(&${{p}}params, &${{p}}quant, &${{p}}input_dims, "
-                  f"&${{p}}filter_dims, ${{p}}packed_filter, ${{p}}words, &${{p}}output_dims")))
+            call=("tp_depthwise_conv2d_s8_dsp_mult_inplace(&${p}params, &${p}quant, &${p}input_dims, "
+                  "&${p}filter_dims, ${p}packed_filter, ${p}words, &${p}output_dims")))
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...core.errors import shorten
 from ..ir import Graph, Operator, Tensor
-from . import CArray, CStruct, Step, UnsupportedOperator, lowers
-from .common import is_int16x8, require_int8, require_int16x8
+from . import CArray, CStruct, MalformedOperator, Step, constraint, lowers
+from .common import CONSTANT_OPERANDS, INT32_OPERANDS, NHWC, is_int16x8, require_int8, require_int16x8
 from .concat_pad import concatenation_step
 
 # Operators of this module whose TFLite Micro kernel also takes int16: the same kernels copy
@@ -28,9 +29,24 @@ INT16_OPERATORS = ("TRANSPOSE", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V", "P
 # tp_strided_copy walks at most this many dimensions (TP_STRIDED_COPY_DIMS).
 COPY_DIMS = 6
 
-
-def _refuse(op: Operator, reason: str) -> UnsupportedOperator:
-    return UnsupportedOperator(f"{op.opcode} (node {op.index}) {reason}")
+NONEMPTY_DATA = constraint(
+    "TRANSPOSE", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V", "PACK", "UNPACK", "GATHER", "DEPTH_TO_SPACE",
+    "SPACE_TO_DEPTH", "RESIZE_NEAREST_NEIGHBOR", "BATCH_TO_SPACE_ND", "SPACE_TO_BATCH_ND",
+    doc="non-empty input and output tensors")
+TRANSPOSE_SLICE_RANK = constraint("TRANSPOSE", "SLICE", doc="an input of at most 5 dimensions (as TFLite Micro)")
+STRIDED_SLICE_RANK = constraint("STRIDED_SLICE", doc="an input of at most 4 dimensions (as TFLite Micro)")
+IGNORED_SLICE_OPTIONS = constraint(
+    "STRIDED_SLICE", doc="ellipsis_mask 0, new_axis_mask 0 and offset false (TFLite Micro ignores these options)")
+NONZERO_SLICE_STRIDES = constraint("STRIDED_SLICE", doc="nonzero strides")
+POSITIVE_BLOCK_SIZE = constraint("DEPTH_TO_SPACE", "SPACE_TO_DEPTH", doc="block_size of at least 1")
+SPACE_BATCH_RANK = constraint("BATCH_TO_SPACE_ND", "SPACE_TO_BATCH_ND",
+                              doc="a rank-3 or rank-4 input (as TFLite Micro)")
+SPACE_BATCH_AMOUNTS = constraint("BATCH_TO_SPACE_ND", "SPACE_TO_BATCH_ND",
+                                 doc="block_shape values of at least 1 and no negative crops or paddings")
+UNPADDED_OR_ZERO_POINT_0 = constraint(
+    "SPACE_TO_BATCH_ND",
+    doc="no padding or output zero point 0: TFLite Micro fills the padding with an uninitialized value (0 in a "
+        "fresh arena), TFLite with the zero point")
 
 
 def element_size(graph: Graph, op: Operator, *tensors: Tensor | None) -> int:
@@ -49,34 +65,37 @@ def _operands(graph: Graph, op: Operator, count: int, data: int = 0) -> list[Ten
     there and hold elements."""
     tensors = (graph.input_tensors(op) + [None] * count)[:count]
     if tensors[data] is None:
-        raise _refuse(op, f"has no data input (operand {data})")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has no data input (operand {data})")
     if tensors[data].num_elements == 0:
-        raise _refuse(op, f"has an empty input {tensors[data].name!r} (shape {list(tensors[data].shape)})")
+        raise NONEMPTY_DATA.refusal(op, f"has an empty input {shorten(tensors[data].name)!r} "
+                                        f"(shape {list(tensors[data].shape)})")
     return tensors
 
 
 def _output(graph: Graph, op: Operator) -> Tensor:
     if len(op.outputs) != 1:
-        raise _refuse(op, f"has {len(op.outputs)} outputs; it takes one")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has {len(op.outputs)} outputs; it takes one")
     return graph.tensors[op.outputs[0]]
 
 
 def _int_option(op: Operator, name: str, default: int) -> int:
     value = op.options.get(name, default)
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise _refuse(op, f"has option {name} = {value!r}; it takes an integer")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has option {name} = {value!r}; it takes an integer")
     return int(value)
 
 
 def _constant_ints(op: Operator, tensor: Tensor | None, what: str, dtypes=("int32",)) -> np.ndarray:
     """The values of an integer operand that must be a constant of the model."""
     if tensor is None:
-        raise _refuse(op, f"has no {what} operand")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has no {what} operand")
     if not tensor.is_constant:
-        raise _refuse(op, f"has its {what} computed at run time (tensor {tensor.name!r}); only a constant "
-                          f"{what} operand is supported")
+        raise CONSTANT_OPERANDS.refusal(op, f"has its {what} computed at run time "
+                                                    f"(tensor {shorten(tensor.name)!r})")
     if tensor.dtype not in dtypes:
-        raise _refuse(op, f"has a {tensor.dtype} {what} operand; TFLite Micro reads it as {' or '.join(dtypes)}")
+        if op.opcode == "SLICE":  # its begin and size, int32 or int64
+            raise INT32_OPERANDS.refusal(op, f"has a {tensor.dtype} {what} operand")
+        raise INT32_OPERANDS.refusal(op, f"has a {tensor.dtype} {what} operand")
     return np.asarray(tensor.data, dtype=np.int64)
 
 
@@ -90,10 +109,10 @@ def _row_major_strides(shape: tuple[int, ...]) -> list[int]:
 def _check_output_shape(op: Operator, output: Tensor, expected) -> None:
     expected = tuple(int(d) for d in expected)
     if tuple(output.shape) != expected:
-        raise _refuse(op, f"gives shape {list(expected)} but its output tensor {output.name!r} has shape "
-                          f"{list(output.shape)}; the model is inconsistent")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) gives shape {list(expected)} but its output tensor "
+                                f"{shorten(output.name)!r} has shape {list(output.shape)}; the model is inconsistent")
     if output.num_elements == 0:
-        raise _refuse(op, f"produces an empty tensor (shape {list(expected)})")
+        raise NONEMPTY_DATA.refusal(op, f"produces an empty tensor (shape {list(expected)})")
 
 
 def strided_copy_initializer(op: Operator, offset: int, counts, steps, element_size: int = 1) -> str:
@@ -111,8 +130,8 @@ def strided_copy_initializer(op: Operator, offset: int, counts, steps, element_s
             dims.append([count, step])
     if not dims:
         dims = [[1, 1]]
-    if len(dims) > COPY_DIMS:
-        raise _refuse(op, f"needs a {len(dims)}-dimensional walk; the kernel takes at most {COPY_DIMS}")
+    # The rank limits (TRANSPOSE and SLICE 5, the rest 4, DEPTH_TO_SPACE's 6-D view) keep every walk within it.
+    assert len(dims) <= COPY_DIMS, f"{op.opcode} (node {op.index}) needs a {len(dims)}-dimensional walk"
     dims = [[1, 0]] * (COPY_DIMS - len(dims)) + dims
     counts_text = ", ".join(str(c) for c, _ in dims)
     steps_text = ", ".join(str(s) for _, s in dims)
@@ -139,9 +158,10 @@ def lower_transpose(graph: Graph, op: Operator) -> Step:
     perm = [int(p) for p in _constant_ints(op, perm_tensor, "permutation").ravel()]
     rank = len(inp.shape)
     if rank > 5:
-        raise _refuse(op, f"transposes a rank-{rank} tensor; TFLite Micro supports 1 to 5 dimensions")
+        raise TRANSPOSE_SLICE_RANK.refusal(op, f"transposes a rank-{rank} tensor")
     if sorted(perm) != list(range(rank)):
-        raise _refuse(op, f"has permutation {perm}, which is not a permutation of the {rank} input dimensions")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has permutation {perm}, which is not a permutation "
+                                f"of the {rank} input dimensions")
     _check_output_shape(op, output, [inp.shape[p] for p in perm])
     strides = _row_major_strides(inp.shape)
     return _strided_copy_step(op, inp, output, 0, [inp.shape[p] for p in perm], [strides[p] for p in perm], item_size)
@@ -165,18 +185,19 @@ def lower_strided_slice(graph: Graph, op: Operator) -> Step:
     item_size = element_size(graph, op, inp, output)
     rank = len(inp.shape)
     if rank > 4:
-        raise _refuse(op, f"slices a rank-{rank} tensor; TFLite Micro supports at most 4 dimensions")
+        raise STRIDED_SLICE_RANK.refusal(op, f"slices a rank-{rank} tensor")
     options = op.options
     for mask in ("ellipsis_mask", "new_axis_mask"):
         if _int_option(op, mask, 0):
-            raise _refuse(op, f"has {mask} {options[mask]}; TFLite Micro ignores it, so only 0 is supported")
+            raise IGNORED_SLICE_OPTIONS.refusal(op, f"has {mask} {options[mask]}")
     if options.get("offset", False):
-        raise _refuse(op, "has offset = true (end relative to begin); TFLite Micro ignores it, so it is not supported")
+        raise IGNORED_SLICE_OPTIONS.refusal(op, "has offset = true (end relative to begin)")
     bounds = {}
     for name, tensor in (("begin", begin_t), ("end", end_t), ("strides", strides_t)):
         values = _constant_ints(op, tensor, name).ravel()
         if values.size != rank:
-            raise _refuse(op, f"has {values.size} {name} values for a rank-{rank} input")
+            raise MalformedOperator(f"{op.opcode} (node {op.index}) has {values.size} {name} values for a "
+                                    f"rank-{rank} input")
         bounds[name] = [int(v) for v in values]
     begin_mask = _int_option(op, "begin_mask", 0)
     end_mask = _int_option(op, "end_mask", 0)
@@ -186,7 +207,7 @@ def lower_strided_slice(graph: Graph, op: Operator) -> Step:
     for axis in range(rank):
         size, stride = int(inp.shape[axis]), bounds["strides"][axis]
         if stride == 0:
-            raise _refuse(op, f"has stride 0 on axis {axis}")
+            raise NONZERO_SLICE_STRIDES.refusal(op, f"has stride 0 on axis {axis}")
         # TFLite's StridedSliceStartForAxis / StridedSliceEndForAxis: negative indices count
         # from the end, then clamp to the range the direction can reach, then the masks.
         start = bounds["begin"][axis]
@@ -204,8 +225,8 @@ def lower_strided_slice(graph: Graph, op: Operator) -> Step:
                 stop = size if stride > 0 else -1
         count = _loop_count(start, stop, stride)
         if count == 0:  # TFLite Micro would then write nothing, leaving its output as it was
-            raise _refuse(op, f"selects no elements on axis {axis} (begin {bounds['begin']}, end {bounds['end']}, "
-                              f"strides {bounds['strides']})")
+            raise NONEMPTY_DATA.refusal(op, f"selects no elements on axis {axis} (begin {bounds['begin']}, "
+                                            f"end {bounds['end']}, strides {bounds['strides']})")
         if not shrink_mask >> axis & 1:
             kept.append(count)
         counts.append(count)
@@ -222,17 +243,18 @@ def lower_slice(graph: Graph, op: Operator) -> Step:
     item_size = element_size(graph, op, inp, output)
     rank = len(inp.shape)
     if rank > 5:
-        raise _refuse(op, f"slices a rank-{rank} tensor; TFLite Micro supports at most 5 dimensions")
+        raise TRANSPOSE_SLICE_RANK.refusal(op, f"slices a rank-{rank} tensor")
     begin = [int(v) for v in _constant_ints(op, begin_t, "begin", ("int32", "int64")).ravel()]
     size = [int(v) for v in _constant_ints(op, size_t, "size", ("int32", "int64")).ravel()]
     if len(begin) != rank or len(size) != rank:
-        raise _refuse(op, f"has {len(begin)} begin and {len(size)} size values for a rank-{rank} input")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has {len(begin)} begin and {len(size)} size values "
+                                f"for a rank-{rank} input")
     # TFLite's Slice: size -1 runs to the end of the axis; nothing is clamped.
     counts = [int(inp.shape[k]) - begin[k] if size[k] == -1 else size[k] for k in range(rank)]
     for k in range(rank):
         if begin[k] < 0 or counts[k] < 0 or begin[k] + counts[k] > inp.shape[k]:
-            raise _refuse(op, f"slices [{begin[k]}, {begin[k] + counts[k]}) out of axis {k} of extent "
-                              f"{inp.shape[k]} (begin {begin}, size {size})")
+            raise MalformedOperator(f"{op.opcode} (node {op.index}) slices [{begin[k]}, {begin[k] + counts[k]}) out "
+                                    f"of axis {k} of extent {inp.shape[k]} (begin {begin}, size {size})")
     _check_output_shape(op, output, counts)
     strides_in = _row_major_strides(inp.shape)
     offset = sum(b * s for b, s in zip(begin, strides_in))
@@ -243,7 +265,7 @@ def _axis(op: Operator, axis: int, rank: int, what: str = "axis") -> int:
     """A possibly negative axis of a rank-`rank` tensor, as a dimension index."""
     resolved = axis + rank if axis < 0 else axis
     if not 0 <= resolved < rank:
-        raise _refuse(op, f"has {what} {axis}, outside a rank-{rank} tensor")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has {what} {axis}, outside a rank-{rank} tensor")
     return resolved
 
 
@@ -254,7 +276,8 @@ def _split_step(op: Operator, inp: Tensor, outputs: list[Tensor], axis: int) -> 
     outer = int(np.prod(inp.shape[:axis], dtype=np.int64))
     copies = [(t.index, t.num_elements // max(outer, 1)) for t in outputs]
     if outer * sum(size for _, size in copies) != inp.num_elements:
-        raise _refuse(op, f"splits {list(inp.shape)} into {[list(t.shape) for t in outputs]}; the model is inconsistent")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) splits {list(inp.shape)} into "
+                                f"{[list(t.shape) for t in outputs]}; the model is inconsistent")
     initializer = "{" + ", ".join(f"{{$t{index}, {size * item_size}}}" for index, size in copies) + "}"
     return Step(
         op=op,
@@ -268,11 +291,11 @@ def _split_step(op: Operator, inp: Tensor, outputs: list[Tensor], axis: int) -> 
 def _require_outputs(graph: Graph, op: Operator, inp: Tensor) -> list[Tensor]:
     outputs = graph.output_tensors(op)
     if not outputs:
-        raise _refuse(op, "has no outputs")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has no outputs")
     element_size(graph, op, inp, *outputs)
     for t in outputs:
         if t.num_elements == 0:
-            raise _refuse(op, f"has an empty output {t.name!r} (shape {list(t.shape)})")
+            raise NONEMPTY_DATA.refusal(op, f"has an empty output {shorten(t.name)!r} (shape {list(t.shape)})")
     return outputs
 
 
@@ -282,12 +305,13 @@ def lower_split(graph: Graph, op: Operator) -> Step:
     outputs = _require_outputs(graph, op, inp)
     axis_values = _constant_ints(op, axis_t, "axis").ravel()
     if axis_values.size != 1:
-        raise _refuse(op, f"has {axis_values.size} axis values; it takes one")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has {axis_values.size} axis values; it takes one")
     rank = len(inp.shape)
     axis = _axis(op, int(axis_values[0]), rank)
     count = len(outputs)
     if inp.shape[axis] % count:
-        raise _refuse(op, f"splits extent {inp.shape[axis]} of axis {axis} into {count} equal parts")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) splits extent {inp.shape[axis]} of axis {axis} "
+                                f"into {count} equal parts")
     piece = list(inp.shape)
     piece[axis] //= count
     for t in outputs:
@@ -301,12 +325,13 @@ def lower_split_v(graph: Graph, op: Operator) -> Step:
     outputs = _require_outputs(graph, op, inp)
     axis_values = _constant_ints(op, axis_t, "axis").ravel()
     if axis_values.size != 1:
-        raise _refuse(op, f"has {axis_values.size} axis values; it takes one")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has {axis_values.size} axis values; it takes one")
     rank = len(inp.shape)
     axis = _axis(op, int(axis_values[0]), rank)
     for t in outputs:
         if len(t.shape) != rank:
-            raise _refuse(op, f"has output {t.name!r} of shape {list(t.shape)} for a rank-{rank} input")
+            raise MalformedOperator(f"{op.opcode} (node {op.index}) has output {shorten(t.name)!r} of shape "
+                                    f"{list(t.shape)} for a rank-{rank} input")
         piece = list(inp.shape)
         piece[axis] = t.shape[axis]
         _check_output_shape(op, t, piece)
@@ -314,14 +339,15 @@ def lower_split_v(graph: Graph, op: Operator) -> Step:
     # where it is a constant (with at most one -1, the rest of the axis) it must agree.
     extents = [int(t.shape[axis]) for t in outputs]
     if sum(extents) != inp.shape[axis]:
-        raise _refuse(op, f"outputs {[list(t.shape) for t in outputs]} do not fill axis {axis} of {list(inp.shape)}")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) outputs {[list(t.shape) for t in outputs]} do not "
+                                f"fill axis {axis} of {list(inp.shape)}")
     if sizes_t is not None and sizes_t.is_constant:
         sizes = [int(v) for v in np.asarray(sizes_t.data).ravel()]
         if sizes.count(-1) == 1:
             sizes[sizes.index(-1)] = int(inp.shape[axis]) - (sum(sizes) + 1)
         if sizes != extents:
-            raise _refuse(op, f"has size_splits {sizes} but outputs {[list(t.shape) for t in outputs]}; "
-                              "the model is inconsistent")
+            raise MalformedOperator(f"{op.opcode} (node {op.index}) has size_splits {sizes} but outputs "
+                                    f"{[list(t.shape) for t in outputs]}; the model is inconsistent")
     return _split_step(op, inp, outputs, axis)
 
 
@@ -333,8 +359,8 @@ def lower_unpack(graph: Graph, op: Operator) -> Step:
     axis = _axis(op, _int_option(op, "axis", 0), rank)
     num = _int_option(op, "num", len(outputs))
     if num != len(outputs) or inp.shape[axis] != num:
-        raise _refuse(op, f"unpacks axis {axis} of {list(inp.shape)} into {num} values but has {len(outputs)} "
-                          "outputs; the model is inconsistent")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) unpacks axis {axis} of {list(inp.shape)} into {num} "
+                                f"values but has {len(outputs)} outputs; the model is inconsistent")
     for t in outputs:
         _check_output_shape(op, t, inp.shape[:axis] + inp.shape[axis + 1:])
     return _split_step(op, inp, outputs, axis)
@@ -343,16 +369,19 @@ def lower_unpack(graph: Graph, op: Operator) -> Step:
 @lowers("PACK")
 def lower_pack(graph: Graph, op: Operator) -> Step:
     inputs = graph.input_tensors(op)
-    if not inputs or any(t is None or t.num_elements == 0 for t in inputs):
-        raise _refuse(op, f"has absent or empty inputs {op.inputs}")
+    if not inputs or any(t is None for t in inputs):
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has absent inputs {op.inputs}")
+    for t in inputs:
+        if t.num_elements == 0:
+            raise NONEMPTY_DATA.refusal(op, f"has an empty input {shorten(t.name)!r} (shape {list(t.shape)})")
     output = _output(graph, op)
     item_size = element_size(graph, op, *inputs, output)
     rank = len(output.shape)
     axis = _axis(op, _int_option(op, "axis", 0), rank)
     count = _int_option(op, "values_count", len(inputs))
     if count != len(inputs) or any(t.shape != inputs[0].shape for t in inputs):
-        raise _refuse(op, f"packs {count} values from inputs {[list(t.shape) for t in inputs]}; "
-                          "the model is inconsistent")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) packs {count} values from inputs "
+                                f"{[list(t.shape) for t in inputs]}; the model is inconsistent")
     shape = inputs[0].shape
     _check_output_shape(op, output, shape[:axis] + (count,) + shape[axis:])
     # Stacking is concatenation of blocks of (inner size) per outer step, in input order.
@@ -372,16 +401,16 @@ def lower_gather(graph: Graph, op: Operator) -> Step:
     batch_dims = _int_option(op, "batch_dims", 0)
     batch_dims += coords_rank if batch_dims < 0 else 0
     if not 0 <= batch_dims <= min(axis, coords_rank) or batch_dims >= rank:
-        raise _refuse(op, f"has batch_dims {op.options.get('batch_dims', 0)} for axis {axis}, a rank-{rank} input "
-                          f"and rank-{coords_rank} indices")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has batch_dims {op.options.get('batch_dims', 0)} for "
+                                f"axis {axis}, a rank-{rank} input and rank-{coords_rank} indices")
     if tuple(inp.shape[:batch_dims]) != tuple(coords_t.shape[:batch_dims]):
-        raise _refuse(op, f"has batch dimensions {list(inp.shape[:batch_dims])} in the input but "
-                          f"{list(coords_t.shape[:batch_dims])} in the indices")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has batch dimensions {list(inp.shape[:batch_dims])} "
+                                f"in the input but {list(coords_t.shape[:batch_dims])} in the indices")
     axis_size = int(inp.shape[axis])
     if coords.size and (coords.min() < 0 or coords.max() >= axis_size):
         bad = int(coords[(coords < 0) | (coords >= axis_size)].ravel()[0])
-        raise _refuse(op, f"has index {bad} outside axis {axis} of extent {axis_size}; TFLite Micro does not "
-                          "check indices")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has index {bad} outside axis {axis} of extent "
+                                f"{axis_size}; TFLite Micro does not check indices")
     _check_output_shape(op, output, inp.shape[:axis] + coords_t.shape[batch_dims:] + inp.shape[axis + 1:])
 
     def size(dims) -> int:
@@ -402,10 +431,10 @@ def lower_gather(graph: Graph, op: Operator) -> Step:
 def _block_size(graph: Graph, op: Operator, inp: Tensor, output: Tensor) -> int:
     require_int8(graph, op, inp, output)
     if len(inp.shape) != 4:
-        raise _refuse(op, f"takes a rank-{len(inp.shape)} input; TFLite Micro takes NHWC (rank 4) only")
+        raise NHWC.refusal(op, f"has a rank-{len(inp.shape)} input")
     block = _int_option(op, "block_size", 0)
     if block < 1:
-        raise _refuse(op, f"has block_size {block}; it must be at least 1")
+        raise POSITIVE_BLOCK_SIZE.refusal(op, f"has block_size {block}")
     return block
 
 
@@ -416,7 +445,8 @@ def lower_depth_to_space(graph: Graph, op: Operator) -> Step:
     block = _block_size(graph, op, inp, output)
     n, h, w, c = (int(d) for d in inp.shape)
     if c % (block * block):
-        raise _refuse(op, f"has {c} input channels, not a multiple of block_size {block} squared")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has {c} input channels, not a multiple of "
+                                f"block_size {block} squared")
     depth = c // (block * block)
     _check_output_shape(op, output, (n, h * block, w * block, depth))
     # Output (n, h, by, w, bx, d) reads input (n, h, w, (by * block + bx) * depth + d).
@@ -432,7 +462,8 @@ def lower_space_to_depth(graph: Graph, op: Operator) -> Step:
     block = _block_size(graph, op, inp, output)
     n, h, w, c = (int(d) for d in inp.shape)
     if h % block or w % block:
-        raise _refuse(op, f"has input {h}x{w}, not a multiple of block_size {block}")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has input {h}x{w}, not a multiple of "
+                                f"block_size {block}")
     _check_output_shape(op, output, (n, h // block, w // block, c * block * block))
     # Output (n, oh, ow, by, bx, d) reads input (n, oh * block + by, ow * block + bx, d).
     counts = (n, h // block, w // block, block, block, c)
@@ -467,10 +498,11 @@ def lower_resize_nearest_neighbor(graph: Graph, op: Operator) -> Step:
     output = _output(graph, op)
     item_size = element_size(graph, op, inp, output)
     if len(inp.shape) != 4:
-        raise _refuse(op, f"takes a rank-{len(inp.shape)} input; TFLite Micro takes NHWC (rank 4) only")
+        raise NHWC.refusal(op, f"has a rank-{len(inp.shape)} input")
     size = [int(v) for v in _constant_ints(op, size_t, "size").ravel()]
     if len(size) != 2 or min(size) < 1:
-        raise _refuse(op, f"has size {size}; it takes [height, width], both at least 1")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has size {size}; it takes [height, width], "
+                                "both at least 1")
     n, h, w, c = (int(d) for d in inp.shape)
     _check_output_shape(op, output, (n, size[0], size[1], c))
     align = bool(op.options.get("align_corners", False))
@@ -496,17 +528,20 @@ def _space_batch_operands(graph: Graph, op: Operator, what: str):
     output = _output(graph, op)
     require_int8(graph, op, inp, output)
     rank = len(inp.shape)
-    if rank not in (3, 4) or len(output.shape) != rank:
-        raise _refuse(op, f"maps a rank-{rank} input to rank {len(output.shape)}; TFLite Micro takes rank 3 or 4")
+    if rank not in (3, 4):
+        raise SPACE_BATCH_RANK.refusal(op, f"has a rank-{rank} input")
+    if len(output.shape) != rank:
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) maps a rank-{rank} input to rank "
+                                f"{len(output.shape)}; the model is inconsistent")
     spatial = rank - 2
     block = [int(v) for v in _constant_ints(op, block_t, "block_shape").ravel()]
     amounts = _constant_ints(op, amounts_t, what)
     if len(block) != spatial or amounts.size != 2 * spatial:
-        raise _refuse(op, f"has block_shape {block} and {what} {amounts.tolist()} for {spatial} spatial dimensions")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has block_shape {block} and {what} "
+                                f"{amounts.tolist()} for {spatial} spatial dimensions")
     amounts = [[int(a) for a in pair] for pair in amounts.reshape(spatial, 2)]
     if min(block) < 1 or min(min(pair) for pair in amounts) < 0:
-        raise _refuse(op, f"has block_shape {block} and {what} {amounts}; blocks must be at least 1 and "
-                          f"{what} not negative")
+        raise SPACE_BATCH_AMOUNTS.refusal(op, f"has block_shape {block} and {what} {amounts}")
     if spatial == 1:
         block, amounts = block + [1], amounts + [[0, 0]]
     in_dims = (inp.shape[0], inp.shape[1], inp.shape[2] if rank == 4 else 1, inp.shape[-1])
@@ -518,10 +553,11 @@ def lower_batch_to_space_nd(graph: Graph, op: Operator) -> Step:
     inp, output, (n, h, w, c), block, crops = _space_batch_operands(graph, op, "crops")
     blocks = block[0] * block[1]
     if n % blocks:
-        raise _refuse(op, f"has input batch {n}, not a multiple of the block size {block[0]}x{block[1]}")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has input batch {n}, not a multiple of the block "
+                                f"size {block[0]}x{block[1]}")
     out_dims = [n // blocks, h * block[0] - sum(crops[0]), w * block[1] - sum(crops[1]), c]
     if min(out_dims) < 1:
-        raise _refuse(op, f"crops {crops} leave nothing of {h * block[0]}x{w * block[1]}")
+        raise NONEMPTY_DATA.refusal(op, f"crops {crops} leave nothing of {h * block[0]}x{w * block[1]}")
     _check_output_shape(op, output, out_dims if len(output.shape) == 4 else [out_dims[0], out_dims[1], c])
     return Step(
         op=op,
@@ -539,16 +575,15 @@ def lower_space_to_batch_nd(graph: Graph, op: Operator) -> Step:
     inp, output, (n, h, w, c), block, pads = _space_batch_operands(graph, op, "paddings")
     padded = (h + sum(pads[0]), w + sum(pads[1]))
     if padded[0] % block[0] or padded[1] % block[1]:
-        raise _refuse(op, f"pads {h}x{w} to {padded[0]}x{padded[1]}, not a multiple of the block "
-                          f"{block[0]}x{block[1]}")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) pads {h}x{w} to {padded[0]}x{padded[1]}, not a "
+                                f"multiple of the block {block[0]}x{block[1]}")
     out_dims = [n * block[0] * block[1], padded[0] // block[0], padded[1] // block[1], c]
     _check_output_shape(op, output, out_dims if len(output.shape) == 4 else [out_dims[0], out_dims[1], c])
     if any(any(pair) for pair in pads) and output.zero_point != 0:
         # TFLite fills with the zero point; TFLite Micro with SpaceToBatchParams.output_offset,
         # which it never sets (arena memory, zero only in a fresh arena).
-        raise _refuse(op, f"pads with paddings {pads} and output zero point {output.zero_point}: TFLite Micro "
-                          "fills the padding with an uninitialized value (0 in a fresh arena), TFLite with the "
-                          "zero point; only zero point 0 or no padding is supported")
+        raise UNPADDED_OR_ZERO_POINT_0.refusal(op, f"pads with paddings {pads} and output zero point "
+                                                   f"{output.zero_point}")
     return Step(
         op=op,
         header="tp_data_movement.h",

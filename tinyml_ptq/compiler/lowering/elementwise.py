@@ -12,9 +12,17 @@ import numpy as np
 
 from .. import quant_math
 from ..ir import Graph, Operator, Tensor
-from . import CArray, CStruct, MalformedOperator, Step, UnsupportedOperator, gemmlowp_math as gl, lowers
+from . import CArray, CStruct, MalformedOperator, Step, constraint, gemmlowp_math as gl, lowers
 from .common import (dims_initializer, elementwise_inplace, fused_activation, is_int16x8, require_int8, require_int16x8,
-                     rescale_multiplier)
+                     require_per_tensor, rescale_multiplier)
+
+BINARY_OPERATORS = ("ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE", "PRELU")
+BINARY_BROADCAST_RANK = constraint(*BINARY_OPERATORS, doc="operands and output of rank at most 4 (broadcast as NHWC)")
+RESCALE_BELOW_ONE = constraint("ADD", "SUB", "SQUARED_DIFFERENCE",
+                               doc="input rescale factors (and for ADD and SUB the output's) within (0, 1), as "
+                                   "TFLite Micro's QuantizeMultiplierSmallerThanOneExp requires (it aborts otherwise)")
+HARD_SWISH_OUTPUT_SCALE = constraint("HARD_SWISH", doc="an output scale of at least input scale / 128 (TFLite "
+                                                       "Micro refuses a smaller one)")
 
 f32 = np.float32
 ADD_LEFT_SHIFT = 20  # headroom TFLite gives int8 ADD/SUB before rescaling
@@ -29,7 +37,7 @@ def broadcast_initializer(op: Operator, input1: Tensor, input2: Tensor, output: 
     """tp_broadcast: output dims and per-input strides, 0 along broadcast dimensions."""
     rank = max(len(input1.shape), len(input2.shape), len(output.shape))
     if rank > 4:
-        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has rank-{rank} operands; at most 4 are supported")
+        raise BINARY_BROADCAST_RANK.refusal(op, f"has rank-{rank} operands")
     out_dims = _nhwc(output.shape)
 
     def strides(tensor: Tensor) -> tuple[int, ...]:
@@ -49,9 +57,7 @@ def broadcast_initializer(op: Operator, input1: Tensor, input2: Tensor, output: 
 def _multiplier_below_one(op: Operator, what: str, real: float) -> tuple[int, int]:
     """QuantizeMultiplierSmallerThanOneExp, which TFLite Micro aborts on for real >= 1."""
     if not 0.0 < real < 1.0:
-        raise UnsupportedOperator(
-            f"{op.opcode} (node {op.index}): {what} rescale factor {real:g} is outside (0, 1); "
-            "TFLite Micro cannot run this quantization")
+        raise RESCALE_BELOW_ONE.refusal(op, f"has {what} rescale factor {real:g}")
     return quant_math.quantize_multiplier(real)
 
 
@@ -64,10 +70,7 @@ def binary_operands(graph: Graph, op: Operator, int16x8: bool = False) -> tuple[
         require_int16x8(graph, op, (input1, input2, output))
     else:
         require_int8(graph, op, input1, input2, output)
-    for tensor in (input1, input2, output):
-        if tensor.quantization.per_channel:
-            raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has per-channel quantized tensor "
-                                      f"{tensor.name!r}; only per-tensor is supported")
+    require_per_tensor(op, input1, input2, output)
     return input1, input2, output
 
 
@@ -295,9 +298,8 @@ def lower_hard_swish(graph: Graph, op: Operator) -> Step:
     out_m, out_e = quant_math.quantize_multiplier(float(hires_input_scale / f32(output.scale)))
     reluish_m, reluish_e = quant_math.quantize_multiplier(float(hires_input_scale / reluish_scale))
     if out_e > 0:
-        raise UnsupportedOperator(
-            f"HARD_SWISH (node {op.index}): output scale {output.scale:g} is below input scale / 128 "
-            f"({float(hires_input_scale):g}); TFLite Micro refuses this quantization")
+        raise HARD_SWISH_OUTPUT_SCALE.refusal(op, f"has output scale {output.scale:g}, below input scale / 128 "
+                                                  f"({float(hires_input_scale):g})")
     return Step(
         op=op,
         header="tp_elementwise.h",

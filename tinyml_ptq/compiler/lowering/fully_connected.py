@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...core.errors import shorten
 from ..ir import Graph, Operator
-from . import CArray, CStruct, Step, UnsupportedOperator, lowers
+from . import CArray, CStruct, MalformedOperator, Step, constraint, lowers
 from .common import effective_bias, fused_activation, is_int16x8, per_channel_requant, require_int8, require_int16x8
+from .conv import INT32_BIAS
+
+CONSTANT_WEIGHTS = constraint("FULLY_CONNECTED", doc="constant weights")
+DEFAULT_WEIGHTS_FORMAT = constraint("FULLY_CONNECTED", doc="weights in the DEFAULT format (not shuffled)")
 
 
 @lowers("FULLY_CONNECTED")
@@ -19,13 +24,15 @@ def lower_fully_connected(graph: Graph, op: Operator) -> Step:
         require_int16x8(graph, op, (inp, output), weights, bias)
     else:
         require_int8(graph, op, inp, weights, output)
-    if weights is None or not weights.is_constant:
-        raise UnsupportedOperator(f"FULLY_CONNECTED (node {op.index}) with non-constant weights is not supported")
+    if weights is None:
+        raise MalformedOperator(f"FULLY_CONNECTED (node {op.index}): has no weights operand; the model is inconsistent")
+    if not weights.is_constant:
+        raise CONSTANT_WEIGHTS.refusal(op, f"has non-constant weights {shorten(weights.name)!r}")
     if not wide and bias is not None and bias.dtype != "int32":
-        raise UnsupportedOperator(
-            f"FULLY_CONNECTED (node {op.index}) has a {bias.dtype} bias; only int32 bias (int8 activations) is supported")
+        raise INT32_BIAS.refusal(op, f"has a {bias.dtype} bias")
     if op.options.get("weights_format", 0) != 0:
-        raise UnsupportedOperator(f"FULLY_CONNECTED (node {op.index}) uses shuffled weights; not supported")
+        raise DEFAULT_WEIGHTS_FORMAT.refusal(op, f"has shuffled weights (weights_format "
+                                                 f"{op.options.get('weights_format')})")
     output_depth, accum_depth = weights.shape
     batches = inp.num_elements // accum_depth
 

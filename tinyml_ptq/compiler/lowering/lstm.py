@@ -29,8 +29,9 @@ import numpy as np
 from ...core.errors import shorten
 from .. import quant_math
 from ..ir import Graph, Operator, Tensor
-from . import CArray, CStruct, MalformedOperator, Step, UnsupportedOperator, lowers
-from .common import effective_bias, require_private_state, rescale_multiplier
+from . import CArray, CStruct, MalformedOperator, Step, constraint, lowers
+from .common import (INT8_TENSORS, INT16_ON_INT16X8_OPERATORS, PER_TENSOR, SYMMETRIC_WEIGHTS, effective_bias,
+                     require_private_state, rescale_multiplier)
 from .fully_connected import pack_fully_connected_filter
 
 # Operand positions (TFLite's lstm_shared.h). Gates in the order input, forget, cell, output.
@@ -48,6 +49,22 @@ GATE_INPUT_SCALE = 2.0 ** -12  # Q3.12: what the gates' fully-connected sums are
 GATE_OUTPUT_SCALE = 2.0 ** -15  # Q0.15: what sigmoid and tanh give
 TANH = 4  # ActivationFunctionType TANH: the cell gate's activation (TFLM evaluates no other)
 CELL_POWER_RANGE = (-30, 2)  # cell scale exponents whose tanh input rescale fits TFLM's int32 arithmetic
+
+LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
+STANDARD_LSTM = constraint(LSTM, doc="the standard LSTM, as a Keras LSTM layer converts: no peephole connections, "
+                                     "projection layer or layer normalization (TFLite Micro's LSTM kernel evaluates "
+                                     "none of them)")
+ALL_FOUR_GATES = constraint(LSTM, doc="all four gates: no coupled input and forget gates (CIFG), which TFLite Micro's "
+                                      "LSTM kernel does not evaluate")
+INTEGER_LSTM = constraint(LSTM, doc="the full-integer int8 LSTM, as TFLite Micro runs it (8x8->16): int8 input, hidden "
+                                    "state and output, constant int8 weights, constant int32 biases and an int16 cell "
+                                    "state")
+CELL_STATE_QUANTIZATION = constraint(
+    LSTM, doc=f"a symmetric cell state (zero point 0) whose scale is a power of two from 2^{CELL_POWER_RANGE[0]} to "
+              f"2^{CELL_POWER_RANGE[1]}: TFLite's integer tanh of the cell state needs one")
+TANH_CELL = constraint(LSTM, doc="cell activation TANH, the only one TFLite Micro's LSTM kernel evaluates")
+FULL_RECURRENT_WEIGHTS = constraint(LSTM, doc="full recurrent weight matrices (TFLite Micro's LSTM kernel takes no "
+                                              "diagonal ones)")
 
 
 def scratch_bytes(units: int) -> int:
@@ -88,33 +105,28 @@ def _mul_rescale(op: Operator, what: str, scale1: float, scale2: float, out_scal
 def lower_unidirectional_sequence_lstm(graph: Graph, op: Operator) -> Step:
     where = f"UNIDIRECTIONAL_SEQUENCE_LSTM (node {op.index})"
 
-    def refuse(reason: str) -> None:
-        raise UnsupportedOperator(f"{where}: {reason}")
-
     def malformed(reason: str) -> None:
         raise MalformedOperator(f"{where}: {reason}; the model is inconsistent")
 
     if len(op.inputs) != OPERANDS or len(op.outputs) != 1:
-        refuse(f"has {len(op.inputs)} inputs and {len(op.outputs)} outputs; TFLite Micro's kernel takes "
-               f"{OPERANDS} inputs (absent ones as -1) and 1 output")
+        malformed(f"has {len(op.inputs)} inputs and {len(op.outputs)} outputs; TFLite Micro's kernel takes "
+                  f"{OPERANDS} inputs (absent ones as -1) and 1 output")
     operands = graph.input_tensors(op)
     present = [i for i, t in enumerate(operands) if t is not None]
 
     def variant(positions, name: str) -> None:
         if any(operands[i] is not None for i in positions):
-            refuse(f"is an LSTM with {name}; TFLite Micro's LSTM kernel (and the native runtime) evaluates the "
-                   "standard LSTM only (as a Keras LSTM layer converts)")
+            raise STANDARD_LSTM.refusal(op, f"is an LSTM with {name}")
 
     variant(PEEPHOLE, "peephole connections")
     variant(PROJECTION, "a projection layer")
     variant(LAYER_NORM, "layer normalization")
     if any(operands[i] is None for i in (INPUT_WEIGHTS[0], RECURRENT_WEIGHTS[0], BIASES[0])):
-        refuse("has no input gate (coupled input and forget gates, CIFG); TFLite Micro's LSTM kernel needs all "
-               "four gates")
+        raise ALL_FOUR_GATES.refusal(op, "has no input gate (coupled input and forget gates, CIFG)")
     missing = [i for i in (INPUT, *INPUT_WEIGHTS, *RECURRENT_WEIGHTS, *BIASES, HIDDEN_STATE, CELL_STATE)
                if i not in present]
     if missing:
-        refuse(f"lacks operands {missing}")
+        malformed(f"lacks operands {missing}")
 
     inp, hidden, cell = operands[INPUT], operands[HIDDEN_STATE], operands[CELL_STATE]
     output = graph.tensors[op.outputs[0]]
@@ -124,51 +136,49 @@ def lower_unidirectional_sequence_lstm(graph: Graph, op: Operator) -> Step:
     # Types: the int8 form only (TFLM's 8x8->16).
     if inp.dtype == "float32":
         if weights[0].dtype in ("int8", "uint8"):
-            refuse("is a hybrid LSTM (float activations, int8 weights); only the full-integer int8 LSTM is "
-                   "supported; quantize with 'tinyml-ptq quantize --mode int8'")
-        refuse("is a float LSTM; only the full-integer int8 LSTM is supported; quantize with "
-               "'tinyml-ptq quantize --mode int8'")
+            raise INT8_TENSORS.refusal(op, "is a hybrid LSTM (float activations, int8 weights)")
+        raise INT8_TENSORS.refusal(op, "is a float LSTM")
     if inp.dtype == "int16":
-        refuse("has int16 activations (an int16x8 model): the native runtime runs the int8 LSTM; "
-               "--runtime tflm runs int16x8 models")
+        raise INT16_ON_INT16X8_OPERATORS.refusal(op, f"has int16 activations (input {shorten(inp.name)!r})")
     for role, tensor in (("input", inp), ("hidden state", hidden), ("output", output)):
         if tensor.dtype != "int8" or tensor.quantization is None:
-            refuse(f"{role} {shorten(tensor.name)!r} is {tensor.dtype}{'' if tensor.quantization else ' unquantized'}; "
-                   "the int8 LSTM has int8 input, hidden state and output")
+            raise INTEGER_LSTM.refusal(op, f"has {'' if tensor.quantization else 'unquantized '}{tensor.dtype} "
+                                           f"{role} {shorten(tensor.name)!r}")
     for role, tensor in (("input", inp), ("hidden state", hidden), ("cell state", cell)):
         if tensor.quantization is not None and tensor.quantization.per_channel:
-            refuse(f"{role} {shorten(tensor.name)!r} has {tensor.quantization.scale.size} scales; activations and "
-                   "states are quantized per tensor")
+            raise PER_TENSOR.refusal(op, f"has {role} {shorten(tensor.name)!r} with "
+                                         f"{tensor.quantization.scale.size} scales")
     for tensor in weights:
         if tensor.dtype != "int8" or tensor.quantization is None or not tensor.is_constant:
-            refuse(f"weights {shorten(tensor.name)!r} are {'constant ' if tensor.is_constant else 'non-constant '}"
-                   f"{tensor.dtype}; constant int8 weights are supported")
+            raise INTEGER_LSTM.refusal(op, f"has {'constant' if tensor.is_constant else 'non-constant'}"
+                                           f"{'' if tensor.quantization else ' unquantized'} {tensor.dtype} weights "
+                                           f"{shorten(tensor.name)!r}")
         if tensor.quantization.per_channel:
-            refuse(f"weights {shorten(tensor.name)!r} are quantized per channel; TFLite Micro's LSTM kernel "
-                   "rescales each gate with one scale")
+            raise PER_TENSOR.refusal(op, f"has weights {shorten(tensor.name)!r} quantized per channel")
         if tensor.zero_point != 0:
-            refuse(f"weights {shorten(tensor.name)!r} have zero point {tensor.zero_point}; int8 weights are symmetric")
+            raise SYMMETRIC_WEIGHTS.refusal(op, f"has weights {shorten(tensor.name)!r} with zero point "
+                                                f"{tensor.zero_point}")
     for tensor in biases:
         if tensor.dtype != "int32" or not tensor.is_constant:
-            refuse(f"bias {shorten(tensor.name)!r} is {'constant ' if tensor.is_constant else 'non-constant '}"
-                   f"{tensor.dtype}; the int8 LSTM has constant int32 biases")
+            raise INTEGER_LSTM.refusal(op, f"has a {'constant' if tensor.is_constant else 'non-constant'} "
+                                           f"{tensor.dtype} bias {shorten(tensor.name)!r}")
     if cell.dtype != "int16" or cell.quantization is None:
-        refuse(f"cell state {shorten(cell.name)!r} is {cell.dtype}; the int8 LSTM keeps an int16 cell state")
+        raise INTEGER_LSTM.refusal(op, f"has {'an ' if cell.quantization else 'an unquantized '}{cell.dtype} cell "
+                                       f"state {shorten(cell.name)!r}")
     if cell.zero_point != 0:
-        refuse(f"cell state has zero point {cell.zero_point}; TFLite's int16 cell state is symmetric")
+        raise CELL_STATE_QUANTIZATION.refusal(op, f"has cell state {shorten(cell.name)!r} with zero point "
+                                                  f"{cell.zero_point}")
     power = cell_scale_power(cell.scale)
     if power is None or not CELL_POWER_RANGE[0] <= power <= CELL_POWER_RANGE[1]:
-        refuse(f"cell state scale {cell.scale:g} is not a power of two from 2^{CELL_POWER_RANGE[0]} to "
-               f"2^{CELL_POWER_RANGE[1]}; TFLite's integer tanh of the cell state needs one")
+        raise CELL_STATE_QUANTIZATION.refusal(op, f"has cell state {shorten(cell.name)!r} of scale {cell.scale:g}")
     if op.options.get("fused_activation_function", 0) != TANH:
         act = op.options.get("fused_activation_function", 0)
-        refuse(f"has cell activation {quant_math.FUSED_ACTIVATIONS.get(act, act)}; TFLite Micro's LSTM kernel "
-               "evaluates TANH only")
+        raise TANH_CELL.refusal(op, f"has cell activation {quant_math.FUSED_ACTIVATIONS.get(act, act)}")
     if op.options.get("diagonal_recurrent_tensors", False):
-        refuse("has diagonal recurrent weights; TFLite Micro's LSTM kernel takes full recurrent matrices")
+        raise FULL_RECURRENT_WEIGHTS.refusal(op, "has diagonal recurrent weights")
 
     for role, tensor in (("hidden", hidden), ("cell", cell)):
-        require_private_state(graph, op, f"{where}: {role} state", tensor)
+        require_private_state(graph, op, f"{role} state", tensor)
     if hidden.index == cell.index:
         malformed("the hidden and cell state are one tensor")
 

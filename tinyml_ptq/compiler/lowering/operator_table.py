@@ -1,11 +1,12 @@
 """The operators the native runtime supports, as data: for each row of TFLite builtin operators,
-which of them also run int16x8 models, and the constraints on their types, shapes and options.
+which of them also run int16x8 models, and notes on how they run.
 
 The lowering registry holds exactly these operators (tests/test_operators.py); the refusal of
 an operator outside them, and of an int16 operator without a 16x8 kernel, lists them from
-here; `tinyml-ptq operators` and the table in docs/operators.md are rendered from here, with
-the kernel sets that have a kernel of their own for each operator read from the registry.
-Each constraint is checked by its operator's lowering function, whose refusal names it.
+here. The constraints on each operator's types, shapes and options are declared beside the
+code that checks them (`constraint(...)` in the lowering modules), and a refusal quotes the
+one that failed; `tinyml-ptq operators` and docs/operators.md render this table with those
+constraints and the kernel sets that have a kernel of their own for each operator.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 class OperatorRow:
     opcodes: tuple[str, ...]
     int16x8: tuple[str, ...]  # those of `opcodes` that also run int16x8 (16-bit activations, 8-bit weights)
-    constraints: str
+    notes: str  # how it runs: what the constraints (declared in the lowering modules) leave out
 
 
 OPERATOR_TABLE = (
@@ -56,11 +57,10 @@ OPERATOR_TABLE = (
         " <= 4); at most 2^23 elements per output (int16: 2^16)"),
     OperatorRow(
         ("REDUCE_MAX", "REDUCE_MIN"), (),
-        "axes as MEAN; input and output quantization equal (TFLM fails otherwise)"),
+        "axes as MEAN"),
     OperatorRow(
         ("ARG_MAX", "ARG_MIN"), (),
-        "one axis; int32 output (TFLM cannot write int64: convert with `output_type=tf.int32`); the first "
-        "index wins ties"),
+        "one axis; the first index wins ties"),
     OperatorRow(
         ("ADD", "SUB"), ("ADD", "SUB"),
         "broadcast up to rank 4; the scale ratios in double, as the `tflite_micro` interpreter (TFLM's tree "
@@ -84,7 +84,7 @@ OPERATOR_TABLE = (
         "computed at generation time"),
     OperatorRow(
         ("LOG_SOFTMAX",), (),
-        "along the last axis, depth <= 4095; output scale 16/256, zero point 127 (TFLM's requirement)"),
+        "along the last axis"),
     OperatorRow(
         ("LOGISTIC", "TANH", "HARD_SWISH", "RSQRT"), ("LOGISTIC", "TANH"),
         "256-entry tables computed at generation time; RSQRT of a negative real makes TFLM fail the invoke "
@@ -104,50 +104,44 @@ OPERATOR_TABLE = (
         "scales differ, as TFLM does (the converter inserts a QUANTIZE instead)"),
     OperatorRow(
         ("PAD", "PADV2"), ("PAD", "PADV2"),
-        "constant paddings, rank <= 4; int16 PADV2 with an int16 fill value (the 16x8 converter's float32 "
-        "fill is refused, as TFLM refuses it)"),
+        "the 16x8 converter's float32 PADV2 fill value is refused, as TFLM refuses it"),
     OperatorRow(
         ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"), ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"),
         "no copy: the output shares its input's buffer"),
     OperatorRow(
         ("TRANSPOSE",), ("TRANSPOSE",),
-        "rank 1 to 5"),
+        "any permutation"),
     OperatorRow(
         ("STRIDED_SLICE",), ("STRIDED_SLICE",),
-        "rank <= 4; begin/end/shrink-axis masks as TFLM; ellipsis and new-axis masks and `offset` are refused"
-        " (TFLM ignores them)"),
+        "begin/end/shrink-axis masks as TFLM"),
     OperatorRow(
         ("SLICE",), ("SLICE",),
-        "rank <= 5; size -1 runs to the end"),
+        "size -1 runs to the end"),
     OperatorRow(
         ("SPLIT", "SPLIT_V", "UNPACK"), ("SPLIT", "SPLIT_V", "UNPACK"),
         "the axis extent divides evenly (SPLIT); outputs nobody reads are fine"),
     OperatorRow(
         ("GATHER",), (),
-        "constant indices in range (TFLM does not check; refused here); any axis and batch_dims"),
+        "indices in range (TFLM does not check; refused here as inconsistent); any axis and batch_dims"),
     OperatorRow(
         ("DEPTH_TO_SPACE", "SPACE_TO_DEPTH"), (),
         "NHWC"),
     OperatorRow(
         ("BATCH_TO_SPACE_ND", "SPACE_TO_BATCH_ND"), (),
-        "rank 3 or 4; SPACE_TO_BATCH_ND padding only with output zero point 0 (TFLM fills padding with 0, "
-        "TFLite with the zero point)"),
+        "NHWC, or NHC as a width of 1"),
     OperatorRow(
         ("RESIZE_NEAREST_NEIGHBOR",), ("RESIZE_NEAREST_NEIGHBOR",),
         "NHWC; align_corners / half_pixel_centers (source rows and columns computed ahead in TFLite's float32"
         " arithmetic)"),
     OperatorRow(
         ("RESIZE_BILINEAR",), (),
-        "align_corners or half_pixel_centers or neither; sizes 1 to 32767; TFLM's fixed-point coordinates; "
-        "extreme upsampling where TFLM would read past the input is refused"),
+        "align_corners or half_pixel_centers or neither; TFLM's fixed-point coordinates"),
     OperatorRow(
         ("UNIDIRECTIONAL_SEQUENCE_LSTM",), (),
-        "TFLite's int8 LSTM (TFLM's 8x8->16: int8 input, hidden state and output, per-tensor symmetric int8 "
-        "weights, int32 biases, int16 cell state of a power-of-two scale); TANH cell activation, cell clip, "
-        "batch or time major, any batch; TFLM's int16 sigmoid and tanh (checked on every int16 input); "
-        "scratch 6 bytes per unit; every invocation starts from the reset state (the TFLM reference is reset "
-        "before each sample likewise). Refused with the reason: peephole, projection, layer normalization, "
-        "CIFG, float, hybrid, int16x8. `quantize` gives this fused operator for standard Keras 3 and tf_keras"
+        "TFLM's 8x8->16 integer LSTM; cell clip, batch or time major, any batch; TFLM's int16 sigmoid and tanh "
+        "(checked on every int16 input); scratch 6 bytes per unit; every invocation starts from the reset state "
+        "(the TFLM reference is reset before each sample likewise). "
+        "`quantize` gives this fused operator for standard Keras 3 and tf_keras"
         " LSTM layers (see \"Recurrent layers\" in [Quantize](quantize.md)). The DSP kernel runs the gates' "
         "matrix-vector products on SMLAD (weights packed four rows at a time at generation time, the input "
         "and hidden offsets folded into per-unit biases) and the rest as the reference does. TFLM's "
@@ -155,12 +149,9 @@ OPERATOR_TABLE = (
         " with the reference kernel, 542,400 with the DSP one"),
     OperatorRow(
         ("SVDF",), (),
-        "TFLM's integer SVDF: int8 input, per-tensor symmetric int8 feature weights, int8 output, int32 bias "
-        "(scale = state scale x time weights scale, as TFLM checks), time weights and state both int16 or "
-        "both int8; any rank, memory size and batch; the fused activation is left out as TFLM's integer "
-        "kernel leaves it out; scratch 8 bytes per filter; every invocation starts from the reset state "
-        "(TFLM's reset values; the reference is reset before each sample likewise). Refused with the reason: "
-        "float, hybrid, int16 activations, mixed time-weight and state types, no bias. TFLM's "
+        "TFLM's integer SVDF; any rank, memory size and batch; the fused activation is left out as TFLM's "
+        "integer kernel leaves it out; scratch 8 bytes per filter; every invocation starts from the reset state "
+        "(TFLM's reset values; the reference is reset before each sample likewise). TFLM's "
         "keyword_scrambled_8bit (int16 input, 7 SVDFs): 208,660 instructions on mps2-an386"),
 )
 

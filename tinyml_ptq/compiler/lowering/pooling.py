@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ..ir import Graph, Operator, Tensor
-from . import CStruct, Step, UnsupportedOperator, lowers
-from .common import checked_padding, dims_initializer, fused_activation, is_int16x8, require_int8, require_int16x8
+from . import CStruct, Step, lowers
+from .common import (NHWC, SAME_QUANTIZATION, WINDOW_AT_LEAST_ONE, checked_padding, dims_initializer, fused_activation,
+                     is_int16x8, require_int8, require_int16x8)
 
 
 def _pool_params(op: Operator, inp: Tensor, output: Tensor) -> str:
@@ -12,9 +13,9 @@ def _pool_params(op: Operator, inp: Tensor, output: Tensor) -> str:
     stride = (options.get("stride_h", 1), options.get("stride_w", 1))
     filt = (options.get("filter_height", 1), options.get("filter_width", 1))
     if len(inp.shape) != 4:
-        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has a rank-{len(inp.shape)} input; only NHWC is supported")
+        raise NHWC.refusal(op, f"has a rank-{len(inp.shape)} input {list(inp.shape)}")
     if min(stride) < 1 or min(filt) < 1:
-        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has stride {stride} and filter {filt}; both must be >= 1")
+        raise WINDOW_AT_LEAST_ONE.refusal(op, f"has stride {stride} and filter {filt}")
     pad_h, pad_w = checked_padding(op, inp.shape[1:3], filt, stride, (1, 1), output.shape[1:3])
     act_min, act_max = fused_activation(op, output)
     return (f"{{{{{stride[0]}, {stride[1]}}}, {{{filt[0]}, {filt[1]}}}, {{{pad_h}, {pad_w}}}, "
@@ -32,9 +33,9 @@ def lower_pool(graph: Graph, op: Operator) -> Step:
         require_int8(graph, op, inp, output)
     # TFLM's Prepare refuses pooling that would change quantization.
     if abs(inp.scale - output.scale) > 1e-6 or inp.zero_point != output.zero_point:
-        raise UnsupportedOperator(
-            f"{op.opcode} (node {op.index}) changes quantization (scale {inp.scale:g} -> {output.scale:g}, "
-            f"zero point {inp.zero_point} -> {output.zero_point}); TFLite requires them equal")
+        raise SAME_QUANTIZATION.refusal(
+            op, f"changes quantization (scale {inp.scale:g} -> {output.scale:g}, "
+                f"zero point {inp.zero_point} -> {output.zero_point})")
     kernel = ("tp_avg_pool" if op.opcode == "AVERAGE_POOL_2D" else "tp_max_pool") + ("_s16" if int16 else "_s8")
     return Step(
         op=op,

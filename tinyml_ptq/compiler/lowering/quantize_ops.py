@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...core.errors import shorten
 from .. import quant_math
 from ..ir import Graph, Operator, Tensor
-from . import CStruct, Step, UnsupportedOperator, lowers
-from .common import elementwise_inplace, is_int16x8, require_int8
+from . import CStruct, Step, constraint, lowers
+from .common import PER_TENSOR, elementwise_inplace, is_int16x8, require_int8
+
+QUANTIZE_TYPES = constraint("QUANTIZE", doc="int8 -> int8 or int16, int16 -> int8, int16 or int32, int32 -> int16 and "
+                                            "float32 -> int8 or int16")
+DEQUANTIZE_TYPES = constraint("DEQUANTIZE", doc="int8 or int16 -> float32")
+QUANTIZE_FLOAT_ACTIVATION = constraint("QUANTIZE", "DEQUANTIZE",
+                                       doc="a float32 side that is an activation, not a constant")
 
 # (input, output) types of the QUANTIZE rescales with an int16 side: TFLM's Requantize for each, our kernel.
 REQUANTIZE_S16_KERNELS = {
@@ -27,14 +34,16 @@ def float_literal(value: float) -> str:
 
 def _per_tensor(op: Operator, tensor: Tensor) -> None:
     if tensor.quantization is None or tensor.quantization.per_channel:
-        raise UnsupportedOperator(f"{op.opcode} (node {op.index}): tensor {tensor.name!r} must be per-tensor "
-                                  "quantized; per-channel and unquantized are not supported")
+        how = "unquantized" if tensor.quantization is None else "per-channel quantized"
+        raise PER_TENSOR.refusal(op, f"has {how} {tensor.dtype} tensor {shorten(tensor.name)!r}")
 
 
 def _arena_float(op: Operator, tensor: Tensor) -> None:
-    if tensor.dtype != "float32" or tensor.is_constant:
-        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has {tensor.dtype} tensor {tensor.name!r}; "
-                                  "supported: int8 / int16 <-> int8 / int16 and int8 / int16 <-> float32 activations")
+    """The float32 side of QUANTIZE or DEQUANTIZE: an activation, not a constant."""
+    if tensor.dtype != "float32":  # only DEQUANTIZE's output can be another type here
+        raise DEQUANTIZE_TYPES.refusal(op, f"has {tensor.dtype} output {shorten(tensor.name)!r}")
+    if tensor.is_constant:
+        raise QUANTIZE_FLOAT_ACTIVATION.refusal(op, f"has constant float32 tensor {shorten(tensor.name)!r}")
 
 
 @lowers("QUANTIZE")
@@ -59,9 +68,7 @@ def lower_quantize(graph: Graph, op: Operator) -> Step:
         )
     if inp.dtype != "int8" or inp.quantization is None:
         unquantized = "" if inp.quantization else " (unquantized)"
-        raise UnsupportedOperator(f"QUANTIZE (node {op.index}) from {inp.dtype}{unquantized} is not supported; "
-                                  "supported: int8 -> int8 or int16, int16 -> int8, int16 or int32, int32 -> int16 "
-                                  "and float32 -> int8 or int16")
+        raise QUANTIZE_TYPES.refusal(op, f"converts {inp.dtype}{unquantized} to {output.dtype}")
     _per_tensor(op, inp)
     multiplier, shift = quant_math.quantize_multiplier(float(np.float32(inp.scale)) / float(np.float32(output.scale)))
     return Step(

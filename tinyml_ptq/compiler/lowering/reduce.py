@@ -15,23 +15,36 @@ import numpy as np
 
 from ...core.errors import shorten
 from ..ir import Graph, Operator, Tensor
-from . import CStruct, Step, UnsupportedOperator, lowers
-from .common import is_int16x8, require_int8, require_int16x8, rescale_multiplier
+from . import CStruct, MalformedOperator, Step, constraint, lowers
+from .common import (CONSTANT_OPERANDS, INT32_OPERANDS, SAME_QUANTIZATION, is_int16x8, require_int8, require_int16x8,
+                     require_per_tensor, rescale_multiplier)
 
 REDUCE_SLOTS = 5  # tp_reduce_dims: outer, reduce_outer, middle, reduce_inner, inner
 MAX_SET_SIZE = 1 << 23  # elements summed into one output: the int32 sum and its offset cannot overflow
 MAX_SET_SIZE_S16 = 1 << 16  # the same for int16 elements (zero point 0)
 
+_AXES_OPERATORS = ("MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "ARG_MAX", "ARG_MIN")
+REDUCE_NONEMPTY_INPUT = constraint(*_AXES_OPERATORS,
+                                   doc="a non-empty input, of rank 1 or more for ARG_MAX and ARG_MIN")
+REDUCE_RUNS = constraint("MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN",
+                         doc="reduced axes that form at most 2 separate runs once size-1 axes are dropped")
+REDUCE_SET_SIZE = constraint("MEAN", "SUM",
+                             doc=f"at most {MAX_SET_SIZE} int8 elements (int16: {MAX_SET_SIZE_S16}) summed into each "
+                                 "output, so that the int32 sum cannot overflow")
+ARG_INT32_INDICES = constraint("ARG_MAX", "ARG_MIN", doc="int32 indices, the only ones TFLite Micro's ARG_MAX and "
+                                                         "ARG_MIN write (convert with output_type=tf.int32)")
+
 
 def _constant_axes(graph: Graph, op: Operator) -> np.ndarray:
     """The values of the operator's axis operand (input 1), which must be a constant int32 tensor."""
     axis = graph.tensor(op.inputs[1]) if len(op.inputs) > 1 else None
-    if axis is None or not axis.is_constant:
-        what = ("has no axis operand" if axis is None
-                else f"takes its axes from tensor {shorten(axis.name)!r}, computed at run time")
-        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) {what}; only constant axes are supported")
+    if axis is None:
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has no axis operand; the model is inconsistent")
+    if not axis.is_constant:
+        raise CONSTANT_OPERANDS.refusal(op, f"takes its axes from tensor {shorten(axis.name)!r}, computed at "
+                                               "run time")
     if axis.dtype != "int32":
-        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has {axis.dtype} axes; TFLite Micro takes int32 axes")
+        raise INT32_OPERANDS.refusal(op, f"has {axis.dtype} axes")
     return np.asarray(axis.data, dtype=np.int64).ravel()
 
 
@@ -40,7 +53,7 @@ def _resolve_axes(op: Operator, values: np.ndarray, rank: int) -> list[int]:
     resolved: list[int] = []
     for value in values.tolist():
         if not -rank <= value < rank:
-            raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has axis {value}, outside a rank-{rank} input")
+            raise MalformedOperator(f"{op.opcode} (node {op.index}) has axis {value}, outside a rank-{rank} input")
         axis = value + rank if value < 0 else value
         if axis not in resolved:
             resolved.append(axis)
@@ -63,9 +76,8 @@ def fold_reduction(op: Operator, shape: tuple[int, ...], axes: list[int]) -> tup
     if runs and runs[0][1]:
         runs.insert(0, [1, False])
     if len(runs) > REDUCE_SLOTS:
-        raise UnsupportedOperator(
-            f"{op.opcode} (node {op.index}) reduces axes {axes} of shape {list(shape)}, which leaves "
-            f"{len(runs) // 2} separate runs of reduced axes; at most 2 are supported")
+        raise REDUCE_RUNS.refusal(op, f"reduces axes {axes} of shape {list(shape)}, which leaves "
+                                      f"{len(runs) // 2} separate runs of reduced axes")
     return tuple(size for size, _ in runs) + (1,) * (REDUCE_SLOTS - len(runs))
 
 
@@ -77,17 +89,14 @@ def _reduce_operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor, tuple[
         require_int16x8(graph, op, (inp, output))
     else:
         require_int8(graph, op, inp, output)
-    for tensor in (inp, output):
-        if tensor.quantization.per_channel:
-            raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has per-channel quantized tensor "
-                                      f"{tensor.name!r}; only per-tensor is supported")
+    require_per_tensor(op, inp, output)
     if inp.num_elements == 0:
-        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has an empty input {list(inp.shape)}")
+        raise REDUCE_NONEMPTY_INPUT.refusal(op, f"has an empty input {list(inp.shape)}")
     axes = _resolve_axes(op, _constant_axes(graph, op), len(inp.shape))
     dims = fold_reduction(op, inp.shape, axes)
     outer, _, middle, _, inner = dims
     if output.num_elements != outer * middle * inner:
-        raise UnsupportedOperator(
+        raise MalformedOperator(
             f"{op.opcode} (node {op.index}): reducing {list(inp.shape)} over axes {axes} leaves "
             f"{outer * middle * inner} elements but the output {list(output.shape)} holds {output.num_elements}; "
             "the model is inconsistent")
@@ -112,8 +121,7 @@ def lower_mean_sum(graph: Graph, op: Operator) -> Step:
     int16 = is_int16x8(inp)
     most = MAX_SET_SIZE_S16 if int16 else MAX_SET_SIZE
     if count > most:
-        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) sums {count} {inp.dtype} elements into each "
-                                  f"output; at most {most} are supported")
+        raise REDUCE_SET_SIZE.refusal(op, f"sums {count} {inp.dtype} elements into each output")
     # PrepareSimple: QuantizeMultiplier of input_scale / output_scale in double.
     multiplier, shift = rescale_multiplier(op, "input/output", float(np.float32(inp.scale)) /
                                            float(np.float32(output.scale)))
@@ -138,9 +146,8 @@ def lower_reduce_max_min(graph: Graph, op: Operator) -> Step:
     inp, output, dims, _ = _reduce_operands(graph, op)
     # EvalMinMaxHelper refuses (at run time) an int8 reduction that would change quantization.
     if np.float32(inp.scale) != np.float32(output.scale) or inp.zero_point != output.zero_point:
-        raise UnsupportedOperator(
-            f"{op.opcode} (node {op.index}) changes quantization (scale {inp.scale:g} -> {output.scale:g}, "
-            f"zero point {inp.zero_point} -> {output.zero_point}); TFLite Micro requires them equal")
+        raise SAME_QUANTIZATION.refusal(op, f"changes quantization (scale {inp.scale:g} -> {output.scale:g}, "
+                                                   f"zero point {inp.zero_point} -> {output.zero_point})")
     kernel = "tp_reduce_max_s8" if op.opcode == "REDUCE_MAX" else "tp_reduce_min_s8"
     return Step(
         op=op,
@@ -157,21 +164,19 @@ def lower_arg_max_min(graph: Graph, op: Operator) -> Step:
     output = graph.tensors[op.outputs[0]]
     require_int8(graph, op, inp)
     if output.dtype != "int32":
-        raise UnsupportedOperator(
-            f"{op.opcode} (node {op.index}) writes {output.dtype} indices to {shorten(output.name)!r}; TFLite Micro's "
-            f"{op.opcode} writes int32 only (convert with output_type=tf.int32)")
+        raise ARG_INT32_INDICES.refusal(op, f"writes {output.dtype} indices to {shorten(output.name)!r}")
     rank = len(inp.shape)
     if rank == 0 or inp.num_elements == 0:
-        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has a scalar or empty input {list(inp.shape)}")
+        raise REDUCE_NONEMPTY_INPUT.refusal(op, f"has a scalar or empty input {list(inp.shape)}")
     values = _constant_axes(graph, op)
     if values.size == 0:
-        raise UnsupportedOperator(f"{op.opcode} (node {op.index}) has an empty axis tensor")
+        raise MalformedOperator(f"{op.opcode} (node {op.index}) has an empty axis tensor")
     # The reference reads the first axis value only.
     axis = _resolve_axes(op, values[:1], rank)[0]
     outer = int(np.prod(inp.shape[:axis], dtype=np.int64))
     inner = int(np.prod(inp.shape[axis + 1:], dtype=np.int64))
     if output.num_elements != outer * inner:
-        raise UnsupportedOperator(
+        raise MalformedOperator(
             f"{op.opcode} (node {op.index}): {list(inp.shape)} along axis {axis} gives {outer * inner} indices but "
             f"the output {list(output.shape)} holds {output.num_elements}; the model is inconsistent")
     kernel = "tp_arg_max_s8" if op.opcode == "ARG_MAX" else "tp_arg_min_s8"

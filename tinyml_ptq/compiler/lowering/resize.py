@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...core.errors import shorten
 from ..ir import Graph, Operator
-from . import CArray, CStruct, Step, UnsupportedOperator, lowers
-from .common import dims_initializer, require_int8
+from . import CArray, CStruct, MalformedOperator, Step, constraint, lowers
+from .common import NHWC, SAME_QUANTIZATION, dims_initializer, require_int8
 
 ONE = 1 << 10  # an input pixel in TFLM's fixed point
+
+RESIZE_CONSTANT_SIZE = constraint("RESIZE_BILINEAR",
+                                  doc="a constant int32 size operand [height, width] (TFLM refuses a run-time size)")
+RESIZE_ALIGN_OR_HALF_PIXEL = constraint("RESIZE_BILINEAR",
+                                        doc="at most one of align_corners and half_pixel_centers (TFLM refuses both)")
+RESIZE_SIZE_RANGE = constraint("RESIZE_BILINEAR", doc="heights and widths of 1 to 32767")
+RESIZE_WITHIN_INPUT = constraint("RESIZE_BILINEAR",
+                                 doc="sizes whose output pixels stay within the input in TFLM's fixed-point arithmetic "
+                                     "(it never clamps the lower coordinate: past the input it would read beyond it)")
 
 
 def _c_div(a: int, b: int) -> int:
@@ -44,39 +54,40 @@ def resize_axis(in_size: int, out_size: int, align_corners: bool,
 def lower_resize_bilinear(graph: Graph, op: Operator) -> Step:
     where = f"RESIZE_BILINEAR (node {op.index})"
     if len(op.inputs) != 2 or min(op.inputs) < 0 or len(op.outputs) != 1:
-        raise UnsupportedOperator(f"{where} has inputs {op.inputs} and outputs {op.outputs}; "
-                                  "it takes (input, size) and one output")
+        raise MalformedOperator(f"{where} has inputs {op.inputs} and outputs {op.outputs}; "
+                                "it takes (input, size) and one output")
     inp, size = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
     output = graph.tensors[op.outputs[0]]
     require_int8(graph, op, inp, output)
     if len(inp.shape) != 4 or len(output.shape) != 4:
-        raise UnsupportedOperator(f"{where}: input {list(inp.shape)} and output {list(output.shape)} must be 4-D")
+        raise NHWC.refusal(op, f"has input {list(inp.shape)} and output {list(output.shape)}")
     if size.data is None or size.dtype != "int32" or size.num_elements != 2:
-        raise UnsupportedOperator(f"{where}: size {size.name!r} must be a constant int32 [height, width] "
-                                  "(TFLM refuses a run-time size)")
+        had = "computed at run time" if size.data is None else f"{size.dtype}, {size.num_elements} values"
+        raise RESIZE_CONSTANT_SIZE.refusal(op, f"has size operand {shorten(size.name)!r} ({had})")
     new_h, new_w = (int(v) for v in size.data.reshape(-1))
     if (inp.shape[0], new_h, new_w, inp.shape[3]) != tuple(output.shape):
-        raise UnsupportedOperator(f"{where}: input {list(inp.shape)} resized to {new_h}x{new_w} does not give the "
-                                  f"output's shape {list(output.shape)}; the model is inconsistent")
+        raise MalformedOperator(f"{where}: input {list(inp.shape)} resized to {new_h}x{new_w} does not give the "
+                                f"output's shape {list(output.shape)}; the model is inconsistent")
     align = bool(op.options.get("align_corners", False))
     half = bool(op.options.get("half_pixel_centers", False))
     if align and half:
-        raise UnsupportedOperator(f"{where} has both align_corners and half_pixel_centers, which TFLM refuses")
+        raise RESIZE_ALIGN_OR_HALF_PIXEL.refusal(op, "has both align_corners and half_pixel_centers")
     if (inp.quantization.scale.tolist(), inp.zero_point) != (output.quantization.scale.tolist(), output.zero_point):
         # TFLM blends the integers as they are: only right when both share one quantization,
         # which the converter always gives them.
-        raise UnsupportedOperator(f"{where}: the output's quantization (scale {output.scale:g}, zero point "
-                                  f"{output.zero_point}) differs from the input's ({inp.scale:g}, {inp.zero_point})")
+        raise SAME_QUANTIZATION.refusal(op, f"has output quantization (scale {output.scale:g}, zero point "
+                                                   f"{output.zero_point}) other than the input's ({inp.scale:g}, "
+                                                   f"{inp.zero_point})")
     if min(inp.shape[1:3]) < 1 or min(new_h, new_w) < 1 or max(*inp.shape[1:3], new_h, new_w) >= 1 << 15:
-        raise UnsupportedOperator(f"{where}: sizes {list(inp.shape)} -> {list(output.shape)}; each height and "
-                                  "width must be 1 to 32767")
+        raise RESIZE_SIZE_RANGE.refusal(op, f"resizes {list(inp.shape)} to {list(output.shape)}")
     arrays, axes = [], []
     for name, in_size, out_size in (("y", inp.shape[1], new_h), ("x", inp.shape[2], new_w)):
         lower, upper, weight = resize_axis(in_size, out_size, align, half)
         if lower.max() > in_size - 1 or weight.min() < -ONE or (ONE * lower + weight).max() >= 1 << 31:
             # TFLM never clamps `lower` from above: past the input it would read beyond it.
-            raise UnsupportedOperator(f"{where}: a {in_size} -> {out_size} resize puts output pixels past the input "
-                                      "in TFLM's fixed-point arithmetic")
+            lines = "rows" if name == "y" else "columns"
+            raise RESIZE_WITHIN_INPUT.refusal(op, f"resizes {in_size} -> {out_size} {lines}, putting output pixels "
+                                                  "past the input")
         for part, values in (("lower", lower), ("upper", upper), ("weight", weight)):
             arrays.append(CArray(f"{name}_{part}", "int16_t", values.astype(np.int16)))
         axes.append(CStruct("tp_resize_axis", f"{name}_axis", f"{{${{p}}{name}_lower, ${{p}}{name}_upper, "

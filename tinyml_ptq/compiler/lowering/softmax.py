@@ -6,21 +6,32 @@ import numpy as np
 
 from .. import quant_math
 from ..ir import Graph, Operator
-from . import CArray, CStruct, Step, UnsupportedOperator, gemmlowp_math as gl, lowers
-from .common import is_int16x8, require_int8, require_int16x8
+from . import CArray, CStruct, MalformedOperator, Step, constraint, gemmlowp_math as gl, lowers
+from .common import RESCALE_RANGE, is_int16x8, require_int8, require_int16x8
 
 SCALED_DIFF_INTEGER_BITS = 5  # the exp() input is Q5.26
 MAX_DEPTH = 4095  # each element adds up to 2^19 to the Q12.19 int32 sum of exponentials
 
+SOFTMAX_OUTPUT = constraint("SOFTMAX", doc="the output quantization TFLite's softmax fixes: scale 1/256 and zero point "
+                                           "-128 (int8), 1/65536 and -32768 (int8 -> int16), 1/32768 and 0 (int16x8)")
+LOG_SOFTMAX_OUTPUT = constraint("LOG_SOFTMAX", doc="output scale 16/256 and zero point 127 (TFLite's int8 log softmax)")
+SOFTMAX_RANK = constraint("SOFTMAX", "LOG_SOFTMAX", doc="an input of rank 1 or more (normalized along its last axis)")
+SOFTMAX_DEPTH = constraint("SOFTMAX", "LOG_SOFTMAX",
+                           doc=f"at most {MAX_DEPTH} classes with an int8 input (more could overflow the int32 sum "
+                               "of exponentials)")
+SOFTMAX_INPUT_SCALE = constraint("SOFTMAX", "LOG_SOFTMAX",
+                                 doc="beta * input scale above 2^-26, which TFLite's fixed-point softmax and log "
+                                     "softmax rescale to Q5.26")
 
-def softmax_input_rescale(beta: float, input_scale: float, opcode: str = "SOFTMAX") -> tuple[int, int]:
+
+def softmax_input_rescale(op: Operator, beta: float, input_scale: float) -> tuple[int, int]:
     """PreprocessSoftmaxScaling: beta * input_scale * 2^26 in double, capped at 2^31 - 1, as the
     (multiplier, left shift) that takes distances below the row maximum to Q5.26."""
     real = min(float(np.float32(beta)) * float(np.float32(input_scale)) * (1 << (31 - SCALED_DIFF_INTEGER_BITS)),
                (1 << 31) - 1.0)
     if real <= 1.0:
-        raise UnsupportedOperator(f"{opcode} input scale {input_scale:g} times beta {beta:g} is too small for "
-                                  f"TFLite's fixed-point {opcode.lower().replace('_', ' ')}")
+        raise SOFTMAX_INPUT_SCALE.refusal(op, f"has input scale {input_scale:g} times beta {beta:g}, too small for "
+                                              f"TFLite's fixed-point {op.opcode.lower().replace('_', ' ')}")
     return quant_math.quantize_multiplier(real)
 
 
@@ -100,17 +111,16 @@ def _lower_softmax_s16(graph: Graph, op: Operator) -> Step:
     output = graph.tensors[op.outputs[0]]
     require_int16x8(graph, op, (inp, output))
     if abs(float(np.float32(output.scale)) - 1.0 / 32768) > 0.001 / 32768:
-        raise UnsupportedOperator(f"SOFTMAX (node {op.index}) int16 output has scale {output.scale:g}; TFLite "
-                                  "int16 softmax requires 1/32768 and zero point 0")
+        raise SOFTMAX_OUTPUT.refusal(op, f"has int16x8 output scale {output.scale:g}")
     if not inp.shape:
-        raise UnsupportedOperator(f"SOFTMAX (node {op.index}) has a scalar input")
+        raise SOFTMAX_RANK.refusal(op, "has a scalar input")
     depth = inp.shape[-1]
     # input scale * beta / (10 / 65535) in double: the row-max distances to [-65535, 0] ~ [-10, 0]
     real = float(np.float32(inp.scale)) * float(np.float32(op.options.get("beta", 1.0))) / (10.0 / 65535.0)
     multiplier, shift = quant_math.quantize_multiplier(real)
     if shift > 30:
-        raise UnsupportedOperator(f"SOFTMAX (node {op.index}) input scale {inp.scale:g} is too large for "
-                                  "TFLite's int16 softmax")
+        raise RESCALE_RANGE.refusal(op, f"has int16 input scale {inp.scale:g}, too large for TFLite's int16 softmax "
+                                        f"(input rescale factor {real:g})")
     exp_lut, recip_lut = softmax_s16_tables()
     return Step(
         op=op,
@@ -133,19 +143,16 @@ def lower_softmax(graph: Graph, op: Operator) -> Step:
     require_int8(graph, op, inp, *(() if int16_output else (output,)))
     if int16_output:  # int8 -> int16, as TFLM evaluates it (scale 1/65536 within TFLM's tolerance)
         if output.zero_point != -32768 or abs(float(np.float32(output.scale)) - 1.0 / 65536) > 0.001 / 65536:
-            raise UnsupportedOperator(f"SOFTMAX (node {op.index}) int16 output has scale {output.scale:g}, zero "
-                                      f"point {output.zero_point}; TFLite int8 -> int16 softmax requires 1/65536 "
-                                      "and -32768")
+            raise SOFTMAX_OUTPUT.refusal(op, f"has an int16 output of an int8 input with scale {output.scale:g}, "
+                                             f"zero point {output.zero_point}")
     elif output.zero_point != -128 or np.float32(output.scale) != np.float32(1.0 / 256):
-        raise UnsupportedOperator(f"SOFTMAX (node {op.index}) output has scale {output.scale:g}, zero point "
-                                  f"{output.zero_point}; TFLite int8 softmax requires 1/256 and -128")
+        raise SOFTMAX_OUTPUT.refusal(op, f"has output scale {output.scale:g}, zero point {output.zero_point}")
     if not inp.shape:
-        raise UnsupportedOperator(f"SOFTMAX (node {op.index}) has a scalar input")
+        raise SOFTMAX_RANK.refusal(op, "has a scalar input")
     depth = inp.shape[-1]
     if depth > MAX_DEPTH:
-        raise UnsupportedOperator(f"SOFTMAX (node {op.index}) over {depth} classes; at most {MAX_DEPTH} are supported "
-                                  "(the int32 sum of exponentials could overflow)")
-    table = softmax_exp_table(*softmax_input_rescale(op.options.get("beta", 1.0), inp.scale))
+        raise SOFTMAX_DEPTH.refusal(op, f"runs over {depth} classes")
+    table = softmax_exp_table(*softmax_input_rescale(op, op.options.get("beta", 1.0), inp.scale))
     return Step(
         op=op,
         header="tp_softmax.h",
@@ -166,18 +173,18 @@ def lower_log_softmax(graph: Graph, op: Operator) -> Step:
     output = graph.tensors[op.outputs[0]]
     require_int8(graph, op, inp, output)
     if output.zero_point != LOG_SOFTMAX_OUTPUT_ZERO_POINT or np.float32(output.scale) != LOG_SOFTMAX_OUTPUT_SCALE:
-        raise UnsupportedOperator(f"LOG_SOFTMAX (node {op.index}) output has scale {output.scale:g}, zero point "
-                                  f"{output.zero_point}; TFLite int8 log softmax requires 16/256 and 127")
-    if not inp.shape or tuple(inp.shape) != tuple(output.shape):
-        raise UnsupportedOperator(f"LOG_SOFTMAX (node {op.index}) input {list(inp.shape)} and output "
-                                  f"{list(output.shape)} must have one non-scalar shape")
+        raise LOG_SOFTMAX_OUTPUT.refusal(op, f"has output scale {output.scale:g}, zero point {output.zero_point}")
+    if not inp.shape:
+        raise SOFTMAX_RANK.refusal(op, "has a scalar input")
+    if tuple(inp.shape) != tuple(output.shape):
+        raise MalformedOperator(f"LOG_SOFTMAX (node {op.index}) input {list(inp.shape)} and output "
+                                f"{list(output.shape)} must have one non-scalar shape")
     depth = inp.shape[-1]
     if depth > MAX_DEPTH:
-        raise UnsupportedOperator(f"LOG_SOFTMAX (node {op.index}) over {depth} classes; at most {MAX_DEPTH} are "
-                                  "supported (the int32 sum of exponentials could overflow)")
+        raise SOFTMAX_DEPTH.refusal(op, f"runs over {depth} classes")
     # PreprocessLogSoftmaxScalingExp with beta 1: the softmax input rescale (the exponentials
     # are softmax's), and its inverse as a multiplier below one.
-    multiplier, left_shift = softmax_input_rescale(1.0, inp.scale, "LOG_SOFTMAX")
+    multiplier, left_shift = softmax_input_rescale(op, 1.0, inp.scale)
     divisor, divisor_shift = quant_math.quantize_multiplier((1 << (31 - left_shift)) / float(multiplier))
     diff_min = -gl.calculate_input_radius(SCALED_DIFF_INTEGER_BITS, left_shift)
     return Step(

@@ -21,11 +21,18 @@ import numpy as np
 
 from ...core.errors import shorten
 from ..ir import Graph, Operator
-from . import CStruct, MalformedOperator, Step, UnsupportedOperator, lowers
-from .common import require_private_state, rescale_multiplier
+from . import CStruct, MalformedOperator, Step, constraint, lowers
+from .common import (INT8_TENSORS, INT16_ON_INT16X8_OPERATORS, PER_TENSOR, SYMMETRIC_WEIGHTS, require_private_state,
+                     rescale_multiplier)
 
 INPUT, WEIGHTS_FEATURE, WEIGHTS_TIME, BIAS, STATE = range(5)
 BIAS_SCALE_TOLERANCE = 1e-5  # TFLM's Prepare: |bias scale - state scale x time weights scale| below this
+
+INTEGER_SVDF = constraint("SVDF", doc="TFLite Micro's integer SVDF: int8 input and output, constant quantized weights "
+                                      "(int8 feature weights), and time weights and state both int16 or both int8")
+SVDF_BIAS = constraint("SVDF", doc="a constant int32 bias (TFLite Micro's integer SVDF needs one)")
+SVDF_BIAS_SCALE = constraint("SVDF", doc="a bias scale that is the state's times the time weights' (as TFLite Micro's "
+                                         "SVDF requires)")
 
 
 def scratch_bytes(filters: int) -> int:
@@ -37,56 +44,50 @@ def scratch_bytes(filters: int) -> int:
 def lower_svdf(graph: Graph, op: Operator) -> Step:
     where = f"SVDF (node {op.index})"
 
-    def refuse(reason: str) -> None:
-        raise UnsupportedOperator(f"{where}: {reason}")
-
     def malformed(reason: str) -> None:
         raise MalformedOperator(f"{where}: {reason}; the model is inconsistent")
 
     if len(op.inputs) != 5 or len(op.outputs) != 1:
-        refuse(f"has {len(op.inputs)} inputs and {len(op.outputs)} outputs; TFLite Micro's kernel takes 5 inputs "
-               "(input, feature weights, time weights, bias, state) and 1 output")
+        malformed(f"has {len(op.inputs)} inputs and {len(op.outputs)} outputs; TFLite Micro's kernel takes 5 inputs "
+                  "(input, feature weights, time weights, bias, state) and 1 output")
     operands = graph.input_tensors(op)
     inp, feature, time, bias, state = operands
     output = graph.tensors[op.outputs[0]]
     if any(t is None for t in (inp, feature, time, state)):
-        refuse("lacks its input, weights or state operand")
+        malformed("lacks its input, weights or state operand")
     if bias is None:
-        refuse("has no bias; TFLite Micro's integer SVDF needs one")
+        raise SVDF_BIAS.refusal(op, "has no bias")
 
     if inp.dtype == "float32":
         if feature.dtype in ("int8", "uint8"):
-            refuse("is a hybrid SVDF (float activations, int8 weights); only the full-integer int8 SVDF is "
-                   "supported; quantize with 'tinyml-ptq quantize --mode int8'")
-        refuse("is a float SVDF; only the full-integer int8 SVDF is supported; quantize with "
-               "'tinyml-ptq quantize --mode int8'")
+            raise INT8_TENSORS.refusal(op, "is a hybrid SVDF (float activations, int8 weights)")
+        raise INT8_TENSORS.refusal(op, "is a float SVDF")
     if inp.dtype == "int16":
-        refuse("has int16 activations (an int16x8 model): the native runtime runs the int8 SVDF; "
-               "--runtime tflm runs int16x8 models")
+        raise INT16_ON_INT16X8_OPERATORS.refusal(op, f"has int16 activations (input {shorten(inp.name)!r})")
     for role, tensor in (("input", inp), ("output", output)):
         if tensor.dtype != "int8" or tensor.quantization is None:
-            refuse(f"{role} {shorten(tensor.name)!r} is {tensor.dtype}{'' if tensor.quantization else ' unquantized'}; "
-                   "the integer SVDF has int8 input and output")
+            raise INTEGER_SVDF.refusal(op, f"has {'' if tensor.quantization else 'unquantized '}{tensor.dtype} "
+                                           f"{role} {shorten(tensor.name)!r}")
     for role, tensor in (("feature weights", feature), ("time weights", time)):
         if not tensor.is_constant or tensor.quantization is None:
-            refuse(f"{role} {shorten(tensor.name)!r} are {'' if tensor.is_constant else 'non-constant '}"
-                   f"{tensor.dtype}{'' if tensor.quantization else ' unquantized'}; constant quantized weights "
-                   "are supported")
+            raise INTEGER_SVDF.refusal(op, f"has {'' if tensor.is_constant else 'non-constant '}"
+                                           f"{'' if tensor.quantization else 'unquantized '}{tensor.dtype} {role} "
+                                           f"{shorten(tensor.name)!r}")
         if tensor.quantization.per_channel:
-            refuse(f"{role} {shorten(tensor.name)!r} are quantized per channel; TFLite Micro's SVDF rescales "
-                   "with one scale")
+            raise PER_TENSOR.refusal(op, f"has {role} {shorten(tensor.name)!r} quantized per channel")
     if feature.dtype != "int8":
-        refuse(f"feature weights {shorten(feature.name)!r} are {feature.dtype}; int8 feature weights are supported")
+        raise INTEGER_SVDF.refusal(op, f"has {feature.dtype} feature weights {shorten(feature.name)!r}")
     if time.dtype not in ("int8", "int16") or state.dtype != time.dtype:
-        refuse(f"time weights are {time.dtype} and the state {state.dtype}; TFLite Micro's integer SVDF takes "
-               "both int16 or both int8")
+        raise INTEGER_SVDF.refusal(op, f"has {time.dtype} time weights and a state of type {state.dtype}")
     if state.quantization is None or state.quantization.per_channel:
-        refuse(f"state {shorten(state.name)!r} must be quantized per tensor")
+        raise PER_TENSOR.refusal(
+            op, f"has {'an unquantized' if state.quantization is None else 'a per-channel quantized'} state "
+                f"{shorten(state.name)!r}")
     if bias.dtype != "int32" or not bias.is_constant:
-        refuse(f"bias {shorten(bias.name)!r} is {'constant ' if bias.is_constant else 'non-constant '}"
-               f"{bias.dtype}; the integer SVDF has a constant int32 bias")
+        raise SVDF_BIAS.refusal(op, f"has a {'constant' if bias.is_constant else 'non-constant'} {bias.dtype} bias "
+                                    f"{shorten(bias.name)!r}")
 
-    require_private_state(graph, op, f"{where}: state", state)
+    require_private_state(graph, op, "state", state)
 
     # Shapes, as TFLM's PrepareSvdf checks them.
     rank = int(op.options.get("rank", 0))
@@ -114,11 +115,12 @@ def lower_svdf(graph: Graph, op: Operator) -> Step:
     f32 = np.float32
     bias_scale = bias.scale if bias.quantization is not None else 0.0  # TFLM reads 0 for an unquantized bias
     if abs(bias_scale - float(f32(state.scale) * f32(time.scale))) >= BIAS_SCALE_TOLERANCE:
-        refuse(f"bias scale {bias_scale:g} is not the state's times the time weights' "
-               f"({float(f32(state.scale) * f32(time.scale)):g}), as TFLite Micro's SVDF requires")
+        raise SVDF_BIAS_SCALE.refusal(op, f"has bias scale {bias_scale:g}, where the state's times the time "
+                                          f"weights' is {float(f32(state.scale) * f32(time.scale)):g}")
     for role, tensor in (("feature weights", feature), ("time weights", time)):
         if tensor.zero_point != 0:
-            refuse(f"{role} have zero point {tensor.zero_point}; TFLite's integer SVDF weights are symmetric")
+            raise SYMMETRIC_WEIGHTS.refusal(op, f"has {role} {shorten(tensor.name)!r} with zero point "
+                                                f"{tensor.zero_point}")
     feature_q = rescale_multiplier(op, "feature", float(f32(inp.scale) * f32(feature.scale) / f32(state.scale)))
     output_q = rescale_multiplier(op, "output", float(f32(state.scale) * f32(time.scale) / f32(output.scale)))
     state_reset = state.zero_point if state.dtype == "int8" else 0

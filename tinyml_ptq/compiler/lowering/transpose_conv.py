@@ -21,11 +21,15 @@ import dataclasses
 
 import numpy as np
 
+from ...core.errors import shorten
 from ..ir import Graph, Operator, Tensor
-from . import CArray, CStruct, Step, UnsupportedOperator, lowers
-from .common import (PADDING_NAMES, dims_initializer, fused_activation, is_int16x8, output_size_and_padding,
-                     per_channel_requant)
+from . import CArray, CStruct, MalformedOperator, Step, constraint, lowers
+from .common import (INT32_OPERANDS, PADDING, PADDING_NAMES, WINDOW_AT_LEAST_ONE, dims_initializer, fused_activation,
+                     is_int16x8, output_size_and_padding, per_channel_requant)
 from .conv import check_conv_tensors, dsp_channel_words, pack_conv_filter, pair_words
+
+CONSTANT_INT16_BIAS = constraint("TRANSPOSE_CONV", doc="an int16 bias (int16 activations) that is constant: it is "
+                                                       "widened to int64 ahead of time")
 
 # TFLite's operand positions (kTransposeConv*Tensor in TFLM).
 OUTPUT_SHAPE, FILTER, INPUT, BIAS = range(4)
@@ -37,11 +41,10 @@ def transpose_conv_padding(op: Operator, filt: Tensor, output: Tensor) -> tuple[
     options = op.options
     stride = (options.get("stride_h", 1), options.get("stride_w", 1))
     if min(stride) < 1:
-        raise UnsupportedOperator(f"TRANSPOSE_CONV (node {op.index}) has stride {stride}; it must be >= 1")
+        raise WINDOW_AT_LEAST_ONE.refusal(op, f"has stride {stride}")
     padding = options.get("padding", 0)
     if padding not in PADDING_NAMES:
-        raise UnsupportedOperator(
-            f"TRANSPOSE_CONV (node {op.index}) has unknown padding {padding}; supported: SAME, VALID")
+        raise PADDING.refusal(op, f"has padding {padding}")
     pad = tuple(output_size_and_padding(padding, output.shape[1 + axis], filt.shape[1 + axis], stride[axis], 1)[1]
                 for axis in (0, 1))
     return stride, pad
@@ -50,9 +53,9 @@ def transpose_conv_padding(op: Operator, filt: Tensor, output: Tensor) -> tuple[
 def _operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
     """Input, filter, bias (or None) and output, after the checks CONV_2D's filters get."""
     if len(op.inputs) < 3 or min(op.inputs[:3]) < 0 or len(op.outputs) != 1:
-        raise UnsupportedOperator(
-            f"TRANSPOSE_CONV (node {op.index}) has inputs {op.inputs} and outputs {op.outputs}; it takes "
-            "(output shape, filter, input[, bias]) and one output")
+        raise MalformedOperator(
+            f"TRANSPOSE_CONV (node {op.index}): has inputs {op.inputs} and outputs {op.outputs}; it takes "
+            "(output shape, filter, input[, bias]) and one output; the model is inconsistent")
     # The CONV_2D checks (int8 with an int32 bias or 16x8 with an int64 one, 4-D, symmetric
     # filter, one scale per output channel along axis 0) on the operands in CONV_2D's order.
     # TFLM's 16x8 kernel also takes an int16 bias, widened to int64: checked here instead.
@@ -64,26 +67,24 @@ def _operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor, Tensor | None
     if narrow_bias:
         bias = graph.tensors[op.inputs[BIAS]]
         if not bias.is_constant:
-            raise UnsupportedOperator(f"TRANSPOSE_CONV (node {op.index}) has a run-time int16 bias {bias.name!r}; "
-                                      "only a constant one (widened to int64 ahead of time) is supported")
+            raise CONSTANT_INT16_BIAS.refusal(op, f"has a run-time int16 bias {shorten(bias.name)!r}")
     shape = graph.tensors[op.inputs[OUTPUT_SHAPE]]
     if shape.dtype != "int32":
-        raise UnsupportedOperator(
-            f"TRANSPOSE_CONV (node {op.index}): output shape {shape.name!r} is a {shape.dtype} tensor; "
-            "TFLite takes an int32 output shape")
+        raise INT32_OPERANDS.refusal(op, f"has a {shape.dtype} output shape {shorten(shape.name)!r}")
     # A run-time output shape (TFLM's SEANet models take it as a model input) is not read: TFLM
     # ignores operand 0 and takes the output tensor's static shape, as the kernel here does.
     if shape.data is not None and tuple(int(d) for d in shape.data.reshape(-1)) != tuple(output.shape):
-        raise UnsupportedOperator(
+        raise MalformedOperator(
             f"TRANSPOSE_CONV (node {op.index}): output shape operand {shape.data.reshape(-1).tolist()} differs "
             f"from the output tensor's shape {list(output.shape)}; the model is inconsistent")
     if filt.shape[3] != inp.shape[3] or filt.shape[0] != output.shape[3] or inp.shape[0] != output.shape[0]:
-        raise UnsupportedOperator(
+        raise MalformedOperator(
             f"TRANSPOSE_CONV (node {op.index}): filter {list(filt.shape)} does not map input {list(inp.shape)} "
-            f"to output {list(output.shape)} (filter is [out_c, kh, kw, in_c])")
+            f"to output {list(output.shape)} (filter is [out_c, kh, kw, in_c]); the model is inconsistent")
     if bias is not None and bias.num_elements != output.shape[3]:
-        raise UnsupportedOperator(
-            f"TRANSPOSE_CONV (node {op.index}): bias of {bias.num_elements} values for {output.shape[3]} channels")
+        raise MalformedOperator(
+            f"TRANSPOSE_CONV (node {op.index}): bias of {bias.num_elements} values for {output.shape[3]} channels; "
+            "the model is inconsistent")
     return inp, filt, bias, output
 
 
