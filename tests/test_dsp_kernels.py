@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from string import Template
 
 import numpy as np
 import pytest
@@ -205,36 +206,41 @@ def int8_samples(model: bytes, count: int, seed: int) -> tuple[np.ndarray, np.nd
     return x, np.asarray(ref.invoke_many(x)).reshape(count, -1)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_dsp_kernels_bit_exact_on_host(name):
+def host_sources_exact(name: str, kernels: str):
+    """Model `name` generated with `kernels`, built for the host and checked byte for byte against
+    the TFLM reference on six samples; returns the generated sources."""
     model = model_bytes(name)
-    sources = generate_model_sources(parse_tflite(model), model, kernels="dsp")
+    sources = generate_model_sources(parse_tflite(model), model, kernels=kernels)
     inputs, expected = int8_samples(model, 6, seed=len(name))
-    with tempfile.TemporaryDirectory(prefix="tp-dsp-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"tp-{kernels}-") as tmp:
         binary = build_host_runner(sources, Path(tmp), inputs[0].size, expected.shape[1])
         ours = run_host(binary, inputs.reshape(len(inputs), -1))
     np.testing.assert_array_equal(ours, expected)
+    return sources
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_dsp_kernels_bit_exact_on_host(name):
+    sources = host_sources_exact(name, "dsp")
     assert any("kernels/dsp/" in s for s in sources.runtime_sources), sources.runtime_sources
 
 
-def test_dsp_requantize_equals_reference_requantize(tmp_path):
-    """tp_dsp_requantize (one floor shift) against tp_requantize (nudge, truncation) on edge and
-    random accumulators, multipliers and shifts, natively and as the Cortex-M4 compiles it."""
-    program = tmp_path / "requant.c"
-    program.write_text(r'''
+REQUANTIZE_CHECK = Template(r'''
 #include <stdio.h>
-#include "tp_dsp.h"
+#include "$header"
 static uint32_t state = 12345u;
 static uint32_t next(void) { state = state * 1664525u + 1013904223u; return state; }
 int main(void) {
-    const int32_t edges[] = {0, 1, -1, 2, -2, 127, -128, 1 << 20, -(1 << 20), INT32_MAX, INT32_MIN, INT32_MAX - 1,
-                             INT32_MIN + 1, 0x40000000, -0x40000000, 0x3FFFFFFF, -0x3FFFFFFF};
-    const int32_t multipliers[] = {0, 1, 0x40000000, 0x40000001, 0x7FFFFFFF, 0x55555555, 0x60000000};
+    const int32_t edges[] = {0, 1, -1, 2, -2, 127, -128, 0x7FFF, -0x8000, 0x8000, 0xFFFF, 0x10000, -0x10000,
+                             1 << 20, -(1 << 20), INT32_MAX, INT32_MIN, INT32_MAX - 1, INT32_MIN + 1, 0x40000000,
+                             -0x40000000, 0x3FFFFFFF, -0x3FFFFFFF};
+    const int32_t multipliers[] = {0, 1, 0xFFFF, 0x10000, 0x40000000, 0x40000001, 0x7FFFFFFF, 0x55555555,
+                                   0x60000000, 0x7FFF8000, 0x4000FFFF};
     long bad = 0, total = 0;
     for (int32_t shift = -31; shift <= 8; ++shift) {
         for (unsigned m = 0; m < sizeof multipliers / sizeof *multipliers; ++m) {
             for (unsigned e = 0; e < sizeof edges / sizeof *edges; ++e) {
-                bad += tp_dsp_requantize(edges[e], multipliers[m], shift) != tp_requantize(edges[e], multipliers[m], shift);
+                bad += $requantize(edges[e], multipliers[m], shift) != tp_requantize(edges[e], multipliers[m], shift);
                 ++total;
             }
         }
@@ -243,17 +249,33 @@ int main(void) {
         const int32_t x = (int32_t)next() >> (next() % 31);
         const int32_t m = (int32_t)(0x40000000u | (next() >> 2));
         const int32_t shift = (int32_t)(next() % 40) - 31;
-        bad += tp_dsp_requantize(x, m, shift) != tp_requantize(x, m, shift);
+        bad += $requantize(x, m, shift) != tp_requantize(x, m, shift);
         ++total;
     }
+$more
     printf("%ld %ld\n", bad, total);
     return 0;
 }
 ''')
+
+
+def requantize_mismatches(tmp_path: Path, header: str, requantize: str, more: str = "") -> tuple[int, int]:
+    """(mismatches, cases) of an optimized set's `requantize` against tp_requantize on edge and random
+    accumulators, multipliers and shifts (`more`: further checks that count into bad and total),
+    compiled with the undefined-behaviour sanitizer."""
+    program = tmp_path / "requant.c"
+    program.write_text(REQUANTIZE_CHECK.substitute(header=header, requantize=requantize, more=more))
     exe = tmp_path / "requant"
-    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(RUNTIME_DIR / "include"),
-                    str(program), "-o", str(exe)], check=True)
+    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fsanitize=undefined",
+                    "-fno-sanitize-recover", "-I", str(RUNTIME_DIR / "include"), str(program), "-o", str(exe)],
+                   check=True)
     bad, total = map(int, subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split())
+    return bad, total
+
+
+def test_dsp_requantize_equals_reference_requantize(tmp_path):
+    """tp_dsp_requantize (one floor shift) against tp_requantize (nudge, truncation)."""
+    bad, total = requantize_mismatches(tmp_path, "tp_dsp.h", "tp_dsp_requantize")
     assert total > 2_000_000 and bad == 0
 
 

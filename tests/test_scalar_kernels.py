@@ -4,73 +4,25 @@ the emulated Cortex-M3 (QEMU: the portable C) and Cortex-M0+ (Renode: the Armv6-
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
-from pathlib import Path
-
-import numpy as np
 import pytest
 
-from tinyml_ptq.compiler.codegen import generate_model_sources
-from tinyml_ptq.compiler.tflite_reader import parse_tflite
-from tinyml_ptq.core.resources import RUNTIME_DIR
-from tinyml_ptq.pipeline.hostrun import build_host_runner, run_host
 from tinyml_ptq.target.boards import get_board, resolve_kernels
 
-from test_dsp_kernels import MODELS, int8_samples, model_bytes, needs_arm, run_on_board
+from test_dsp_kernels import MODELS, host_sources_exact, model_bytes, needs_arm, requantize_mismatches, run_on_board
 
 # depthwise4 and depthwise9 have depth multiplier 2, which stays on the reference kernel.
 ON_REFERENCE = {"depthwise4", "depthwise9"}
-SCALAR_MODELS = sorted(MODELS)
 
 
-@pytest.mark.parametrize("name", SCALAR_MODELS)
+@pytest.mark.parametrize("name", sorted(MODELS))
 def test_scalar_kernels_bit_exact_on_host(name):
-    model = model_bytes(name)
-    sources = generate_model_sources(parse_tflite(model), model, kernels="scalar")
-    inputs, expected = int8_samples(model, 6, seed=len(name))
-    with tempfile.TemporaryDirectory(prefix="tp-scalar-") as tmp:
-        binary = build_host_runner(sources, Path(tmp), inputs[0].size, expected.shape[1])
-        ours = run_host(binary, inputs.reshape(len(inputs), -1))
-    np.testing.assert_array_equal(ours, expected)
+    sources = host_sources_exact(name, "scalar")
     scalar = any("kernels/scalar/" in s for s in sources.runtime_sources)
     assert scalar != (name in ON_REFERENCE), sources.runtime_sources
 
 
-def test_scalar_requantize_equals_reference_requantize(tmp_path):
-    """tp_scalar_requantize (32-bit partial products) and tp_scalar_short_output (the short form
-    the generator allows) against tp_requantize (64-bit product) on edge and random accumulators,
-    multipliers, shifts and output offsets."""
-    program = tmp_path / "requant.c"
-    program.write_text(r'''
-#include <stdio.h>
-#include "tp_scalar.h"
-static uint32_t state = 12345u;
-static uint32_t next(void) { state = state * 1664525u + 1013904223u; return state; }
-int main(void) {
-    const int32_t edges[] = {0, 1, -1, 2, -2, 127, -128, 0x7FFF, -0x8000, 0x8000, 0xFFFF, 0x10000, -0x10000,
-                             1 << 20, -(1 << 20), INT32_MAX, INT32_MIN, INT32_MAX - 1, INT32_MIN + 1, 0x40000000,
-                             -0x40000000, 0x3FFFFFFF, -0x3FFFFFFF};
-    const int32_t multipliers[] = {0, 1, 0xFFFF, 0x10000, 0x40000000, 0x40000001, 0x7FFFFFFF, 0x55555555,
-                                   0x60000000, 0x7FFF8000, 0x4000FFFF};
-    long bad = 0, total = 0;
-    for (int32_t shift = -31; shift <= 8; ++shift) {
-        for (unsigned m = 0; m < sizeof multipliers / sizeof *multipliers; ++m) {
-            for (unsigned e = 0; e < sizeof edges / sizeof *edges; ++e) {
-                bad += tp_scalar_requantize(edges[e], multipliers[m], shift) !=
-                       tp_requantize(edges[e], multipliers[m], shift);
-                ++total;
-            }
-        }
-    }
-    for (long i = 0; i < 2000000; ++i) {
-        const int32_t x = (int32_t)next() >> (next() % 31);
-        const int32_t m = (int32_t)(0x40000000u | (next() >> 2));
-        const int32_t shift = (int32_t)(next() % 40) - 31;
-        bad += tp_scalar_requantize(x, m, shift) != tp_requantize(x, m, shift);
-        ++total;
-    }
-    /* The short form, for accumulators below 2^29 in magnitude and shifts of at most 0 */
+# The short form, checked after the common cases: for accumulators below 2^29 in magnitude and shifts of at most 0.
+SHORT_OUTPUT_CHECK = r'''
     const int32_t short_edges[] = {0, 1, -1, 0x7FFF, 0x8000, -0x8000, -0x8001, 0xFFFF, 0x10000, -0x10000,
                                    (1 << 29) - 1, -(1 << 29) + 1, 0x1FFF8000, -0x1FFF8000};
     for (long i = 0; i < 2000000; ++i) {
@@ -82,15 +34,13 @@ int main(void) {
         bad += tp_scalar_short_output(acc, words) != tp_requantize(acc, m, -right) + offset;
         ++total;
     }
-    printf("%ld %ld\n", bad, total);
-    return 0;
-}
-''')
-    exe = tmp_path / "requant"
-    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fsanitize=undefined",
-                    "-fno-sanitize-recover", "-I", str(RUNTIME_DIR / "include"), str(program), "-o", str(exe)],
-                   check=True)
-    bad, total = map(int, subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split())
+'''
+
+
+def test_scalar_requantize_equals_reference_requantize(tmp_path):
+    """tp_scalar_requantize (32-bit partial products) and tp_scalar_short_output (the short form
+    the generator allows) against tp_requantize (64-bit product), also on output offsets."""
+    bad, total = requantize_mismatches(tmp_path, "tp_scalar.h", "tp_scalar_requantize", SHORT_OUTPUT_CHECK)
     assert total > 4_000_000 and bad == 0
 
 
