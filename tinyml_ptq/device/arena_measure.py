@@ -12,7 +12,7 @@ from ..core.errors import UserError
 from ..target.boards import project_board
 from ..target.build import build
 from ..target.project_file import read_project
-from .emulator import emulator_for
+from .emulator import EMULATOR_SILENT_RETRIES, emulator_for
 from .protocol import DeviceClient
 
 MEASURE_BUILD = "build-arena"  # the measuring firmware's build folder, apart from build/
@@ -34,6 +34,6 @@ def measure_tflm_arena(project_dir: str | os.PathLike, tflm_dir: str | os.PathLi
     with emulator_for(board, project / MEASURE_BUILD / "firmware.elf") as emulator:
         transport = emulator.transport()
         try:
-            return DeviceClient(transport).info().arena_bytes
+            return DeviceClient(transport, silent_retries=EMULATOR_SILENT_RETRIES).info().arena_bytes
         finally:
             transport.close()

@@ -40,6 +40,10 @@ from .protocol import DeviceError
 from .transport import ProcessTransport, SocketTransport, Transport
 
 QEMU = "qemu-system-arm"
+# An emulator loses no bytes: when it is silent, a loaded machine is starving it of CPU, so a
+# client talking to one waits 8 timeouts (16 s at the default 2 s) before it counts it as hung;
+# a board on a port gets the client's default 3.
+EMULATOR_SILENT_RETRIES = 7
 
 _live: set[subprocess.Popen] = set()
 _live_lock = threading.Lock()

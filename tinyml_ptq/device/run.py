@@ -32,6 +32,7 @@ from ..core.fileio import atomic_path, check_writable
 from ..core.progress import log, track
 from ..target.boards import Board, project_board
 from ..target.project_file import REFERENCE_MODEL, model_digest, read_project
+from .emulator import EMULATOR_SILENT_RETRIES
 from .protocol import DeviceClient, DeviceError, DeviceFault, DeviceInfo
 
 UNIT_NOTES = {
@@ -204,12 +205,6 @@ def _reference_model(project: Path, meta: dict, model: str | os.PathLike | None)
 
 
 # ----------------------------------------------------------------------------- run
-
-
-# An emulator loses no bytes: when it is silent, a loaded machine is starving it of CPU, so it
-# gets 8 timeouts (16 s at the default 2 s) before it counts as hung; a board on a port, the
-# client's default 3.
-EMULATOR_SILENT_RETRIES = 7
 
 
 @dataclass
