@@ -113,16 +113,20 @@ def constraint(*opcodes: str, doc: str) -> Constraint:
     return declared
 
 
-def general_constraints() -> list[Constraint]:
-    """The constraints on every operator, in the order they were declared."""
+def declared_constraints() -> list[Constraint]:
+    """Every constraint the lowering modules declare, in the order they were declared."""
     _load_all()
-    return [c for c in _CONSTRAINTS if not c.opcodes]
+    return list(_CONSTRAINTS)
+
+
+def general_constraints() -> list[Constraint]:
+    """The constraints on every operator."""
+    return [c for c in declared_constraints() if not c.opcodes]
 
 
 def operator_constraints(opcode: str) -> list[Constraint]:
-    """The constraints declared on `opcode` itself (the general ones apart), in declaration order."""
-    _load_all()
-    return [c for c in _CONSTRAINTS if opcode in c.opcodes]
+    """The constraints declared on `opcode` itself (the general ones apart)."""
+    return [c for c in declared_constraints() if opcode in c.opcodes]
 
 
 LowerFn = Callable[[Graph, Operator], Step]
