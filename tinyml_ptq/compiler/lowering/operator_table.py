@@ -53,8 +53,7 @@ OPERATOR_TABLE = (
         "any filter, stride, padding"),
     OperatorRow(
         ("MEAN", "SUM"), ("MEAN",),
-        "over any axes (at most 2 separate runs of reduced axes after merging neighbours: every input of rank"
-        " <= 4); at most 2^23 elements per output (int16: 2^16)"),
+        "over any axes of an input of rank <= 4 (its reduced axes always merge into at most 2 runs)"),
     OperatorRow(
         ("REDUCE_MAX", "REDUCE_MIN"), (),
         "axes as MEAN"),
@@ -104,7 +103,7 @@ OPERATOR_TABLE = (
         "scales differ, as TFLM does (the converter inserts a QUANTIZE instead)"),
     OperatorRow(
         ("PAD", "PADV2"), ("PAD", "PADV2"),
-        "the 16x8 converter's float32 PADV2 fill value is refused, as TFLM refuses it"),
+        "the fill value's raw integer is copied, whatever its quantization"),
     OperatorRow(
         ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"), ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"),
         "no copy: the output shares its input's buffer"),
