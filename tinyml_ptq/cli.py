@@ -145,11 +145,12 @@ def boards_cmd(as_json: bool) -> None:
 
 
 @cli.command("operators")
-@click.option("--json", "as_json", is_flag=True, help="Print the operators as JSON.")
-@click.option("--markdown", is_flag=True, help="Print the table of docs/operators.md.")
+@click.option("--json", "as_json", is_flag=True, help="Print the operators and their constraints as JSON.")
+@click.option("--markdown", is_flag=True, help="Print the generated part of docs/operators.md.")
 def operators_cmd(as_json: bool, markdown: bool) -> None:
     """List the TFLite operators the native runtime runs, the kernel sets with a kernel of
-    their own for each, and whether it also runs int16x8."""
+    their own for each, and whether it also runs int16x8; --json and --markdown add the
+    constraints a refusal quotes."""
     import json
 
     from .compiler.operators import operator_support, operators_json, operators_markdown
