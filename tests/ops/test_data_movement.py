@@ -527,6 +527,12 @@ def _set_constant(position, values):
     return mutate
 
 
+def _retype(position, dtype):
+    def mutate(graph, op):
+        graph.tensors[op.inputs[position]].dtype = dtype
+    return mutate
+
+
 def _output_shape(shape):
     def mutate(graph, op):
         graph.tensors[op.outputs[0]].shape = tuple(shape)
@@ -552,6 +558,10 @@ REFUSALS = {
                             r"selects no elements on axis 1 .*; supported: non-empty input and output tensors"),
     "slice out of range": (lambda x: tf.slice(x, [0, 1, 0], [1, 2, 3]), (4, 4), "SLICE", _set_constant(1, [0, 3, 0]),
                            r"slices \[3, 5\) out of axis 1 of extent 4", MalformedOperator),
+    "slice int16 begin": (lambda x: tf.slice(x, [0, 1, 0], [1, 2, 3]), (4, 4), "SLICE", _retype(1, "int16"),
+                          r"has a int16 begin operand; supported: int32 integer operands \(SLICE: int32 or int64\)"),
+    "transpose int16 perm": (lambda x: tf.transpose(x, [0, 2, 1]), (3, 4), "TRANSPOSE", _retype(1, "int16"),
+                             r"has a int16 permutation operand; supported: int32 integer operands"),
     "split computed axis": (lambda x: tf.concat(tf.split(x, 2, axis=2)[::-1], 2), (3, 4), "SPLIT", _computed(0),
                             r"has its axis computed at run time .*; supported: constant integer operands"),
     "gather bad axis option": (lambda x: tf.gather(x, [1, 0], axis=1), (3, 4), "GATHER", _set_option("axis", 1.5),

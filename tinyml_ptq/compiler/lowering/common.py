@@ -174,8 +174,9 @@ CONSTANT_OPERANDS = constraint(
     doc="constant integer operands (permutation, slice bounds, axes, indices, sizes, block shape, crops, paddings, "
         "fill value): they become kernel parameters at generation time")
 INT32_OPERANDS = constraint(
-    "TRANSPOSE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "GATHER", "RESIZE_NEAREST_NEIGHBOR", "BATCH_TO_SPACE_ND",
-    "SPACE_TO_BATCH_ND", "MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "ARG_MAX", "ARG_MIN", "TRANSPOSE_CONV",
+    "TRANSPOSE", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V", "GATHER", "RESIZE_NEAREST_NEIGHBOR",
+    "BATCH_TO_SPACE_ND", "SPACE_TO_BATCH_ND", "MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "ARG_MAX", "ARG_MIN",
+    "TRANSPOSE_CONV",
     doc="int32 integer operands (SLICE: int32 or int64), as TFLite Micro reads them")
 
 

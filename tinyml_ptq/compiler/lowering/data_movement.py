@@ -90,11 +90,8 @@ def _constant_ints(op: Operator, tensor: Tensor | None, what: str, dtypes=("int3
     if tensor is None:
         raise MalformedOperator(f"{op.opcode} (node {op.index}) has no {what} operand")
     if not tensor.is_constant:
-        raise CONSTANT_OPERANDS.refusal(op, f"has its {what} computed at run time "
-                                                    f"(tensor {shorten(tensor.name)!r})")
+        raise CONSTANT_OPERANDS.refusal(op, f"has its {what} computed at run time (tensor {shorten(tensor.name)!r})")
     if tensor.dtype not in dtypes:
-        if op.opcode == "SLICE":  # its begin and size, int32 or int64
-            raise INT32_OPERANDS.refusal(op, f"has a {tensor.dtype} {what} operand")
         raise INT32_OPERANDS.refusal(op, f"has a {tensor.dtype} {what} operand")
     return np.asarray(tensor.data, dtype=np.int64)
 
