@@ -25,7 +25,7 @@ def lower_fully_connected(graph: Graph, op: Operator) -> Step:
     else:
         require_int8(graph, op, inp, weights, output)
     if weights is None:
-        raise MalformedOperator(f"FULLY_CONNECTED (node {op.index}): has no weights operand; the model is inconsistent")
+        raise MalformedOperator(f"FULLY_CONNECTED (node {op.index}) has no weights operand; the model is inconsistent")
     if not weights.is_constant:
         raise CONSTANT_WEIGHTS.refusal(op, f"has non-constant weights {shorten(weights.name)!r}")
     if not wide and bias is not None and bias.dtype != "int32":

@@ -54,7 +54,7 @@ def _operands(graph: Graph, op: Operator) -> tuple[Tensor, Tensor, Tensor | None
     """Input, filter, bias (or None) and output, after the checks CONV_2D's filters get."""
     if len(op.inputs) < 3 or min(op.inputs[:3]) < 0 or len(op.outputs) != 1:
         raise MalformedOperator(
-            f"TRANSPOSE_CONV (node {op.index}): has inputs {op.inputs} and outputs {op.outputs}; it takes "
+            f"TRANSPOSE_CONV (node {op.index}) has inputs {op.inputs} and outputs {op.outputs}; it takes "
             "(output shape, filter, input[, bias]) and one output; the model is inconsistent")
     # The CONV_2D checks (int8 with an int32 bias or 16x8 with an int64 one, 4-D, symmetric
     # filter, one scale per output channel along axis 0) on the operands in CONV_2D's order.
